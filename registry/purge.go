@@ -1,0 +1,28 @@
+package registry
+
+import "time"
+
+// PurgePlan tells a store what one purge run removes. Package retention
+// derives it from the policy and the clock.
+type PurgePlan struct {
+	Now         time.Time
+	Cutoff      time.Time     // visits with CheckIn < Cutoff are deleted
+	StaleBefore time.Time     // open visits with CheckIn < StaleBefore are checked out automatically
+	MaxStay     time.Duration // an automatic check-out is set to CheckIn + MaxStay
+	Destroyed   []Day         // epoch keys whose private half the caller destroyed in this run
+	DryRun      bool          // count, change nothing, record nothing
+}
+
+// PurgeReport is what a purge did, for the DPO to file. It is also the
+// details of the purge's audit event.
+type PurgeReport struct {
+	RanAt                time.Time  `json:"ran_at"`
+	DryRun               bool       `json:"dry_run"`
+	Cutoff               time.Time  `json:"cutoff"`
+	VisitsDeleted        int64      `json:"visits_deleted"`
+	KeysDestroyed        []Day      `json:"keys_destroyed"`
+	VisitsAutoCheckedOut int64      `json:"visits_auto_checked_out"`
+	RequestsExpired      int64      `json:"requests_expired"`
+	VisitsRemaining      int64      `json:"visits_remaining"`
+	OldestCheckIn        *time.Time `json:"oldest_remaining_check_in"`
+}

@@ -1,0 +1,82 @@
+// Package registry holds the domain of the contact-tracing visitor registry:
+// visits and their sealed contacts, tokens, epoch keys, trace requests and
+// the audit log, the store interfaces the adapters implement, and the one
+// error type every layer speaks.
+//
+// It imports only the standard library. Adapters live in subpackages named
+// after what they adapt (registry/sqlite, registry/postgres,
+// registry/httpapi); only cmd/registry wires them together.
+package registry
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
+
+// Actor names who did something, for the audit log and for the rule that
+// the approver of a trace request differs from its creator. It is never a
+// secret: "token:<token id>" for API callers, "dpo:<name>" for the CLI,
+// "system" for the server's own jobs.
+type Actor string
+
+// ActorSystem is the actor of jobs the server runs on its own (hourly purge,
+// epoch key creation).
+const ActorSystem Actor = "system"
+
+// TokenActor returns the actor of an API token.
+func TokenActor(tokenID string) Actor { return Actor("token:" + tokenID) }
+
+// NewID returns a random 128-bit identifier as 32 lowercase hex digits.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ValidID reports whether s has the form NewID returns.
+func ValidID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Day is a UTC calendar day in the form 2006-01-02. Each day has its own
+// epoch key; a visit belongs to the day of its check-in.
+type Day string
+
+// DayLayout is the layout of a Day.
+const DayLayout = "2006-01-02"
+
+// DayOf returns the UTC day t falls on.
+func DayOf(t time.Time) Day { return Day(t.UTC().Format(DayLayout)) }
+
+// ParseDay parses a Day, returning EINVALID for anything else.
+func ParseDay(s string) (Day, error) {
+	t, err := time.Parse(DayLayout, s)
+	if err != nil || t.Format(DayLayout) != s {
+		return "", Errorf(EINVALID, "%q is not a day in the form YYYY-MM-DD.", s)
+	}
+	return Day(s), nil
+}
+
+// Start returns midnight UTC at the start of the day.
+func (d Day) Start() time.Time {
+	t, _ := time.Parse(DayLayout, string(d))
+	return t
+}
+
+// End returns midnight UTC at the end of the day (the start of the next).
+func (d Day) End() time.Time { return d.Start().AddDate(0, 0, 1) }
+
+// AddDays returns the day n days later (earlier for negative n).
+func (d Day) AddDays(n int) Day { return DayOf(d.Start().AddDate(0, 0, n)) }

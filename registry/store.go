@@ -1,0 +1,145 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Store is everything the registry persists. registry/sqlite and
+// registry/postgres implement it and pass registry/storetest. Every method
+// that changes state and is named in an audit action appends its audit event
+// in the same transaction: an action without its audit entry cannot exist.
+type Store interface {
+	VisitStore
+	TokenStore
+	EpochStore
+	TraceStore
+	AuditStore
+	PurgeStore
+
+	// Ping returns an error unless the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// VisitStore keeps visits.
+type VisitStore interface {
+	// CreateVisits stores the visits in one transaction together with one
+	// AuditVisitsRegistered event (a count and the sites, no personal data).
+	// A visit whose IdempotencyHash is already stored is not inserted again:
+	// its struct is overwritten with the stored visit (ID, Site, Area,
+	// CheckIn, Epoch, RequestMAC, CreatedAt) and Replayed is set. When the
+	// visits arrive from several callers (group commit), a failure fails all.
+	CreateVisits(ctx context.Context, actor Actor, visits []*Visit) error
+	// FindVisit returns a visit by id, Sealed included, or ENOTFOUND.
+	FindVisit(ctx context.Context, id string) (*Visit, error)
+	// CheckOutVisit records the departure of an open visit. ENOTFOUND when
+	// there is no such visit, ECONFLICT when it is already checked out,
+	// EINVALID when at lies before the check-in.
+	CheckOutVisit(ctx context.Context, id string, at time.Time) error
+	// CheckoutKey returns the 32-byte secret from which checkout tokens are
+	// derived, creating it on first use. It opens no contact data: it only
+	// lets its holder end a visit.
+	CheckoutKey(ctx context.Context) ([]byte, error)
+}
+
+// TokenStore keeps API tokens.
+type TokenStore interface {
+	// CreateToken stores t with an AuditTokenCreated event.
+	CreateToken(ctx context.Context, actor Actor, t *Token) error
+	// FindTokenByHash returns the token with the hash, revoked or not, or
+	// ENOTFOUND.
+	FindTokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	// Tokens lists all tokens, oldest first.
+	Tokens(ctx context.Context) ([]*Token, error)
+	// RevokeToken revokes a token with an AuditTokenRevoked event. ENOTFOUND
+	// for an unknown id, ECONFLICT when it is already revoked.
+	RevokeToken(ctx context.Context, actor Actor, id string, at time.Time) error
+}
+
+// EpochStore keeps the public halves of the epoch keys and the pinned
+// health-office recipients.
+type EpochStore interface {
+	// AddEpochKeys stores new public keys with one AuditEpochKeysCreated
+	// event. ECONFLICT when a day already has a key.
+	AddEpochKeys(ctx context.Context, actor Actor, keys []*EpochKey) error
+	// EpochKey returns the key of a day, or ENOTFOUND.
+	EpochKey(ctx context.Context, day Day) (*EpochKey, error)
+	// EpochKeys lists every key, destroyed ones included, by day.
+	EpochKeys(ctx context.Context) ([]*EpochKey, error)
+	// PinRecipients records the fingerprint of the health-office recipient
+	// set. When it differs from the pinned one it stores the new one with an
+	// AuditRecipientsChanged event (details: old and new fingerprints) and
+	// returns changed = true. The first pin is recorded the same way.
+	PinRecipients(ctx context.Context, actor Actor, fingerprint string) (changed bool, err error)
+}
+
+// TraceStore keeps trace requests and performs exports.
+type TraceStore interface {
+	// CreateTraceRequest stores a pending request with an
+	// AuditRequestCreated event.
+	CreateTraceRequest(ctx context.Context, actor Actor, r *TraceRequest) error
+	// FindTraceRequest returns a request or ENOTFOUND.
+	FindTraceRequest(ctx context.Context, id string) (*TraceRequest, error)
+	// TraceRequests lists requests matching f, newest first.
+	TraceRequests(ctx context.Context, f TraceFilter) ([]*TraceRequest, error)
+	// DecideTraceRequest approves (with the expiry) or rejects a pending
+	// request with an AuditRequestApproved or AuditRequestRejected event.
+	// ECONFLICT unless pending, EFORBIDDEN when actor created the request.
+	DecideTraceRequest(ctx context.Context, actor Actor, id string, d Decision) (*TraceRequest, error)
+	// ExportTraceRequest, in one transaction: checks that the request is
+	// approved and unexpired at d.Now (EFORBIDDEN otherwise, ECONFLICT when
+	// already exported), selects the visits in its scope (see ScopeQuery),
+	// calls build with them, marks the request exported with build's count
+	// and digest, and appends an AuditRequestExported event. If build fails
+	// nothing is recorded.
+	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, build ExportFunc) (*TraceRequest, error)
+}
+
+// Decision is the DPO's answer to a pending trace request.
+type Decision struct {
+	Approve   bool
+	Note      string
+	Now       time.Time
+	ExpiresAt time.Time // only for approvals
+}
+
+// ExportFunc turns the visits of a request's scope into the export bundle
+// and returns the bundle's hex SHA-256 digest.
+type ExportFunc func(visits []*Visit) (digest string, err error)
+
+// AuditStore keeps the hash-linked audit log.
+type AuditStore interface {
+	// AppendAudit appends one event in its own transaction, for events that
+	// accompany no other change (a denied export, a checkpoint).
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AuditEvents returns up to limit events with Seq > after, in order.
+	AuditEvents(ctx context.Context, after int64, limit int) ([]*AuditEvent, error)
+	// LastAudit returns the newest event with the action ("" for any), or
+	// ENOTFOUND.
+	LastAudit(ctx context.Context, action string) (*AuditEvent, error)
+}
+
+// PurgeStore removes what retention no longer allows.
+type PurgeStore interface {
+	// Purge deletes visits with CheckIn < p.Cutoff, checks out open visits
+	// with CheckIn < p.StaleBefore at CheckIn + p.MaxStay (CheckoutAuto),
+	// expires approved trace requests past their expiry and pending ones
+	// whose window ended before the cutoff (their data is gone), marks
+	// p.Destroyed epoch keys destroyed, and appends one AuditPurge event
+	// whose details are the report, all in one transaction. Afterwards it
+	// makes deleted bytes unrecoverable from the database files (SQLite:
+	// secure_delete and a WAL checkpoint; PostgreSQL: VACUUM). With p.DryRun
+	// it counts and changes nothing.
+	Purge(ctx context.Context, actor Actor, p PurgePlan) (*PurgeReport, error)
+}
+
+// ScopeQuery documents the scope of a trace request, which both stores
+// implement in SQL: a visit is in scope when
+//
+//	check_in < to AND coalesce(check_out, check_in + maxStay) > from
+//
+// and its site is one of the request's sites and, when the request names
+// areas, its area is one of them.
+const ScopeQuery = "check_in < to AND coalesce(check_out, check_in + maxStay) > from"

@@ -1,0 +1,80 @@
+package registry
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Role scopes what a token may do.
+type Role string
+
+// The roles. Intake tokens register visits (optionally for one site only);
+// health-office tokens file trace requests and download approved exports;
+// dpo tokens are reserved for the data-protection officer's HTTP use (the
+// DPO normally works through the CLI on the server host).
+const (
+	RoleIntake       Role = "intake"
+	RoleHealthOffice Role = "health-office"
+	RoleDPO          Role = "dpo"
+)
+
+// ParseRole returns the role named s, or EINVALID.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleIntake, RoleHealthOffice, RoleDPO:
+		return r, nil
+	}
+	return "", Errorf(EINVALID, "unknown role %q: use intake, health-office or dpo.", s)
+}
+
+// Token is an API credential. The secret itself is shown once at creation
+// and stored only as Hash.
+type Token struct {
+	ID        string // public handle for list and revoke, 16 hex digits
+	Role      Role
+	Site      string // intake tokens: the only site they may register for; "" = any
+	Label     string // free text for the operator, for example "Pforte Rathaus"
+	Hash      []byte // HashToken of the secret
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// LogValue logs the token's handle, never its hash.
+func (t *Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", t.ID), slog.String("role", string(t.Role)))
+}
+
+// Actor returns the audit actor of the token.
+func (t *Token) Actor() Actor { return TokenActor(t.ID) }
+
+// TokenPrefix starts every API token, so that leaked tokens are easy to
+// recognise in scanners.
+const TokenPrefix = "rgt_"
+
+// NewToken returns a new token secret (256 random bits) and its record.
+func NewToken(role Role, site, label string, now time.Time) (secret string, t *Token) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	id := NewID()[:16]
+	return secret, &Token{ID: id, Role: role, Site: site, Label: label, Hash: HashToken(secret), CreatedAt: now.UTC()}
+}
+
+// HashToken returns the stored form of a token secret. Tokens carry 256
+// random bits, so a plain SHA-256 is enough; no salt or stretching needed.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// LooksLikeToken reports whether s has the shape of a token secret, so that
+// garbage is refused before a database look-up.
+func LooksLikeToken(s string) bool {
+	return strings.HasPrefix(s, TokenPrefix) && len(s) == len(TokenPrefix)+43
+}

@@ -1,0 +1,81 @@
+package registry
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Visit is one person's stay at a site. Only what scoping and retention need
+// is plaintext; everything that identifies the person is in Sealed.
+type Visit struct {
+	ID           string     // NewID, 128 random bits
+	Site         string     // building code, see ValidSite
+	Area         string     // room or department, optional
+	CheckIn      time.Time  // UTC, microsecond precision
+	CheckOut     *time.Time // nil while the visitor is inside
+	CheckoutAuto bool       // true when the purge closed a forgotten visit
+	Epoch        Day        // DayOf(CheckIn): the day whose key seals the outer layer
+	Sealed       []byte     // two age layers around the Contact JSON, see package crypto
+	CreatedAt    time.Time
+
+	// IdempotencyHash is SHA-256 over the token id and the client's
+	// Idempotency-Key header, or nil. A second visit with the same hash is
+	// not stored; see VisitStore.CreateVisits.
+	IdempotencyHash []byte
+	// RequestMAC binds the idempotency key to the request body, so that a
+	// key reused for another body is detected. Nil without an idempotency key.
+	RequestMAC []byte
+	// Replayed is set by CreateVisits when the visit was stored earlier under
+	// the same idempotency hash; the other fields then hold the stored visit.
+	Replayed bool
+}
+
+// LogValue logs only non-personal metadata.
+func (v *Visit) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", v.ID), slog.String("site", v.Site), slog.String("epoch", string(v.Epoch)))
+}
+
+// ContactVersion is the schema version of the sealed Contact JSON.
+const ContactVersion = 1
+
+// Contact is what the sealed layer of a visit holds: the visitor's contact
+// data and the binding fields that tie the ciphertext to its row. It is
+// plaintext only inside `registry decrypt` on the health office's machine
+// and, for the length of one request, in the intake handler.
+type Contact struct {
+	Version     int    `json:"v"`
+	GivenName   string `json:"given_name"`
+	FamilyName  string `json:"family_name"`
+	Street      string `json:"street"`
+	HouseNumber string `json:"house_number"`
+	Postcode    string `json:"postcode"`
+	City        string `json:"city"`
+	Phone       string `json:"phone"`
+	Email       string `json:"email,omitempty"`
+	Host        string `json:"host,omitempty"`
+	Appointment string `json:"appointment,omitempty"`
+
+	// Binding fields: a ciphertext copied into another row fails the check
+	// in Contact.Bind.
+	VisitID string    `json:"visit_id"`
+	Site    string    `json:"site"`
+	CheckIn time.Time `json:"check_in"`
+}
+
+// LogValue never logs contact data.
+func (c *Contact) LogValue() slog.Value { return slog.StringValue("[contact redacted]") }
+
+// String never prints contact data, so a stray %v cannot leak it.
+func (c *Contact) String() string { return "[contact redacted]" }
+
+// CheckBinding returns EINVALID unless the contact's binding fields match
+// the visit it was read from.
+func (c *Contact) CheckBinding(visitID, site string, checkIn time.Time) error {
+	if c.Version != ContactVersion {
+		return Errorf(EINVALID, "sealed contact has unknown version %d", c.Version)
+	}
+	if c.VisitID != visitID || c.Site != site || !c.CheckIn.Equal(checkIn) {
+		return Errorf(EINVALID, "sealed contact of visit %s does not belong to this record", visitID)
+	}
+	return nil
+}
