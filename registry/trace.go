@@ -22,31 +22,112 @@ const (
 // TraceRequest is a health office's request for the contact data of everyone
 // whose stay overlapped a time window at some sites (and areas).
 type TraceRequest struct {
-	ID         string
-	CaseRef    string // the health office's case reference (Aktenzeichen)
-	Office     string // requesting health office
-	LegalBasis string // for example "§ 25 IfSG i.V.m. § 28a Abs. 4 IfSG"
-	Contact    string // contact person at the office (office staff, not a visitor)
-	From, To   time.Time
-	Sites      []string
-	Areas      []string // empty: every area of the sites
-	Status     TraceStatus
-	OwnerToken string // id of the health-office token that filed it; "" when the DPO recorded it
-	CreatedBy  Actor
-	CreatedAt  time.Time
+	ID         string      `json:"id"`
+	CaseRef    string      `json:"case_ref"`    // the health office's case reference (Aktenzeichen)
+	Office     string      `json:"office"`      // requesting health office
+	LegalBasis string      `json:"legal_basis"` // for example "§ 25 IfSG i.V.m. § 28a Abs. 4 IfSG"
+	Contact    string      `json:"contact"`     // contact person at the office (office staff, not a visitor)
+	From       time.Time   `json:"from"`
+	To         time.Time   `json:"to"`
+	Sites      []string    `json:"sites"`
+	Areas      []string    `json:"areas,omitempty"` // empty: every area of the sites
+	Status     TraceStatus `json:"status"`
+	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
+	CreatedBy  Actor       `json:"created_by"`
+	CreatedAt  time.Time   `json:"created_at"`
 
-	DecidedBy    Actor
-	DecidedAt    *time.Time
-	DecisionNote string
-	ExpiresAt    *time.Time // an approval lapses at this time
+	DecidedBy    Actor      `json:"decided_by,omitempty"`
+	DecidedAt    *time.Time `json:"decided_at,omitempty"`
+	DecisionNote string     `json:"decision_note,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"` // an approval lapses at this time
 
-	ExportedAt   *time.Time
-	ExportCount  int    // records in the export
-	ExportDigest string // hex SHA-256 of the export bundle
+	ExportedAt   *time.Time `json:"exported_at,omitempty"`
+	ExportCount  int        `json:"export_count"`            // records in the export
+	ExportDigest string     `json:"export_digest,omitempty"` // hex SHA-256 of the export bundle
 }
 
 // TraceFilter selects trace requests for listing. Zero fields match all.
 type TraceFilter struct {
 	Status     TraceStatus
 	OwnerToken string
+}
+
+// TraceInput is a trace request as a health office files it.
+type TraceInput struct {
+	CaseRef    string    `json:"case_ref"`
+	Office     string    `json:"office"`
+	LegalBasis string    `json:"legal_basis"`
+	Contact    string    `json:"contact"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Sites      []string  `json:"sites"`
+	Areas      []string  `json:"areas,omitempty"`
+}
+
+// NewTraceRequest validates in and returns a pending request. The window
+// must start after the retention cutoff (now - retention: older records are
+// deleted, a request for them cannot be answered and must say so), end after
+// it starts and not lie in the future. It returns EINVALID naming the field.
+func NewTraceRequest(in *TraceInput, actor Actor, ownerToken string, now time.Time, retention time.Duration) (*TraceRequest, error) {
+	texts := []fieldRule{
+		{"case_ref", &in.CaseRef, true, 100, nil, ""},
+		{"office", &in.Office, true, 200, nil, ""},
+		{"legal_basis", &in.LegalBasis, true, 200, nil, ""},
+		{"contact", &in.Contact, true, 200, nil, ""},
+	}
+	for _, f := range texts {
+		if err := f.apply(); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkWindow(in.From, in.To, now, retention); err != nil {
+		return nil, err
+	}
+	if err := checkPlaces(in.Sites, in.Areas); err != nil {
+		return nil, err
+	}
+	return &TraceRequest{
+		ID: NewID(), CaseRef: in.CaseRef, Office: in.Office, LegalBasis: in.LegalBasis, Contact: in.Contact,
+		From: in.From.UTC().Truncate(time.Microsecond), To: in.To.UTC().Truncate(time.Microsecond),
+		Sites: in.Sites, Areas: in.Areas, Status: TracePending,
+		OwnerToken: ownerToken, CreatedBy: actor, CreatedAt: now.UTC().Truncate(time.Microsecond),
+	}, nil
+}
+
+func checkWindow(from, to, now time.Time, retention time.Duration) error {
+	cutoff := now.Add(-retention)
+	switch {
+	case from.IsZero():
+		return FieldError("from", "from is required (RFC 3339, for example 2026-11-20T08:00:00+01:00).")
+	case to.IsZero():
+		return FieldError("to", "to is required (RFC 3339, for example 2026-11-20T18:00:00+01:00).")
+	case !from.Before(to):
+		return FieldError("to", "to must lie after from.")
+	case from.Before(cutoff):
+		return FieldError("from", "the window starts before %s: records older than the retention period of %d days have been deleted and cannot be exported.",
+			cutoff.UTC().Format(time.RFC3339), int(retention/(24*time.Hour)))
+	case to.After(now.Add(MaxCheckInSkew)):
+		return FieldError("to", "the window ends in the future.")
+	}
+	return nil
+}
+
+func checkPlaces(sites, areas []string) error {
+	if len(sites) == 0 || len(sites) > 50 {
+		return FieldError("sites", "name between 1 and 50 sites.")
+	}
+	for _, s := range sites {
+		if !ValidSite(s) {
+			return FieldError("sites", "sites holds a malformed site code: expected lowercase letters, digits and '-'.")
+		}
+	}
+	if len(areas) > 50 {
+		return FieldError("areas", "name at most 50 areas.")
+	}
+	for i := range areas {
+		if err := (fieldRule{"areas", &areas[i], true, 64, nil, ""}).apply(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,169 @@
+// Package sqlstore implements registry.Store once over database/sql (through
+// sqlx) for every SQL database the registry supports. The adapters
+// registry/sqlite and registry/postgres open the database, run their own
+// migrations and hand sqlstore a Dialect for the few things that differ:
+// the audit-append lock, the clean-up after a purge and the classification
+// of driver errors.
+//
+// All SQL is written with '?' placeholders and rebound for the driver, so
+// one text serves both databases. Times are stored as BIGINT unix
+// microseconds UTC, days as 'YYYY-MM-DD' text.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// Dialect is what differs between the databases.
+type Dialect interface {
+	// LockAudit serialises audit appends across connections and processes
+	// inside the write transaction tx, before the chain head is read. SQLite
+	// has one writer and needs nothing; PostgreSQL takes a transaction-scoped
+	// advisory lock.
+	LockAudit(ctx context.Context, tx *sqlx.Tx) error
+	// AfterPurge runs after a purge committed, outside any transaction, to
+	// make the deleted bytes unrecoverable from the database files.
+	AfterPurge(ctx context.Context, db *sqlx.DB, r *registry.PurgeReport) error
+	// ErrorCode classifies a driver error: registry.ECONFLICT for a unique
+	// violation, registry.EUNAVAILABLE for a busy or lost database, "" for
+	// anything else.
+	ErrorCode(err error) string
+}
+
+// Store implements registry.Store. Write transactions run on the write
+// pool; reads outside transactions on the read pool (the same pool for
+// PostgreSQL, a separate one for SQLite's single writer).
+type Store struct {
+	// Now is the clock for times the interface does not pass in (audit
+	// times of visits, tokens, keys and requests). Defaults to time.Now.
+	Now func() time.Time
+
+	db      *sqlx.DB
+	read    *sqlx.DB
+	dialect Dialect
+}
+
+// New returns a Store over the write and read pools, which may be the same.
+// Closing the Store closes both.
+func New(write, read *sqlx.DB, d Dialect) *Store {
+	return &Store{Now: time.Now, db: write, read: read, dialect: d}
+}
+
+// DB returns the write pool, for adapters and their tests.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Ping returns an error unless both pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.errorf(err, "ping database")
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return s.errorf(err, "ping database")
+	}
+	return nil
+}
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.read != s.db {
+		err = errors.Join(err, s.read.Close())
+	}
+	return err
+}
+
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// rebind turns '?' placeholders into the driver's.
+func (s *Store) rebind(query string) string { return s.db.Rebind(query) }
+
+// inTx runs fn in a write transaction and commits when fn succeeds.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return s.errorf(err, "begin transaction")
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.errorf(err, "commit")
+	}
+	return nil
+}
+
+// errorf wraps a driver error with what was being done. Unique violations
+// become ECONFLICT, busy or unreachable databases EUNAVAILABLE, missing rows
+// ENOTFOUND; the driver's text stays in the wrapped chain for logs only.
+func (s *Store) errorf(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	var e *registry.Error
+	switch {
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return registry.Errorf(registry.ENOTFOUND, "Not found.")
+	}
+	switch s.dialect.ErrorCode(err) {
+	case registry.ECONFLICT:
+		return &wrapped{registry.Errorf(registry.ECONFLICT, "Conflicts with a stored record."), fmt.Errorf("%s: %w", doing, err)}
+	case registry.EUNAVAILABLE:
+		return &wrapped{registry.Errorf(registry.EUNAVAILABLE, "The database is busy; try again."), fmt.Errorf("%s: %w", doing, err)}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &wrapped{registry.Errorf(registry.EUNAVAILABLE, "The request was cancelled."), fmt.Errorf("%s: %w", doing, err)}
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// wrapped carries a domain error and the driver error behind it, so that
+// registry.ErrorCode sees the domain code and logs see the cause.
+type wrapped struct {
+	domain *registry.Error
+	cause  error
+}
+
+func (w *wrapped) Error() string   { return w.cause.Error() }
+func (w *wrapped) Unwrap() []error { return []error{w.domain, w.cause} }
+
+// Time conversion: BIGINT unix microseconds, UTC.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMicros(n.Int64)
+	return &t
+}
+
+// nullBytes binds nil as SQL NULL (drivers may bind an empty blob).
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func utcMicro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
