@@ -29,9 +29,10 @@ type Dialect interface {
 	// has one writer and needs nothing; PostgreSQL takes a transaction-scoped
 	// advisory lock.
 	LockAudit(ctx context.Context, tx *sqlx.Tx) error
-	// AfterPurge runs after a purge committed, outside any transaction, to
-	// make the deleted bytes unrecoverable from the database files.
-	AfterPurge(ctx context.Context, db *sqlx.DB, r *registry.PurgeReport) error
+	// AfterPurge runs after a purge that deleted visits committed (and
+	// after every purge until it once succeeded), outside any transaction,
+	// to make the deleted bytes unrecoverable from the database files.
+	AfterPurge(ctx context.Context, db *sqlx.DB) error
 	// ErrorCode classifies a driver error: registry.ECONFLICT for a unique
 	// violation, registry.EUNAVAILABLE for a busy or lost database, "" for
 	// anything else.
@@ -167,3 +168,22 @@ func nullBytes(b []byte) any {
 }
 
 func utcMicro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// update runs a guarded UPDATE (one whose WHERE re-checks the state the
+// caller read) and returns ECONFLICT with msg unless it changed exactly one
+// row. Under PostgreSQL's READ COMMITTED a concurrent transaction may have
+// changed the row since it was read; the guard then matches nothing.
+func (s *Store) update(ctx context.Context, tx *sqlx.Tx, msg, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, s.rebind(query), args...)
+	if err != nil {
+		return s.errorf(err, "update")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.errorf(err, "update")
+	}
+	if n != 1 {
+		return registry.Errorf(registry.ECONFLICT, "%s", msg)
+	}
+	return nil
+}

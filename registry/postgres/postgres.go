@@ -1,0 +1,155 @@
+// Package postgres is the production store: registry.Store on PostgreSQL
+// through sqlx and lib/pq, for several intake nodes sharing one database.
+//
+// Every write runs in a READ COMMITTED transaction; audit appends take a
+// transaction-scoped advisory lock before they read the chain head, so
+// writers on any number of nodes extend one chain and never fork it.
+// Migrations run under goose's session lock, so nodes may start at once.
+package postgres
+
+import (
+	"context"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is registry.Store on PostgreSQL. Its Now field (from
+// sqlstore.Store) is the clock for times the interface does not pass in.
+type Store struct {
+	*sqlstore.Store
+
+	// EraseWait bounds how long a purge waits for transactions older than
+	// itself to end before it rewrites the visits table (see AfterPurge in
+	// vacuum.go). Defaults to DefaultEraseWait.
+	EraseWait time.Duration
+}
+
+var _ registry.Store = (*Store)(nil)
+
+// MaxConns bounds the connection pool of a Store.
+const MaxConns = 16
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string), checks that it answers and runs the migrations. EUNAVAILABLE
+// when the server cannot be reached; the DSN (it may hold a password) is
+// never part of the error.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, registry.Errorf(registry.EINVALID, "The PostgreSQL connection string is malformed.")
+	}
+	db.SetMaxOpenConns(MaxConns)
+	db.SetMaxIdleConns(MaxConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, &openError{registry.Errorf(registry.EUNAVAILABLE, "PostgreSQL does not answer."), err}
+	}
+	if err := checkVersion(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{EraseWait: DefaultEraseWait}
+	s.Store = sqlstore.New(db, db, &dialect{store: s})
+	return s, nil
+}
+
+// MinServerVersion is the oldest PostgreSQL the store runs on: from 14 on,
+// the horizon that decides which deleted rows VACUUM keeps counts only
+// sessions of the same database (see AfterPurge).
+const MinServerVersion = 140000
+
+func checkVersion(ctx context.Context, db *sqlx.DB) error {
+	var v int
+	if err := db.GetContext(ctx, &v, `SELECT current_setting('server_version_num')::int`); err != nil {
+		return fmt.Errorf("read server version: %w", err)
+	}
+	if v < MinServerVersion {
+		return registry.Errorf(registry.EUNAVAILABLE, "PostgreSQL %d.%d is too old: registry needs 14 or newer.", v/10000, v%10000)
+	}
+	return nil
+}
+
+type openError struct {
+	domain *registry.Error
+	cause  error
+}
+
+func (e *openError) Error() string   { return "connect to postgres: " + e.cause.Error() }
+func (e *openError) Unwrap() []error { return []error{e.domain, e.cause} }
+
+func migrate(ctx context.Context, db *sqlx.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	// Retry every second for up to five minutes while another node migrates.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db.DB, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// auditLockSQL is the key of the advisory lock that serialises audit
+// appends: "registry" in ASCII, 0x7265676973747279. It is a constant
+// literal rather than a parameter so that taking the lock costs one round
+// trip instead of two.
+const auditLockSQL = "8243108395577799289"
+
+// dialect is what PostgreSQL does differently.
+type dialect struct {
+	store *Store // for its settings
+}
+
+// LockAudit takes the audit advisory lock until the transaction ends. Under
+// READ COMMITTED the head read after it sees the previous holder's commit.
+func (*dialect) LockAudit(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+auditLockSQL+`)`)
+	return err
+}
+
+// ErrorCode classifies PostgreSQL errors by SQLSTATE.
+func (*dialect) ErrorCode(err error) string {
+	var e *pq.Error
+	switch {
+	case errors.Is(err, driver.ErrBadConn):
+		return registry.EUNAVAILABLE
+	case !errors.As(err, &e):
+		return ""
+	case e.Code == "23505": // unique_violation
+		return registry.ECONFLICT
+	case e.Code == "40001", e.Code == "40P01", // serialization failure, deadlock
+		strings.HasPrefix(string(e.Code), "08"),  // connection exceptions
+		strings.HasPrefix(string(e.Code), "53"),  // insufficient resources
+		strings.HasPrefix(string(e.Code), "57P"): // shutdown
+		return registry.EUNAVAILABLE
+	}
+	return ""
+}

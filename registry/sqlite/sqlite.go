@@ -1,0 +1,191 @@
+// Package sqlite is the embedded default store: registry.Store on a SQLite
+// file through the pure-Go driver modernc.org/sqlite.
+//
+// The file runs in WAL mode with synchronous=FULL (a committed transaction
+// is on disk), foreign_keys=ON and secure_delete=ON on every connection, so
+// deleted rows are overwritten with zeros; a purge then checkpoints and
+// truncates the WAL so no old page images remain. Writes go through one
+// connection that begins every transaction with BEGIN IMMEDIATE (SQLite has
+// one writer; taking the lock up front avoids upgrade deadlocks); reads use
+// a separate pool of query-only connections.
+package sqlite
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is registry.Store on a SQLite file. Its Now field (from
+// sqlstore.Store) is the clock for times the interface does not pass in.
+type Store struct {
+	*sqlstore.Store
+	path string
+}
+
+var _ registry.Store = (*Store)(nil)
+
+// readers is the size of the read pool.
+const readers = 4
+
+// Open opens or creates the database file at path (its directory must
+// exist), sets the pragmas, checks that they took effect and runs the
+// migrations. EINVALID for a path the driver cannot take.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, registry.Errorf(registry.EINVALID, "The database path must be a plain file path.")
+	}
+	write, err := openPool(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, write, path); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := openPool(ctx, path, false)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	return &Store{Store: sqlstore.New(write, read, dialect{}), path: path}, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// dsn returns the driver's connection string: the pragmas run on every new
+// connection of the pool.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "secure_delete(ON)")
+	q.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(ON)")
+	}
+	return path + "?" + q.Encode()
+}
+
+func openPool(ctx context.Context, path string, writer bool) (*sqlx.DB, error) {
+	db, err := sqlx.Open("sqlite", dsn(path, writer))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if writer {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+	} else {
+		db.SetMaxOpenConns(readers)
+		db.SetMaxIdleConns(readers)
+	}
+	if err := checkPragmas(ctx, db, writer); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// checkPragmas fails closed when a connection does not run with the
+// settings the guarantees rest on.
+func checkPragmas(ctx context.Context, db *sqlx.DB, writer bool) error {
+	want := map[string]string{"journal_mode": "wal", "secure_delete": "1", "synchronous": "2", "foreign_keys": "1"}
+	if !writer {
+		want["query_only"] = "1"
+	}
+	for name, value := range want {
+		var got string
+		if err := db.GetContext(ctx, &got, "PRAGMA "+name); err != nil {
+			return fmt.Errorf("read pragma %s: %w", name, err)
+		}
+		if !strings.EqualFold(got, value) {
+			return fmt.Errorf("pragma %s is %q, want %q", name, got, value)
+		}
+	}
+	return nil
+}
+
+// migrate runs the pending migrations while holding the directory lock.
+func migrate(ctx context.Context, db *sqlx.DB, path string) error {
+	unlock, err := lockDir(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.DB, migrationsFS())
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// dialect is what SQLite does differently.
+type dialect struct{}
+
+// LockAudit does nothing: the single writer connection and BEGIN IMMEDIATE
+// already serialise every write transaction, across processes too.
+func (dialect) LockAudit(context.Context, *sqlx.Tx) error { return nil }
+
+// AfterPurge checkpoints the WAL into the database file and truncates it.
+// secure_delete has zeroed the deleted cells in the pages the checkpoint
+// writes; truncation removes the WAL frames that still held the inserted
+// rows. It fails when a reader kept the checkpoint from completing.
+func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB) error {
+	var busy, log, done int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+		return fmt.Errorf("checkpoint wal: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint wal: blocked by a reader (%d of %d frames)", done, log)
+	}
+	return nil
+}
+
+// ErrorCode classifies SQLite errors by their (extended) result code.
+func (dialect) ErrorCode(err error) string {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return registry.ECONFLICT
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return registry.EUNAVAILABLE
+	}
+	return ""
+}
+
+// migrationsFS returns the embedded migrations with the directory stripped,
+// as goose expects.
+func migrationsFS() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the directory is embedded at build time
+	}
+	return sub
+}

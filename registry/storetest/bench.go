@@ -1,0 +1,131 @@
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// SealedSize is the size of a realistic sealed contact: two age layers
+// around about 240 bytes of contact JSON.
+const SealedSize = 700
+
+func benchVisits(n int, checkIn time.Time) []*registry.Visit {
+	visits := make([]*registry.Visit, n)
+	for i := range visits {
+		sealed := make([]byte, SealedSize)
+		rand.Read(sealed)
+		visits[i] = &registry.Visit{
+			ID: registry.NewID(), Site: "rathaus", Area: "buergerbuero", CheckIn: checkIn,
+			Epoch: registry.DayOf(checkIn), Sealed: sealed, CreatedAt: checkIn, IdempotencyHash: sealed[:32],
+		}
+	}
+	return visits
+}
+
+// BenchCreateVisits measures CreateVisits with batches of the size and
+// reports rows/s.
+func BenchCreateVisits(b *testing.B, s registry.Store, batch int) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := 0
+	for b.Loop() {
+		b.StopTimer()
+		visits := benchVisits(batch, now)
+		b.StartTimer()
+		if err := s.CreateVisits(ctx, "token:bench", visits); err != nil {
+			b.Fatal(err)
+		}
+		rows += batch
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+const rawInsert = `INSERT INTO visits (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// BenchRawInsert is the baseline for BenchCreateVisits: the same rows in
+// transactions of the same size through plain INSERTs on db, without
+// idempotency, audit or prepared statements. It reports rows/s.
+func BenchRawInsert(b *testing.B, db *sqlx.DB, batch int) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	q := db.Rebind(rawInsert)
+	rows := 0
+	for b.Loop() {
+		b.StopTimer()
+		visits := benchVisits(batch, now)
+		b.StartTimer()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range visits {
+			if _, err := tx.ExecContext(ctx, q, v.ID, v.Site, v.Area, v.CheckIn.UnixMicro(), nil, false, string(v.Epoch), v.Sealed, v.CreatedAt.UnixMicro()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		rows += batch
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchPurge measures one Purge that deletes the expired visits from a
+// table that also holds the kept ones. The bulk insert is not timed; each
+// iteration gets a fresh store from open.
+func BenchPurge(b *testing.B, expired, kept int, open func() (registry.Store, *sqlx.DB)) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Hour)
+	cutoff := now.Add(-28 * 24 * time.Hour)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, db := open()
+		BulkInsertVisits(b, db, expired, cutoff.Add(-time.Hour))
+		BulkInsertVisits(b, db, kept, now.Add(-time.Hour))
+		b.StartTimer()
+		rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: now, Cutoff: cutoff, StaleBefore: now.Add(-12 * time.Hour), MaxStay: 12 * time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.VisitsDeleted != int64(expired) {
+			b.Fatalf("VisitsDeleted = %d, want %d", rep.VisitsDeleted, expired)
+		}
+	}
+}
+
+// BulkInsertVisits inserts n visits checked in up to n ms before checkIn straight into
+// the visits table, 500 rows per statement, in one transaction.
+func BulkInsertVisits(tb testing.TB, db *sqlx.DB, n int, checkIn time.Time) {
+	tb.Helper()
+	const perStmt = 500
+	tx, err := db.Beginx()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	for done := 0; done < n; done += perStmt {
+		k := min(perStmt, n-done)
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", k), ",")
+		q := db.Rebind(`INSERT INTO visits (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at) VALUES ` + values)
+		args := make([]any, 0, 9*k)
+		for _, v := range benchVisits(k, checkIn) {
+			at := v.CheckIn.Add(-time.Duration(done) * time.Millisecond).UnixMicro()
+			args = append(args, v.ID, v.Site, v.Area, at, nil, false, string(v.Epoch), v.Sealed, at)
+		}
+		if _, err := tx.Exec(q, args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
