@@ -1,0 +1,236 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+)
+
+// Purger runs purges and keeps epoch keys ready. Set Store, Keys and
+// Policy; the other fields are optional. Purges and key runs of one Purger
+// are serialized; purges of several processes are serialized by the
+// store's transaction.
+type Purger struct {
+	Store  registry.Store
+	Keys   *crypto.KeyStore
+	Policy Policy
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives what the purger did, never contact data (default:
+	// discard).
+	Logger *slog.Logger
+	// Tick, when set, drives Run instead of a ticker of its interval.
+	Tick <-chan time.Time
+	// AfterCycle, when set, is called after every cycle of Run with the
+	// purge's report and error (for metrics and tests).
+	AfterCycle func(*registry.PurgeReport, error)
+
+	mu sync.Mutex
+}
+
+// Options adjust one purge.
+type Options struct {
+	// DryRun counts what the purge would do and changes nothing: no key
+	// is destroyed, no row touched, no audit event appended.
+	DryRun bool
+	// Actor is recorded in the audit log (default registry.ActorSystem).
+	Actor registry.Actor
+	// AllowClockJump runs a purge although the clock moved further than
+	// Policy.MaxClockJump since the last purge. It never allows a clock
+	// that reads earlier than the last purge.
+	AllowClockJump bool
+}
+
+// Purge deletes what the policy no longer allows at Now():
+//
+//  1. Clock guard: it refuses (an ECONFLICT error for which IsClockRefusal
+//     is true, nothing changed) when Now() lies before the last purge
+//     recorded in the audit log, or more than Policy.MaxClockJump after it
+//     unless o.AllowClockJump. The first purge has no guard.
+//  2. It destroys the private halves of expired epoch keys (see
+//     Policy.KeyExpired) in the key store.
+//  3. It calls Store.Purge with the policy's plan and the destroyed days,
+//     which deletes expired visits, closes stale open ones, expires trace
+//     requests, marks the keys destroyed and appends the audit event.
+//
+// The returned report lists the destroyed days in KeysDestroyed. With
+// o.DryRun nothing is destroyed or changed, and the report tells what a
+// real run would do. A key that cannot be destroyed does not stop the
+// deletion of visits: Purge then returns the report together with an
+// error naming the day; so does a purge whose store committed but could
+// not erase the deleted bytes afterwards. A second purge right after a
+// first changes nothing. EINVALID for an invalid policy, EINTERNAL without a store or
+// key store.
+func (p *Purger) Purge(ctx context.Context, o Options) (*registry.PurgeReport, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if err := p.checkClock(ctx, now, o.AllowClockJump); err != nil {
+		return nil, err
+	}
+	expired, err := p.expiredDays(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	destroyed, keyErr := expired, error(nil)
+	if !o.DryRun {
+		destroyed, keyErr = p.destroy(expired)
+	}
+	plan := p.Policy.Plan(now)
+	plan.Destroyed, plan.DryRun = destroyed, o.DryRun
+	r, err := p.Store.Purge(ctx, actorOr(o.Actor), plan)
+	if r == nil {
+		return nil, errors.Join(fmt.Errorf("purge store: %w", err), keyErr)
+	}
+	// A report with an error: the purge committed, but a step after it
+	// failed; the report is what was done.
+	r.KeysDestroyed = append([]registry.Day{}, destroyed...)
+	p.logReport(r)
+	if err != nil {
+		err = fmt.Errorf("purge store: %w", err)
+	}
+	return r, errors.Join(err, keyErr)
+}
+
+// checkClock is the clock guard of Purge.
+func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) error {
+	last, err := p.Store.LastAudit(ctx, registry.AuditPurge)
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read last purge: %w", err)
+	}
+	at, lastAt := stamp(now), stamp(last.Time)
+	switch jump := now.Sub(last.Time); {
+	case jump < 0:
+		return clockRefusal("the clock reads %s, earlier than the last purge at %s; check the system clock (timedatectl) before purging", at, lastAt)
+	case jump > p.Policy.MaxClockJump && !allowJump:
+		return clockRefusal("the clock reads %s, %s after the last purge at %s (more than the %s allowed); a forward jump of %s would delete data the health office may still need; if the clock is right, rerun with --allow-clock-jump",
+			at, span(jump), lastAt, span(p.Policy.MaxClockJump), span(jump))
+	case jump > p.Policy.MaxClockJump:
+		p.logger().Warn("purging after a clock jump allowed by the operator", "last_purge", lastAt, "jump", span(jump))
+	}
+	return nil
+}
+
+// expiredDays lists the days whose private key must be gone at now: expired
+// days with a key file, and expired days the database does not yet know as
+// destroyed (a previous run destroyed the file but failed to record it).
+// The latter only when the key store holds the database's current keys, so
+// that a wrong key store directory is never recorded as destruction.
+func (p *Purger) expiredDays(ctx context.Context, now time.Time) ([]registry.Day, error) {
+	files, err := p.Keys.Days()
+	if err != nil {
+		return nil, fmt.Errorf("list epoch key files: %w", err)
+	}
+	stored, err := p.Store.EpochKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list epoch keys: %w", err)
+	}
+	var days []registry.Day
+	for _, d := range files {
+		if p.Policy.KeyExpired(d, now) {
+			days = append(days, d)
+		}
+	}
+	unmarked := p.unmarked(stored, files, now)
+	if len(unmarked) > 0 && !p.keyStoreMatches(stored, files, now) {
+		p.logger().Warn("expired epoch keys without key file not marked destroyed: the key store holds none of the current keys; check the key store directory",
+			"days", len(unmarked))
+		unmarked = nil
+	}
+	days = append(days, unmarked...)
+	slices.Sort(days)
+	return slices.Compact(days), nil
+}
+
+// unmarked returns expired stored keys not marked destroyed whose key file
+// is absent.
+func (p *Purger) unmarked(stored []*registry.EpochKey, files []registry.Day, now time.Time) []registry.Day {
+	var days []registry.Day
+	for _, k := range stored {
+		if k.DestroyedAt == nil && p.Policy.KeyExpired(k.Day, now) && !slices.Contains(files, k.Day) {
+			days = append(days, k.Day)
+		}
+	}
+	return days
+}
+
+// keyStoreMatches reports whether some unexpired stored key has its private
+// half, with the same recipient, in the key store.
+func (p *Purger) keyStoreMatches(stored []*registry.EpochKey, files []registry.Day, now time.Time) bool {
+	for _, k := range stored {
+		if k.DestroyedAt != nil || p.Policy.KeyExpired(k.Day, now) || !slices.Contains(files, k.Day) {
+			continue
+		}
+		if r, err := p.Keys.Recipient(k.Day); err == nil && r == k.Recipient {
+			return true
+		}
+	}
+	return false
+}
+
+// destroy destroys the days' private keys and returns the days that are
+// gone; the error names the days that could not be destroyed.
+func (p *Purger) destroy(days []registry.Day) ([]registry.Day, error) {
+	var gone []registry.Day
+	var errs []error
+	for _, d := range days {
+		if _, err := p.Keys.Destroy(d); err != nil {
+			p.logger().Error("cannot destroy epoch key", "day", string(d), "err", err)
+			errs = append(errs, fmt.Errorf("destroy epoch key of %s: %w", d, err))
+			continue
+		}
+		gone = append(gone, d)
+	}
+	return gone, errors.Join(errs...)
+}
+
+func (p *Purger) logReport(r *registry.PurgeReport) {
+	msg := "purge finished"
+	if r.DryRun {
+		msg = "purge dry run finished"
+	}
+	p.logger().Info(msg, "cutoff", stamp(r.Cutoff), "visits_deleted", r.VisitsDeleted,
+		"keys_destroyed", len(r.KeysDestroyed), "visits_auto_checked_out", r.VisitsAutoCheckedOut,
+		"requests_expired", r.RequestsExpired, "visits_remaining", r.VisitsRemaining)
+}
+
+// check fails closed on a purger that is not set up.
+func (p *Purger) check() error {
+	if p.Store == nil || p.Keys == nil {
+		return registry.Errorf(registry.EINTERNAL, "the purger needs a store and a key store")
+	}
+	return p.Policy.Validate()
+}
+
+func (p *Purger) now() time.Time {
+	if p.Now == nil {
+		return time.Now().UTC()
+	}
+	return p.Now().UTC()
+}
+
+func (p *Purger) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+func actorOr(a registry.Actor) registry.Actor {
+	if a == "" {
+		return registry.ActorSystem
+	}
+	return a
+}

@@ -1,0 +1,231 @@
+package retention_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/retention"
+)
+
+// scenario is a registry seeded for one purge at now: a visit one second
+// before the cutoff, one a second after, a stale and a fresh open visit,
+// a pending trace request whose window lies before the cutoff, and epoch
+// keys from 40 days back (of which 2026-03-21 .. 2026-03-31 are expired).
+type scenario struct {
+	*env
+	now                     time.Time
+	old, kept, stale, fresh *visit
+	request                 *registry.TraceRequest
+}
+
+var expiredDays = days("2026-03-21", 11)
+
+func seed(t *testing.T, store registry.Store) *scenario {
+	t.Helper()
+	now := mustTime(t, "2026-04-30T10:00:00Z")
+	cutoff := now.Add(-28 * 24 * time.Hour)
+	e := newEnv(t, store, now.Add(-40*24*time.Hour))
+	e.ensureKeysAt(now.Add(-40 * 24 * time.Hour))
+	e.ensureKeysAt(now.Add(-24 * time.Hour))
+	s := &scenario{env: e, now: now}
+	s.old = e.register(cutoff.Add(-time.Second), true)
+	s.kept = e.register(cutoff.Add(time.Second), true)
+	s.stale = e.register(now.Add(-13*time.Hour), false)
+	s.fresh = e.register(now.Add(-11*time.Hour), false)
+	s.request = &registry.TraceRequest{CaseRef: "GA-2026-17", Office: "Gesundheitsamt Soest", LegalBasis: "§ 25 IfSG",
+		From: cutoff.Add(-3 * time.Hour), To: cutoff.Add(-2 * time.Hour), Sites: []string{"rathaus"}}
+	if err := store.CreateTraceRequest(e.ctx, registry.TokenActor("office1"), s.request); err != nil {
+		t.Fatalf("CreateTraceRequest: %v", err)
+	}
+	return s
+}
+
+func TestPurgeSQLite(t *testing.T) { testPurge(t, openSQLite) }
+
+// testPurge runs the end-to-end purge on a store.
+func testPurge(t *testing.T, open opener) {
+	s := seed(t, open(t))
+	r := s.purge(s.now, retention.Options{Actor: "dpo:anna"})
+	wantReport(t, r, registry.PurgeReport{
+		RanAt: s.now, Cutoff: s.now.Add(-28 * 24 * time.Hour), VisitsDeleted: 1, KeysDestroyed: expiredDays,
+		VisitsAutoCheckedOut: 1, RequestsExpired: 1, VisitsRemaining: 3, OldestCheckIn: &s.kept.CheckIn,
+	})
+	t.Run("visits", func(t *testing.T) {
+		if s.find(s.old.ID) != nil {
+			t.Errorf("visit checked in one second before the cutoff survived the purge")
+		}
+		if s.find(s.kept.ID) == nil {
+			t.Errorf("visit checked in one second after the cutoff was deleted")
+		}
+		wantAutoCheckout(t, s.find(s.stale.ID), s.stale.CheckIn.Add(12*time.Hour))
+		if v := s.find(s.fresh.ID); v.CheckOut != nil || v.CheckoutAuto {
+			t.Errorf("visit open for 11h: check-out %v auto %v, want still open", v.CheckOut, v.CheckoutAuto)
+		}
+	})
+	t.Run("request expired", func(t *testing.T) {
+		got, err := s.store.FindTraceRequest(s.ctx, s.request.ID)
+		if err != nil || got.Status != registry.TraceExpired {
+			t.Errorf("trace request = %v, %v; want status %q", got, err, registry.TraceExpired)
+		}
+	})
+	t.Run("keys", func(t *testing.T) { wantKeysDestroyed(t, s.env, expiredDays) })
+	t.Run("kept visit still opens", func(t *testing.T) {
+		c, err := openContact(s.keys, s.find(s.kept.ID), s.office)
+		if err != nil {
+			t.Fatalf("open kept visit: %v", err)
+		}
+		if err := sameContact(c, s.kept.contact); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("audit", func(t *testing.T) {
+		ev, err := s.store.LastAudit(s.ctx, registry.AuditPurge)
+		if err != nil || ev.Actor != "dpo:anna" || !ev.Time.Equal(s.now) {
+			t.Errorf("last purge event = %+v, %v; want by dpo:anna at %s", ev, err, s.now)
+		}
+	})
+	t.Run("second run changes nothing", func(t *testing.T) {
+		// One second later the cutoff equals the kept visit's check-in,
+		// which is still kept.
+		again := s.purge(s.now.Add(time.Second), retention.Options{})
+		wantReport(t, again, registry.PurgeReport{
+			RanAt: s.now.Add(time.Second), Cutoff: s.kept.CheckIn,
+			VisitsRemaining: 3, OldestCheckIn: &s.kept.CheckIn,
+		})
+	})
+}
+
+func TestPurgeDryRun(t *testing.T) {
+	s := seed(t, openSQLite(t))
+	keysBefore := s.keyDays()
+	r := s.purge(s.now, retention.Options{DryRun: true})
+	wantReport(t, r, registry.PurgeReport{
+		RanAt: s.now, DryRun: true, Cutoff: s.now.Add(-28 * 24 * time.Hour), VisitsDeleted: 1, KeysDestroyed: expiredDays,
+		VisitsAutoCheckedOut: 1, RequestsExpired: 1, VisitsRemaining: 3, OldestCheckIn: &s.kept.CheckIn,
+	})
+	if s.find(s.old.ID) == nil {
+		t.Errorf("dry run deleted a visit")
+	}
+	if v := s.find(s.stale.ID); v.CheckOut != nil {
+		t.Errorf("dry run checked out a stale visit at %s", v.CheckOut)
+	}
+	if got := s.keyDays(); !slices.Equal(got, keysBefore) {
+		t.Errorf("key files after dry run = %v, want %v", got, keysBefore)
+	}
+	for _, d := range expiredDays {
+		if k, err := s.store.EpochKey(s.ctx, d); err != nil || k.DestroyedAt != nil {
+			t.Errorf("epoch key %s after dry run = %+v, %v; want not destroyed", d, k, err)
+		}
+	}
+	if got, err := s.store.FindTraceRequest(s.ctx, s.request.ID); err != nil || got.Status != registry.TracePending {
+		t.Errorf("trace request after dry run = %v, %v; want pending", got, err)
+	}
+	if _, err := s.store.LastAudit(s.ctx, registry.AuditPurge); registry.ErrorCode(err) != registry.ENOTFOUND {
+		t.Errorf("LastAudit(purge) after dry run: err = %v, want ENOTFOUND", err)
+	}
+	// The real run does what the dry run announced.
+	real := s.purge(s.now, retention.Options{})
+	real.DryRun = true
+	wantReport(t, real, *r)
+}
+
+// TestPurgeMarksKeyDestroyedEarlier: a key file destroyed by a run whose
+// store purge failed is marked destroyed by the next run.
+func TestPurgeMarksKeyDestroyedEarlier(t *testing.T) {
+	s := seed(t, openSQLite(t))
+	if _, err := s.keys.Destroy("2026-03-25"); err != nil {
+		t.Fatal(err)
+	}
+	r := s.purge(s.now, retention.Options{})
+	if !slices.Equal(r.KeysDestroyed, expiredDays) {
+		t.Errorf("KeysDestroyed = %v, want %v", r.KeysDestroyed, expiredDays)
+	}
+	wantKeysDestroyed(t, s.env, expiredDays)
+}
+
+// TestPurgeWrongKeyStore: a purger pointed at an empty key store does not
+// record the database's keys as destroyed.
+func TestPurgeWrongKeyStore(t *testing.T) {
+	s := seed(t, openSQLite(t))
+	other := newEnv(t, s.store, s.now)
+	r := other.purge(s.now, retention.Options{})
+	if len(r.KeysDestroyed) != 0 {
+		t.Errorf("KeysDestroyed = %v, want none", r.KeysDestroyed)
+	}
+	for _, d := range expiredDays {
+		if k, err := s.store.EpochKey(s.ctx, d); err != nil || k.DestroyedAt != nil {
+			t.Errorf("epoch key %s = %+v, %v; want not marked destroyed", d, k, err)
+		}
+	}
+	if !containsAll(other.logs.String(), "level=WARN", "check the key store directory") {
+		t.Errorf("log lacks a warning about the key store:\n%s", other.logs.String())
+	}
+	// The right key store then destroys them.
+	r = s.purge(s.now.Add(time.Minute), retention.Options{})
+	if !slices.Equal(r.KeysDestroyed, expiredDays) {
+		t.Errorf("KeysDestroyed = %v, want %v", r.KeysDestroyed, expiredDays)
+	}
+}
+
+func TestPurgeInvalidPolicy(t *testing.T) {
+	s := seed(t, openSQLite(t))
+	s.purger.Policy.Retention = time.Hour
+	s.clock.Set(s.now)
+	if _, err := s.purger.Purge(s.ctx, retention.Options{}); registry.ErrorCode(err) != registry.EINVALID {
+		t.Fatalf("Purge with 1h retention: err = %v, want EINVALID", err)
+	}
+	if s.find(s.old.ID) == nil || !s.keyFile(expiredDays[0]) {
+		t.Errorf("Purge with an invalid policy changed something")
+	}
+}
+
+func wantReport(t *testing.T, got *registry.PurgeReport, want registry.PurgeReport) {
+	t.Helper()
+	if !got.RanAt.Equal(want.RanAt) || !got.Cutoff.Equal(want.Cutoff) || got.DryRun != want.DryRun {
+		t.Errorf("report ran at %s cutoff %s dry %v, want %s, %s, %v", got.RanAt, got.Cutoff, got.DryRun, want.RanAt, want.Cutoff, want.DryRun)
+	}
+	type counts struct{ deleted, auto, expired, remaining int64 }
+	g := counts{got.VisitsDeleted, got.VisitsAutoCheckedOut, got.RequestsExpired, got.VisitsRemaining}
+	w := counts{want.VisitsDeleted, want.VisitsAutoCheckedOut, want.RequestsExpired, want.VisitsRemaining}
+	if g != w {
+		t.Errorf("report counts (deleted, auto-checked-out, requests expired, remaining) = %v, want %v", g, w)
+	}
+	if got.KeysDestroyed == nil || !slices.Equal(got.KeysDestroyed, want.KeysDestroyed) {
+		t.Errorf("report KeysDestroyed = %#v, want %v (non-nil)", got.KeysDestroyed, want.KeysDestroyed)
+	}
+	if (got.OldestCheckIn == nil) != (want.OldestCheckIn == nil) ||
+		got.OldestCheckIn != nil && !got.OldestCheckIn.Equal(*want.OldestCheckIn) {
+		t.Errorf("report OldestCheckIn = %v, want %v", got.OldestCheckIn, want.OldestCheckIn)
+	}
+}
+
+func wantAutoCheckout(t *testing.T, v *registry.Visit, at time.Time) {
+	t.Helper()
+	if v == nil || v.CheckOut == nil || !v.CheckOut.Equal(at) || !v.CheckoutAuto {
+		t.Errorf("stale visit = %+v, want checked out automatically at %s", v, at)
+	}
+}
+
+// wantKeysDestroyed checks that exactly the days' key files are gone and
+// that the store marks exactly them destroyed.
+func wantKeysDestroyed(t *testing.T, e *env, gone []registry.Day) {
+	t.Helper()
+	stored, err := e.store.EpochKeys(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range stored {
+		want := slices.Contains(gone, k.Day)
+		if got := k.DestroyedAt != nil; got != want {
+			t.Errorf("epoch key %s marked destroyed = %v, want %v", k.Day, got, want)
+		}
+		if e.keyFile(k.Day) == want {
+			t.Errorf("key file of %s exists = %v, want %v", k.Day, !want, !want)
+		}
+		if _, err := e.keys.Identity(k.Day); want && registry.ErrorCode(err) != registry.ENOTFOUND {
+			t.Errorf("Identity(%s) after destruction: err = %v, want ENOTFOUND", k.Day, err)
+		}
+	}
+}
