@@ -42,17 +42,17 @@ var GenesisHash = make([]byte, sha256.Size)
 // encoding.
 func (e *AuditEvent) ComputeHash() []byte {
 	h := sha256.New()
-	var n [8]byte
+	var n, v [8]byte // n: length prefixes; v: integer fields
 	put := func(b []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 		h.Write(n[:])
 		h.Write(b)
 	}
 	put([]byte("registry audit v1"))
-	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
-	put(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UnixMicro()))
-	put(n[:])
+	binary.BigEndian.PutUint64(v[:], uint64(e.Seq))
+	put(v[:])
+	binary.BigEndian.PutUint64(v[:], uint64(e.Time.UnixMicro()))
+	put(v[:])
 	put([]byte(e.Actor))
 	put([]byte(e.Action))
 	put([]byte(e.Subject))

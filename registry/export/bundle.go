@@ -1,0 +1,128 @@
+package export
+
+import (
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// Format is the value of Header.Format for bundles this package writes and
+// the only one Read accepts.
+const Format = "registry-export/1"
+
+// Limits Read enforces on a bundle, so that a hostile file cannot exhaust
+// memory.
+const (
+	MaxLine    = 64 << 10  // bytes per JSON line, newline included
+	MaxRecords = 1_000_000 // records per bundle
+)
+
+// Keys gives the private epoch key of a day; *crypto.KeyStore satisfies it.
+// It returns an ENOTFOUND *registry.Error when the key does not exist
+// (never created, or destroyed by a purge).
+type Keys interface {
+	Identity(day registry.Day) (age.Identity, error)
+}
+
+// Header is line 1 of a bundle: which request it answers and its scope.
+type Header struct {
+	Format     string    `json:"format"`
+	RequestID  string    `json:"request_id"`
+	CaseRef    string    `json:"case_ref"`
+	Office     string    `json:"office"`
+	LegalBasis string    `json:"legal_basis"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Sites      []string  `json:"sites"`
+	Areas      []string  `json:"areas"`
+	CreatedAt  time.Time `json:"created_at"`
+	Count      int       `json:"count"`
+}
+
+// Record is one decrypted visit of a bundle: its plaintext metadata and
+// the contact that was sealed to the health office.
+type Record struct {
+	VisitID        string            `json:"visit_id"`
+	Site           string            `json:"site"`
+	Area           string            `json:"area"`
+	CheckIn        time.Time         `json:"check_in"`
+	CheckOut       *time.Time        `json:"check_out"`
+	CheckoutAuto   bool              `json:"checkout_auto"`
+	ContactMinutes int               `json:"contact_minutes"`
+	Contact        *registry.Contact `json:"contact"`
+}
+
+// Bundle is an opened and verified export bundle.
+type Bundle struct {
+	Header  Header   `json:"header"`
+	Records []Record `json:"records"`
+	// Digest is the hex SHA-256 of the sealed file as read. It equals the
+	// trace request's ExportDigest when the file is the one the server
+	// recorded; `registry decrypt` shows it so the office can compare.
+	Digest string `json:"digest"`
+}
+
+// wireRecord is a record line inside the sealed bundle.
+type wireRecord struct {
+	VisitID        string     `json:"visit_id"`
+	Site           string     `json:"site"`
+	Area           string     `json:"area"`
+	CheckIn        time.Time  `json:"check_in"`
+	CheckOut       *time.Time `json:"check_out"`
+	CheckoutAuto   bool       `json:"checkout_auto"`
+	ContactMinutes int        `json:"contact_minutes"`
+	Inner          []byte     `json:"inner"` // base64 (standard) in JSON
+}
+
+// ContactMinutes returns the overlap of a stay with the window [from, to) in
+// whole minutes, rounded UP: any started minute counts, so a 10-second
+// overlap is 1 minute and an exact 45-minute overlap is 45. This is IRIS
+// connect's "max. Kontaktdauer", min(end, to) − max(checkIn, from), where a
+// visit without check-out is taken to end at checkIn + maxStay (the same
+// assumption the export scope makes). Stays that do not overlap the window
+// give 0.
+func ContactMinutes(checkIn time.Time, checkOut *time.Time, maxStay time.Duration, from, to time.Time) int {
+	end := checkIn.Add(maxStay)
+	if checkOut != nil {
+		end = *checkOut
+	}
+	start := checkIn
+	if from.After(start) {
+		start = from
+	}
+	if to.Before(end) {
+		end = to
+	}
+	d := end.Sub(start)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Minute - 1) / time.Minute)
+}
+
+// inScope reports whether v belongs to the scope of a request exactly as
+// registry.ScopeQuery defines it: check_in < to AND coalesce(check_out,
+// check_in + maxStay) > from, and its site (and, when areas are named, its
+// area) is one of the request's. A visit checked out at its check-in time is
+// in scope with 0 contact minutes.
+func inScope(v *registry.Visit, sites, areas []string, from, to time.Time, maxStay time.Duration) bool {
+	if !contains(sites, v.Site) || len(areas) > 0 && !contains(areas, v.Area) {
+		return false
+	}
+	end := v.CheckIn.Add(maxStay)
+	if v.CheckOut != nil {
+		end = *v.CheckOut
+	}
+	return v.CheckIn.Before(to) && end.After(from)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

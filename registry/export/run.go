@@ -1,0 +1,83 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+)
+
+// Job is one export of an approved trace request.
+type Job struct {
+	Store      registry.Store
+	Actor      registry.Actor
+	RequestID  string
+	Keys       Keys
+	Recipients *crypto.Recipients
+	MaxStay    time.Duration
+	Now        time.Time
+	Dir        string // where the bundle's temporary file is created
+}
+
+// ToTempFile runs the export in the store's transaction (registry.TraceStore
+// ExportTraceRequest): it writes the bundle to a new temporary file in j.Dir,
+// and only when the request, its export mark and the audit entry committed
+// does it return the file, positioned at its start. The caller sends or
+// renames it and then removes it. On any error no file is left behind and
+// nothing is recorded but, for a refusal (EFORBIDDEN, ECONFLICT,
+// ENOTFOUND), an AuditExportDenied event.
+func (j *Job) ToTempFile(ctx context.Context) (f *os.File, req *registry.TraceRequest, err error) {
+	req, err = j.Store.FindTraceRequest(ctx, j.RequestID)
+	if err != nil {
+		return nil, nil, j.denied(ctx, err)
+	}
+	defer func() {
+		if err != nil && f != nil {
+			f.Close()
+			os.Remove(f.Name())
+			f = nil
+		}
+	}()
+	build := func(visits []*registry.Visit) (string, error) {
+		if f, err = os.CreateTemp(j.Dir, ".export-*.age"); err != nil {
+			return "", fmt.Errorf("create export file: %w", err)
+		}
+		_, digest, err := Write(f, req, visits, j.Keys, j.Recipients, j.MaxStay, j.Now)
+		if err == nil {
+			err = f.Sync()
+		}
+		return digest, err
+	}
+	req, err = j.Store.ExportTraceRequest(ctx, j.Actor, j.RequestID, j.Now, j.MaxStay, build)
+	if err != nil {
+		return f, nil, j.denied(ctx, err)
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return f, nil, fmt.Errorf("rewind export file: %w", err)
+	}
+	return f, req, nil
+}
+
+// denied records a refused export in the audit log and returns err.
+func (j *Job) denied(ctx context.Context, err error) error {
+	switch registry.ErrorCode(err) {
+	case registry.EFORBIDDEN, registry.ECONFLICT, registry.ENOTFOUND:
+	default:
+		return err
+	}
+	subject := j.RequestID
+	if !registry.ValidID(subject) {
+		subject = "" // never copy arbitrary caller text into the log
+	}
+	ev := &registry.AuditEvent{Time: j.Now, Actor: j.Actor, Action: registry.AuditExportDenied,
+		Subject: subject, Details: fmt.Sprintf(`{"reason":%q}`, registry.ErrorCode(err))}
+	if aerr := j.Store.AppendAudit(ctx, ev); aerr != nil {
+		return errors.Join(err, fmt.Errorf("record denied export: %w", aerr))
+	}
+	return err
+}

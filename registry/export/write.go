@@ -1,0 +1,178 @@
+package export
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+)
+
+var _ Keys = (*crypto.KeyStore)(nil)
+
+// batchSize is how many records are opened in parallel before they are
+// written in order; it bounds the memory held between the two steps.
+const batchSize = 256
+
+// Write streams the bundle for req's visits to w, sealed with age to the
+// health-office recipients, and returns the record count and the hex SHA-256
+// of the bytes written (the sealed file, the request's ExportDigest).
+//
+// Each visit's outer layer is removed with its day's epoch key from keys;
+// the inner ciphertext stays sealed to the health office. Before anything is
+// written Write checks that every visit lies in the request's scope (a store
+// bug must not leak records: EINTERNAL) and that every day's key exists
+// (EUNAVAILABLE naming the visit when a key is missing). A visit whose outer
+// layer does not open fails the whole export with EINTERNAL. Error messages
+// name visit ids and days, never contact data. On error the bytes already
+// written to w are an unfinished age stream that does not decrypt: discard
+// them. maxStay must be positive: it ends open visits for the scope and the
+// contact minutes (see ContactMinutes).
+func Write(w io.Writer, req *registry.TraceRequest, visits []*registry.Visit, keys Keys, to *crypto.Recipients, maxStay time.Duration, now time.Time) (count int, digest string, err error) {
+	if maxStay <= 0 {
+		return 0, "", registry.Errorf(registry.EINVALID, "The maximum stay must be positive.")
+	}
+	if to == nil || len(to.List()) == 0 {
+		return 0, "", registry.Errorf(registry.EINVALID, "The export needs the health office's recipients.")
+	}
+	if err := checkScope(req, visits, maxStay); err != nil {
+		return 0, "", err
+	}
+	ids, err := epochIdentities(keys, visits)
+	if err != nil {
+		return 0, "", err
+	}
+	h := sha256.New()
+	aw, err := age.Encrypt(io.MultiWriter(w, h), to.List()...)
+	if err != nil {
+		return 0, "", fmt.Errorf("seal export bundle: %w", err)
+	}
+	bw := bufio.NewWriterSize(aw, 64<<10)
+	if err := writeLines(bw, req, visits, ids, maxStay, now); err != nil {
+		return 0, "", err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, "", fmt.Errorf("write export bundle: %w", err)
+	}
+	if err := aw.Close(); err != nil {
+		return 0, "", fmt.Errorf("write export bundle: %w", err)
+	}
+	return len(visits), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// NewHeader returns the header of a bundle for req with count records.
+func NewHeader(req *registry.TraceRequest, count int, now time.Time) Header {
+	return Header{
+		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office,
+		LegalBasis: req.LegalBasis, From: req.From.UTC(), To: req.To.UTC(),
+		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), CreatedAt: now.UTC(), Count: count,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func checkScope(req *registry.TraceRequest, visits []*registry.Visit, maxStay time.Duration) error {
+	for _, v := range visits {
+		if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
+			return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
+		}
+	}
+	return nil
+}
+
+// epochIdentities loads the private key of every day the visits belong to.
+func epochIdentities(keys Keys, visits []*registry.Visit) (map[registry.Day]age.Identity, error) {
+	ids := make(map[registry.Day]age.Identity)
+	for _, v := range visits {
+		if _, ok := ids[v.Epoch]; ok {
+			continue
+		}
+		id, err := keys.Identity(v.Epoch)
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			return nil, registry.Errorf(registry.EUNAVAILABLE, "The epoch key of day %s is missing (destroyed by a purge?), so visit %s cannot be exported; nothing was exported.", v.Epoch, v.ID)
+		} else if err != nil {
+			return nil, fmt.Errorf("epoch key of day %s for visit %s: %w", v.Epoch, v.ID, err)
+		}
+		ids[v.Epoch] = id
+	}
+	return ids, nil
+}
+
+// writeLines writes the header and the records, opening the outer layers of
+// each batch in parallel and writing the batch in order.
+func writeLines(bw *bufio.Writer, req *registry.TraceRequest, visits []*registry.Visit, ids map[registry.Day]age.Identity, maxStay time.Duration, now time.Time) error {
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(NewHeader(req, len(visits), now)); err != nil {
+		return fmt.Errorf("write export header: %w", err)
+	}
+	lines := make([]wireRecord, batchSize)
+	errs := make([]error, batchSize)
+	for start := 0; start < len(visits); start += batchSize {
+		batch := visits[start:min(start+batchSize, len(visits))]
+		forEach(len(batch), func(i int) {
+			lines[i], errs[i] = openRecord(batch[i], ids[batch[i].Epoch], req, maxStay)
+		})
+		for i := range batch {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			if err := enc.Encode(&lines[i]); err != nil {
+				return fmt.Errorf("write export record: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func openRecord(v *registry.Visit, epoch age.Identity, req *registry.TraceRequest, maxStay time.Duration) (wireRecord, error) {
+	inner, err := crypto.OpenOuter(v.Sealed, epoch)
+	if err != nil {
+		return wireRecord{}, registry.Errorf(registry.EINTERNAL, "The outer layer of visit %s does not open with the epoch key of day %s; nothing was exported.", v.ID, v.Epoch)
+	}
+	return wireRecord{
+		VisitID: v.ID, Site: v.Site, Area: v.Area, CheckIn: v.CheckIn.UTC(), CheckOut: utcPtr(v.CheckOut),
+		CheckoutAuto:   v.CheckoutAuto,
+		ContactMinutes: ContactMinutes(v.CheckIn, v.CheckOut, maxStay, req.From, req.To),
+		Inner:          inner,
+	}, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// forEach calls f(i) for every i in [0, n) on up to GOMAXPROCS goroutines
+// and returns when all calls have returned. The age operations per record
+// are CPU-bound and independent.
+func forEach(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
