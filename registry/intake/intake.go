@@ -1,0 +1,109 @@
+// Package intake turns registrations into sealed, stored visits.
+//
+// A Service validates a registration, seals its contact data with the day's
+// epoch key around the health office's recipients (package crypto), and hands
+// the visit to one committer goroutine. The committer batches whatever is
+// queued into one Store.CreateVisits transaction (group commit: one fsync per
+// batch, not per visit) and answers every caller only after the commit, so a
+// successful Register is a promise that the visit is durable.
+package intake
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+)
+
+// DefaultMaxBatch is the default upper bound of visits per transaction.
+const DefaultMaxBatch = 256
+
+// Service turns registrations into sealed, stored visits. Set the optional
+// fields before Start; do not change them afterwards.
+type Service struct {
+	Store  registry.Store // uses VisitStore and EpochStore
+	Sealer *crypto.Sealer
+	// Now is the clock; it defaults to time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// MaxBatch caps the visits of one group commit (default DefaultMaxBatch).
+	MaxBatch int
+
+	mu      sync.RWMutex // guards queue against sends after Close
+	queue   chan *pending
+	closed  bool
+	started bool
+	done    chan struct{}
+
+	// sealing admits at most GOMAXPROCS callers to Seal at a time. Without
+	// it, dozens of sealing goroutines keep the committer waiting for a
+	// CPU after each of its system calls; with it, 64 callers on 2 cores
+	// register 2.3 times as fast (BenchmarkRegister).
+	sealing chan struct{}
+	keys    keyCache
+	stats   statsRecorder
+}
+
+// New returns a Service over the store and sealer. Call Start before
+// Register.
+func New(store registry.Store, sealer *crypto.Sealer, logger *slog.Logger) *Service {
+	return &Service{Store: store, Sealer: sealer, Logger: logger}
+}
+
+// Start starts the committer goroutine. Store calls of the committer use a
+// context derived from ctx without its cancellation: visits already queued
+// are committed even while the server shuts down; Close ends the committer.
+func (s *Service) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return
+	}
+	if s.MaxBatch <= 0 {
+		s.MaxBatch = DefaultMaxBatch
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.started = true
+	s.sealing = make(chan struct{}, runtime.GOMAXPROCS(0))
+	s.queue = make(chan *pending, s.MaxBatch)
+	s.done = make(chan struct{})
+	go s.run(context.WithoutCancel(ctx))
+}
+
+// Close stops accepting registrations (they then fail with EUNAVAILABLE),
+// commits and answers everything already queued, and waits for the
+// committer to end. It is safe to call more than once.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if !s.started || s.closed {
+		s.closed = true
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.done
+	return nil
+}
+
+// Running reports whether the service accepts registrations: started and
+// not closed.
+func (s *Service) Running() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.started && !s.closed
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

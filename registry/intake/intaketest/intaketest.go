@@ -1,0 +1,180 @@
+// Package intaketest builds a complete intake setup for tests: a
+// health-office identity and recipients file, an epoch key store with the
+// day's key registered in the store, a started intake.Service and a
+// settable clock. Everything is real (age keys, files in t.TempDir()); only
+// the clock is fake.
+package intaketest
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake"
+)
+
+// Start is the clock's initial time: a Tuesday morning in Central
+// European Time, well inside one UTC day.
+var Start = time.Date(2025, 3, 4, 9, 30, 0, 0, time.UTC)
+
+// Clock is a settable clock, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Env is a complete intake setup over a store.
+type Env struct {
+	Store      registry.Store
+	Service    *intake.Service
+	Keys       *crypto.KeyStore
+	Recipients *crypto.Recipients
+	Office     []age.Identity // the health office's identity
+	Clock      *Clock
+}
+
+// Options changes what New sets up.
+type Options struct {
+	// NoEpochKey leaves today's epoch key out (for readiness and
+	// missing-key tests).
+	NoEpochKey bool
+	// MaxBatch is the service's MaxBatch (0: the default).
+	MaxBatch int
+	// Logger is the service's logger (nil: discard).
+	Logger *slog.Logger
+}
+
+// New sets up an Env over store and starts its service; t.Cleanup closes
+// the service (not the store, which belongs to the caller).
+func New(t testing.TB, store registry.Store, opt Options) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	rcpt, err := crypto.WriteIdentityFile(filepath.Join(dir, "office.key"), Start)
+	if err != nil {
+		t.Fatalf("write office identity: %v", err)
+	}
+	office, err := crypto.ReadIdentities(filepath.Join(dir, "office.key"))
+	if err != nil {
+		t.Fatalf("read office identity: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "recipients.txt"), []byte("# test office\n"+rcpt+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := crypto.ReadRecipients(filepath.Join(dir, "recipients.txt"))
+	if err != nil {
+		t.Fatalf("read recipients: %v", err)
+	}
+	keys, err := crypto.OpenKeyStore(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatalf("open key store: %v", err)
+	}
+	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Clock: &Clock{t: Start}}
+	if !opt.NoEpochKey {
+		e.AddEpochKey(t, registry.DayOf(Start))
+	}
+	e.Service = intake.New(store, crypto.NewSealer(rs), opt.Logger)
+	e.Service.Now = e.Clock.Now
+	e.Service.MaxBatch = opt.MaxBatch
+	e.Service.Start(context.Background())
+	t.Cleanup(func() { e.Service.Close() })
+	return e
+}
+
+// AddEpochKey creates the day's key in the key store and adds its public
+// half to the store.
+func (e *Env) AddEpochKey(t testing.TB, day registry.Day) {
+	t.Helper()
+	k, err := e.Keys.Create(day, e.Clock.Now())
+	if err != nil {
+		t.Fatalf("create epoch key: %v", err)
+	}
+	if err := e.Store.AddEpochKeys(context.Background(), registry.ActorSystem, []*registry.EpochKey{k}); err != nil {
+		t.Fatalf("add epoch key: %v", err)
+	}
+}
+
+// Token creates a token of the role (bound to site unless "") and returns
+// its secret and record.
+func (e *Env) Token(t testing.TB, role registry.Role, site string) (string, *registry.Token) {
+	t.Helper()
+	secret, tok := registry.NewToken(role, site, "test", e.Clock.Now())
+	if err := e.Store.CreateToken(context.Background(), registry.ActorSystem, tok); err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	return secret, tok
+}
+
+// Open reads the stored visit id and removes both layers with the day's
+// epoch identity and the office identity, checking the binding.
+func (e *Env) Open(t testing.TB, id string) (*registry.Visit, *registry.Contact, error) {
+	t.Helper()
+	v, err := e.Store.FindVisit(context.Background(), id)
+	if err != nil {
+		t.Fatalf("find visit: %v", err)
+	}
+	epoch, err := e.Keys.Identity(v.Epoch)
+	if err != nil {
+		t.Fatalf("epoch identity of %s: %v", v.Epoch, err)
+	}
+	c, err := crypto.Open(v, epoch, e.Office)
+	return v, c, err
+}
+
+// CountVisits returns the number of stored visits, through a dry-run purge
+// (which counts what remains and changes nothing), so that it works on
+// every store.
+func CountVisits(t testing.TB, store registry.Store) int64 {
+	t.Helper()
+	rep, err := store.Purge(context.Background(), registry.ActorSystem, registry.PurgePlan{
+		Now: Start, Cutoff: time.Unix(1, 0), DryRun: true,
+	})
+	if err != nil {
+		t.Fatalf("count visits: %v", err)
+	}
+	return rep.VisitsRemaining
+}
+
+// Registration returns a valid registration whose every sealed field holds
+// a value unique to tag (letters and digits, at most 10), so that tests can
+// find, or miss, it in raw database files. Site and area are plaintext
+// columns by design and hold no tag.
+func Registration(tag string) *registry.Registration {
+	return &registry.Registration{
+		Site:        "rathaus",
+		Area:        "Saal 1",
+		GivenName:   "Given" + tag,
+		FamilyName:  "Family" + tag,
+		Street:      "Street" + tag,
+		HouseNumber: "12" + tag,
+		Postcode:    "PC" + tag,
+		City:        "City" + tag,
+		Phone:       fmt.Sprintf("+49 170 %08d", crc32.ChecksumIEEE([]byte(tag))%100_000_000),
+		Email:       "mail" + tag + "@example.org",
+		Host:        "Host" + tag,
+		Appointment: "Appt" + tag,
+	}
+}

@@ -1,0 +1,70 @@
+package intake
+
+import (
+	"sync"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// BatchSizeBounds are the upper bounds of the batch size histogram buckets
+// in Stats.BatchSizes; a last bucket counts larger batches.
+var BatchSizeBounds = []int{1, 2, 4, 8, 16, 32, 64, 128, 256}
+
+// Stats counts what the service did since it was created, for metrics.
+type Stats struct {
+	Registered uint64 // visits newly stored
+	Replayed   uint64 // registrations whose idempotency key was stored before
+	Failed     uint64 // registrations the committer answered with an error
+	Batches    uint64 // CreateVisits transactions for group commits
+	// BatchSizes[i] counts batches of at most BatchSizeBounds[i] visits
+	// (and more than the previous bound); the last entry counts larger ones.
+	BatchSizes     []uint64
+	BatchSizeSum   uint64 // visits over all batches
+	BatchesRetried uint64 // batches that failed and were stored one by one
+}
+
+type statsRecorder struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+// Stats returns a snapshot of the service's counters.
+func (s *Service) Stats() Stats {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	st := s.stats.s
+	st.BatchSizes = make([]uint64, len(BatchSizeBounds)+1)
+	copy(st.BatchSizes, s.stats.s.BatchSizes)
+	return st
+}
+
+func (r *statsRecorder) batch(n int, failed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s.BatchSizes == nil {
+		r.s.BatchSizes = make([]uint64, len(BatchSizeBounds)+1)
+	}
+	i := 0
+	for i < len(BatchSizeBounds) && n > BatchSizeBounds[i] {
+		i++
+	}
+	r.s.BatchSizes[i]++
+	r.s.Batches++
+	r.s.BatchSizeSum += uint64(n)
+	if failed && n > 1 {
+		r.s.BatchesRetried++
+	}
+}
+
+func (r *statsRecorder) answer(v *registry.Visit, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.s.Failed++
+	case v.Replayed:
+		r.s.Replayed++
+	default:
+		r.s.Registered++
+	}
+}
