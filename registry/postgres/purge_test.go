@@ -1,11 +1,8 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,14 +11,8 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/postgres"
+	"github.com/cityhall/registry/registry/storetest"
 )
-
-// canary returns a ~700-byte sealed payload that is unique and easy to find.
-func canary(kind string, i int) []byte {
-	var b [340]byte
-	rand.Read(b[:])
-	return []byte(fmt.Sprintf("CANARY-%s-%04d-%s", kind, i, hex.EncodeToString(b[:])))
-}
 
 // relationFiles returns the files of the visits table and its TOAST table:
 // every segment (path, path.1, …) of the main fork.
@@ -58,7 +49,7 @@ WHERE oid = 'visits'::regclass OR oid = (SELECT reltoastrelid FROM pg_class WHER
 	return files
 }
 
-// fileHits counts how many of the payloads occur in the files.
+// fileHits counts how many of the payloads occur in the table's files.
 func fileHits(t *testing.T, s *postgres.Store, payloads [][]byte) int {
 	t.Helper()
 	// Write dirty buffers out so the files show what the server holds.
@@ -73,62 +64,14 @@ func fileHits(t *testing.T, s *postgres.Store, payloads [][]byte) int {
 		}
 		data = append(data, b...)
 	}
-	n := 0
-	for _, p := range payloads {
-		if bytes.Contains(data, p[:64]) {
-			n++
-		}
-	}
-	return n
+	return storetest.CountIn(data, payloads)
 }
 
 // TestPurgeErasesBytes checks the guarantee that a purged visit's sealed
 // bytes are gone from the table's files, not only the row.
 func TestPurgeErasesBytes(t *testing.T) {
-	ctx := context.Background()
 	s := open(t)
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	cutoff := now.Add(-28 * 24 * time.Hour)
-	var expired, kept [][]byte
-	// The first 100 expired visits fill whole pages that the purge frees;
-	// the rest alternate with kept ones on shared pages.
-	for i := range 300 {
-		checkIn, kind := cutoff.Add(time.Duration(i+1)*time.Minute), "kept"
-		if i < 100 || i%2 == 0 {
-			checkIn, kind = cutoff.Add(-time.Duration(i+1)*time.Minute), "expired"
-		}
-		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: checkIn, Sealed: canary(kind, i)}
-		if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
-			t.Fatal(err)
-		}
-		if i%4 < 2 {
-			// A check-out rewrites the row: its old version must go too.
-			if err := s.CheckOutVisit(ctx, v.ID, checkIn.Add(time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if kind == "expired" {
-			expired = append(expired, v.Sealed)
-		} else {
-			kept = append(kept, v.Sealed)
-		}
-	}
-	if got := fileHits(t, s, expired); got != len(expired) {
-		t.Fatalf("before purge: %d of %d expired payloads in the files, want all (scan broken?)", got, len(expired))
-	}
-	rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: now, Cutoff: cutoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.VisitsDeleted != int64(len(expired)) {
-		t.Fatalf("VisitsDeleted = %d, want %d", rep.VisitsDeleted, len(expired))
-	}
-	if got := fileHits(t, s, expired); got != 0 {
-		t.Errorf("after purge: %d expired payloads still in the table files, want 0", got)
-	}
-	if got := fileHits(t, s, kept); got != len(kept) {
-		t.Errorf("after purge: %d of %d kept payloads in the files, want all", got, len(kept))
-	}
+	storetest.ErasesBytes(t, s, func(t *testing.T, payloads [][]byte) int { return fileHits(t, s, payloads) })
 }
 
 // TestPurgeWaitsForOlderSnapshots holds a snapshot from before the purge:
@@ -141,7 +84,7 @@ func TestPurgeWaitsForOlderSnapshots(t *testing.T) {
 	cutoff := now.Add(-28 * 24 * time.Hour)
 	var expired [][]byte
 	for i := range 20 {
-		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: canary("expired", i)}
+		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
 		if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
 			t.Fatal(err)
 		}
@@ -178,5 +121,57 @@ func TestPurgeWaitsForOlderSnapshots(t *testing.T) {
 	}
 	if got := fileHits(t, s, expired); got != 0 {
 		t.Errorf("after the second purge: %d expired payloads still in the table files, want 0", got)
+	}
+}
+
+// TestPurgeAndOtherDatabases: a running writer in another database of the
+// cluster holds the horizon back (transaction ids are cluster-wide), so the
+// purge must not claim the bytes erased while it runs; a reader there does
+// not, so the purge must not wait for it.
+func TestPurgeAndOtherDatabases(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		stmt     string
+		wantWait bool
+	}{
+		{"reader", `SELECT count(*) FROM pg_class`, false},
+		{"writer", `SELECT pg_current_xact_id()`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t)
+			other := open(t)
+			now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+			cutoff := now.Add(-28 * 24 * time.Hour)
+			var expired [][]byte
+			for i := range 20 {
+				v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
+				if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
+					t.Fatal(err)
+				}
+				expired = append(expired, v.Sealed)
+			}
+			tx, err := other.DB().BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.Exec(tt.stmt); err != nil {
+				t.Fatal(err)
+			}
+			s.EraseWait = 0
+			rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: now, Cutoff: cutoff})
+			if rep == nil || rep.VisitsDeleted != int64(len(expired)) {
+				t.Fatalf("Purge() = %+v, %v; want %d deleted", rep, err, len(expired))
+			}
+			if gotWait := err != nil; gotWait != tt.wantWait {
+				t.Fatalf("Purge() error = %v; want an error (erasure pending) = %v", err, tt.wantWait)
+			}
+			if !tt.wantWait {
+				if got := fileHits(t, s, expired); got != 0 {
+					t.Errorf("%d expired payloads still in the table files, want 0", got)
+				}
+			}
+		})
 	}
 }

@@ -28,10 +28,10 @@ func BenchmarkRawInsert(b *testing.B) {
 	}
 }
 
-// BenchmarkPurge100k deletes 100,000 expired visits next to 10,000 current
-// ones.
-func BenchmarkPurge100k(b *testing.B) {
-	storetest.BenchPurge(b, 100_000, 10_000, func() (registry.Store, *sqlx.DB) {
+// BenchmarkPurgeExpired deletes 100,000 expired visits (or
+// REGISTRY_BENCH_PURGE_ROWS) next to 10,000 current ones.
+func BenchmarkPurgeExpired(b *testing.B) {
+	storetest.BenchPurge(b, storetest.BenchPurgeRows(b), 10_000, func() (registry.Store, *sqlx.DB) {
 		s := open(b)
 		return s, s.DB()
 	})

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,20 @@ func BenchRawInsert(b *testing.B, db *sqlx.DB, batch int) {
 		rows += batch
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchPurgeRows returns REGISTRY_BENCH_PURGE_ROWS, the number of expired
+// visits a purge benchmark deletes, or 100,000.
+func BenchPurgeRows(b *testing.B) int {
+	s := os.Getenv("REGISTRY_BENCH_PURGE_ROWS")
+	if s == "" {
+		return 100_000
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("REGISTRY_BENCH_PURGE_ROWS=%q is not a positive number", s)
+	}
+	return n
 }
 
 // BenchPurge measures one Purge that deletes the expired visits from a
