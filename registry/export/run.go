@@ -22,6 +22,11 @@ type Job struct {
 	MaxStay    time.Duration
 	Now        time.Time
 	Dir        string // where the bundle's temporary file is created
+	// Owner, when not "", is the id of the token that must have filed the
+	// request (TraceRequest.OwnerToken). A request filed by anyone else is
+	// refused as ENOTFOUND, like an unknown id, and the refusal is recorded
+	// as an AuditExportDenied event. "" exports any request (the DPO's CLI).
+	Owner string
 }
 
 // ToTempFile runs the export in the store's transaction (registry.TraceStore
@@ -30,9 +35,10 @@ type Job struct {
 // does it return the file, positioned at its start. The caller sends or
 // renames it and then removes it. On any error no file is left behind and
 // nothing is recorded but, for a refusal (EFORBIDDEN, ECONFLICT,
-// ENOTFOUND), an AuditExportDenied event.
+// ENOTFOUND: also for a malformed id and, with j.Owner, for a request
+// filed by another token), an AuditExportDenied event.
 func (j *Job) ToTempFile(ctx context.Context) (f *os.File, req *registry.TraceRequest, err error) {
-	req, err = j.Store.FindTraceRequest(ctx, j.RequestID)
+	req, err = j.find(ctx)
 	if err != nil {
 		return nil, nil, j.denied(ctx, err)
 	}
@@ -61,6 +67,24 @@ func (j *Job) ToTempFile(ctx context.Context) (f *os.File, req *registry.TraceRe
 		return f, nil, fmt.Errorf("rewind export file: %w", err)
 	}
 	return f, req, nil
+}
+
+var errNotFound = registry.Errorf(registry.ENOTFOUND, "Trace request not found.")
+
+// find returns the request to export: ENOTFOUND for a malformed id, an
+// unknown one, or one not filed by j.Owner.
+func (j *Job) find(ctx context.Context) (*registry.TraceRequest, error) {
+	if !registry.ValidID(j.RequestID) {
+		return nil, errNotFound
+	}
+	req, err := j.Store.FindTraceRequest(ctx, j.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	if j.Owner != "" && req.OwnerToken != j.Owner {
+		return nil, errNotFound
+	}
+	return req, nil
 }
 
 // denied records a refused export in the audit log and returns err.

@@ -1,0 +1,102 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cityhall/registry/registry"
+)
+
+func TestAuth(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	revoked, revokedTok := s.Token(t, registry.RoleIntake, "")
+	if err := s.Store.RevokeToken(t.Context(), registry.ActorSystem, revokedTok.ID, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	office, _ := s.Token(t, registry.RoleHealthOffice, "")
+	dpo, _ := s.Token(t, registry.RoleDPO, "")
+	bound, _ := s.Token(t, registry.RoleIntake, "stadthaus")
+	unknown, _ := registry.NewToken(registry.RoleIntake, "", "never stored", s.Clock.Now())
+	stadthaus := strings.Replace(validBody, `"rathaus"`, `"stadthaus"`, 1)
+
+	tests := []struct {
+		name   string
+		auth   []string
+		body   string
+		status int
+		field  string
+	}{
+		{"no credentials", nil, validBody, 401, ""},
+		{"empty header", []string{""}, validBody, 401, ""},
+		{"basic auth", []string{"Basic aW50YWtlOnNlY3JldA=="}, validBody, 401, ""},
+		{"bearer without token", []string{"Bearer"}, validBody, 401, ""},
+		{"malformed token", []string{"Bearer rgt_short"}, validBody, 401, ""},
+		{"checkout token", []string{"Bearer rgc_" + strings.Repeat("A", 43)}, validBody, 401, ""},
+		{"unknown token", []string{"Bearer " + unknown}, validBody, 401, ""},
+		{"revoked token", []string{"Bearer " + revoked}, validBody, 401, ""},
+		{"two headers", []string{"Bearer " + s.intake, "Bearer " + s.intake}, validBody, 401, ""},
+		{"health-office token", []string{"Bearer " + office}, validBody, 403, ""},
+		{"dpo token", []string{"Bearer " + dpo}, validBody, 403, ""},
+		{"site-bound token, other site", []string{"Bearer " + bound}, validBody, 403, "site"},
+		{"site-bound token, own site", []string{"Bearer " + bound}, stadthaus, 201, ""},
+		{"lower-case scheme", []string{"bearer " + s.intake}, validBody, 201, ""},
+	}
+	stored := int64(0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hdr("Content-Type", "application/json")
+			for _, a := range tt.auth {
+				h.Add("Authorization", a)
+			}
+			r := s.do(t, request{method: "POST", path: "/v1/visits", header: h, body: tt.body})
+			wantStatus(t, r, tt.status)
+			if tt.status == 201 {
+				stored++
+			} else if p := r.problem(t); p.Field != tt.field {
+				t.Errorf("field = %q, want %q", p.Field, tt.field)
+			}
+			if got, want := r.header.Get("WWW-Authenticate") != "", tt.status == 401; got != want {
+				t.Errorf("WWW-Authenticate = %q, want one: %v", r.header.Get("WWW-Authenticate"), want)
+			}
+			if n := countVisits(t, s); n != stored {
+				t.Errorf("stored visits = %d, want %d", n, stored)
+			}
+		})
+	}
+	for _, secret := range []string{s.intake, revoked, office, bound} {
+		if strings.Contains(s.logs.String(), secret) || strings.Contains(s.logs.String(), secret[4:]) {
+			t.Errorf("log holds a token secret")
+		}
+	}
+}
+
+func TestIdempotentRetry(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	first := s.register(t, validBody, "order-4711")
+	wantStatus(t, first, 201)
+	if first.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("first answer has Idempotent-Replayed: %q", first.header.Get("Idempotent-Replayed"))
+	}
+	want := first.created(t)
+	s.Clock.Add(3) // a retry arrives later; the answer must not change
+
+	again := s.register(t, validBody, "order-4711")
+	wantStatus(t, again, 200)
+	if got := again.created(t); got != want {
+		t.Errorf("replay answer = %+v, want %+v", got, want)
+	}
+	if got := again.header.Get("Idempotent-Replayed"); got != "true" {
+		t.Errorf("Idempotent-Replayed = %q, want true", got)
+	}
+	other := s.register(t, edit(t, `"Max"`, `"Moritz"`), "order-4711")
+	wantStatus(t, other, http.StatusConflict)
+	if p := other.problem(t); !strings.Contains(p.Detail, "Idempotency-Key") {
+		t.Errorf("detail = %q, want it to name the Idempotency-Key", p.Detail)
+	}
+	wantStatus(t, s.register(t, validBody, "order-4712"), 201)
+	wantStatus(t, s.register(t, validBody, ""), 201)
+	if n := countVisits(t, s); n != 3 {
+		t.Errorf("stored visits = %d, want 3", n)
+	}
+}

@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// statusError is a refusal that has an HTTP status but no registry error
+// code, such as 413 and 415.
+type statusError struct {
+	status int
+	code   string // label for the errors metric
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+var (
+	errMediaType = &statusError{http.StatusUnsupportedMediaType, "unsupported_media_type",
+		"The body must be JSON: Content-Type: application/json (charset=utf-8 allowed)."}
+	errIdempotencyKey = &statusError{http.StatusBadRequest, "invalid",
+		"The Idempotency-Key header must be 1 to 255 printable ASCII characters."}
+)
+
+// readBody reads a JSON request body of at most MaxBodyBytes. With optional
+// set, a request without Content-Type and without body is fine (nil body).
+// It refuses other media types (415) and larger bodies (413).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, optional bool) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" || !optional {
+		if !isJSON(ct) {
+			return nil, errMediaType
+		}
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, s.errTooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, s.errTooLarge()
+	case err != nil:
+		return nil, fmt.Errorf("read body: %w", err)
+	case ct == "" && len(body) > 0:
+		return nil, errMediaType
+	}
+	return body, nil
+}
+
+func (s *Server) errTooLarge() error {
+	return &statusError{http.StatusRequestEntityTooLarge, "too_large",
+		fmt.Sprintf("The body is larger than %d bytes.", s.cfg.MaxBodyBytes)}
+}
+
+// isJSON reports whether a Content-Type is application/json, with no
+// parameter but charset=utf-8.
+func isJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotencyKey returns the Idempotency-Key header: "" when absent, an
+// error unless it is one header of 1 to 255 printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	values := r.Header.Values("Idempotency-Key")
+	switch {
+	case len(values) == 0:
+		return "", nil
+	case len(values) > 1 || len(values[0]) == 0 || len(values[0]) > 255:
+		return "", errIdempotencyKey
+	}
+	for _, c := range []byte(values[0]) {
+		if c < 0x20 || c > 0x7e {
+			return "", errIdempotencyKey
+		}
+	}
+	return values[0], nil
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/export"
+)
+
+// exportWriteTimeout replaces the server's write timeout for an export,
+// which runs the export and then streams a bundle that may be large.
+const exportWriteTimeout = 10 * time.Minute
+
+var errExportHead = &statusError{http.StatusMethodNotAllowed, "method_not_allowed",
+	"An export is consumed when it is sent: use GET, not HEAD."}
+
+// handleExportTrace serves GET /v1/trace-requests/{id}/export: the sealed
+// bundle of an approved request filed by this token, once. The export and
+// its audit entry commit before the first byte is sent; the bundle is sealed
+// to the health office, so a download broken off afterwards needs a new
+// request. Refusals, each recorded as an AuditExportDenied event: 404 (the
+// same as GET for unknown, malformed or another token's ids), 403 (not
+// approved, or the approval expired), 409 (already exported). HEAD is
+// refused with 405: it would consume the export without sending it.
+func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.fail(w, r, errExportHead)
+		return
+	}
+	// Best effort: a writer that cannot set deadlines keeps the server's.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	tok := tokenFrom(r.Context())
+	job := &export.Job{
+		Store: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok.ID,
+		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, MaxStay: s.cfg.MaxStay,
+		Now: s.cfg.Now(), Dir: s.cfg.TempDir,
+	}
+	f, req, err := job.ToTempFile(r.Context())
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		err = errTraceNotFound
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer func() {
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			s.cfg.Logger.Error("remove export file", "route", routeOf(r), "error", err)
+		}
+	}()
+	if err := s.sendBundle(w, f, req); err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// sendBundle writes the response headers and streams f. Once the headers
+// are out, a failure can only be logged (and breaks the connection).
+func (s *Server) sendBundle(w http.ResponseWriter, f *os.File, req *registry.TraceRequest) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat export file: %w", err)
+	}
+	sum, err := hex.DecodeString(req.ExportDigest)
+	if err != nil || len(sum) != 32 {
+		return fmt.Errorf("export digest of %s is not hex SHA-256", req.ID)
+	}
+	b64 := base64.StdEncoding.EncodeToString(sum)
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", `attachment; filename="`+bundleName(req)+`"`)
+	h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	h.Set("Repr-Digest", "sha-256=:"+b64+":") // RFC 9530
+	h.Set("Digest", "sha-256="+b64)           // RFC 3230, for older clients
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, f); err != nil {
+		s.cfg.Logger.Warn("export bundle not fully sent; it is recorded as exported",
+			"route", "GET /v1/trace-requests/{id}/export", "request", req.ID, "error", err)
+	}
+	return nil
+}
+
+// bundleName is the download's file name: the case reference reduced to
+// ASCII letters, digits, '.', '_' and '-' (at most 64), then the request
+// id, for example "GA-53_2025-117-<id>.registry-export.age".
+func bundleName(req *registry.TraceRequest) string {
+	var b strings.Builder
+	for _, c := range req.CaseRef {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteRune(c)
+		case c == '.' && b.Len() > 0:
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	ref := strings.Trim(b.String(), "_.")
+	if ref == "" {
+		ref = "trace"
+	}
+	return ref + "-" + req.ID + ".registry-export.age"
+}

@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cityhall/registry/registry/intake"
+)
+
+// metrics counts requests and errors for GET /metrics. Label values are
+// route patterns, status codes and error codes only: bounded sets, nothing
+// a client can choose freely.
+type metrics struct {
+	mu       sync.Mutex
+	requests map[requestKey]uint64
+	errors   map[string]uint64
+}
+
+type requestKey struct {
+	route  string
+	status int
+}
+
+func newMetrics() *metrics {
+	return &metrics{requests: map[requestKey]uint64{}, errors: map[string]uint64{}}
+}
+
+func (m *metrics) countRequest(route string, status int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests[requestKey{route, status}]++
+}
+
+func (m *metrics) countError(code string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.errors[code]++
+}
+
+// handleMetrics serves GET /metrics in the Prometheus text format 0.0.4.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	var b strings.Builder
+	s.metrics.write(&b)
+	writeIntakeStats(&b, s.cfg.Intake.Stats())
+	io.WriteString(w, b.String())
+}
+
+func (m *metrics) write(b *strings.Builder) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	header(b, "registry_http_requests_total", "counter", "HTTP requests by route pattern and status.")
+	keys := make([]requestKey, 0, len(m.requests))
+	for k := range m.requests {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b requestKey) int {
+		return strings.Compare(fmt.Sprintf("%s %03d", a.route, a.status), fmt.Sprintf("%s %03d", b.route, b.status))
+	})
+	for _, k := range keys {
+		fmt.Fprintf(b, "registry_http_requests_total{route=%s,status=\"%d\"} %d\n", label(k.route), k.status, m.requests[k])
+	}
+	header(b, "registry_http_errors_total", "counter", "Error answers by error code.")
+	codes := make([]string, 0, len(m.errors))
+	for c := range m.errors {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		fmt.Fprintf(b, "registry_http_errors_total{code=%s} %d\n", label(c), m.errors[c])
+	}
+}
+
+func writeIntakeStats(b *strings.Builder, st intake.Stats) {
+	counter(b, "registry_registrations_total", "Visits newly stored.", st.Registered)
+	counter(b, "registry_registrations_replayed_total", "Registrations whose Idempotency-Key was stored before.", st.Replayed)
+	counter(b, "registry_registrations_failed_total", "Registrations the committer could not store.", st.Failed)
+	counter(b, "registry_intake_batches_retried_total", "Group commits that failed and were stored visit by visit.", st.BatchesRetried)
+	header(b, "registry_intake_batch_size", "histogram", "Visits per group-commit transaction.")
+	var cum uint64
+	for i, n := range st.BatchSizes {
+		cum += n
+		le := "+Inf"
+		if i < len(intake.BatchSizeBounds) {
+			le = strconv.Itoa(intake.BatchSizeBounds[i])
+		}
+		fmt.Fprintf(b, "registry_intake_batch_size_bucket{le=\"%s\"} %d\n", le, cum)
+	}
+	fmt.Fprintf(b, "registry_intake_batch_size_sum %d\nregistry_intake_batch_size_count %d\n", st.BatchSizeSum, st.Batches)
+}
+
+func header(b *strings.Builder, name, typ, help string) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+func counter(b *strings.Builder, name, help string, v uint64) {
+	header(b, name, "counter", help)
+	fmt.Fprintf(b, "%s %d\n", name, v)
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// label quotes a label value as the text format requires.
+func label(v string) string { return `"` + labelEscaper.Replace(v) + `"` }

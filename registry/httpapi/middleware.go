@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// securityHeaders marks every response as not to be cached or sniffed:
+// responses of /v1 touch personal data, and the others gain nothing from
+// caching.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe counts each request by route and status and writes one access
+// log line: method, route pattern, status, duration. Never the raw URL,
+// query, headers or bodies.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		route := routeOf(r)
+		s.metrics.countRequest(route, status)
+		level := slog.LevelInfo
+		if quietRoutes[route] && status < 400 {
+			level = slog.LevelDebug
+		}
+		s.cfg.Logger.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", methodOf(r)), slog.String("route", route),
+			slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// quietRoutes are polled by machines; their successes are logged at debug
+// level only.
+var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+
+// recoverPanics answers a panicking handler with 500 and logs the panic's
+// type and stack (no values: they might hold request data).
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			} else if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.cfg.Logger.Error("panic serving request", "route", routeOf(r), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			writeProblem(w, http.StatusInternalServerError, "Internal error.", "")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// routeOf returns the pattern of the route that served r, or "unmatched".
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	return r.Pattern
+}
+
+// methodOf returns r's method when it is a standard one, else "OTHER", so
+// that clients cannot write arbitrary text into logs and metric labels.
+func methodOf(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return r.Method
+	}
+	return "OTHER"
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type tokenKey struct{}
+
+// tokenFrom returns the token requireRole put into the context.
+func tokenFrom(ctx context.Context) *registry.Token {
+	t, _ := ctx.Value(tokenKey{}).(*registry.Token)
+	return t
+}
+
+// requireRole lets through only requests with a valid, unrevoked API token
+// of the role: 401 (with WWW-Authenticate) without one, 403 for another
+// role. The token is then in the request context (tokenFrom).
+func (s *Server) requireRole(role registry.Role, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err == nil && tok.Role != role {
+			err = registry.Errorf(registry.EFORBIDDEN, "This token's role may not use this route.")
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+	})
+}
+
+var errNoToken = registry.Errorf(registry.EUNAUTHORIZED, "A valid API token is required: Authorization: Bearer rgt_….")
+
+// authenticate returns the token whose secret r presents. Malformed,
+// unknown and revoked tokens get the same EUNAUTHORIZED answer.
+func (s *Server) authenticate(r *http.Request) (*registry.Token, error) {
+	secret, ok := bearer(r)
+	if !ok || !registry.LooksLikeToken(secret) {
+		return nil, errNoToken
+	}
+	tok, err := s.cfg.Store.FindTokenByHash(r.Context(), registry.HashToken(secret))
+	switch {
+	case registry.ErrorCode(err) == registry.ENOTFOUND:
+		return nil, errNoToken
+	case err != nil:
+		return nil, fmt.Errorf("find token: %w", err)
+	case tok.RevokedAt != nil:
+		return nil, errNoToken
+	}
+	return tok, nil
+}
+
+// bearer returns the credentials of the one Authorization header with the
+// Bearer scheme.
+func bearer(r *http.Request) (string, bool) {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return "", false
+	}
+	scheme, cred, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(cred), true
+}

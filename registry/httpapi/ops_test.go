@@ -1,0 +1,173 @@
+package httpapi_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/httpapi"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{noEpochKey: true})
+	r := s.do(t, request{method: "GET", path: "/healthz"})
+	if r.status != 200 || string(r.body) != "ok\n" {
+		t.Errorf("healthz = %d %q, want 200 ok", r.status, r.body)
+	}
+
+	r = s.do(t, request{method: "GET", path: "/readyz"})
+	wantStatus(t, r, 503)
+	if p := r.problem(t); !strings.Contains(p.Detail, "epoch_key") || !strings.Contains(p.Detail, "2025-03-04") {
+		t.Errorf("readyz detail = %q, want it to name the epoch key check and the day", p.Detail)
+	}
+	wantStatus(t, s.register(t, validBody, ""), 503) // no key: nothing can be sealed
+
+	s.AddEpochKey(t, registry.DayOf(s.Clock.Now()))
+	r = s.do(t, request{method: "GET", path: "/readyz"})
+	wantStatus(t, r, 200)
+
+	s.Service.Close()
+	r = s.do(t, request{method: "GET", path: "/readyz"})
+	wantStatus(t, r, 503)
+	if p := r.problem(t); !strings.Contains(p.Detail, "intake") {
+		t.Errorf("readyz detail = %q, want it to name the intake check", p.Detail)
+	}
+
+	s.Store.Close()
+	r = s.do(t, request{method: "GET", path: "/readyz"})
+	wantStatus(t, r, 503)
+	if p := r.problem(t); !strings.Contains(p.Detail, "database") {
+		t.Errorf("readyz detail = %q, want it to name the database check", p.Detail)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	wantStatus(t, s.register(t, validBody, ""), 201)
+	wantStatus(t, s.register(t, validBody, ""), 201)
+	wantStatus(t, s.register(t, `{}`, ""), 400)
+	r := s.do(t, request{method: "GET", path: "/metrics"})
+	wantStatus(t, r, 200)
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type = %q, want the Prometheus text format", ct)
+	}
+	for _, want := range []string{
+		`registry_http_requests_total{route="POST /v1/visits",status="201"} 2`,
+		`registry_http_requests_total{route="POST /v1/visits",status="400"} 1`,
+		`registry_http_errors_total{code="invalid"} 1`,
+		"registry_registrations_total 2\n",
+		`registry_intake_batch_size_bucket{le="1"} 2`,
+		`registry_intake_batch_size_bucket{le="+Inf"} 2`,
+		"registry_intake_batch_size_sum 2\n",
+		"registry_intake_batch_size_count 2\n",
+		"# TYPE registry_intake_batch_size histogram\n",
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, r.body)
+		}
+	}
+}
+
+func TestNotFoundAndMethods(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	r := s.do(t, request{method: "GET", path: "/v1/nothing?name=Geheim"})
+	wantStatus(t, r, 404)
+	r.problem(t)
+	r = s.do(t, request{method: "GET", path: "/v1/visits"})
+	wantStatus(t, r, 405)
+	r.problem(t)
+	if allow := r.header.Get("Allow"); !strings.Contains(allow, "POST") {
+		t.Errorf("Allow = %q, want POST", allow)
+	}
+	r = s.do(t, request{method: "DELETE", path: "/v1/visits/" + registry.NewID() + "/checkout"})
+	wantStatus(t, r, 405)
+}
+
+func TestAccessLog(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	c := s.register(t, validBody, "idem-key-in-header").created(t)
+	s.do(t, request{method: "POST", path: "/v1/visits/" + c.ID + "/checkout?q=Geheimnis",
+		header: hdr("Authorization", "Bearer "+c.CheckoutToken)})
+	logs := s.logs.String()
+	for _, want := range []string{`route="POST /v1/visits"`, "status=201", `route="POST /v1/visits/{id}/checkout"`, "status=204", "duration="} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("access log lacks %q:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{c.ID, c.CheckoutToken, s.intake, "Geheimnis", "idem-key-in-header", "Muster", "Max", "2921"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log holds %q:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestServerLimits(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	h := s.srv.HTTPServer()
+	for name, d := range map[string]int64{
+		"ReadHeaderTimeout": int64(h.ReadHeaderTimeout), "ReadTimeout": int64(h.ReadTimeout),
+		"WriteTimeout": int64(h.WriteTimeout), "IdleTimeout": int64(h.IdleTimeout), "MaxHeaderBytes": int64(h.MaxHeaderBytes),
+	} {
+		if d <= 0 {
+			t.Errorf("%s = %d, want a limit", name, d)
+		}
+	}
+	if h.ReadHeaderTimeout > h.ReadTimeout || h.ReadTimeout > h.WriteTimeout {
+		t.Errorf("timeouts header %v, read %v, write %v: want header ≤ read ≤ write", h.ReadHeaderTimeout, h.ReadTimeout, h.WriteTimeout)
+	}
+}
+
+func TestOpenBindError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s, _ := newSQLiteServer(t, serverOptions{})
+	cfg := fullConfig(s)
+	cfg.Addr = ln.Addr().String()
+	srv, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err == nil {
+		srv.Close(context.Background())
+		t.Fatalf("Open on a taken port %s succeeded", ln.Addr())
+	}
+}
+
+// fullConfig returns a complete config over s's store and keys.
+func fullConfig(s *testServer) httpapi.Config {
+	return httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys,
+		Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay}
+}
+
+func TestNewRefusesIncompleteConfig(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	tests := []struct {
+		name   string
+		change func(*httpapi.Config)
+	}{
+		{"no store", func(c *httpapi.Config) { c.Store = nil }},
+		{"no intake", func(c *httpapi.Config) { c.Intake = nil }},
+		{"no epoch keys", func(c *httpapi.Config) { c.Keys = nil }},
+		{"no recipients", func(c *httpapi.Config) { c.Recipients = nil }},
+		{"no retention", func(c *httpapi.Config) { c.Retention = 0 }},
+		{"negative max stay", func(c *httpapi.Config) { c.MaxStay = -time.Hour }},
+	}
+	if _, err := httpapi.New(fullConfig(s)); err != nil {
+		t.Fatalf("New with a full config: %v", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fullConfig(s)
+			tt.change(&cfg)
+			if _, err := httpapi.New(cfg); err == nil {
+				t.Error("New succeeded, want an error")
+			}
+		})
+	}
+}

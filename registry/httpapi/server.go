@@ -1,0 +1,191 @@
+// Package httpapi is the registry's HTTP API: visitor intake and checkout
+// for reception desks and kiosks, trace requests and their exports for
+// health offices, health and readiness probes, and Prometheus metrics.
+//
+// Input is strict: JSON bodies with unknown or duplicate fields, wrong
+// types, invalid UTF-8, control characters or trailing data are refused
+// with an RFC 9457 problem document, and nothing is stored. Errors map from
+// registry error codes to HTTP status in one place (statusOf). Nothing
+// personal is logged: the access log holds the method, the route pattern,
+// the status and the duration.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/export"
+	"github.com/cityhall/registry/registry/intake"
+)
+
+// Server limits. Timeouts are always set, so that slow clients cannot hold
+// connections open.
+const (
+	DefaultMaxBodyBytes = 16 << 10
+	readHeaderTimeout   = 5 * time.Second
+	readTimeout         = 15 * time.Second
+	writeTimeout        = 30 * time.Second
+	idleTimeout         = 60 * time.Second
+	maxHeaderBytes      = 16 << 10
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the TCP address to listen on, for example "127.0.0.1:8080";
+	// port 0 picks a free port (see Server.URL).
+	Addr string
+	// Store answers token look-ups and readiness checks. Required.
+	Store registry.Store
+	// Intake registers and checks out visits. Required; started by the
+	// caller.
+	Intake *intake.Service
+	// Logger receives the access log and internal errors (never personal
+	// data, tokens or bodies). Nil discards.
+	Logger *slog.Logger
+	// Now is the clock for readiness checks; nil means time.Now.
+	Now func() time.Time
+	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes);
+	// larger ones are refused with 413.
+	MaxBodyBytes int64
+
+	// Keys is the epoch key store whose private day keys remove the outer
+	// layer of the visits an export holds (*crypto.KeyStore). Required.
+	Keys export.Keys
+	// Recipients are the health office's recipients, to which export
+	// bundles are sealed. Required.
+	Recipients *crypto.Recipients
+	// Retention is the statutory period (retention.Policy.Retention): a
+	// trace request whose window starts before now - Retention is refused,
+	// since those records are deleted. Required (> 0).
+	Retention time.Duration
+	// MaxStay is the retention policy's maximum stay: an open visit counts
+	// as present until check-in + MaxStay when scoping an export. Required
+	// (> 0).
+	MaxStay time.Duration
+	// TempDir holds export bundles while they are sent (they are sealed to
+	// the health office and removed afterwards); "" means os.TempDir().
+	TempDir string
+}
+
+// Server is the HTTP API server.
+type Server struct {
+	cfg     Config
+	http    *http.Server
+	ln      net.Listener
+	handler http.Handler
+	metrics *metrics
+	served  chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg, fills in defaults and builds the server. It does not
+// listen yet; see Open.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	s := &Server{cfg: cfg, metrics: newMetrics()}
+	s.handler = s.routes()
+	s.http = &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// check refuses a config without the required fields. The trace routes are
+// always served, so their keys are required too: better no server than one
+// that accepts requests it cannot answer.
+func (cfg *Config) check() error {
+	switch {
+	case cfg.Store == nil || cfg.Intake == nil:
+		return errors.New("httpapi: Config.Store and Config.Intake are required")
+	case cfg.Keys == nil || cfg.Recipients == nil:
+		return errors.New("httpapi: Config.Keys and Config.Recipients are required for trace-request exports")
+	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
+		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
+	}
+	return nil
+}
+
+// Handler returns the server's handler with all middleware, for tests and
+// for embedding behind another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Open listens on Config.Addr and serves in a goroutine. A bind error is
+// returned at once.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.http.Serve(ln) }()
+	return nil
+}
+
+// URL returns the base URL of the listening server, for example
+// "http://127.0.0.1:8080". It is "" before Open.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// Close stops accepting connections and waits for running requests until
+// ctx ends; then it closes the remaining connections and returns ctx's
+// error. Later calls return the first call's result.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.shutdown(ctx) })
+	return s.closeErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	if s.ln == nil {
+		return nil
+	}
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	if err := <-s.served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

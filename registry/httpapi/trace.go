@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// traceCreated answers a filed trace request.
+type traceCreated struct {
+	ID     string               `json:"id"`
+	Status registry.TraceStatus `json:"status"`
+}
+
+// traceView is what a health office sees of its own trace request: what it
+// filed, the status and the dates of the DPO's decision and of the export.
+// It leaves out the owner token and every actor (who filed it, who decided
+// it): the office knows its own token, and the DPO's identity is the city
+// hall's internal matter; the decision note is the DPO's message to the
+// office. ExportDigest is the hex SHA-256 of the bundle as sent, the value
+// `registry decrypt` shows.
+type traceView struct {
+	ID           string               `json:"id"`
+	CaseRef      string               `json:"case_ref"`
+	Office       string               `json:"office"`
+	LegalBasis   string               `json:"legal_basis"`
+	Contact      string               `json:"contact"`
+	From         time.Time            `json:"from"`
+	To           time.Time            `json:"to"`
+	Sites        []string             `json:"sites"`
+	Areas        []string             `json:"areas"`
+	Status       registry.TraceStatus `json:"status"`
+	CreatedAt    time.Time            `json:"created_at"`
+	DecidedAt    *time.Time           `json:"decided_at"`
+	DecisionNote string               `json:"decision_note,omitempty"`
+	ExpiresAt    *time.Time           `json:"expires_at"`
+	ExportedAt   *time.Time           `json:"exported_at"`
+	ExportCount  int                  `json:"export_count"`
+	ExportDigest string               `json:"export_digest,omitempty"`
+}
+
+func newTraceView(r *registry.TraceRequest) traceView {
+	areas := r.Areas
+	if areas == nil {
+		areas = []string{}
+	}
+	return traceView{
+		ID: r.ID, CaseRef: r.CaseRef, Office: r.Office, LegalBasis: r.LegalBasis, Contact: r.Contact,
+		From: r.From.UTC(), To: r.To.UTC(), Sites: r.Sites, Areas: areas, Status: r.Status,
+		CreatedAt: r.CreatedAt.UTC(), DecidedAt: utc(r.DecidedAt), DecisionNote: r.DecisionNote,
+		ExpiresAt: utc(r.ExpiresAt), ExportedAt: utc(r.ExportedAt),
+		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest,
+	}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// errTraceNotFound is the one answer for an unknown id, a malformed id and
+// a request filed by another token, so that ids cannot be probed.
+var errTraceNotFound = registry.Errorf(registry.ENOTFOUND, "No trace request of this token has this id.")
+
+// handleCreateTrace serves POST /v1/trace-requests: 201 with the new
+// request's id and a Location header once it is stored (with its audit
+// event); 400 naming the field for invalid input, for example a window that
+// starts before the retention cutoff ("from").
+func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r, false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in registry.TraceInput
+	if err := decodeStrict(body, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tok := tokenFrom(r.Context())
+	req, err := registry.NewTraceRequest(&in, tok.Actor(), tok.ID, s.cfg.Now(), s.cfg.Retention)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.cfg.Store.CreateTraceRequest(r.Context(), tok.Actor(), req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/trace-requests/"+req.ID)
+	writeJSON(w, http.StatusCreated, traceCreated{ID: req.ID, Status: req.Status})
+}
+
+// handleGetTrace serves GET /v1/trace-requests/{id}: the request's view
+// for the token that filed it, and the same 404 for everyone else (also for
+// requests the DPO recorded from a letter, which no token owns).
+func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request) {
+	req, err := s.ownTrace(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newTraceView(req))
+}
+
+// ownTrace returns the request named by the path if the request's token
+// filed it, else errTraceNotFound.
+func (s *Server) ownTrace(r *http.Request) (*registry.TraceRequest, error) {
+	id := r.PathValue("id")
+	if !registry.ValidID(id) {
+		return nil, errTraceNotFound
+	}
+	req, err := s.cfg.Store.FindTraceRequest(r.Context(), id)
+	switch {
+	case registry.ErrorCode(err) == registry.ENOTFOUND:
+		return nil, errTraceNotFound
+	case err != nil:
+		return nil, err
+	case req.OwnerToken == "" || req.OwnerToken != tokenFrom(r.Context()).ID:
+		return nil, errTraceNotFound
+	}
+	return req, nil
+}

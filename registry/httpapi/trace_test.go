@@ -1,0 +1,263 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/export"
+	"github.com/cityhall/registry/registry/postgres"
+	"github.com/cityhall/registry/registry/postgres/pgtest"
+)
+
+func TestTraceRequestLifecycle(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	id := e.file(t, e.office, traceInput())
+
+	v := e.view(t, e.office, id)
+	if v["id"] != id || v["status"] != "pending" || v["case_ref"] != traceInput().CaseRef || v["decided_at"] != nil {
+		t.Errorf("view = %v, want id %s, pending, the case ref, no decision", v, id)
+	}
+	for _, k := range []string{"owner_token", "created_by", "decided_by"} {
+		if _, ok := v[k]; ok {
+			t.Errorf("view holds %q: %v", k, v)
+		}
+	}
+	notFound := e.wantSameNotFound(t, id)
+
+	r := e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 403)
+	e.wantNoContact(t, "pending export's answer", r.body)
+	e.wantDenied(t, e.officeTok.Actor(), id, registry.EFORBIDDEN)
+
+	e.approve(t, id)
+	r = e.as(t, e.office, "HEAD", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 405)
+	if got := e.view(t, e.office, id)["status"]; got != "approved" {
+		t.Fatalf("after HEAD, status = %v, want approved (HEAD must not consume the export)", got)
+	}
+
+	r = e.as(t, e.other, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 404)
+	if !bytes.Equal(r.body, notFound) {
+		t.Errorf("another office's export answer = %q, want the unknown id's %q", r.body, notFound)
+	}
+	e.wantDenied(t, e.otherTok.Actor(), id, registry.ENOTFOUND)
+
+	b, digest := e.exportBundle(t, id)
+	if len(b.Records) != len(e.inScope) {
+		t.Errorf("bundle holds %d records, want %d", len(b.Records), len(e.inScope))
+	}
+
+	r = e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 409)
+	e.wantNoContact(t, "second export's answer", r.body)
+	e.wantDenied(t, e.officeTok.Actor(), id, registry.ECONFLICT)
+
+	v = e.view(t, e.office, id)
+	if v["status"] != "exported" || v["export_count"] != float64(len(e.inScope)) || v["export_digest"] != digest ||
+		v["exported_at"] == nil || v["decision_note"] != "approved for the test" {
+		t.Errorf("view after export = %v, want exported, %d records, digest %s", v, len(e.inScope), digest)
+	}
+	e.wantNoContact(t, "server log", []byte(e.logs.String()))
+}
+
+func TestTraceExportPostgres(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	store, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := newTraceEnv(t, newServer(t, store, serverOptions{}))
+	id := e.file(t, e.office, traceInput())
+	if got := e.view(t, e.office, id)["status"]; got != "pending" {
+		t.Errorf("status = %v, want pending", got)
+	}
+	e.approve(t, id)
+	e.exportBundle(t, id)
+	r := e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 409)
+}
+
+func TestTraceExportExpiredApproval(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	id := e.file(t, e.office, traceInput())
+	req := e.approve(t, id)
+	e.Clock.Add(req.ExpiresAt.Sub(e.Clock.Now()) + time.Second)
+
+	r := e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 403)
+	if p := r.problem(t); !strings.Contains(p.Detail, "expired") {
+		t.Errorf("detail = %q, want it to say the approval expired", p.Detail)
+	}
+	e.wantNoContact(t, "expired export's answer", r.body)
+	e.wantDenied(t, e.officeTok.Actor(), id, registry.EFORBIDDEN)
+	if got := e.view(t, e.office, id)["exported_at"]; got != nil {
+		t.Errorf("exported_at = %v after a refused export, want null", got)
+	}
+}
+
+func TestTraceRequestRefusals(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	id := e.file(t, e.office, traceInput())
+	tooOld := traceInput()
+	tooOld.From = e.Clock.Now().Add(-testRetention - time.Hour)
+	backwards := traceInput()
+	backwards.From, backwards.To = windowTo, windowFrom
+	tests := []struct {
+		name         string
+		secret       string
+		method, path string
+		body         any // JSON-encoded unless a string
+		status       int
+		field        string
+	}{
+		{"intake token files", e.intake, "POST", "/v1/trace-requests", traceInput(), 403, ""},
+		{"intake token reads", e.intake, "GET", "/v1/trace-requests/" + id, nil, 403, ""},
+		{"intake token exports", e.intake, "GET", "/v1/trace-requests/" + id + "/export", nil, 403, ""},
+		{"no token", "", "POST", "/v1/trace-requests", traceInput(), 401, ""},
+		{"window beyond retention", e.office, "POST", "/v1/trace-requests", tooOld, 400, "from"},
+		{"window backwards", e.office, "POST", "/v1/trace-requests", backwards, 400, "to"},
+		{"no sites", e.office, "POST", "/v1/trace-requests", `{"case_ref":"x","office":"x","legal_basis":"x","contact":"x",` +
+			`"from":"2025-03-04T06:30:00Z","to":"2025-03-04T08:30:00Z","sites":[]}`, 400, "sites"},
+		{"unknown field", e.office, "POST", "/v1/trace-requests", `{"case_ref":"x","owner_token":"x"}`, 400, "owner_token"},
+		{"from not RFC 3339", e.office, "POST", "/v1/trace-requests", `{"from":"yesterday"}`, 400, "from"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hdr("Content-Type", "application/json")
+			if tt.secret != "" {
+				h.Set("Authorization", "Bearer "+tt.secret)
+			}
+			r := e.do(t, request{method: tt.method, path: tt.path, header: h, body: jsonBody(t, tt.body)})
+			wantStatus(t, r, tt.status)
+			if p := r.problem(t); p.Field != tt.field {
+				t.Errorf("field = %q, want %q (detail %q)", p.Field, tt.field, p.Detail)
+			}
+		})
+	}
+	t.Run("retention message", func(t *testing.T) {
+		r := e.as(t, e.office, "POST", "/v1/trace-requests", jsonBody(t, tooOld))
+		if p := r.problem(t); !strings.Contains(p.Detail, "retention period of 28 days") {
+			t.Errorf("detail = %q, want it to name the retention period", p.Detail)
+		}
+	})
+	if got := e.view(t, e.office, id)["status"]; got != "pending" {
+		t.Errorf("status after refusals = %v, want pending", got)
+	}
+}
+
+func TestBundleFileName(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	tests := []struct{ caseRef, want string }{
+		{"GA-53/2025 Ä-117", "GA-53_2025__-117"},
+		{`"; filename=evil.exe`, "filename_evil.exe"},
+		{"../../etc/passwd", "etc_passwd"},
+		{"///", "trace"},
+		{strings.Repeat("a", 90), strings.Repeat("a", 64)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caseRef, func(t *testing.T) {
+			in := traceInput()
+			in.CaseRef = tt.caseRef
+			id := e.file(t, e.office, in)
+			e.approve(t, id)
+			r := e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+			wantStatus(t, r, 200)
+			want := `attachment; filename="` + tt.want + "-" + id + `.registry-export.age"`
+			if got := r.header.Get("Content-Disposition"); got != want {
+				t.Errorf("Content-Disposition = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// wantSameNotFound checks that another office's token, an unknown id and
+// malformed ids all get one and the same 404, and returns its body.
+func (e *traceEnv) wantSameNotFound(t *testing.T, id string) []byte {
+	t.Helper()
+	first := e.as(t, e.other, "GET", "/v1/trace-requests/"+id, "")
+	wantStatus(t, first, 404)
+	e.wantNoContact(t, "404", first.body)
+	for _, path := range []string{registry.NewID(), "not-an-id", strings.ToUpper(id), id + "0", registry.NewID() + "/export", "x/export"} {
+		r := e.as(t, e.office, "GET", "/v1/trace-requests/"+path, "")
+		wantStatus(t, r, 404)
+		if !bytes.Equal(r.body, first.body) {
+			t.Errorf("answer for %s = %q, want the other office's %q", path, r.body, first.body)
+		}
+	}
+	return first.body
+}
+
+// exportBundle downloads id's export, checks the headers and opens the
+// bundle with the office identity; the bundle must hold exactly the
+// in-scope visits. It returns the bundle and its hex digest.
+func (e *traceEnv) exportBundle(t *testing.T, id string) (*export.Bundle, string) {
+	t.Helper()
+	r := e.as(t, e.office, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 200)
+	sum := sha256.Sum256(r.body)
+	b64 := base64.StdEncoding.EncodeToString(sum[:])
+	for k, want := range map[string]string{
+		"Content-Type": "application/octet-stream", "Repr-Digest": "sha-256=:" + b64 + ":",
+		"Digest": "sha-256=" + b64, "Content-Length": strconv.Itoa(len(r.body)),
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	b, err := export.Read(bytes.NewReader(r.body), e.Office)
+	if err != nil {
+		t.Fatalf("open bundle: %v", err)
+	}
+	if b.Header.RequestID != id || b.Digest != hex.EncodeToString(sum[:]) {
+		t.Errorf("bundle header %+v digest %s, want request %s digest of the body", b.Header, b.Digest, id)
+	}
+	var got []string
+	for _, rec := range b.Records {
+		got = append(got, rec.VisitID)
+		if !strings.HasPrefix(rec.Contact.GivenName, "Given") {
+			t.Errorf("record %s: contact given name %q, want a registered one", rec.VisitID, rec.Contact.GivenName)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, e.inScope) {
+		t.Errorf("bundle visits = %v, want %v", got, e.inScope)
+	}
+	if left, err := os.ReadDir(e.tempDir); err != nil || len(left) != 0 {
+		t.Errorf("temp dir after export holds %v (%v), want nothing", left, err)
+	}
+	return b, hex.EncodeToString(sum[:])
+}
+
+// jsonBody returns v as a request body: a string as is, nil as "", else
+// JSON.
+func jsonBody(t *testing.T, v any) string {
+	t.Helper()
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
