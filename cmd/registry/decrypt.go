@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/export"
+)
+
+type decryptOptions struct {
+	identity, format, separator, out string
+}
+
+func (a *app) decryptCmd() *cobra.Command {
+	var o decryptOptions
+	cmd := &cobra.Command{
+		Use:   "decrypt --identity FILE [--format csv|json|sormas] [-o OUT] BUNDLE",
+		Short: "Open an export bundle on the health office's machine",
+		Long: `decrypt opens an export bundle with the health office's age identity and
+writes the contact data as CSV (default), JSON or the SORMAS
+event-participant import layout.
+
+It checks every record against the metadata it was exported with and writes
+nothing unless every record is sound. CSV files are safe to open in Excel
+and LibreOffice: no cell is ever evaluated as a formula, phone numbers keep
+their leading +, the file is UTF-8 with a byte-order mark; use
+--separator ';' for German Excel.
+
+Run it on the health office's machine: this is the only place where the
+contact data becomes readable.`,
+		Example: `  registry decrypt --identity gesundheitsamt.key --separator ';' -o kontakte.csv GA-2026-0815.registry-export.age
+  registry decrypt --identity gesundheitsamt.key --format sormas -o sormas.csv bundle.age`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDecrypt(args[0], &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.identity, "identity", "", "the health office's age identity `FILE`")
+	f.StringVar(&o.format, "format", "csv", "output format: csv, json or sormas")
+	f.StringVar(&o.separator, "separator", ",", "CSV and SORMAS field separator (one character, ';' for German Excel)")
+	f.StringVarP(&o.out, "output", "o", "", "write to `FILE` instead of standard output (must not exist)")
+	settings(f, "identity")
+	return cmd
+}
+
+func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
+	sep, size := utf8.DecodeRuneInString(o.separator)
+	if size == 0 || size != len(o.separator) || sep == '"' || sep == '\r' || sep == '\n' {
+		return withHint(registry.Errorf(registry.EINVALID, "--separator must be one character"), "use ',' or ';'")
+	}
+	write, err := outputFormat(o.format, sep)
+	if err != nil {
+		return err
+	}
+	ids, err := crypto.ReadIdentities(o.identity)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(bundlePath)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	b, err := export.Read(bufio.NewReader(in), ids)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		return write(a.stdout, b)
+	}
+	if err := writeFileAtomic(o.out, func(w io.Writer) error { return write(w, b) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", len(b.Records), b.Header.CaseRef, o.out)
+	return nil
+}
+
+func outputFormat(format string, sep rune) (func(io.Writer, *export.Bundle) error, error) {
+	switch format {
+	case "csv":
+		return func(w io.Writer, b *export.Bundle) error { return export.WriteCSV(w, b, sep) }, nil
+	case "json":
+		return export.WriteJSON, nil
+	case "sormas":
+		return func(w io.Writer, b *export.Bundle) error { return export.WriteSORMAS(w, b, sep) }, nil
+	}
+	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use csv, json or sormas")
+}
+
+// writeFileAtomic writes a new file (mode 0600, it holds contact data) via
+// a temporary file in the same directory, so that a failure never leaves a
+// partial file under the final name, and an existing file is never replaced.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".registry-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

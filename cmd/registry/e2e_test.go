@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/cityhall/registry/registry/postgres/pgtest"
+)
+
+// TestScripts runs the end-to-end scripts in testdata/script against the
+// real registry binary, built once with the test clock switch
+// (REGISTRY_TEST_NOW), on SQLite and on PostgreSQL.
+func TestScripts(t *testing.T) {
+	bin := buildBinary(t)
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			testscript.Run(t, testscript.Params{
+				Dir:   "testdata/script",
+				Setup: func(env *testscript.Env) error { return setupScript(t, env, bin, store) },
+				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE},
+			})
+		})
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "registry")
+	cmd := exec.Command("go", "build", "-tags", "registry_testclock", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build registry: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func setupScript(t *testing.T, env *testscript.Env, binDir, store string) error {
+	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	db := filepath.Join(env.WorkDir, "data", "registry.db")
+	if store == "postgres" {
+		db = pgtest.NewDatabase(t)
+	}
+	env.Setenv("REGISTRY_DB", db)
+	env.Setenv("REGISTRY_AS", "script")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	env.Setenv("ADDR", l.Addr().String())
+	return nil
+}
+
+// cmdHTTP: http METHOD URL TOKEN|- [BODYFILE|-] [OUTFILE]
+// sends a request with the bearer token (read from the file TOKEN when it
+// exists, else TOKEN itself) and a JSON body read from BODYFILE, prints
+// "HTTP <status>" and the body (or writes the body to OUTFILE).
+func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 {
+		ts.Fatalf("usage: http METHOD URL TOKEN|- [BODYFILE|-] [OUTFILE]")
+	}
+	var body io.Reader
+	if len(args) > 3 && args[3] != "-" {
+		body = strings.NewReader(ts.ReadFile(args[3]))
+	}
+	req, err := http.NewRequest(args[0], args[1], body)
+	ts.Check(err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token := args[2]; token != "-" {
+		if _, err := os.Stat(ts.MkAbs(token)); err == nil {
+			token = ts.ReadFile(token)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	}
+	if key := ts.Getenv("IDEMPOTENCY_KEY"); key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	if neg {
+		ts.Fatalf("http does not support !")
+	}
+	fmt.Fprintf(ts.Stdout(), "HTTP %d\n", resp.StatusCode)
+	if len(args) > 4 {
+		ts.Check(os.WriteFile(ts.MkAbs(args[4]), b, 0o600))
+		return
+	}
+	ts.Stdout().Write(b)
+}
+
+// cmdWaitReady: waitready URL polls URL until it answers 200 (10 s at most).
+func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not become ready", args[0])
+}
+
+// cmdSetenvRE: setenvre NAME REGEXP FILE sets NAME to the first submatch of
+// REGEXP in FILE (use "stdout" after cp stdout FILE).
+func cmdSetenvRE(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: setenvre NAME REGEXP FILE")
+	}
+	m := regexp.MustCompile(args[1]).FindStringSubmatch(ts.ReadFile(args[2]))
+	if m == nil || len(m) < 2 {
+		ts.Fatalf("%s: no match for %s", args[2], args[1])
+	}
+	ts.Setenv(args[0], string(bytes.TrimSpace([]byte(m[1]))))
+}

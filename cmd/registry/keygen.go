@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityhall/registry/crypto"
+)
+
+func (a *app) keygenCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "keygen -o FILE",
+		Short: "Create an age identity (key pair) for the health office",
+		Long: `keygen writes a new age X25519 identity to FILE (mode 0600) and prints its
+public half, the recipient (age1…), on standard output.
+
+Run it on the health office's own machine, never on the registry server:
+the identity is the only key that opens visitors' contact data. Put the
+printed recipient into the recipients file that 'registry serve
+--recipients' reads. The file works with the stock age tool
+(age -d -i FILE).`,
+		Example: `  registry keygen -o gesundheitsamt.key > recipients.txt`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return withHint(fmt.Errorf("no output file"), "pass -o FILE; the identity is never printed")
+			}
+			rcpt, err := crypto.WriteIdentityFile(out, a.now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "registry: wrote the identity to %s; keep it on the health office's machine only\n", out)
+			_, err = fmt.Fprintln(a.stdout, rcpt)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the identity to this `FILE` (must not exist)")
+	return cmd
+}

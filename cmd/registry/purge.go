@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/retention"
+)
+
+type purgeOptions struct {
+	keystore       string
+	as             string
+	dryRun         bool
+	asJSON         bool
+	allowClockJump bool
+	policy         retention.Policy
+}
+
+func (a *app) purgeCmd() *cobra.Command {
+	var o purgeOptions
+	cmd := &cobra.Command{
+		Use:   "purge [--dry-run] [--json]",
+		Short: "Delete what the retention period no longer allows, and report it",
+		Long: `purge enforces the statutory retention period. It
+
+  - deletes every visit whose check-in lies more than --retention ago,
+    and wipes its bytes from the database files;
+  - destroys the private epoch keys of days whose records have all
+    expired (plus --key-grace), so that old backups become unreadable;
+  - checks out visits still open after --max-stay (marked automatic);
+  - expires trace requests whose approval lapsed;
+
+and prints a report to file. 'registry serve' runs the same purge every
+hour; run it by hand to produce a report or after the hourly purge
+refused to run.
+
+The purge refuses to run when the clock reads earlier than the last
+purge, or more than --max-clock-jump after it: a wrong clock would
+delete data the health office may still need. Check the clock
+(timedatectl) and rerun with --allow-clock-jump if it is right.`,
+		Example: `  registry purge --keystore /var/lib/registry/keys --dry-run
+  registry purge --keystore /var/lib/registry/keys --json > purge-$(date +%F).json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runPurge(cmd.Context(), &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.keystore, "keystore", "", "epoch key store `DIR`")
+	f.StringVar(&o.as, "as", "", "your name, recorded in the audit log (default: your login name)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be purged, change nothing")
+	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&o.allowClockJump, "allow-clock-jump", false, "purge even though the clock jumped forward since the last purge (check the clock first)")
+	settings(f, "keystore", "as")
+	policyFlags(f, &o.policy)
+	return cmd
+}
+
+func (a *app) runPurge(ctx context.Context, o *purgeOptions) error {
+	if err := o.policy.Validate(); err != nil {
+		return err
+	}
+	actor, err := dpoActor(o.as)
+	if err != nil {
+		return err
+	}
+	if o.keystore == "" {
+		return withHint(registry.Errorf(registry.EINVALID, "no key store configured"), "pass --keystore DIR (or REGISTRY_KEYSTORE): the purge destroys expired day keys there")
+	}
+	keys, err := crypto.OpenKeyStore(o.keystore)
+	if err != nil {
+		return err
+	}
+	return a.withStore(ctx, func(store registry.Store) error {
+		p := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
+		report, err := p.Purge(ctx, retention.Options{DryRun: o.dryRun, Actor: actor, AllowClockJump: o.allowClockJump})
+		return a.reportPurge(report, err, o.asJSON)
+	})
+}
+
+// reportPurge prints the report, when there is one, and says whether the
+// purge changed nothing, everything, or only part of what it reports.
+func (a *app) reportPurge(report *registry.PurgeReport, err error, asJSON bool) error {
+	switch {
+	case report == nil && retention.IsClockRefusal(err):
+		return fmt.Errorf("purge refused, nothing was changed: %w", err)
+	case report == nil:
+		return fmt.Errorf("purge failed, nothing was changed: %w", err)
+	}
+	if werr := retention.WriteReport(a.stdout, report, asJSON); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("purge done as reported, but not completely: %w", err)
+	}
+	return nil
+}

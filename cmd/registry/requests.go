@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/retention"
+)
+
+// DefaultApprovalValidity is how long an approval stays usable.
+const DefaultApprovalValidity = 72 * time.Hour
+
+func (a *app) requestsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "requests",
+		Short: "Review, approve and reject the health office's trace requests",
+		Long: `requests is the data-protection officer's side of a trace request. A health
+office files a request (case reference, time window, sites) over the API,
+or you record one that arrived by letter with 'requests create'. Someone
+other than its creator approves or rejects it; an approval lapses after
+--valid-for. An approved request can be exported exactly once. Every step
+is recorded in the audit log.`,
+	}
+	var as string
+	cmd.PersistentFlags().StringVar(&as, "as", "", "your name, recorded in the audit log (default: your login name)")
+	settings(cmd.PersistentFlags(), "as")
+	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(), a.requestsDecideCmd(&as, true),
+		a.requestsDecideCmd(&as, false), a.requestsCreateCmd(&as))
+	return cmd
+}
+
+func (a *app) requestsListCmd() *cobra.Command {
+	var status string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--status pending|approved|rejected|exported|expired]",
+		Short: "List trace requests, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				rs, err := s.TraceRequests(cmd.Context(), registry.TraceFilter{Status: registry.TraceStatus(status)})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, rs)
+				}
+				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tSTATUS\tCASE\tOFFICE\tFROM\tTO\tSITES")
+				for _, r := range rs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.CaseRef, r.Office,
+						rfc3339(r.From), rfc3339(r.To), strings.Join(r.Sites, ","))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&status, "status", "", "only requests in this state")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) requestsShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one trace request in full",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				r, err := s.FindTraceRequest(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, r)
+				}
+				return printRequest(a.stdout, r)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printRequest(w io.Writer, r *registry.TraceRequest) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	areas := strings.Join(r.Areas, ", ")
+	if areas == "" {
+		areas = "(all areas)"
+	}
+	rows := [][2]string{
+		{"id", r.ID}, {"status", string(r.Status)}, {"case reference", r.CaseRef}, {"office", r.Office},
+		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
+		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
+		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
+		{"decided by", dash(string(r.DecidedBy))}, {"decided at", rfc3339p(r.DecidedAt)},
+		{"decision note", dash(r.DecisionNote)}, {"approval expires", rfc3339p(r.ExpiresAt)},
+		{"exported at", rfc3339p(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
+		{"export digest", dash(r.ExportDigest)},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
+
+func (a *app) requestsDecideCmd(as *string, approve bool) *cobra.Command {
+	var note string
+	validFor := DefaultApprovalValidity
+	use, short := "reject ID --note REASON", "Reject a pending trace request"
+	if approve {
+		use, short = "approve ID [--valid-for 72h] [--note TEXT]", "Approve a pending trace request for one export"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !approve && strings.TrimSpace(note) == "" {
+				return withHint(registry.Errorf(registry.EINVALID, "a rejection needs a reason"), "pass --note REASON; the health office sees it")
+			}
+			if validFor <= 0 || validFor > 14*24*time.Hour {
+				return withHint(registry.Errorf(registry.EINVALID, "--valid-for must lie between 1 minute and 14 days"), "the default is 72h")
+			}
+			actor, err := dpoActor(*as)
+			if err != nil {
+				return err
+			}
+			now := a.now().UTC()
+			d := registry.Decision{Approve: approve, Note: note, Now: now, ExpiresAt: now.Add(validFor)}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				r, err := s.DecideTraceRequest(cmd.Context(), actor, args[0], d)
+				if err != nil {
+					return err
+				}
+				return printRequest(a.stdout, r)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&note, "note", "", "reason or remark, recorded with the decision")
+	if approve {
+		cmd.Flags().DurationVar(&validFor, "valid-for", validFor, "the approval lapses after this long")
+	}
+	return cmd
+}
+
+func (a *app) requestsCreateCmd(as *string) *cobra.Command {
+	var in registry.TraceInput
+	var from, to string
+	var retentionPeriod = retention.DefaultPolicy().Retention
+	cmd := &cobra.Command{
+		Use:   "create --case-ref REF --office NAME --legal-basis TEXT --contact TEXT --from TIME --to TIME --site SITE…",
+		Short: "Record a trace request that arrived by letter, fax or phone",
+		Long: `create records a trace request that reached you outside the API. It starts
+as pending; a different person must approve it. TIME is RFC 3339, for
+example 2026-11-20T08:00:00+01:00.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			actor, err := dpoActor(*as)
+			if err != nil {
+				return err
+			}
+			if in.From, err = parseTime("--from", from); err != nil {
+				return err
+			}
+			if in.To, err = parseTime("--to", to); err != nil {
+				return err
+			}
+			r, err := registry.NewTraceRequest(&in, actor, "", a.now(), retentionPeriod)
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				if err := s.CreateTraceRequest(cmd.Context(), actor, r); err != nil {
+					return err
+				}
+				return printRequest(a.stdout, r)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.CaseRef, "case-ref", "", "the health office's case reference (Aktenzeichen)")
+	f.StringVar(&in.Office, "office", "", "the requesting health office")
+	f.StringVar(&in.LegalBasis, "legal-basis", "", "the legal basis named in the request")
+	f.StringVar(&in.Contact, "contact", "", "the contact person at the health office")
+	f.StringVar(&from, "from", "", "window start, RFC 3339")
+	f.StringVar(&to, "to", "", "window end, RFC 3339")
+	f.StringSliceVar(&in.Sites, "site", nil, "site code (repeat or separate with commas)")
+	f.StringSliceVar(&in.Areas, "area", nil, "area within the sites (repeat; default: all areas)")
+	f.Var(days{&retentionPeriod}, "retention", "statutory retention period (a window starting before it is refused)")
+	settings(f, "retention")
+	return cmd
+}
+
+// withStore opens the store, runs fn and closes the store.
+func (a *app) withStore(ctx context.Context, fn func(registry.Store) error) error {
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+func parseTime(flag, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, withHint(registry.Errorf(registry.EINVALID, "%s %q is not a time", flag, s), "use RFC 3339, for example 2026-11-20T08:00:00+01:00")
+	}
+	return t, nil
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func rfc3339p(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return rfc3339(*t)
+}

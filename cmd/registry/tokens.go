@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cityhall/registry/registry"
+)
+
+func (a *app) tokensCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "Create, list and revoke API tokens",
+		Long: `tokens manages the bearer tokens of the HTTP API. A token has one role:
+
+  intake         the reception desk or a kiosk: registers visitors
+                 (optionally for one --site only)
+  health-office  the health office: files trace requests, downloads exports
+  dpo            the data-protection officer
+
+A token is shown once, when it is created, and stored only as a hash.
+Creating and revoking tokens is recorded in the audit log.`,
+	}
+	var as string
+	cmd.PersistentFlags().StringVar(&as, "as", "", "your name, recorded in the audit log (default: your login name)")
+	settings(cmd.PersistentFlags(), "as")
+	cmd.AddCommand(a.tokensCreateCmd(&as), a.tokensListCmd(), a.tokensRevokeCmd(&as))
+	return cmd
+}
+
+func (a *app) tokensCreateCmd(as *string) *cobra.Command {
+	var role, site, label string
+	cmd := &cobra.Command{
+		Use:   "create --role intake|health-office|dpo [--site S] [--label L]",
+		Short: "Create a token and print it, once, on standard output",
+		Example: `  registry tokens create --role intake --site rathaus --label "Pforte Rathaus" > pforte.token
+  registry tokens create --role health-office --label "Gesundheitsamt Musterstadt"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := registry.ParseRole(role)
+			if err != nil {
+				return err
+			}
+			if site != "" && (r != registry.RoleIntake || !registry.ValidSite(site)) {
+				return withHint(registry.Errorf(registry.EINVALID, "--site %q is not allowed here", site), "only intake tokens take a site, made of lowercase letters, digits and '-'")
+			}
+			actor, err := dpoActor(*as)
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				secret, t := registry.NewToken(r, site, label, a.now())
+				if err := s.CreateToken(cmd.Context(), actor, t); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "registry: created %s token %s; it is shown only now\n", t.Role, t.ID)
+				_, err := fmt.Fprintln(a.stdout, secret)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&role, "role", "", "intake, health-office or dpo")
+	cmd.Flags().StringVar(&site, "site", "", "intake tokens only: the one site the token may register for")
+	cmd.Flags().StringVar(&label, "label", "", "a note for yourself, for example the desk or office")
+	_ = cmd.MarkFlagRequired("role")
+	return cmd
+}
+
+func (a *app) tokensListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				ts, err := s.Tokens(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, tokenViews(ts))
+				}
+				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tROLE\tSITE\tLABEL\tCREATED\tREVOKED")
+				for _, v := range tokenViews(ts) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Role, dash(v.Site), dash(v.Label), v.Created, dash(v.Revoked))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+type tokenView struct {
+	ID      string `json:"id"`
+	Role    string `json:"role"`
+	Site    string `json:"site,omitempty"`
+	Label   string `json:"label,omitempty"`
+	Created string `json:"created"`
+	Revoked string `json:"revoked,omitempty"`
+}
+
+func tokenViews(ts []*registry.Token) []tokenView {
+	vs := make([]tokenView, 0, len(ts))
+	for _, t := range ts {
+		v := tokenView{ID: t.ID, Role: string(t.Role), Site: t.Site, Label: t.Label, Created: t.CreatedAt.UTC().Format(time.RFC3339)}
+		if t.RevokedAt != nil {
+			v.Revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func (a *app) tokensRevokeCmd(as *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			actor, err := dpoActor(*as)
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				if err := s.RevokeToken(cmd.Context(), actor, args[0], a.now()); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(a.stdout, "revoked token %s\n", args[0])
+				return err
+			})
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
