@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,7 +100,9 @@ func (j *Job) denied(ctx context.Context, err error) error {
 	ev := &registry.AuditEvent{Time: j.Now, Actor: j.Actor, Action: registry.AuditExportDenied,
 		Subject: subject, Details: fmt.Sprintf(`{"reason":%q}`, registry.ErrorCode(err))}
 	if aerr := j.Store.AppendAudit(ctx, ev); aerr != nil {
-		return errors.Join(err, fmt.Errorf("record denied export: %w", aerr))
+		// An unaudited denial is an internal fault: answer it as one (and
+		// so have it logged), not as the plain refusal.
+		return fmt.Errorf("record denied export (%s): %w", registry.ErrorCode(err), aerr)
 	}
 	return err
 }
