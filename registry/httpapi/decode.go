@@ -16,7 +16,9 @@ import (
 )
 
 // decodeStrict parses body, which must hold exactly one JSON object, into
-// dst, a pointer to a struct whose fields carry json tags. It refuses, with
+// dst, a pointer to a struct whose fields carry json tags (struct fields and
+// slices of structs are decoded as strictly, their fields named by JSON
+// Pointer paths such as "companions/1/phone"). It refuses, with
 // an EINVALID *registry.Error naming the field where there is one: invalid
 // UTF-8, malformed JSON, anything but an object, duplicate keys at any
 // depth, keys that are not exactly a field's json name (encoding/json would
@@ -146,58 +148,106 @@ func syntaxError(err error, dec *json.Decoder) error {
 // decodeFields decodes each member of the (syntax-checked) object into the
 // struct field with exactly that json name.
 func decodeFields(body []byte, dst reflect.Value) error {
+	return decodeObject(body, dst, "")
+}
+
+// decodeObject decodes the object raw, found at path (a JSON Pointer
+// without "#/"; "" for the body), into the struct dst, field by field.
+func decodeObject(raw []byte, dst reflect.Value, path string) error {
 	fields := jsonFields(dst.Type())
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil {
 		return syntaxError(err, dec)
+	} else if tok != json.Delim('{') {
+		return registry.FieldError(path, "%s must be an object.", path)
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return syntaxError(err, dec)
 		}
-		key := tok.(string)
+		name := joinPath(path, tok.(string))
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return syntaxError(err, dec)
 		}
-		i, ok := fields[key]
+		index, ok := fields[tok.(string)]
 		if !ok {
-			return registry.FieldError(joinPath("", key), "Unknown field %q.", clip(key))
+			return registry.FieldError(name, "Unknown field %q.", clip(name))
 		}
-		if err := decodeValue(raw, dst.Field(i), key); err != nil {
+		if err := decodeValue(raw, dst.FieldByIndex(index), name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// jsonFields maps the json names of t's exported fields to their indexes.
-func jsonFields(t reflect.Type) map[string]int {
-	m := make(map[string]int, t.NumField())
+// decodeArray decodes the array raw, found at path, into the slice dst of
+// structs, element by element.
+func decodeArray(raw []byte, dst reflect.Value, path string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil {
+		return syntaxError(err, dec)
+	} else if tok != json.Delim('[') {
+		return registry.FieldError(path, "%s must be an array.", path)
+	}
+	out := reflect.MakeSlice(dst.Type(), 0, 0)
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return syntaxError(err, dec)
+		}
+		elem := reflect.New(dst.Type().Elem()).Elem()
+		if err := decodeValue(raw, elem, joinPath(path, strconv.Itoa(i))); err != nil {
+			return err
+		}
+		out = reflect.Append(out, elem)
+	}
+	dst.Set(out)
+	return nil
+}
+
+// jsonFields maps the json names of t's exported fields to their index
+// paths. The fields of an embedded struct without a json name count as
+// t's own, as in encoding/json.
+func jsonFields(t reflect.Type) map[string][]int {
+	m := make(map[string][]int, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || name == "-" {
+		switch {
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			for n, index := range jsonFields(f.Type) {
+				m[n] = append([]int{i}, index...)
+			}
 			continue
-		} else if name == "" {
+		case !f.IsExported() || name == "-":
+			continue
+		case name == "":
 			name = f.Name
 		}
-		m[name] = i
+		m[name] = []int{i}
 	}
 	return m
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-// decodeValue decodes one member's value into field v.
+// decodeValue decodes one member's value, found at path name, into field
+// v: objects into structs and arrays of objects into slices of structs
+// with the same strictness as the body, anything else with encoding/json.
 func decodeValue(raw json.RawMessage, v reflect.Value, name string) error {
-	if string(raw) == "null" {
+	switch {
+	case string(raw) == "null":
 		if v.Kind() != reflect.Pointer {
 			return registry.FieldError(name, "%s must be %s, not null.", name, describe(v.Type()))
 		}
 		v.SetZero()
 		return nil
+	case v.Kind() == reflect.Struct && v.Type() != timeType:
+		return decodeObject(raw, v, name)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		return decodeArray(raw, v, name)
 	}
 	if err := json.Unmarshal(raw, v.Addr().Interface()); err != nil {
 		return registry.FieldError(name, "%s must be %s.", name, describe(v.Type()))
@@ -220,6 +270,10 @@ func describe(t reflect.Type) string {
 		return "a string"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
+	case t.Kind() == reflect.Slice:
+		return "an array"
+	case t.Kind() == reflect.Struct:
+		return "an object"
 	}
 	return "a " + t.Kind().String()
 }

@@ -28,7 +28,10 @@ import (
 )
 
 // Server limits. Timeouts are always set, so that slow clients cannot hold
-// connections open.
+// connections open. DefaultMaxBodyBytes (16 KiB) holds the largest
+// registration: ten people (intake.MaxCompanions companions) with every
+// field at its maximal length take about 9 KiB of ASCII JSON
+// (TestLargestGroupFitsBodyLimit); a typical family takes well under 2 KiB.
 const (
 	DefaultMaxBodyBytes = 16 << 10
 	readHeaderTimeout   = 5 * time.Second

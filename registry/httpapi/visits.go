@@ -6,17 +6,41 @@ import (
 	"time"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake"
 )
 
-// visitResponse answers a registration. The checkout token is shown to the
-// caller only; it is derived, never stored.
-type visitResponse struct {
-	ID            string    `json:"id"`
-	CheckoutToken string    `json:"checkout_token"`
-	CheckIn       time.Time `json:"check_in"`
+// registerRequest is the body of a registration: one visitor and the
+// companions registering with them (see intake.Companion).
+type registerRequest struct {
+	registry.Registration
+	Companions []intake.Companion `json:"companions"`
 }
 
-// handleRegister serves POST /v1/visits: 201 once the visit is committed;
+// visitResponse answers a registration. The checkout tokens are shown to
+// the caller only; they are derived, never stored.
+type visitResponse struct {
+	ID            string              `json:"id"`
+	CheckoutToken string              `json:"checkout_token"`
+	CheckIn       time.Time           `json:"check_in"`
+	Companions    []companionResponse `json:"companions,omitempty"`
+}
+
+// companionResponse is a companion's visit, in the order of the request.
+type companionResponse struct {
+	ID            string `json:"id"`
+	CheckoutToken string `json:"checkout_token"`
+}
+
+func newVisitResponse(res *intake.Result) visitResponse {
+	out := visitResponse{ID: res.Visit.ID, CheckoutToken: res.CheckoutToken, CheckIn: res.Visit.CheckIn.UTC()}
+	for _, c := range res.Companions {
+		out.Companions = append(out.Companions, companionResponse{ID: c.Visit.ID, CheckoutToken: c.CheckoutToken})
+	}
+	return out
+}
+
+// handleRegister serves POST /v1/visits: 201 once the visit and those of
+// its companions are committed (together: all or nothing);
 // 200 with Idempotent-Replayed: true for a retry with the same
 // Idempotency-Key and body; 409 for the same key with another body.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -30,12 +54,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var reg registry.Registration
-	if err := decodeStrict(body, &reg); err != nil {
+	var in registerRequest
+	if err := decodeStrict(body, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.cfg.Intake.Register(r.Context(), tokenFrom(r.Context()), &reg, key, body)
+	res, err := s.cfg.Intake.RegisterGroup(r.Context(), tokenFrom(r.Context()), &in.Registration, in.Companions, key, body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -45,7 +69,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 		status = http.StatusOK
 	}
-	writeJSON(w, status, visitResponse{ID: res.Visit.ID, CheckoutToken: res.CheckoutToken, CheckIn: res.Visit.CheckIn.UTC()})
+	writeJSON(w, status, newVisitResponse(res))
 }
 
 // checkoutRequest is the optional body of a checkout.

@@ -16,62 +16,92 @@ const commitTimeout = 20 * time.Second
 // tokens.
 const batchActor registry.Actor = "intake"
 
-// pending is one queued visit and the channel its caller waits on. visit is
-// a copy the committer never hands out: each commit attempt works on fresh
-// copies, so a failed batch cannot leave half-updated visits behind.
+// pending is one queued registration, its visits (one per person of a
+// group) and the channel its caller waits on. visits are copies the
+// committer never hands out: each commit attempt works on fresh copies, so
+// a failed batch cannot leave half-updated visits behind.
 type pending struct {
-	actor registry.Actor
-	visit registry.Visit
-	done  chan answer // buffered: the committer never blocks on a caller
+	actor  registry.Actor
+	visits []registry.Visit
+	done   chan answer // buffered: the committer never blocks on a caller
 }
 
 type answer struct {
-	visit *registry.Visit
-	err   error
+	visits []*registry.Visit
+	err    error
 }
 
-// run is the committer: it takes the first queued visit, drains whatever
-// else is queued already (without waiting) up to MaxBatch, commits them in
-// one transaction and answers every caller. It ends when Close closes the
-// queue and the queue is empty.
+// copies returns fresh copies of p's visits for one commit attempt.
+func (p *pending) copies() []*registry.Visit {
+	out := make([]*registry.Visit, len(p.visits))
+	for i := range p.visits {
+		v := p.visits[i]
+		out[i] = &v
+	}
+	return out
+}
+
+// run is the committer: it takes the first queued registration, drains
+// whatever else is queued already (without waiting) up to MaxBatch visits,
+// commits them in one transaction and answers every caller. A group is
+// never split: a registration that would overflow the batch starts the
+// next one (a single group may exceed MaxBatch). It ends when Close closes
+// the queue and the queue is empty.
 func (s *Service) run(ctx context.Context) {
 	defer close(s.done)
-	for first := range s.queue {
-		batch := append(make([]*pending, 0, s.MaxBatch), first)
-		batch = s.drain(batch)
+	var next *pending
+	for {
+		first := next
+		if first == nil {
+			p, ok := <-s.queue
+			if !ok {
+				return
+			}
+			first = p
+		}
+		var batch []*pending
+		batch, next = s.drain(append(make([]*pending, 0, s.MaxBatch), first), len(first.visits))
 		s.commitBatch(ctx, batch)
 	}
 }
 
-func (s *Service) drain(batch []*pending) []*pending {
-	for len(batch) < s.MaxBatch {
+// drain adds queued registrations to batch, which holds n visits, while
+// they fit into MaxBatch visits. It returns the batch and the registration
+// that did not fit, if any.
+func (s *Service) drain(batch []*pending, n int) ([]*pending, *pending) {
+	for n < s.MaxBatch {
 		select {
 		case p, ok := <-s.queue:
 			if !ok {
-				return batch
+				return batch, nil
 			}
-			batch = append(batch, p)
+			if n+len(p.visits) > s.MaxBatch {
+				return batch, p
+			}
+			batch, n = append(batch, p), n+len(p.visits)
 		default:
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
 }
 
-// commitBatch stores the batch in one transaction. When that fails, it
-// stores each visit alone, so that one bad visit cannot fail the others, and
-// answers each caller with its own result.
+// commitBatch stores the batch in one transaction. When that fails and the
+// batch holds several registrations, it stores each registration alone (a
+// group in one transaction of its own), so that one bad registration
+// cannot fail the others, and answers each caller with its own result.
 func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
-	visits := make([]*registry.Visit, len(batch))
+	parts := make([][]*registry.Visit, len(batch))
+	var visits []*registry.Visit
 	for i, p := range batch {
-		v := p.visit
-		visits[i] = &v
+		parts[i] = p.copies()
+		visits = append(visits, parts[i]...)
 	}
 	err := s.create(ctx, actorOf(batch), visits)
-	s.stats.batch(len(batch), err != nil)
+	s.stats.batch(len(visits), err != nil && len(batch) > 1)
 	if err == nil {
 		for i, p := range batch {
-			s.answer(p, visits[i], nil)
+			s.answer(p, parts[i], nil)
 		}
 		return
 	}
@@ -79,11 +109,11 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
 		s.answer(batch[0], nil, err)
 		return
 	}
-	s.Logger.Warn("group commit failed; storing its visits one by one", "visits", len(batch), "error", err)
+	s.Logger.Warn("group commit failed; storing its registrations one by one", "registrations", len(batch), "visits", len(visits), "error", err)
 	for _, p := range batch {
-		v := p.visit
-		err := s.create(ctx, p.actor, []*registry.Visit{&v})
-		s.answer(p, &v, err)
+		vs := p.copies()
+		err := s.create(ctx, p.actor, vs)
+		s.answer(p, vs, err)
 	}
 }
 
@@ -93,13 +123,13 @@ func (s *Service) create(ctx context.Context, actor registry.Actor, visits []*re
 	return s.Store.CreateVisits(ctx, actor, visits)
 }
 
-func (s *Service) answer(p *pending, v *registry.Visit, err error) {
+func (s *Service) answer(p *pending, visits []*registry.Visit, err error) {
 	if err != nil {
-		s.Logger.Error("storing a visit failed", "error", err)
-		v = nil
+		s.Logger.Error("storing a registration failed", "visits", len(p.visits), "error", err)
+		visits = nil
 	}
-	s.stats.answer(v, err)
-	p.done <- answer{visit: v, err: err}
+	s.stats.answer(visits, err)
+	p.done <- answer{visits: visits, err: err}
 }
 
 // actorOf returns the token's actor when every visit of the batch came from

@@ -6,6 +6,10 @@
 // queued into one Store.CreateVisits transaction (group commit: one fsync per
 // batch, not per visit) and answers every caller only after the commit, so a
 // successful Register is a promise that the visit is durable.
+//
+// RegisterGroup registers a visitor with up to MaxCompanions companions (a
+// household): each person becomes a visit of its own, and the committer
+// treats the group as one unit, which is committed whole or not at all.
 package intake
 
 import (

@@ -12,7 +12,7 @@ var BatchSizeBounds = []int{1, 2, 4, 8, 16, 32, 64, 128, 256}
 
 // Stats counts what the service did since it was created, for metrics.
 type Stats struct {
-	Registered uint64 // visits newly stored
+	Registered uint64 // visits newly stored (companions included)
 	Replayed   uint64 // registrations whose idempotency key was stored before
 	Failed     uint64 // registrations the committer answered with an error
 	Batches    uint64 // CreateVisits transactions for group commits
@@ -20,7 +20,7 @@ type Stats struct {
 	// (and more than the previous bound); the last entry counts larger ones.
 	BatchSizes     []uint64
 	BatchSizeSum   uint64 // visits over all batches
-	BatchesRetried uint64 // batches that failed and were stored one by one
+	BatchesRetried uint64 // batches that failed and were stored registration by registration
 }
 
 type statsRecorder struct {
@@ -38,7 +38,9 @@ func (s *Service) Stats() Stats {
 	return st
 }
 
-func (r *statsRecorder) batch(n int, failed bool) {
+// batch counts a batch of n visits; retried when it failed and its
+// registrations were stored one by one.
+func (r *statsRecorder) batch(n int, retried bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.s.BatchSizes == nil {
@@ -51,20 +53,21 @@ func (r *statsRecorder) batch(n int, failed bool) {
 	r.s.BatchSizes[i]++
 	r.s.Batches++
 	r.s.BatchSizeSum += uint64(n)
-	if failed && n > 1 {
+	if retried {
 		r.s.BatchesRetried++
 	}
 }
 
-func (r *statsRecorder) answer(v *registry.Visit, err error) {
+// answer counts the answer to one registration: its stored visits or err.
+func (r *statsRecorder) answer(visits []*registry.Visit, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case err != nil:
 		r.s.Failed++
-	case v.Replayed:
+	case visits[0].Replayed:
 		r.s.Replayed++
 	default:
-		r.s.Registered++
+		r.s.Registered += uint64(len(visits))
 	}
 }
