@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -144,4 +145,30 @@ func BulkInsertVisits(tb testing.TB, db *sqlx.DB, n int, checkIn time.Time) {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// Benchmarks runs every store benchmark against the stores open returns
+// (a fresh one per call): CreateVisits and the plain-SQL baseline RawInsert
+// with the same rows in batches of 1 and 100, so that their rows/s compare
+// the store's overhead (idempotency, audit) with plain SQL; PurgeExpired
+// (100,000 expired visits, or REGISTRY_BENCH_PURGE_ROWS, next to 10,000
+// current ones); and PurgeHourly, the hourly purge of a busy city hall (150
+// expired visits next to 100,000 current ones, 28 days of about 3,500 a day).
+func Benchmarks(b *testing.B, open func(b *testing.B) (registry.Store, *sqlx.DB)) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("CreateVisits/batch=%d", batch), func(b *testing.B) {
+			s, _ := open(b)
+			BenchCreateVisits(b, s, batch)
+		})
+		b.Run(fmt.Sprintf("RawInsert/batch=%d", batch), func(b *testing.B) {
+			_, db := open(b)
+			BenchRawInsert(b, db, batch)
+		})
+	}
+	b.Run("PurgeExpired", func(b *testing.B) {
+		BenchPurge(b, BenchPurgeRows(b), 10_000, func() (registry.Store, *sqlx.DB) { return open(b) })
+	})
+	b.Run("PurgeHourly", func(b *testing.B) {
+		BenchPurge(b, 150, 100_000, func() (registry.Store, *sqlx.DB) { return open(b) })
+	})
 }
