@@ -12,13 +12,13 @@ import (
 )
 
 // lockDir holds an exclusive flock on the directory of path until unlock is
-// called, so that processes starting at once run the migrations one after
-// the other. It locks the directory, not the database file: closing any
+// called, so that processes opening the database at once set it up (WAL
+// mode, migrations) one after the other. It locks the directory, not the database file: closing any
 // descriptor of the database file would drop SQLite's own POSIX locks.
 func lockDir(ctx context.Context, path string) (unlock func(), err error) {
 	dir, err := os.Open(filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("lock for migrations: %w", err)
+		return nil, fmt.Errorf("lock the database directory: %w", err)
 	}
 	for {
 		err = syscall.Flock(int(dir.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -27,12 +27,12 @@ func lockDir(ctx context.Context, path string) (unlock func(), err error) {
 		}
 		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
 			dir.Close()
-			return nil, fmt.Errorf("lock for migrations: %w", err)
+			return nil, fmt.Errorf("lock the database directory: %w", err)
 		}
 		select {
 		case <-ctx.Done():
 			dir.Close()
-			return nil, fmt.Errorf("lock for migrations: %w", ctx.Err())
+			return nil, fmt.Errorf("lock the database directory: %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

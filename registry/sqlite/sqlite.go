@@ -50,11 +50,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, registry.Errorf(registry.EINVALID, "The database path must be a plain file path.")
 	}
+	// Setting up a fresh file (switching it to WAL, creating the schema)
+	// is done by one process at a time: SQLite answers SQLITE_BUSY without
+	// waiting while another connection recovers or converts the file.
+	unlock, err := lockDir(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	write, err := openPool(ctx, path, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, write, path); err != nil {
+	if err := migrate(ctx, write); err != nil {
 		write.Close()
 		return nil, err
 	}
@@ -125,12 +133,7 @@ func checkPragmas(ctx context.Context, db *sqlx.DB, writer bool) error {
 }
 
 // migrate runs the pending migrations while holding the directory lock.
-func migrate(ctx context.Context, db *sqlx.DB, path string) error {
-	unlock, err := lockDir(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+func migrate(ctx context.Context, db *sqlx.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db.DB, migrationsFS())
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
