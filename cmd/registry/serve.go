@@ -22,6 +22,7 @@ type serveOptions struct {
 	policy        retention.Policy
 	demo          bool
 	demoDir       string
+	publicSites   []string
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -55,7 +56,8 @@ and prints them. Demo keys are for trying the product out only.`,
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
-	settings(f, "listen", "recipients", "keystore", "purge-interval")
+	f.StringSliceVar(&o.publicSites, "public-sites", nil, "comma-separated site `CODES` whose visitors may check in on their own phones at /checkin/{site} (none: the form is off)")
+	settings(f, "listen", "recipients", "keystore", "purge-interval", "public-sites")
 	policyFlags(f, &o.policy)
 	return cmd
 }
@@ -63,6 +65,12 @@ and prints them. Demo keys are for trying the product out only.`,
 func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	if err := o.policy.Validate(); err != nil {
 		return err
+	}
+	for _, site := range o.publicSites {
+		if !registry.ValidSite(site) {
+			return withHint(registry.Errorf(registry.EINVALID, "--public-sites: %q is not a site code", site),
+				"site codes are lowercase letters, digits and '-', as printed on the entrance poster: --public-sites rathaus,bauamt")
+		}
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
@@ -91,7 +99,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	svc.Start(ctx)
 	defer svc.Close()
 	srv, err := httpapi.New(httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now,
-		Keys: keys, Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay})
+		Keys: keys, Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicSites: o.publicSites})
 	if err != nil {
 		return err
 	}

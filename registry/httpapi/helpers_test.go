@@ -39,6 +39,8 @@ const (
 
 type serverOptions struct {
 	noEpochKey bool
+	// publicSites is Config.PublicSites: the sites of the check-in form.
+	publicSites []string
 }
 
 // newSQLiteServer starts a server over a SQLite file in t.TempDir(); it
@@ -64,6 +66,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, TempDir: tmp,
+		PublicSites: opt.publicSites,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

@@ -16,6 +16,12 @@ func (s *Server) routes() http.Handler {
 	// Checkout: whoever holds the visit's checkout token.
 	mux.HandleFunc("POST /v1/visits/{id}/checkout", s.handleCheckOut)
 
+	// The visitors' own check-in form (QR code on the entrance poster).
+	mux.HandleFunc("GET /checkin/{site}", s.handleCheckinForm)
+	mux.HandleFunc("POST /checkin/{site}", s.handleCheckin)
+	mux.HandleFunc("POST /checkin/{site}/checkout", s.handleCheckinCheckout)
+	mux.HandleFunc("GET /static/checkin.css", s.handleCheckinCSS)
+
 	// Trace requests: health offices, each seeing only its own.
 	mux.Handle("POST /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleCreateTrace)))
 	mux.Handle("GET /v1/trace-requests/{id}", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleGetTrace)))

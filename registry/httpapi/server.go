@@ -1,6 +1,8 @@
 // Package httpapi is the registry's HTTP API: visitor intake and checkout
 // for reception desks and kiosks, trace requests and their exports for
-// health offices, health and readiness probes, and Prometheus metrics.
+// health offices, health and readiness probes, Prometheus metrics, and the
+// visitors' own check-in form at /checkin/{site} (HTML, German and English,
+// for the sites of Config.PublicSites).
 //
 // Input is strict: JSON bodies with unknown or duplicate fields, wrong
 // types, invalid UTF-8, control characters or trailing data are refused
@@ -77,6 +79,11 @@ type Config struct {
 	// TempDir holds export bundles while they are sent (they are sealed to
 	// the health office and removed afterwards); "" means os.TempDir().
 	TempDir string
+
+	// PublicSites are the site codes (registry.ValidSite) whose visitors
+	// may check in on their own phones at /checkin/{site}. Nil or empty
+	// turns the form off: every /checkin/ URL answers 404.
+	PublicSites []string
 }
 
 // Server is the HTTP API server.
@@ -87,6 +94,9 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	served  chan error
+
+	pages       checkinPages    // the check-in form's templates
+	publicSites map[string]bool // Config.PublicSites
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,7 +120,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TempDir == "" {
 		cfg.TempDir = os.TempDir()
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics()}
+	pages, err := parseCheckinPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages, publicSites: map[string]bool{}}
+	for _, site := range cfg.PublicSites {
+		s.publicSites[site] = true
+	}
 	s.handler = s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -136,6 +153,11 @@ func (cfg *Config) check() error {
 		return errors.New("httpapi: Config.Keys and Config.Recipients are required for trace-request exports")
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
 		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
+	}
+	for _, site := range cfg.PublicSites {
+		if !registry.ValidSite(site) {
+			return fmt.Errorf("httpapi: Config.PublicSites: %q is not a site code (lowercase letters, digits and '-')", site)
+		}
 	}
 	return nil
 }
