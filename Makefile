@@ -15,7 +15,7 @@ build:
 
 ## run: serve on 127.0.0.1:8080 with SQLite in ./data and DEMO keys
 run: build
-	./bin/registry serve --demo
+	./bin/registry serve --demo --public-sites rathaus
 
 ## test: every test, PostgreSQL and LibreOffice included (installs them if missing and root)
 test:

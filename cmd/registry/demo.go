@@ -110,6 +110,9 @@ func (a *app) printDemoBanner(o *serveOptions, token string) {
     -H "Authorization: Bearer $(cat %[7]s)" \
     -H 'Content-Type: application/json' \
     -d '{"site":"rathaus","given_name":"Erika","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"+49 221 1234567","host":"Bürgerbüro"}'
-%[1]s
 `, bar, filepath.Join(o.demoDir, demoIdentity), o.recipients, o.keystore, describeDB(a.db), token, tokenFile, o.listen)
+	for _, site := range o.publicSites {
+		fmt.Fprintf(a.stderr, "\n  Visitors' own check-in form: http://%s/checkin/%s\n", o.listen, site)
+	}
+	fmt.Fprintln(a.stderr, bar)
 }
