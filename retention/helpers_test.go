@@ -16,27 +16,10 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake/intaketest"
 	"github.com/cityhall/registry/registry/sqlite"
 	"github.com/cityhall/registry/retention"
 )
-
-// clock is an injected clock the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // lockedBuffer is a log sink safe for the Run goroutine.
 type lockedBuffer struct {
@@ -65,7 +48,7 @@ type env struct {
 	keys   *crypto.KeyStore
 	sealer *crypto.Sealer
 	office []age.Identity
-	clock  *clock
+	clock  *intaketest.Clock
 	logs   *lockedBuffer
 	purger *retention.Purger
 }
@@ -112,7 +95,7 @@ func newEnv(t *testing.T, store registry.Store, start time.Time) *env {
 		t.Fatalf("OpenKeyStore: %v", err)
 	}
 	e := &env{t: t, ctx: context.Background(), store: store, keys: keys, sealer: crypto.NewSealer(recipients),
-		office: office, clock: &clock{t: start}, logs: &lockedBuffer{}}
+		office: office, clock: intaketest.NewClock(start), logs: &lockedBuffer{}}
 	e.purger = &retention.Purger{
 		Store: store, Keys: keys, Policy: retention.DefaultPolicy(), Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),

@@ -30,21 +30,7 @@ func TestConformance(t *testing.T) {
 // once: the session lock must let the migrations run once.
 func TestOpenConcurrent(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
-	errs := make(chan error, 4)
-	for range 4 {
-		go func() {
-			s, err := postgres.Open(context.Background(), dsn)
-			if err == nil {
-				err = s.Close()
-			}
-			errs <- err
-		}()
-	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Errorf("Open() = %v", err)
-		}
-	}
+	storetest.OpensConcurrently(t, func() (registry.Store, error) { return postgres.Open(context.Background(), dsn) })
 }
 
 func TestOpenUnreachable(t *testing.T) {

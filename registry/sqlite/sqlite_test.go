@@ -29,21 +29,7 @@ func TestConformance(t *testing.T) {
 // the migrations must run once and every Open must succeed.
 func TestOpenConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "registry.db")
-	errs := make(chan error, 4)
-	for range 4 {
-		go func() {
-			s, err := sqlite.Open(context.Background(), path)
-			if err == nil {
-				err = s.Close()
-			}
-			errs <- err
-		}()
-	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Errorf("Open() = %v", err)
-		}
-	}
+	storetest.OpensConcurrently(t, func() (registry.Store, error) { return sqlite.Open(context.Background(), path) })
 }
 
 func TestOpenRejectsURIs(t *testing.T) {

@@ -83,3 +83,24 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 		t.Errorf("after purge: %d of %d kept payloads in the files, want all", got, len(kept))
 	}
 }
+
+// OpensConcurrently opens one new database from four goroutines at once:
+// the schema must be set up once and every open must succeed.
+func OpensConcurrently(t *testing.T, open func() (registry.Store, error)) {
+	t.Helper()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := open()
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("Open() = %v", err)
+		}
+	}
+}
