@@ -107,12 +107,15 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		return withHint(fmt.Errorf("listen on %s: %w", o.listen, err), "is another registry running? choose another address with --listen")
 	}
 	a.logger.Info("serving", "url", srv.URL(), "db", describeDB(a.db), "recipients", rcpts.Fingerprint())
-	go purger.Run(ctx, o.purgeInterval)
+	purging := make(chan struct{})
+	go func() { defer close(purging); purger.Run(ctx, o.purgeInterval) }()
 	<-ctx.Done()
 	a.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return srv.Close(sctx)
+	err = srv.Close(sctx)
+	<-purging // a purge in progress stops with ctx; the store closes after it
+	return err
 }
 
 // loadServeKeys reads the recipients (failing closed), pins their
