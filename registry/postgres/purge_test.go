@@ -82,14 +82,7 @@ func TestPurgeWaitsForOlderSnapshots(t *testing.T) {
 	s := open(t)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	cutoff := now.Add(-28 * 24 * time.Hour)
-	var expired [][]byte
-	for i := range 20 {
-		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
-		if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
-			t.Fatal(err)
-		}
-		expired = append(expired, v.Sealed)
-	}
+	expired := seedExpired(t, s, cutoff)
 	old, err := s.DB().BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +136,7 @@ func TestPurgeAndOtherDatabases(t *testing.T) {
 			other := open(t)
 			now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 			cutoff := now.Add(-28 * 24 * time.Hour)
-			var expired [][]byte
-			for i := range 20 {
-				v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
-				if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
-					t.Fatal(err)
-				}
-				expired = append(expired, v.Sealed)
-			}
+			expired := seedExpired(t, s, cutoff)
 			tx, err := other.DB().BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 			if err != nil {
 				t.Fatal(err)
@@ -174,4 +160,19 @@ func TestPurgeAndOtherDatabases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seedExpired stores 20 visits that checked in before cutoff and returns
+// their sealed payloads.
+func seedExpired(t *testing.T, s *postgres.Store, cutoff time.Time) [][]byte {
+	t.Helper()
+	var expired [][]byte
+	for i := range 20 {
+		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
+		if err := s.CreateVisits(context.Background(), "token:intake", []*registry.Visit{v}); err != nil {
+			t.Fatal(err)
+		}
+		expired = append(expired, v.Sealed)
+	}
+	return expired
 }
