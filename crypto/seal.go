@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // maxOpened bounds what OpenOuter and OpenInner read from a decrypting
@@ -43,7 +44,9 @@ func NewSealer(r *Recipients) *Sealer {
 // epoch recipients are cached per string.
 //
 // It returns EINVALID when c lacks its version or binding fields (a
-// ciphertext that could not be bound to its row is never produced) or when
+// ciphertext that could not be bound to its row is never produced), when a
+// field holds a character registry.BadRune refuses (it could never be
+// opened by the strict decoder), or when
 // epochRecipient is not an X25519 recipient.
 func (s *Sealer) Seal(c *registry.Contact, epochRecipient string) ([]byte, error) {
 	if err := checkSealable(c); err != nil {
@@ -77,6 +80,12 @@ func checkSealable(c *registry.Contact) error {
 		return registry.Errorf(registry.EINVALID, "Contact has version %d, want %d.", c.Version, registry.ContactVersion)
 	case c.VisitID == "" || c.Site == "" || c.CheckIn.IsZero():
 		return registry.Errorf(registry.EINVALID, "Contact lacks its binding to a visit (visit id, site, check-in).")
+	}
+	for _, s := range []string{c.GivenName, c.FamilyName, c.Street, c.HouseNumber, c.Postcode, c.City,
+		c.Phone, c.Email, c.Host, c.Appointment, c.VisitID, c.Site} {
+		if r, _, bad := registry.BadRune(s); bad {
+			return registry.Errorf(registry.EINVALID, "Contact holds a character the registry refuses (%s).", registry.DescribeRune(r))
+		}
 	}
 	return nil
 }
@@ -207,16 +216,12 @@ func openError(what, key string, err error) error {
 	return registry.Errorf(registry.EINVALID, "The %s is malformed or corrupted.", what)
 }
 
-// decodeContact parses exactly one JSON object with only known fields.
+// decodeContact parses exactly one JSON object with only known fields, by
+// the registry's one set of JSON rules (package strictjson).
 func decodeContact(plain []byte) (*registry.Contact, error) {
-	dec := json.NewDecoder(bytes.NewReader(plain))
-	dec.DisallowUnknownFields()
 	var c registry.Contact
-	if err := dec.Decode(&c); err != nil {
+	if err := strictjson.Decode(plain, &c); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after contact")
 	}
 	if c.Version != registry.ContactVersion {
 		return nil, fmt.Errorf("unknown contact version %d", c.Version)

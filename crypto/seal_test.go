@@ -41,7 +41,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		{"unicode", func(c *registry.Contact) {
 			c.GivenName, c.FamilyName, c.City = "محمد 王小明", "Ñúñez \"Jr.\" <b>", "Ærøskøbing 🏛"
 		}},
-		{"spreadsheet-looking values", func(c *registry.Contact) { c.FamilyName, c.Street = "=HYPERLINK(\"x\")", "@SUM(A1)\t" }},
+		{"spreadsheet-looking values", func(c *registry.Contact) { c.FamilyName, c.Street = "=HYPERLINK(\"x\")", "@SUM(A1)" }},
 		{"check-in with offset zone", func(c *registry.Contact) { c.CheckIn = c.CheckIn.In(time.FixedZone("CET", 3600)) }},
 	}
 	for _, tt := range tests {
@@ -63,6 +63,21 @@ func TestSealOpenRoundTrip(t *testing.T) {
 			}
 			sameContact(t, got, want)
 		})
+	}
+}
+
+// TestSealRefusesUnreadableText: Seal never produces a record that the
+// strict decoder would refuse to open.
+func TestSealRefusesUnreadableText(t *testing.T) {
+	o := newOffice(t)
+	e := newEpoch(t, registry.DayOf(testNow))
+	s := crypto.NewSealer(o.recipients)
+	for _, bad := range []string{"a\tb", "a\u200bb", "\u202eabc", "x\x00"} {
+		c := testContact()
+		c.City = bad
+		if _, err := s.Seal(c, e.key.Recipient); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("Seal(city %q) = %v, want EINVALID", bad, err)
+		}
 	}
 }
 

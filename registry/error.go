@@ -19,11 +19,20 @@ const (
 
 // Error is the domain error. Message is safe to show to the caller: it never
 // holds contact data, tokens or keys. Field names the input field at fault,
-// when there is one.
+// when there is one. Fields lists every field at fault when validation found
+// several (Field and Message are then those of the first), so that a form
+// can mark all of them at once.
 type Error struct {
 	Code    string
 	Message string
 	Field   string
+	Fields  []FieldIssue
+}
+
+// FieldIssue is one field at fault and what is wrong with it.
+type FieldIssue struct {
+	Field   string
+	Message string
 }
 
 func (e *Error) Error() string {
@@ -65,6 +74,47 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// Invalid collects the field errors of a validation: nil when there are
+// none, else one EINVALID *Error naming the first field in Field and
+// Message and every field in Fields. Errors that are not field errors are
+// returned as they are, first come.
+func Invalid(errs ...error) error {
+	var out *Error
+	for _, err := range errs {
+		var e *Error
+		switch {
+		case err == nil:
+			continue
+		case !errors.As(err, &e) || e.Code != EINVALID || e.Field == "":
+			return err
+		case out == nil:
+			out = &Error{Code: EINVALID, Field: e.Field, Message: e.Message}
+		}
+		out.Fields = append(out.Fields, issuesOf(e)...)
+	}
+	if out == nil {
+		return nil
+	}
+	return out
+}
+
+func issuesOf(e *Error) []FieldIssue {
+	if len(e.Fields) > 0 {
+		return e.Fields
+	}
+	return []FieldIssue{{Field: e.Field, Message: e.Message}}
+}
+
+// ErrorFields returns every field at fault of the first *Error in err's
+// chain: its Fields, or its Field alone, or nil.
+func ErrorFields(err error) []FieldIssue {
+	var e *Error
+	if errors.As(err, &e) && e.Field != "" {
+		return issuesOf(e)
+	}
+	return nil
 }
 
 // ErrorField returns the field named by the first *Error in err's chain.

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -46,10 +45,11 @@ type fieldRule struct {
 	hint     string
 }
 
-// Normalize trims surrounding white space from every field, fills in the
-// check-in time (now when absent) and validates the result. It returns an
-// EINVALID *Error naming the first field at fault; the message never echoes
-// the value.
+// Normalize cleans every field by the text rules (CleanText: NFC, trimmed,
+// no control, format or other invisible characters), fills in the check-in
+// time (now when absent) and validates the result. It returns one EINVALID
+// *Error naming every field at fault (Fields; the first also in Field and
+// Message); messages never echo the value.
 func (r *Registration) Normalize(now time.Time) error {
 	rules := []fieldRule{
 		{"site", &r.Site, true, 64, ValidSite, "lowercase letters, digits and '-', as printed on the entrance poster"},
@@ -65,10 +65,9 @@ func (r *Registration) Normalize(now time.Time) error {
 		{"host", &r.Host, false, 120, nil, ""},
 		{"appointment", &r.Appointment, false, 100, nil, ""},
 	}
+	errs := make([]error, 0, len(rules)+1)
 	for _, f := range rules {
-		if err := f.apply(); err != nil {
-			return err
-		}
+		errs = append(errs, f.apply())
 	}
 	if r.CheckIn == nil {
 		t := now
@@ -77,28 +76,27 @@ func (r *Registration) Normalize(now time.Time) error {
 	t := r.CheckIn.UTC().Truncate(time.Microsecond)
 	r.CheckIn = &t
 	if t.After(now.Add(MaxCheckInSkew)) {
-		return FieldError("check_in", "check_in lies in the future.")
+		errs = append(errs, FieldError("check_in", "check_in lies in the future."))
 	}
 	if t.Before(now.Add(-MaxCheckInAge)) {
-		return FieldError("check_in", "check_in lies more than %d days in the past.", int(MaxCheckInAge/(24*time.Hour)))
+		errs = append(errs, FieldError("check_in", "check_in lies more than %d days in the past.", int(MaxCheckInAge/(24*time.Hour))))
 	}
-	return nil
+	return Invalid(errs...)
 }
 
 func (f fieldRule) apply() error {
-	v := strings.TrimSpace(*f.value)
+	v, err := CleanText(f.name, *f.value)
+	if err != nil {
+		return err
+	}
 	*f.value = v
 	switch {
 	case v == "" && f.required:
 		return FieldError(f.name, "%s is required.", f.name)
 	case v == "":
 		return nil
-	case !utf8.ValidString(v):
-		return FieldError(f.name, "%s is not valid UTF-8.", f.name)
 	case utf8.RuneCountInString(v) > f.max:
 		return FieldError(f.name, "%s is longer than %d characters.", f.name, f.max)
-	case strings.IndexFunc(v, unicode.IsControl) >= 0:
-		return FieldError(f.name, "%s contains control characters.", f.name)
 	case f.check != nil && !f.check(v):
 		return FieldError(f.name, "%s is malformed: expected %s.", f.name, f.hint)
 	}

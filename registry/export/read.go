@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // maxNamed is how many failing records an error message names.
@@ -96,8 +97,8 @@ func readHeader(lr *lineReader) (*Header, error) {
 		return nil, err
 	}
 	var hdr Header
-	if err := decodeStrict(line, headerKeys, &hdr); err != nil {
-		return nil, registry.Errorf(registry.EINVALID, "The bundle header is %v.", err)
+	if err := strictjson.Decode(line, &hdr); err != nil {
+		return nil, registry.Errorf(registry.EINVALID, "The bundle header is malformed: %s", registry.ErrorMessage(err))
 	}
 	switch {
 	case hdr.Format != Format:

@@ -83,23 +83,23 @@ func TestReadRefusesTampering(t *testing.T) {
 		{"unknown field", func(t *testing.T, l []string) []string {
 			editLine(t, l, 1, func(m map[string]any) { m["note"] = "x" })
 			return l
-		}, []string{"Line 2", "not a strict JSON object"}},
+		}, []string{"Line 2", "malformed"}},
 		{"duplicate field", func(t *testing.T, l []string) []string {
 			l[1] = strings.Replace(l[1], `{"visit_id":`, `{"site":"rathaus","visit_id":`, 1)
 			return l
-		}, []string{"Line 2", "not a strict JSON object"}},
+		}, []string{"Line 2", "malformed"}},
 		{"field name in other case", func(t *testing.T, l []string) []string {
 			l[1] = strings.Replace(l[1], `"site":`, `"SITE":`, 1)
 			return l
-		}, []string{"Line 2", "not a strict JSON object"}},
+		}, []string{"Line 2", "malformed"}},
 		{"trailing data", func(t *testing.T, l []string) []string {
 			l[2] += ` {}`
 			return l
-		}, []string{"Line 3", "not a strict JSON object"}},
+		}, []string{"Line 3", "malformed"}},
 		{"nested object", func(t *testing.T, l []string) []string {
 			editLine(t, l, 1, func(m map[string]any) { m["area"] = map[string]any{"a": 1} })
 			return l
-		}, []string{"Line 2", "not a strict JSON object"}},
+		}, []string{"Line 2", "malformed"}},
 		{"unknown format", func(t *testing.T, l []string) []string {
 			editLine(t, l, 0, func(m map[string]any) { m["format"] = "registry-export/2" })
 			return l

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // pending is a record line read but not yet decrypted.
@@ -34,8 +35,8 @@ func readRecords(lr *lineReader, b *Bundle, office []age.Identity) error {
 			return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d).", b.Header.Count)
 		}
 		var w wireRecord
-		if err := decodeStrict(line, recordKeys, &w); err != nil {
-			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is %v.", lr.n, err)
+		if err := strictjson.Decode(line, &w); err != nil {
+			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", lr.n, registry.ErrorMessage(err))
 		}
 		if seen[w.VisitID] {
 			fails = append(fails, failure{recordName(lr.n, w.VisitID), "duplicate visit id"})

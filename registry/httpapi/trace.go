@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // traceCreated answers a filed trace request.
@@ -77,7 +78,7 @@ func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in registry.TraceInput
-	if err := decodeStrict(body, &in); err != nil {
+	if err := strictjson.Decode(body, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}

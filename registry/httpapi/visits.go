@@ -7,6 +7,7 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // registerRequest is the body of a registration: one visitor and the
@@ -55,7 +56,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in registerRequest
-	if err := decodeStrict(body, &in); err != nil {
+	if err := strictjson.Decode(body, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -88,7 +89,7 @@ func (s *Server) handleCheckOut(w http.ResponseWriter, r *http.Request) {
 	}
 	var in checkoutRequest
 	if len(body) > 0 {
-		if err := decodeStrict(body, &in); err != nil {
+		if err := strictjson.Decode(body, &in); err != nil {
 			s.fail(w, r, err)
 			return
 		}
