@@ -178,18 +178,40 @@ func (k *KeyStore) Recipient(day registry.Day) (string, error) {
 	return id.Recipient().String(), nil
 }
 
-// Days lists the days that have a private key file, oldest first: key
-// files, and leftover temporary files of an interrupted Create (which
-// Destroy removes too), so that no key escapes the purge. Other files in
-// the directory are ignored.
+// Days lists the days that have a private key file, oldest first. Other
+// files in the directory are ignored, the temporary files of a Create in
+// progress (in this or another process sharing the directory) included.
 func (k *KeyStore) Days() ([]registry.Day, error) {
+	return k.list(func(name string) (registry.Day, bool) {
+		return keyFileDay(name)
+	})
+}
+
+// LeftoverDays lists the days that have a temporary file of an interrupted
+// (or running) Create, oldest first. Destroy removes them with the day's
+// key, so that no copy of a key escapes the purge.
+func (k *KeyStore) LeftoverDays() ([]registry.Day, error) {
+	return k.list(func(name string) (registry.Day, bool) {
+		tmp, ok := strings.CutPrefix(name, ".")
+		if !ok {
+			return "", false
+		}
+		base, _, found := strings.Cut(tmp, ".tmp-")
+		if !found {
+			return "", false
+		}
+		return keyFileDay(base)
+	})
+}
+
+func (k *KeyStore) list(dayOf func(name string) (registry.Day, bool)) ([]registry.Day, error) {
 	entries, err := os.ReadDir(k.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("list key store: %w", err)
 	}
 	var days []registry.Day
 	for _, e := range entries {
-		if day, ok := epochDay(e.Name()); ok && e.Type().IsRegular() {
+		if day, ok := dayOf(e.Name()); ok && e.Type().IsRegular() {
 			days = append(days, day)
 		}
 	}
@@ -197,16 +219,8 @@ func (k *KeyStore) Days() ([]registry.Day, error) {
 	return slices.Compact(days), nil
 }
 
-// epochDay returns the day of a key file name or of a leftover temporary
-// file name (see writeNewFile).
-func epochDay(name string) (registry.Day, bool) {
-	if tmp, ok := strings.CutPrefix(name, "."); ok {
-		base, _, found := strings.Cut(tmp, ".tmp-")
-		if !found {
-			return "", false
-		}
-		name = base
-	}
+// keyFileDay returns the day of a key file name "epoch-YYYY-MM-DD.age".
+func keyFileDay(name string) (registry.Day, bool) {
 	s, ok := strings.CutPrefix(name, epochPrefix)
 	if !ok {
 		return "", false

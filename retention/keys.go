@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -9,13 +10,21 @@ import (
 	"github.com/cityhall/registry/registry"
 )
 
-// EnsureKeys makes sure that today and the Policy.KeysAhead-1 days after it
-// have epoch keys: for a day without either half it creates the private
-// key in the key store and adds the public half to the store; for a day
-// whose key file exists but whose public half is missing in the database
-// it adds the public half derived from the file (a repair). All new public
-// halves are added with one audit event by actor. It never recreates a day
-// whose key was destroyed.
+// EnsureKeys makes sure that today, the Policy.KeysAhead-1 days after it
+// and the days back to registry.MaxCheckInAge before it (a paper form typed
+// in later names them; on a new installation they have no key yet) have
+// epoch keys: for a day without either half it creates the private key in
+// the key store and adds the public half to the store; for a day whose key
+// file exists but whose public half is missing in the database it adds the
+// public half derived from the file (a repair). All new public halves are
+// added with one audit event by actor. It never recreates a day whose key
+// was destroyed, and never creates one for a day whose key would already
+// be expired.
+//
+// Several processes sharing the database and the key store may run it at
+// once: a key file another process just created is used as it is, and when
+// another process added a day's public half first, EnsureKeys reads the
+// state again and retries.
 //
 // created lists the days whose public half was added, repairs included.
 // covered counts the consecutive days from today on that have a usable key
@@ -32,17 +41,32 @@ func (p *Purger) EnsureKeys(ctx context.Context, actor registry.Actor) (created 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	for attempt := 1; ; attempt++ {
+		created, covered, err = p.ensureKeys(ctx, actor, now)
+		if registry.ErrorCode(err) != registry.ECONFLICT || attempt == 3 || !errors.Is(err, errRaced) {
+			return created, covered, err
+		}
+	}
+}
+
+// errRaced marks an AddEpochKeys that lost to another process.
+var errRaced = errors.New("another process added epoch keys at the same time")
+
+func (p *Purger) ensureKeys(ctx context.Context, actor registry.Actor, now time.Time) (created []registry.Day, covered int, err error) {
 	st, err := p.keyState(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	days := p.aheadDays(now)
-	add, broken, err := p.missingKeys(st, days, now)
+	add, broken, err := p.missingKeys(st, append(p.pastDays(now), days...), now)
 	if err != nil {
 		return nil, 0, err
 	}
 	if len(add) > 0 {
-		if err := p.Store.AddEpochKeys(ctx, actorOr(actor), add); err != nil {
+		err := p.Store.AddEpochKeys(ctx, actorOr(actor), add)
+		if registry.ErrorCode(err) == registry.ECONFLICT {
+			return nil, 0, fmt.Errorf("add epoch keys: %w", errors.Join(err, errRaced))
+		} else if err != nil {
 			return nil, 0, fmt.Errorf("add epoch keys: %w", err)
 		}
 		for _, k := range add {
@@ -83,6 +107,19 @@ func (p *Purger) keyState(ctx context.Context) (*keyState, error) {
 		st.files[d] = true
 	}
 	return st, nil
+}
+
+// pastDays are the days before today that a registration may still name
+// (registry.MaxCheckInAge) whose key is not yet expired, oldest first.
+func (p *Purger) pastDays(now time.Time) []registry.Day {
+	today := registry.DayOf(now)
+	var days []registry.Day
+	for n := int(registry.MaxCheckInAge / fullDay); n >= 1; n-- {
+		if d := today.AddDays(-n); !p.Policy.KeyExpired(d, now) {
+			days = append(days, d)
+		}
+	}
+	return days
 }
 
 func (p *Purger) aheadDays(now time.Time) []registry.Day {

@@ -1,11 +1,17 @@
 package retention_test
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/retention"
 )
@@ -13,7 +19,8 @@ import (
 func TestEnsureKeys(t *testing.T) {
 	start := mustTime(t, "2026-03-02T23:59:59Z")
 	e := newEnv(t, openSQLite(t), start)
-	want := days("2026-03-02", 14)
+	// Today, 13 days ahead, and the 7 days back a paper form may name.
+	want := days("2026-02-23", 21)
 
 	t.Run("creates the days ahead", func(t *testing.T) {
 		created, covered, err := e.purger.EnsureKeys(e.ctx, "dpo:anna")
@@ -59,8 +66,8 @@ func TestEnsureKeysRepairsPublicHalf(t *testing.T) {
 		t.Fatal(err)
 	}
 	created, covered, err := e.purger.EnsureKeys(e.ctx, registry.ActorSystem)
-	if err != nil || covered != 14 || !slices.Equal(created, days("2026-03-02", 14)) {
-		t.Fatalf("EnsureKeys = %v, %d, %v; want 14 days, 14, nil", created, covered, err)
+	if err != nil || covered != 14 || !slices.Equal(created, days("2026-02-23", 21)) {
+		t.Fatalf("EnsureKeys = %v, %d, %v; want 21 days, 14, nil", created, covered, err)
 	}
 	k, err := e.store.EpochKey(e.ctx, "2026-03-04")
 	if err != nil || k.Recipient != orphan.Recipient {
@@ -116,7 +123,7 @@ func TestEnsureKeysKeepsDestroyedDays(t *testing.T) {
 	// The clock jumps 40 days ahead, the purge destroys every key but
 	// those of the last three days, then the clock is set right.
 	r := e.purge(now.Add(40*24*time.Hour), retention.Options{})
-	if want := days("2026-03-02", 11); !slices.Equal(r.KeysDestroyed, want) {
+	if want := days("2026-02-23", 18); !slices.Equal(r.KeysDestroyed, want) {
 		t.Fatalf("KeysDestroyed = %v, want %v", r.KeysDestroyed, want)
 	}
 	e.clock.Set(now)
@@ -148,5 +155,76 @@ func wantPublicHalves(t *testing.T, e *env, days []registry.Day) {
 		if err != nil || r != k.Recipient || k.DestroyedAt != nil {
 			t.Errorf("key of %s: store %+v, file %q (%v); want the same usable key", d, k, r, err)
 		}
+	}
+}
+
+// TestEnsureKeysSharedKeyStore: two processes (here two purgers with
+// their own key store handles) on one database and one key store
+// directory start together; both come up with every key usable.
+func TestEnsureKeysSharedKeyStore(t *testing.T) {
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			now := mustTime(t, "2026-03-02T10:00:00Z")
+			var s registry.Store
+			if store == "sqlite" {
+				s = openSQLite(t)
+			} else {
+				s = openPostgres(t)
+			}
+			for trial := range 10 {
+				e := newEnv(t, s, now.AddDate(0, 0, 30*trial))
+				other, err := crypto.OpenKeyStore(e.keys.Dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				second := &retention.Purger{Store: s, Keys: other, Policy: e.purger.Policy, Now: e.purger.Now, Logger: e.purger.Logger}
+				errs := make(chan error, 2)
+				for _, p := range []*retention.Purger{e.purger, second} {
+					go func() {
+						_, covered, err := p.EnsureKeys(e.ctx, registry.ActorSystem)
+						if err == nil && covered != 14 {
+							err = fmt.Errorf("covered = %d, want 14", covered)
+						}
+						errs <- err
+					}()
+				}
+				for range 2 {
+					if err := <-errs; err != nil {
+						t.Fatalf("trial %d: EnsureKeys = %v", trial, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestKeyStoreTemporaryFiles: a Create in progress in another process (its
+// temporary file) is no key to Days, but the purge destroys leftovers of
+// expired days.
+func TestKeyStoreTemporaryFiles(t *testing.T) {
+	now := mustTime(t, "2026-03-02T10:00:00Z")
+	e := newEnv(t, openSQLite(t), now)
+	e.ensureKeysAt(now)
+	tmp := filepath.Join(e.keys.Dir, ".epoch-2026-03-20.age.tmp-123456")
+	old := filepath.Join(e.keys.Dir, ".epoch-2026-01-20.age.tmp-99")
+	for _, p := range []string{tmp, old} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	days, err := e.keys.Days()
+	if err != nil || slices.Contains(days, "2026-03-20") || slices.Contains(days, "2026-01-20") {
+		t.Errorf("Days() = %v, %v; want no day of a temporary file", days, err)
+	}
+	left, err := e.keys.LeftoverDays()
+	if err != nil || !slices.Equal(left, []registry.Day{"2026-01-20", "2026-03-20"}) {
+		t.Errorf("LeftoverDays() = %v, %v", left, err)
+	}
+	e.purge(now, retention.Options{})
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("leftover of an expired day survived the purge: %v", err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Errorf("temporary file of a current day removed: %v", err)
 	}
 }

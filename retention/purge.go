@@ -124,7 +124,7 @@ func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) 
 }
 
 // expiredDays lists the days whose private key must be gone at now: expired
-// days with a key file, and expired days the database does not yet know as
+// days with a key file or a leftover temporary file of one, and expired days the database does not yet know as
 // destroyed (a previous run destroyed the file but failed to record it).
 // The latter only when the key store holds the database's current keys, so
 // that a wrong key store directory is never recorded as destruction.
@@ -133,12 +133,16 @@ func (p *Purger) expiredDays(ctx context.Context, now time.Time) ([]registry.Day
 	if err != nil {
 		return nil, fmt.Errorf("list epoch key files: %w", err)
 	}
+	leftovers, err := p.Keys.LeftoverDays()
+	if err != nil {
+		return nil, fmt.Errorf("list epoch key files: %w", err)
+	}
 	stored, err := p.Store.EpochKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list epoch keys: %w", err)
 	}
 	var days []registry.Day
-	for _, d := range files {
+	for _, d := range append(slices.Clone(files), leftovers...) {
 		if p.Policy.KeyExpired(d, now) {
 			days = append(days, d)
 		}

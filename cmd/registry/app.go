@@ -113,21 +113,6 @@ func (a *app) setup(cmd *cobra.Command, _ []string) error {
 	return err
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, withHint(fmt.Errorf("unknown log level %q", level), "use debug, info, warn or error")
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, withHint(fmt.Errorf("unknown log format %q", format), "use text or json")
-}
-
 // checkDSNSecret refuses a password in a --db flag: command lines are
 // visible to every user of the host (ps). The environment and ~/.pgpass are
 // the places for it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -39,17 +40,41 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, optional bool)
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, s.errTooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, s.errTooLarge()
-	case err != nil:
-		return nil, fmt.Errorf("read body: %w", err)
-	case ct == "" && len(body) > 0:
+	body, err := s.readAll(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if ct == "" && len(body) > 0 {
 		return nil, errMediaType
 	}
 	return body, nil
+}
+
+var (
+	errBodyTimeout = &statusError{http.StatusRequestTimeout, "body_timeout",
+		"The request body did not arrive in time; send it again."}
+	errBodyBroken = &statusError{http.StatusBadRequest, "body_incomplete",
+		"The request body ended early or could not be read; send it again."}
+)
+
+// readAll reads the body of at most MaxBodyBytes. A body larger than that
+// is 413, one that stalls past the server's read timeout 408, one that
+// ends before its announced length or breaks off 400. None of these is an
+// internal error, and the network error behind them, which names the
+// client's address, is never logged.
+func (s *Server) readAll(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &tooLarge):
+		return nil, s.errTooLarge()
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, errBodyTimeout
+	}
+	return nil, errBodyBroken
 }
 
 func (s *Server) errTooLarge() error {

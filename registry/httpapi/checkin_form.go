@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -82,12 +79,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, allowed map[st
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, s.errTooLarge()
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, s.errTooLarge()
-	} else if err != nil {
-		return nil, fmt.Errorf("read form: %w", err)
+	body, err := s.readAll(w, r)
+	if err != nil {
+		return nil, err
 	}
 	q, err := url.ParseQuery(string(body))
 	if err != nil {

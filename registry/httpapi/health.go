@@ -32,7 +32,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if registry.ErrorCode(err) == registry.EUNAVAILABLE {
 			detail += " " + registry.ErrorMessage(err)
 		}
-		writeProblem(w, http.StatusServiceUnavailable, detail, "")
+		writeProblem(w, http.StatusServiceUnavailable, detail, nil)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

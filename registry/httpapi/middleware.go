@@ -64,7 +64,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				panic(v)
 			}
 			s.cfg.Logger.Error("panic serving request", "route", routeOf(r), "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
-			writeProblem(w, http.StatusInternalServerError, "Internal error.", "")
+			writeProblem(w, http.StatusInternalServerError, "Internal error.", nil)
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -46,38 +46,57 @@ func statusOf(code string) int {
 	}
 }
 
+// retryAfter is the Retry-After of a 503: long enough for a restarted
+// database or a passing overload, short enough that a desk barely waits.
+const retryAfter = "5"
+
 // fail answers err as a problem document. The detail is the error's
 // caller-safe message; internal errors are logged (they hold no personal
-// data) and answered with a generic message.
+// data) and answered with a generic message. A refusal for lack of
+// resources (503) carries Retry-After and is logged as a warning (the
+// logger of `registry serve` collapses repeats to one line a second).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		s.metrics.countError("cancelled")
-		writeProblem(w, http.StatusServiceUnavailable, "The request ended before it was answered; retry it with the same Idempotency-Key.", "")
-		return
-	}
 	var se *statusError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		s.metrics.countError(se.code)
-		writeProblem(w, se.status, se.msg, "")
+		if se.status == http.StatusTooManyRequests || se.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		writeProblem(w, se.status, se.msg, nil)
 		return
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		err = errTimedOut
 	}
 	code := registry.ErrorCode(err)
 	status := statusOf(code)
-	if code == registry.EINTERNAL {
+	switch code {
+	case registry.EINTERNAL:
 		s.cfg.Logger.Error("internal error", "route", routeOf(r), "error", err)
-	}
-	if code == registry.EUNAUTHORIZED {
+	case registry.EUNAVAILABLE:
+		s.cfg.Logger.Warn("service unavailable: answered 503 with Retry-After", "route", routeOf(r), "error", err)
+		w.Header().Set("Retry-After", retryAfter)
+	case registry.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 	}
 	s.metrics.countError(code)
-	writeProblem(w, status, registry.ErrorMessage(err), registry.ErrorField(err))
+	writeProblem(w, status, registry.ErrorMessage(err), registry.ErrorFields(err))
 }
 
-// writeProblem writes a problem document with the status's standard title.
-func writeProblem(w http.ResponseWriter, status int, detail, field string) {
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field}
-	if field != "" {
-		p.Errors = []fieldProblem{{Pointer: "#/" + field, Detail: detail}}
+// errTimedOut answers a request whose deadline passed while it waited for
+// the database or the committer: it was not stored, or it was stored and a
+// retry with the same Idempotency-Key says so.
+var errTimedOut = registry.Errorf(registry.EUNAVAILABLE, "The request could not be completed in time; retry it with the same Idempotency-Key.")
+
+// writeProblem writes a problem document with the status's standard title;
+// fields are the input fields at fault, the first also in "field".
+func writeProblem(w http.ResponseWriter, status int, detail string, fields []registry.FieldIssue) {
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+	for _, f := range fields {
+		p.Errors = append(p.Errors, fieldProblem{Pointer: "#/" + f.Field, Detail: f.Message})
+	}
+	if len(fields) > 0 {
+		p.Field = fields[0].Field
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
@@ -100,7 +119,7 @@ func problemErrors(mux *http.ServeMux) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusNotFound
 		}
-		writeProblem(w, rec.status, "", "")
+		writeProblem(w, rec.status, "", nil)
 	})
 }
 

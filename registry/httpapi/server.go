@@ -61,6 +61,10 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes);
 	// larger ones are refused with 413.
 	MaxBodyBytes int64
+	// RequestTimeout bounds every request but the export download; a
+	// request that takes longer is answered 503 with Retry-After (default
+	// DefaultRequestTimeout).
+	RequestTimeout time.Duration
 
 	// Keys is the epoch key store whose private day keys remove the outer
 	// layer of the visits an export holds (*crypto.KeyStore). Required.
@@ -116,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.TempDir == "" {
 		cfg.TempDir = os.TempDir()

@@ -2,15 +2,17 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cityhall/registry/registry"
 )
 
-// commitTimeout bounds one CreateVisits call, so that a hung database
-// fails the waiting callers instead of holding them forever (and answers
-// them before the HTTP server's 30-second write timeout).
-const commitTimeout = 20 * time.Second
+// commitTimeout bounds the commit of one batch, its fallback included: a
+// hung database fails the waiting callers within seconds instead of
+// holding them (sunlight's sequencing pool: one deadline for a pool, not
+// one per retry).
+const commitTimeout = 4 * time.Second
 
 // batchActor is the audit actor of a batch whose visits come from several
 // tokens.
@@ -86,41 +88,66 @@ func (s *Service) drain(batch []*pending, n int) ([]*pending, *pending) {
 	return batch, nil
 }
 
-// commitBatch stores the batch in one transaction. When that fails and the
-// batch holds several registrations, it stores each registration alone (a
-// group in one transaction of its own), so that one bad registration
-// cannot fail the others, and answers each caller with its own result.
+// commitBatch stores the batch in one transaction. When that fails with
+// an error that one registration can cause (a conflict, invalid data) and
+// the batch holds several registrations, it stores each registration alone
+// (a group in one transaction of its own), so that one bad registration
+// cannot fail the others, and answers each caller with its own result. An
+// unavailable database fails the whole batch at once: retrying each
+// registration against it would only multiply the wait. The fallback
+// shares the batch's deadline.
 func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	parts := make([][]*registry.Visit, len(batch))
 	var visits []*registry.Visit
 	for i, p := range batch {
 		parts[i] = p.copies()
 		visits = append(visits, parts[i]...)
 	}
-	err := s.create(ctx, actorOf(batch), visits)
-	s.stats.batch(len(visits), err != nil && len(batch) > 1)
-	if err == nil {
+	err := s.Store.CreateVisits(ctx, actorOf(batch), visits)
+	retry := err != nil && len(batch) > 1 && retriable(err) && ctx.Err() == nil
+	s.stats.batch(len(visits), retry)
+	switch {
+	case err == nil:
 		for i, p := range batch {
 			s.answer(p, parts[i], nil)
 		}
 		return
-	}
-	if len(batch) == 1 {
-		s.answer(batch[0], nil, err)
+	case !retry:
+		s.failBatch(batch, err)
 		return
 	}
 	s.Logger.Warn("group commit failed; storing its registrations one by one", "registrations", len(batch), "visits", len(visits), "error", err)
 	for _, p := range batch {
 		vs := p.copies()
-		err := s.create(ctx, p.actor, vs)
+		err := s.Store.CreateVisits(ctx, p.actor, vs)
 		s.answer(p, vs, err)
 	}
 }
 
-func (s *Service) create(ctx context.Context, actor registry.Actor, visits []*registry.Visit) error {
-	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
-	defer cancel()
-	return s.Store.CreateVisits(ctx, actor, visits)
+// retriable reports whether a batch error may be caused by one of its
+// registrations, so that storing them one by one can save the others.
+func retriable(err error) bool {
+	switch registry.ErrorCode(err) {
+	case registry.EUNAVAILABLE:
+		return false
+	}
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+}
+
+// failBatch answers every registration of a batch with err and logs it
+// once for the whole batch.
+func (s *Service) failBatch(batch []*pending, err error) {
+	n := 0
+	for _, p := range batch {
+		n += len(p.visits)
+	}
+	s.Logger.Error("storing a batch of registrations failed", "registrations", len(batch), "visits", n, "error", err)
+	for _, p := range batch {
+		s.stats.answer(nil, err)
+		p.done <- answer{err: err}
+	}
 }
 
 func (s *Service) answer(p *pending, visits []*registry.Visit, err error) {

@@ -44,22 +44,21 @@ func companionField(i int, field string) string {
 }
 
 // groupRegistrations normalises reg and returns it followed by one
-// registration per companion, each normalised with the same rules. Errors
-// name a companion's field as companionField does.
+// registration per companion, each normalised with the same rules. The
+// error names every field at fault, a companion's as companionField does.
 func groupRegistrations(reg *registry.Registration, companions []Companion, now time.Time) ([]*registry.Registration, error) {
 	if len(companions) > MaxCompanions {
 		return nil, registry.FieldError("companions", "At most %d companions may register with one visitor.", MaxCompanions)
 	}
-	if err := reg.Normalize(now); err != nil {
-		return nil, err
-	}
+	errs := []error{reg.Normalize(now)}
 	regs := []*registry.Registration{reg}
 	for i, c := range companions {
 		r := companionRegistration(reg, c)
-		if err := r.Normalize(now); err != nil {
-			return nil, companionError(i, err)
-		}
+		errs = append(errs, companionError(i, r.Normalize(now)))
 		regs = append(regs, r)
+	}
+	if err := registry.Invalid(errs...); err != nil {
+		return nil, err
 	}
 	return regs, nil
 }
@@ -86,15 +85,21 @@ func orShared(own, shared string) string {
 	return own
 }
 
-// companionError renames the field of a validation error to the
-// companion's field.
+// companionError renames the fields of a validation error to the
+// companion's fields ("phone" becomes "companions/1/phone"); nil stays nil.
 func companionError(i int, err error) error {
-	field := registry.ErrorField(err)
-	if field == "" {
+	issues := registry.ErrorFields(err)
+	if len(issues) == 0 {
 		return err
 	}
-	path := companionField(i, field)
-	return &registry.Error{Code: registry.ErrorCode(err), Field: path, Message: "companions/" + strconv.Itoa(i) + ": " + registry.ErrorMessage(err)}
+	out := &registry.Error{Code: registry.EINVALID}
+	for _, f := range issues {
+		out.Fields = append(out.Fields, registry.FieldIssue{
+			Field: companionField(i, f.Field), Message: "companions/" + strconv.Itoa(i) + ": " + f.Message,
+		})
+	}
+	out.Field, out.Message = out.Fields[0].Field, out.Fields[0].Message
+	return out
 }
 
 // companionKey is the idempotency key of companion i of a request with the

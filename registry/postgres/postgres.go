@@ -47,18 +47,23 @@ const MaxConns = 16
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string), checks that it answers and runs the migrations. EUNAVAILABLE
-// when the server cannot be reached; the DSN (it may hold a password) is
-// never part of the error.
+// when the server cannot be reached, with a message that says why (wrong
+// password, unknown database, TLS required or refused, connection refused,
+// timeout); the password is never part of the error.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	sdb, cfg, err := openDB(dsn)
 	if err != nil {
-		return nil, registry.Errorf(registry.EINVALID, "The PostgreSQL connection string is malformed.")
+		return nil, err
 	}
+	db := sqlx.NewDb(sdb, "postgres")
 	db.SetMaxOpenConns(MaxConns)
 	db.SetMaxIdleConns(MaxConns)
-	if err := db.PingContext(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, 2*connectTimeout)
+	err = db.PingContext(pctx)
+	cancel()
+	if err != nil {
 		db.Close()
-		return nil, &openError{registry.Errorf(registry.EUNAVAILABLE, "PostgreSQL does not answer."), err}
+		return nil, connectError(err, cfg)
 	}
 	if err := checkVersion(ctx, db); err != nil {
 		db.Close()
@@ -146,9 +151,11 @@ func (*dialect) ErrorCode(err error) string {
 	case e.Code == "23505": // unique_violation
 		return registry.ECONFLICT
 	case e.Code == "40001", e.Code == "40P01", // serialization failure, deadlock
+		e.Code == "55P03",                        // lock_not_available (lock_timeout)
+		e.Code == "57014",                        // query_canceled (statement_timeout, cancel)
 		strings.HasPrefix(string(e.Code), "08"),  // connection exceptions
 		strings.HasPrefix(string(e.Code), "53"),  // insufficient resources
-		strings.HasPrefix(string(e.Code), "57P"): // shutdown
+		strings.HasPrefix(string(e.Code), "57P"): // admin shutdown, crash shutdown, cannot connect now
 		return registry.EUNAVAILABLE
 	}
 	return ""

@@ -13,8 +13,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -103,8 +107,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 // errorf wraps a driver error with what was being done. Unique violations
-// become ECONFLICT, busy or unreachable databases EUNAVAILABLE, missing rows
-// ENOTFOUND; the driver's text stays in the wrapped chain for logs only.
+// become ECONFLICT; busy, restarting, unreachable or silent databases and
+// cancelled calls EUNAVAILABLE; missing rows ENOTFOUND. The driver's text
+// stays in the wrapped chain for logs only.
 func (s *Store) errorf(err error, doing string) error {
 	if err == nil {
 		return nil
@@ -116,16 +121,38 @@ func (s *Store) errorf(err error, doing string) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return registry.Errorf(registry.ENOTFOUND, "Not found.")
 	}
+	cause := fmt.Errorf("%s: %w", doing, err)
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return &wrapped{errTimeout, cause}
+	case unreachable(err):
+		return &wrapped{errUnreachable, cause}
+	}
 	switch s.dialect.ErrorCode(err) {
 	case registry.ECONFLICT:
-		return &wrapped{registry.Errorf(registry.ECONFLICT, "Conflicts with a stored record."), fmt.Errorf("%s: %w", doing, err)}
+		return &wrapped{registry.Errorf(registry.ECONFLICT, "Conflicts with a stored record."), cause}
 	case registry.EUNAVAILABLE:
-		return &wrapped{registry.Errorf(registry.EUNAVAILABLE, "The database is busy; try again."), fmt.Errorf("%s: %w", doing, err)}
+		return &wrapped{errBusy, cause}
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &wrapped{registry.Errorf(registry.EUNAVAILABLE, "The request was cancelled."), fmt.Errorf("%s: %w", doing, err)}
-	}
-	return fmt.Errorf("%s: %w", doing, err)
+	return cause
+}
+
+var (
+	errTimeout     = registry.Errorf(registry.EUNAVAILABLE, "The database did not answer in time; try again shortly.")
+	errUnreachable = registry.Errorf(registry.EUNAVAILABLE, "The database cannot be reached right now; try again shortly.")
+	errBusy        = registry.Errorf(registry.EUNAVAILABLE, "The database is busy or restarting; try again shortly.")
+)
+
+// unreachable reports whether err says that the database server is gone:
+// a refused, reset or broken connection, a network timeout, or a
+// connection the driver gave up on. Such an error is no fault of the
+// request and is answered 503, not 500.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // wrapped carries a domain error and the driver error behind it, so that

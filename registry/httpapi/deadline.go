@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultRequestTimeout bounds how long a request of the API or of a page
+// may take before it is answered 503 with Retry-After. The database driver
+// does not give up on a database that accepts connections but never
+// answers (a stopped process), so the answer cannot wait for it; the
+// handler goes on in the background and its late result is dropped. A
+// registration answered this way may still be committed afterwards: the
+// client retries with the same Idempotency-Key and gets the stored visit.
+const DefaultRequestTimeout = 5 * time.Second
+
+// deadline runs next with a context that ends after d and answers with
+// onTimeout when next has not finished by then. next writes into a buffer,
+// which is copied to w when it finishes in time, so that a late handler
+// can never write into an answered response. Panics in next are re-raised
+// in the serving goroutine. Streaming routes (the export download) must
+// not be wrapped.
+func deadline(d time.Duration, onTimeout http.HandlerFunc, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		bw := &bufferedWriter{header: http.Header{}}
+		done := make(chan struct{})
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					panicked <- p
+				}
+			}()
+			next.ServeHTTP(bw, r.WithContext(ctx))
+			close(done)
+		}()
+		select {
+		case p := <-panicked:
+			panic(p)
+		case <-done:
+			bw.copyTo(w)
+		case <-ctx.Done():
+			bw.abandon()
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			onTimeout(w, r)
+		}
+	})
+}
+
+// bufferedWriter collects a handler's response.
+type bufferedWriter struct {
+	mu        sync.Mutex
+	header    http.Header
+	status    int
+	body      bytes.Buffer
+	abandoned bool
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(status int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.abandoned {
+		return 0, http.ErrHandlerTimeout
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) abandon() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.abandoned = true
+}
+
+func (b *bufferedWriter) copyTo(w http.ResponseWriter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := w.Header()
+	for k, v := range b.header {
+		h[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes())
+}

@@ -1,0 +1,8 @@
+package postgres
+
+import "github.com/lib/pq"
+
+// ExplainServerError is classifyServer for tests.
+func ExplainServerError(code, user, db string) string {
+	return classifyServer(&pq.Error{Code: pq.ErrorCode(code)}, pq.Config{User: user, Database: db})
+}
