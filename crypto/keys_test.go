@@ -153,7 +153,7 @@ func TestParseRecipients(t *testing.T) {
 		{"hybrid", hybrid.Recipient().String() + "\n", nil, "only X25519 recipients"},
 		{"plugin", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n", nil, "only X25519 recipients"},
 		{"private key", r1 + "\n" + newIdentity(t).String() + "\n", nil, "line 2 holds a private key"},
-		{"broken checksum", r1[:20] + "q" + r1[21:] + "\n", nil, "line 1 is not an X25519 recipient"},
+		{"broken checksum", r1[:20] + otherChar(r1[20]) + r1[21:] + "\n", nil, "line 1 is not an X25519 recipient"},
 		{"uppercase", strings.ToUpper(r1) + "\n", nil, "line 1"},
 		{"trailing space", r1 + " \n", nil, "line 1"},
 		{"duplicate", r1 + "\n" + r2 + "\n# again\n" + r1 + "\n", nil, "line 4 repeats recipient"},
@@ -276,4 +276,12 @@ func TestParseRecipientsReadError(t *testing.T) {
 	if got, want := registry.ErrorCode(err), registry.EINTERNAL; got != want {
 		t.Errorf("error code = %q, want %q", got, want)
 	}
+}
+
+// otherChar returns a bech32 character other than c.
+func otherChar(c byte) string {
+	if c == 'q' {
+		return "p"
+	}
+	return "q"
 }

@@ -1,8 +1,11 @@
 package registry
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -22,24 +25,48 @@ const (
 	AuditExportDenied      = "export.denied"
 )
 
+// AuditVersion is the hash scheme of the events a store appends now.
+// Version 1 (the first release) hashed the actor's name itself; version 2
+// hashes a salted commitment to it (ActorCommit), so that the name can be
+// erased after the staff retention period while the chain still verifies.
+const AuditVersion = 2
+
 // AuditEvent is one entry of the hash-linked audit log.
 type AuditEvent struct {
-	Seq      int64 // 1, 2, 3, … without gaps
-	Time     time.Time
-	Actor    Actor
-	Action   string
-	Subject  string // id of the thing acted on, or ""
-	Details  string // a JSON object, never contact data
-	PrevHash []byte // Hash of entry Seq-1; 32 zero bytes for Seq 1
-	Hash     []byte // ComputeHash()
+	Seq     int64 // 1, 2, 3, … without gaps
+	Version int   // hash scheme, see AuditVersion
+	Time    time.Time
+	// Actor names who acted; "" once erased (version 2 only).
+	Actor Actor
+	// ActorSalt and ActorCommit (version 2): ActorCommit is
+	// ActorCommitment(ActorSalt, Actor) and is what the hash covers; the
+	// salt goes with the name when it is erased.
+	ActorSalt   []byte
+	ActorCommit []byte
+	Action      string
+	Subject     string // id of the thing acted on, or ""
+	Details     string // a JSON object, never contact data: the action's AuditPayload
+	PrevHash    []byte // Hash of entry Seq-1; 32 zero bytes for Seq 1
+	Hash        []byte // ComputeHash()
 }
 
 // GenesisHash is the PrevHash of the first audit event.
 var GenesisHash = make([]byte, sha256.Size)
 
+// ActorCommitment is SHA-256 over a domain separator, the salt and the
+// actor's name: it binds an event to its actor without revealing a name
+// that is erased later (the salt makes guessing names useless).
+func ActorCommitment(salt []byte, actor Actor) []byte {
+	h := sha256.New()
+	h.Write([]byte("registry audit actor\x00"))
+	h.Write(salt)
+	h.Write([]byte(actor))
+	return h.Sum(nil)
+}
+
 // ComputeHash returns SHA-256 over a domain separator and every field but
 // Hash, each length-prefixed, so that no two different events share an
-// encoding.
+// encoding. Version 2 events cover ActorCommit instead of Actor.
 func (e *AuditEvent) ComputeHash() []byte {
 	h := sha256.New()
 	var n, v [8]byte // n: length prefixes; v: integer fields
@@ -48,12 +75,18 @@ func (e *AuditEvent) ComputeHash() []byte {
 		h.Write(n[:])
 		h.Write(b)
 	}
-	put([]byte("registry audit v1"))
+	actor := []byte(e.Actor)
+	if e.Version >= 2 {
+		put([]byte("registry audit v2"))
+		actor = e.ActorCommit
+	} else {
+		put([]byte("registry audit v1"))
+	}
 	binary.BigEndian.PutUint64(v[:], uint64(e.Seq))
 	put(v[:])
 	binary.BigEndian.PutUint64(v[:], uint64(e.Time.UnixMicro()))
 	put(v[:])
-	put([]byte(e.Actor))
+	put(actor)
 	put([]byte(e.Action))
 	put([]byte(e.Subject))
 	put([]byte(e.Details))
@@ -62,12 +95,141 @@ func (e *AuditEvent) ComputeHash() []byte {
 }
 
 // Link sets Seq, PrevHash and Hash so that e follows prev (nil for the first
-// event). Stores call it inside the transaction that appends e.
+// event), as a version AuditVersion event with a fresh actor salt. Stores
+// call it inside the transaction that appends e.
 func (e *AuditEvent) Link(prev *AuditEvent) {
 	e.Seq, e.PrevHash = 1, GenesisHash
 	if prev != nil {
 		e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
 	}
+	e.Version = AuditVersion
+	e.ActorSalt = make([]byte, 16)
+	if _, err := rand.Read(e.ActorSalt); err != nil {
+		panic(err)
+	}
+	e.ActorCommit = ActorCommitment(e.ActorSalt, e.Actor)
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.Hash = e.ComputeHash()
+}
+
+// AuditPayload is the typed details of one audit action. Each action has
+// its payload type here, next to the event, so that stores write and
+// readers (registry audit, audit.Verify) read one shape.
+type AuditPayload interface {
+	AuditAction() string
+}
+
+// NewAuditEvent returns the unlinked event of payload p.
+func NewAuditEvent(at time.Time, actor Actor, subject string, p AuditPayload) (*AuditEvent, error) {
+	details, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s details: %w", p.AuditAction(), err)
+	}
+	return &AuditEvent{Time: at, Actor: actor, Action: p.AuditAction(), Subject: subject, Details: string(details)}, nil
+}
+
+// VisitsRegistered is the payload of a registration batch of one actor.
+type VisitsRegistered struct {
+	Count int            `json:"count"`
+	Sites map[string]int `json:"sites"`
+	// Leaves commits to every visit of the batch: per check-in day, the
+	// standard base64 of the 16-byte VisitLeaf of each visit, in order.
+	Leaves map[Day]string `json:"leaves"`
+}
+
+func (VisitsRegistered) AuditAction() string { return AuditVisitsRegistered }
+
+// TokenCreated is the payload of AuditTokenCreated (never the hash).
+type TokenCreated struct {
+	Role Role   `json:"role"`
+	Site string `json:"site"`
+}
+
+func (TokenCreated) AuditAction() string { return AuditTokenCreated }
+
+// TokenRevoked is the payload of AuditTokenRevoked.
+type TokenRevoked struct{}
+
+func (TokenRevoked) AuditAction() string { return AuditTokenRevoked }
+
+// EpochKeysCreated is the payload of AuditEpochKeysCreated.
+type EpochKeysCreated struct {
+	Days []Day `json:"days"`
+}
+
+func (EpochKeysCreated) AuditAction() string { return AuditEpochKeysCreated }
+
+// RecipientsChanged is the payload of AuditRecipientsChanged: the old and
+// the new fingerprint of the health office's recipients ("" at the first
+// pin).
+type RecipientsChanged struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+func (RecipientsChanged) AuditAction() string { return AuditRecipientsChanged }
+
+// RequestCreated is the payload of AuditRequestCreated.
+type RequestCreated struct {
+	Office string    `json:"office"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Sites  []string  `json:"sites"`
+	Areas  []string  `json:"areas"`
+}
+
+func (RequestCreated) AuditAction() string { return AuditRequestCreated }
+
+// RequestApproved is the payload of AuditRequestApproved.
+type RequestApproved struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (RequestApproved) AuditAction() string { return AuditRequestApproved }
+
+// RequestRejected is the payload of AuditRequestRejected.
+type RequestRejected struct{}
+
+func (RequestRejected) AuditAction() string { return AuditRequestRejected }
+
+// RequestExported is the payload of AuditRequestExported.
+type RequestExported struct {
+	Count  int    `json:"count"`
+	Digest string `json:"digest"`
+}
+
+func (RequestExported) AuditAction() string { return AuditRequestExported }
+
+// ExportDenied is the payload of AuditExportDenied: the error code of the
+// refusal.
+type ExportDenied struct {
+	Reason string `json:"reason"`
+}
+
+func (ExportDenied) AuditAction() string { return AuditExportDenied }
+
+// AuditAction makes the purge report the payload of AuditPurge.
+func (PurgeReport) AuditAction() string { return AuditPurge }
+
+// VisitLeaf commits to the unchangeable part of a visit: the first 16
+// bytes of SHA-256 over a domain separator, its id, site, area, check-in
+// and sealed bytes, each length-prefixed. A registration batch's audit
+// event lists the leaves of its visits, so that `registry audit verify`
+// finds a visit altered, injected or deleted in the database.
+func VisitLeaf(v *Visit) []byte {
+	h := sha256.New()
+	var n [8]byte
+	put := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	put([]byte("registry visit leaf v1"))
+	put([]byte(v.ID))
+	put([]byte(v.Site))
+	put([]byte(v.Area))
+	binary.BigEndian.PutUint64(n[:], uint64(v.CheckIn.UnixMicro()))
+	h.Write(n[:])
+	put(v.Sealed)
+	return h.Sum(nil)[:16]
 }

@@ -11,6 +11,8 @@ package registry
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -34,6 +36,39 @@ func NewID() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// NewVisitID returns the id of a visit checked in on day: like NewID, 32
+// lowercase hex digits, of which the first four are the day (days since
+// 1970-01-01, see VisitDay) and the other 28 are 112 random bits. The day
+// lets a store find a visit by its id alone in the one place (PostgreSQL:
+// the day's partition) where it can be.
+func NewVisitID(day Day) string {
+	var b [14]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return VisitIDWithSuffix(day, hex.EncodeToString(b[:]))
+}
+
+// VisitIDWithSuffix returns day's prefix followed by suffix, 28 lowercase
+// hex digits.
+func VisitIDWithSuffix(day Day, suffix string) string {
+	n := int(day.Start().Unix() / 86400)
+	return fmt.Sprintf("%04x", n&0xffff) + suffix
+}
+
+// VisitDay returns the check-in day encoded in a visit id. ok is false
+// for a malformed id.
+func VisitDay(id string) (day Day, ok bool) {
+	if !ValidID(id) {
+		return "", false
+	}
+	n, err := strconv.ParseUint(id[:4], 16, 16)
+	if err != nil {
+		return "", false
+	}
+	return DayOf(time.Unix(int64(n)*86400, 0)), true
 }
 
 // ValidID reports whether s has the form NewID returns.

@@ -91,13 +91,17 @@ func TestAuditHash(t *testing.T) {
 	edits := map[string]func(e *registry.AuditEvent){
 		"seq":     func(e *registry.AuditEvent) { e.Seq++ },
 		"time":    func(e *registry.AuditEvent) { e.Time = e.Time.Add(time.Microsecond) },
-		"actor":   func(e *registry.AuditEvent) { e.Actor = "dpo:mallory" },
+		"actor":   func(e *registry.AuditEvent) { e.ActorCommit = registry.ActorCommitment(e.ActorSalt, "dpo:mallory") },
 		"action":  func(e *registry.AuditEvent) { e.Action = registry.AuditRequestExported },
 		"subject": func(e *registry.AuditEvent) { e.Subject = "x" },
 		"details": func(e *registry.AuditEvent) { e.Details = `{"count":1}` },
 		"prev":    func(e *registry.AuditEvent) { e.PrevHash = first.PrevHash },
 		// Moving bytes between adjacent fields must not collide.
-		"shift": func(e *registry.AuditEvent) { e.Actor, e.Action = "systempurge", "" },
+		"shift": func(e *registry.AuditEvent) {
+			n := len(e.Action) - 1
+			e.Action, e.Subject = e.Action[:n], e.Action[n:]+e.Subject
+		},
+		"version": func(e *registry.AuditEvent) { e.Version = 1 },
 	}
 	for name, edit := range edits {
 		e := *second

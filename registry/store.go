@@ -25,23 +25,22 @@ type Store interface {
 
 // VisitStore keeps visits.
 type VisitStore interface {
-	// CreateVisits stores the visits in one transaction together with one
-	// AuditVisitsRegistered event (a count and the sites, no personal data).
-	// A visit whose IdempotencyHash is already stored is not inserted again:
-	// its struct is overwritten with the stored visit (ID, Site, Area,
-	// CheckIn, Epoch, RequestMAC, CreatedAt) and Replayed is set. When the
-	// visits arrive from several callers (group commit), a failure fails all.
-	CreateVisits(ctx context.Context, actor Actor, visits []*Visit) error
+	// CreateParties stores the parties' visits in one transaction together
+	// with one AuditVisitsRegistered event per actor (counts per site and
+	// the leaves of the visits, no personal data). A party whose Key.Hash
+	// is already stored is not stored again: its Replay is set to the
+	// stored record instead, and the caller answers with the visits that
+	// record names. When the parties come from several callers (group
+	// commit), a failure fails all. EINVALID for a party without visits or
+	// a visit without id, site, check-in or sealed data; ECONFLICT for a
+	// visit id that is already stored.
+	CreateParties(ctx context.Context, parties []*Party) error
 	// FindVisit returns a visit by id, Sealed included, or ENOTFOUND.
 	FindVisit(ctx context.Context, id string) (*Visit, error)
 	// CheckOutVisit records the departure of an open visit. ENOTFOUND when
 	// there is no such visit, ECONFLICT when it is already checked out,
 	// EINVALID when at lies before the check-in.
 	CheckOutVisit(ctx context.Context, id string, at time.Time) error
-	// CheckoutKey returns the 32-byte secret from which checkout tokens are
-	// derived, creating it on first use. It opens no contact data: it only
-	// lets its holder end a visit.
-	CheckoutKey(ctx context.Context) ([]byte, error)
 }
 
 // TokenStore keeps API tokens.

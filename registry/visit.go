@@ -8,7 +8,7 @@ import (
 // Visit is one person's stay at a site. Only what scoping and retention need
 // is plaintext; everything that identifies the person is in Sealed.
 type Visit struct {
-	ID           string     // NewID, 128 random bits
+	ID           string     // NewVisitID: the check-in day and 112 random bits
 	Site         string     // building code, see ValidSite
 	Area         string     // room or department, optional
 	CheckIn      time.Time  // UTC, microsecond precision
@@ -17,17 +17,39 @@ type Visit struct {
 	Epoch        Day        // DayOf(CheckIn): the day whose key seals the outer layer
 	Sealed       []byte     // two age layers around the Contact JSON, see package crypto
 	CreatedAt    time.Time
+}
 
-	// IdempotencyHash is SHA-256 over the token id and the client's
-	// Idempotency-Key header, or nil. A second visit with the same hash is
-	// not stored; see VisitStore.CreateVisits.
-	IdempotencyHash []byte
-	// RequestMAC binds the idempotency key to the request body, so that a
-	// key reused for another body is detected. Nil without an idempotency key.
+// Party is one registration: a visitor and the companions who came with
+// them, each a Visit, stored together or not at all.
+type Party struct {
+	// Actor registered the party (the token or staff member).
+	Actor Actor
+	// Visits are the party's visits, the registrant's first.
+	Visits []*Visit
+	// Key is the party's idempotency record, or nil when the client sent
+	// no idempotency key.
+	Key *IdempotencyKey
+	// Replay is set by VisitStore.CreateParties when Key.Hash was stored
+	// before: it is the record stored with the first registration, and
+	// Visits were not stored again.
+	Replay *IdempotencyKey
+}
+
+// IdempotencyKey is what a store keeps of a client's Idempotency-Key: no
+// key and no visit id, only values computed with the server secret, which
+// the database never holds (see crypto.Secret), so that a reader of the
+// database can neither test guessed keys nor guessed request bodies.
+type IdempotencyKey struct {
+	// Hash identifies the key of one token.
+	Hash []byte
+	// RequestMAC binds the key to the request body: a key reused for
+	// another body has another MAC.
 	RequestMAC []byte
-	// Replayed is set by CreateVisits when the visit was stored earlier under
-	// the same idempotency hash; the other fields then hold the stored visit.
-	Replayed bool
+	// Day is the check-in day of the registration that stored the key;
+	// with the key it determines the ids of its visits.
+	Day Day
+	// Visits is the number of visits of that registration.
+	Visits int
 }
 
 // LogValue logs only non-personal metadata.

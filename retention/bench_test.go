@@ -124,15 +124,16 @@ func seedBench(b *testing.B, rows int) *benchSeed {
 	seed.addKeys(b, s, registry.DayOf(first))
 	const batch = 1000
 	for i := 0; i < rows; i += batch {
-		visits := make([]*registry.Visit, min(batch, rows-i))
-		for j := range visits {
+		parties := make([]*registry.Party, min(batch, rows-i))
+		for j := range parties {
 			checkIn := first.Add(time.Duration(i+j) * (benchDays * 24 * time.Hour) / time.Duration(rows))
 			sealed := make([]byte, 700)
 			rand.Read(sealed)
-			visits[j] = &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: checkIn,
-				CheckOut: ptr(checkIn.Add(time.Hour)), Epoch: registry.DayOf(checkIn), Sealed: sealed}
+			parties[j] = &registry.Party{Actor: registry.ActorSystem, Visits: []*registry.Visit{{
+				ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn,
+				CheckOut: ptr(checkIn.Add(time.Hour)), Epoch: registry.DayOf(checkIn), Sealed: sealed}}}
 		}
-		if err := s.CreateVisits(context.Background(), registry.ActorSystem, visits); err != nil {
+		if err := s.CreateParties(context.Background(), parties); err != nil {
 			b.Fatal(err)
 		}
 	}

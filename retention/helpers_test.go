@@ -126,7 +126,7 @@ type visit struct {
 func (e *env) register(checkIn time.Time, closed bool) *visit {
 	e.t.Helper()
 	checkIn = checkIn.UTC()
-	id := registry.NewID()
+	id := registry.NewVisitID(registry.DayOf(checkIn))
 	c := &registry.Contact{
 		Version: registry.ContactVersion, GivenName: "Jürgen", FamilyName: "Müller-" + id[:6],
 		Street: "Marktplatz", HouseNumber: "1a", Postcode: "59494", City: "Soest",
@@ -142,8 +142,8 @@ func (e *env) register(checkIn time.Time, closed bool) *visit {
 		e.t.Fatalf("Seal: %v", err)
 	}
 	v := &registry.Visit{ID: id, Site: "rathaus", Area: "2.OG", CheckIn: checkIn, Epoch: registry.DayOf(checkIn), Sealed: sealed}
-	if err := e.store.CreateVisits(e.ctx, registry.TokenActor("intake1"), []*registry.Visit{v}); err != nil {
-		e.t.Fatalf("CreateVisits: %v", err)
+	if err := e.store.CreateParties(e.ctx, []*registry.Party{{Actor: registry.TokenActor("intake1"), Visits: []*registry.Visit{v}}}); err != nil {
+		e.t.Fatalf("CreateParties: %v", err)
 	}
 	if closed {
 		if err := e.store.CheckOutVisit(e.ctx, id, checkIn.Add(time.Hour)); err != nil {

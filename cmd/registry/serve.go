@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ type serveOptions struct {
 	listen        string
 	recipients    string
 	keystore      string
+	secret        string
 	purgeInterval time.Duration
 	policy        retention.Policy
 	demo          bool
@@ -52,12 +54,13 @@ and prints them. Demo keys are for trying the product out only.`,
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (put a TLS-terminating proxy in front)")
 	f.StringVar(&o.recipients, "recipients", "", "the health office's age recipients `FILE` (public keys, one per line)")
-	f.StringVar(&o.keystore, "keystore", "", "epoch key store `DIR` (private day keys; never back it up beyond the retention period)")
+	f.StringVar(&o.keystore, "keystore", "", "epoch key store `DIR` (private day keys; never back it up)")
+	f.StringVar(&o.secret, "server-secret", "", "the server secret `FILE` (checkout tokens, idempotency; default: server.secret in the key store, created on first start)")
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "comma-separated site `CODES` whose visitors may check in on their own phones at /checkin/{site} (none: the form is off)")
-	settings(f, "listen", "recipients", "keystore", "purge-interval", "public-sites")
+	settings(f, "listen", "recipients", "keystore", "server-secret", "purge-interval", "public-sites")
 	policyFlags(f, &o.policy)
 	return cmd
 }
@@ -94,7 +97,11 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	} else if err != nil {
 		return fmt.Errorf("create epoch keys: %w", err)
 	}
-	svc := intake.New(store, crypto.NewSealer(rcpts), a.logger)
+	secret, err := a.serverSecret(o)
+	if err != nil {
+		return err
+	}
+	svc := intake.New(store, crypto.NewSealer(rcpts), secret, a.logger)
 	svc.Now = a.now
 	svc.Start(ctx)
 	defer svc.Close()
@@ -144,4 +151,24 @@ func (a *app) loadServeKeys(ctx context.Context, store registry.Store, o *serveO
 		return nil, nil, err
 	}
 	return rcpts, keys, nil
+}
+
+// serverSecret reads the server secret (--server-secret, by default
+// server.secret in the key store), creating it in the key store when it
+// is missing there: the node that holds the key store makes it once; other
+// nodes get a copy.
+func (a *app) serverSecret(o *serveOptions) (*crypto.Secret, error) {
+	path := o.secret
+	inKeyStore := path == ""
+	if inKeyStore {
+		path = filepath.Join(o.keystore, crypto.SecretFileName)
+	}
+	secret, err := crypto.ReadSecretFile(path)
+	if registry.ErrorCode(err) == registry.ENOTFOUND && inKeyStore {
+		a.logger.Info("creating the server secret in the key store; copy it to every intake node", "path", path)
+		return crypto.CreateSecretFile(path, a.now())
+	} else if registry.ErrorCode(err) == registry.ENOTFOUND {
+		return nil, withHint(err, "copy server.secret from the key store of the node that purges, or leave --server-secret unset on that node")
+	}
+	return secret, err
 }

@@ -72,8 +72,8 @@ func readEvent(t *testing.T, db *sql.DB, seq int64) *registry.AuditEvent {
 	var e registry.AuditEvent
 	var at int64
 	var actor string
-	err := db.QueryRow(`SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_events WHERE seq = ?`, seq).
-		Scan(&e.Seq, &at, &actor, &e.Action, &e.Subject, &e.Details, &e.PrevHash, &e.Hash)
+	err := db.QueryRow(`SELECT seq, v, at, actor, actor_salt, actor_commit, action, subject, details, prev_hash, hash FROM audit_events WHERE seq = ?`, seq).
+		Scan(&e.Seq, &e.Version, &at, &actor, &e.ActorSalt, &e.ActorCommit, &e.Action, &e.Subject, &e.Details, &e.PrevHash, &e.Hash)
 	if err != nil {
 		t.Fatalf("read seq %d: %v", seq, err)
 	}
@@ -84,8 +84,8 @@ func readEvent(t *testing.T, db *sql.DB, seq int64) *registry.AuditEvent {
 // writeEvent overwrites the row of e.Seq with e.
 func writeEvent(t *testing.T, db *sql.DB, e *registry.AuditEvent) {
 	t.Helper()
-	exec(t, db, `UPDATE audit_events SET at = ?, actor = ?, action = ?, subject = ?, details = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
-		e.Time.UnixMicro(), string(e.Actor), e.Action, e.Subject, e.Details, e.PrevHash, e.Hash, e.Seq)
+	exec(t, db, `UPDATE audit_events SET v = ?, at = ?, actor = ?, actor_salt = ?, actor_commit = ?, action = ?, subject = ?, details = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
+		e.Version, e.Time.UnixMicro(), string(e.Actor), e.ActorSalt, e.ActorCommit, e.Action, e.Subject, e.Details, e.PrevHash, e.Hash, e.Seq)
 }
 
 // memLog is an in-memory AuditStore, for paging and benchmarks.

@@ -52,8 +52,9 @@ func (e *VerifyError) Unwrap() error { return registry.Errorf(registry.EINVALID,
 
 // Verify walks the whole log in pages of s.AuditEvents and checks that the
 // sequence starts at 1 without gaps, that every entry's PrevHash is the
-// Hash of the entry before it (registry.GenesisHash for the first) and that
-// every Hash equals ComputeHash(). With a checkpoint it also checks that
+// Hash of the entry before it (registry.GenesisHash for the first), that
+// every Hash equals ComputeHash() and that every actor still named matches
+// the commitment the hash covers. With a checkpoint it also checks that
 // the log has at least cp.Size entries and that entry cp.Size has the hash
 // cp.Hash, that is, that the log extends the checkpoint.
 //
@@ -127,6 +128,8 @@ func checkEvent(prev, ev *registry.AuditEvent) error {
 	hashOK := bytes.Equal(ev.Hash, ev.ComputeHash())
 	linkOK := bytes.Equal(ev.PrevHash, wantPrev)
 	switch {
+	case hashOK && linkOK && !actorOK(ev):
+		return &VerifyError{Seq: ev.Seq, Problem: Changed, Detail: "its actor does not match the actor it was written with"}
 	case hashOK && linkOK:
 		return nil
 	case linkOK:
@@ -141,6 +144,19 @@ func checkEvent(prev, ev *registry.AuditEvent) error {
 		return &VerifyError{Seq: ev.Seq, Problem: Reordered, Detail: fmt.Sprintf("it holds the entry written as seq %d (entries were swapped, or removed and renumbered)", orig)}
 	}
 	return &VerifyError{Seq: ev.Seq, Problem: Changed, Detail: "neither its content nor its link to the entry before matches"}
+}
+
+// actorOK reports whether a version 2 event's actor matches its
+// commitment; an actor erased after the staff retention period (no name,
+// no salt) matches too. Version 1 events cover the name in the hash.
+func actorOK(ev *registry.AuditEvent) bool {
+	switch {
+	case ev.Version < 2:
+		return true
+	case ev.Actor == "" && len(ev.ActorSalt) == 0:
+		return true
+	}
+	return bytes.Equal(ev.ActorCommit, registry.ActorCommitment(ev.ActorSalt, ev.Actor))
 }
 
 func missing(from, next int64) string {

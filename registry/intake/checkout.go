@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 )
 
@@ -17,11 +16,7 @@ import (
 // check-in, ECONFLICT when the visit is already checked out, ENOTFOUND when
 // the visit the token belongs to no longer exists (purged).
 func (s *Service) CheckOut(ctx context.Context, id, checkoutToken string, at *time.Time) error {
-	key, err := s.keys.checkoutKey(ctx, s.Store)
-	if err != nil {
-		return err
-	}
-	if !registry.ValidID(id) || !crypto.VerifyCheckoutToken(key, id, checkoutToken) {
+	if !registry.ValidID(id) || !s.Secret.VerifyCheckoutToken(id, checkoutToken) {
 		return registry.Errorf(registry.EUNAUTHORIZED, "The checkout token is not valid for this visit.")
 	}
 	now := s.now()
@@ -33,7 +28,7 @@ func (s *Service) CheckOut(ctx context.Context, id, checkoutToken string, at *ti
 	if t.After(now.Add(registry.MaxCheckInSkew)) {
 		return registry.FieldError("check_out", "check_out lies in the future.")
 	}
-	err = s.Store.CheckOutVisit(ctx, id, t)
+	err := s.Store.CheckOutVisit(ctx, id, t)
 	if registry.ErrorCode(err) == registry.EINVALID && registry.ErrorField(err) == "" {
 		return registry.FieldError("check_out", "%s", registry.ErrorMessage(err))
 	}

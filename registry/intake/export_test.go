@@ -3,7 +3,3 @@ package intake
 // Queued returns the number of visits waiting for the committer, so that
 // tests can tell when callers have queued.
 func (s *Service) Queued() int { return len(s.queue) }
-
-// CompanionKey is companionKey, so that tests can pick a companion's visit
-// by its idempotency hash.
-var CompanionKey = companionKey

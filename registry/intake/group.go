@@ -1,16 +1,10 @@
 package intake
 
 import (
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 )
 
@@ -100,76 +94,4 @@ func companionError(i int, err error) error {
 	}
 	out.Field, out.Message = out.Fields[0].Field, out.Fields[0].Message
 	return out
-}
-
-// companionKey is the idempotency key of companion i of a request with the
-// key idemKey. The newline cannot occur in an Idempotency-Key header (1 to
-// 255 printable ASCII characters), so it never equals a client's own key.
-func companionKey(idemKey string, i int) string {
-	return idemKey + "\ncompanion " + strconv.Itoa(i)
-}
-
-// keyedVisitID is the id of the main visit of a request with an
-// idempotency key: an HMAC under the checkout key of the token id and the
-// key, so it is as unguessable as a random id, and a second request with
-// the same key can find the first one's visit (see checkGroupKey).
-func keyedVisitID(checkoutKey []byte, tokenID, idemKey string) string {
-	m := hmac.New(sha256.New, checkoutKey)
-	m.Write([]byte("registry visit id\x00" + tokenID + "\x00" + idemKey))
-	return hex.EncodeToString(m.Sum(nil)[:16])
-}
-
-// checkGroupKey refuses, with ECONFLICT, a group whose idempotency key was
-// used before for another request body. The stores replay visit by visit;
-// without this check a key first used for a smaller group would store the
-// extra companions of the second request before the conflict shows.
-func (s *Service) checkGroupKey(ctx context.Context, mainID string, mac []byte) error {
-	stored, err := s.Store.FindVisit(ctx, mainID)
-	switch {
-	case registry.ErrorCode(err) == registry.ENOTFOUND:
-		return nil
-	case err != nil:
-		return fmt.Errorf("look up keyed visit: %w", err)
-	case !hmac.Equal(stored.RequestMAC, mac):
-		return errKeyReused
-	}
-	return nil
-}
-
-var errKeyReused = registry.Errorf(registry.ECONFLICT, "Idempotency-Key was used for a different request.")
-
-// replayed reports whether the group was stored before under its
-// idempotency key: ECONFLICT when it was stored for another body, or when
-// only some of its visits were (a concurrent request with the same key and
-// another group size).
-func (s *Service) replayed(stored []*registry.Visit, mac []byte) (bool, error) {
-	n, mismatch := 0, false
-	for _, v := range stored {
-		if v.Replayed {
-			n++
-			mismatch = mismatch || !hmac.Equal(v.RequestMAC, mac)
-		}
-	}
-	if n != 0 && n != len(stored) {
-		s.Logger.Error("a request with a reused idempotency key stored part of a group", "visits", len(stored), "replayed", n)
-	}
-	if mismatch || n != 0 && n != len(stored) {
-		return false, errKeyReused
-	}
-	return n > 0, nil
-}
-
-// keyVisits sets the idempotency hash and request MAC of each visit of a
-// group: the main visit's hash covers the key, each companion's the key
-// and its index; the MAC over the whole body is stored on each.
-func keyVisits(visits []*registry.Visit, tokenID, idemKey string, body []byte) {
-	mac := crypto.RequestMAC(idemKey, body)
-	for i, v := range visits {
-		key := idemKey
-		if i > 0 {
-			key = companionKey(idemKey, i-1)
-		}
-		v.IdempotencyHash = crypto.IdempotencyHash(tokenID, key)
-		v.RequestMAC = mac
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/registry/intake/intaketest"
@@ -168,8 +167,8 @@ func TestGroupCommitsAtomically(t *testing.T) {
 	store := gated(newSQLite(t))
 	env := intaketest.New(t, store, intaketest.Options{})
 	_, tok := env.Token(t, registry.RoleIntake, "")
-	poison := crypto.IdempotencyHash(tok.ID, intake.CompanionKey("badfam", 1))
-	store.fail = func(v *registry.Visit) bool { return bytes.Equal(v.IdempotencyHash, poison) }
+	poison := env.Secret.KeyedVisitID(registry.DayOf(intaketest.Start), tok.ID, "badfam", 2)
+	store.fail = func(v *registry.Visit) bool { return v.ID == poison }
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	register := func(i int, key string, n int) {
@@ -194,7 +193,7 @@ func TestGroupCommitsAtomically(t *testing.T) {
 	}
 	sizes, _ := store.calls()
 	if got, want := fmt.Sprint(sizes), "[1 6 3 1 2]"; got != want {
-		t.Errorf("CreateVisits batch sizes = %s, want %s", got, want)
+		t.Errorf("CreateParties batch sizes = %s, want %s", got, want)
 	}
 	wantVisits(t, env.Store, 4)
 	if st := env.Service.Stats(); st.Registered != 4 || st.Failed != 1 || st.BatchesRetried != 1 {
@@ -228,7 +227,7 @@ func TestBatchKeepsGroupsWhole(t *testing.T) {
 	wg.Wait()
 	sizes, _ := store.calls()
 	if got, want := fmt.Sprint(sizes), "[1 3 4]"; got != want {
-		t.Errorf("CreateVisits batch sizes = %s, want %s", got, want)
+		t.Errorf("CreateParties batch sizes = %s, want %s", got, want)
 	}
 	wantVisits(t, env.Store, 8)
 }

@@ -25,8 +25,9 @@ func newSQLite(t testing.TB) *sqlite.Store {
 	return s
 }
 
-// countingStore records every CreateVisits call. With gate set, the first
-// call signals entered and waits for gate to close, so that tests can queue
+// countingStore records every CreateParties call: the visits of each
+// batch and the actor of its first party. With gate set, the first call
+// signals entered and waits for gate to close, so that tests can queue
 // visits behind it. fail, when set, fails every batch holding a visit it
 // picks (an injected fault for the one-by-one retry).
 type countingStore struct {
@@ -40,22 +41,28 @@ type countingStore struct {
 	actors []registry.Actor
 }
 
-func (s *countingStore) CreateVisits(ctx context.Context, actor registry.Actor, visits []*registry.Visit) error {
+func (s *countingStore) CreateParties(ctx context.Context, parties []*registry.Party) error {
+	n := 0
+	for _, p := range parties {
+		n += len(p.Visits)
+	}
 	s.mu.Lock()
-	s.sizes = append(s.sizes, len(visits))
-	s.actors = append(s.actors, actor)
+	s.sizes = append(s.sizes, n)
+	s.actors = append(s.actors, parties[0].Actor)
 	first := len(s.sizes) == 1
 	s.mu.Unlock()
 	if first && s.gate != nil {
 		close(s.entered)
 		<-s.gate
 	}
-	for _, v := range visits {
-		if s.fail != nil && s.fail(v) {
-			return errors.New("injected fault")
+	for _, p := range parties {
+		for _, v := range p.Visits {
+			if s.fail != nil && s.fail(v) {
+				return errors.New("injected fault")
+			}
 		}
 	}
-	return s.Store.CreateVisits(ctx, actor, visits)
+	return s.Store.CreateParties(ctx, parties)
 }
 
 func (s *countingStore) calls() ([]int, []registry.Actor) {
@@ -64,7 +71,7 @@ func (s *countingStore) calls() ([]int, []registry.Actor) {
 	return append([]int(nil), s.sizes...), append([]registry.Actor(nil), s.actors...)
 }
 
-// gated returns a countingStore whose first CreateVisits waits for
+// gated returns a countingStore whose first CreateParties waits for
 // release.
 func gated(store registry.Store) *countingStore {
 	return &countingStore{Store: store, gate: make(chan struct{}), entered: make(chan struct{})}

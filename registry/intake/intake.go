@@ -2,10 +2,11 @@
 //
 // A Service validates a registration, seals its contact data with the day's
 // epoch key around the health office's recipients (package crypto), and hands
-// the visit to one committer goroutine. The committer batches whatever is
-// queued into one Store.CreateVisits transaction (group commit: one fsync per
-// batch, not per visit) and answers every caller only after the commit, so a
-// successful Register is a promise that the visit is durable.
+// the party (the visitor and their companions) to one committer goroutine.
+// The committer batches whatever is queued into one Store.CreateParties
+// transaction (group commit: one fsync per batch, not per visit) and answers
+// every caller only after the commit, so a successful Register is a promise
+// that the visits are durable.
 //
 // RegisterGroup registers a visitor with up to MaxCompanions companions (a
 // household): each person becomes a visit of its own, and the committer
@@ -26,11 +27,21 @@ import (
 // DefaultMaxBatch is the default upper bound of visits per transaction.
 const DefaultMaxBatch = 256
 
+// Store is what the intake service needs of a store: it writes visits and
+// reads the public halves of the epoch keys.
+type Store interface {
+	registry.VisitStore
+	EpochKey(ctx context.Context, day registry.Day) (*registry.EpochKey, error)
+}
+
 // Service turns registrations into sealed, stored visits. Set the optional
 // fields before Start; do not change them afterwards.
 type Service struct {
-	Store  registry.Store // uses VisitStore and EpochStore
+	Store  Store
 	Sealer *crypto.Sealer
+	// Secret derives checkout tokens, idempotency records and keyed visit
+	// ids (see crypto.Secret).
+	Secret *crypto.Secret
 	// Now is the clock; it defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -52,10 +63,10 @@ type Service struct {
 	stats   statsRecorder
 }
 
-// New returns a Service over the store and sealer. Call Start before
-// Register.
-func New(store registry.Store, sealer *crypto.Sealer, logger *slog.Logger) *Service {
-	return &Service{Store: store, Sealer: sealer, Logger: logger}
+// New returns a Service over the store, sealer and server secret. Call
+// Start before Register.
+func New(store Store, sealer *crypto.Sealer, secret *crypto.Secret, logger *slog.Logger) *Service {
+	return &Service{Store: store, Sealer: sealer, Secret: secret, Logger: logger}
 }
 
 // Start starts the committer goroutine. Store calls of the committer use a

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/cityhall/registry/registry"
@@ -12,16 +11,15 @@ import (
 // most registry.MaxCheckInAge, so a handful of days are live at a time.
 const maxCachedEpochs = 16
 
-// keyCache caches the public epoch keys by day and the checkout key. Only
-// usable keys are cached: a missing key is looked up again next time, so a
-// key created by the operator takes effect at once.
+// keyCache caches the public epoch keys by day. Only usable keys are
+// cached: a missing key is looked up again next time, so a key created by
+// the operator takes effect at once.
 type keyCache struct {
-	mu       sync.Mutex
-	epochs   map[registry.Day]string
-	checkout []byte
+	mu     sync.Mutex
+	epochs map[registry.Day]string
 }
 
-func (c *keyCache) epochRecipient(ctx context.Context, store registry.EpochStore, day registry.Day) (string, error) {
+func (c *keyCache) epochRecipient(ctx context.Context, store Store, day registry.Day) (string, error) {
 	c.mu.Lock()
 	r, ok := c.epochs[day]
 	c.mu.Unlock()
@@ -42,21 +40,4 @@ func (c *keyCache) epochRecipient(ctx context.Context, store registry.EpochStore
 	}
 	c.epochs[day] = k.Recipient
 	return k.Recipient, nil
-}
-
-func (c *keyCache) checkoutKey(ctx context.Context, store registry.VisitStore) ([]byte, error) {
-	c.mu.Lock()
-	k := c.checkout
-	c.mu.Unlock()
-	if k != nil {
-		return k, nil
-	}
-	k, err := store.CheckoutKey(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read checkout key: %w", err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.checkout = k
-	return k, nil
 }

@@ -2,10 +2,10 @@ package intake
 
 import (
 	"context"
+	"crypto/hmac"
 	"fmt"
 	"time"
 
-	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 )
 
@@ -26,7 +26,7 @@ type Stored struct {
 	// Sealed.
 	Visit *registry.Visit
 	// CheckoutToken lets its holder end the visit. It is derived from the
-	// visit id and the store's checkout key, never stored.
+	// visit id and the server secret, never stored.
 	CheckoutToken string
 }
 
@@ -41,19 +41,22 @@ func (s *Service) Register(ctx context.Context, tok *registry.Token, reg *regist
 // own, and returns once all of them are committed, together, in one
 // transaction: all or nothing. reg is normalised in place.
 //
-// With an idempotency key, the visits carry IdempotencyHash(tok.ID, idemKey)
-// (companions: a hash of the key and their index) and RequestMAC(idemKey,
-// body); a key already stored for the token returns the stored visits with
-// Replayed set, or ECONFLICT when body differs from the first request's.
+// With an idempotency key the party carries an idempotency record (an
+// HMAC of the token id and the key, and an HMAC binding the key to body,
+// both under the server secret), and its visit ids are derived from the
+// key (crypto.Secret.KeyedVisitID). A key already stored for the token
+// returns the stored visits with Replayed set, or ECONFLICT when body
+// differs from the first request's (also when the first request had
+// another number of companions: nothing of the second is stored).
 //
 // Errors: EUNAUTHORIZED without a valid token, EFORBIDDEN for a token that is
 // not an intake token or is bound to another site (field "site"), EINVALID
-// (with the field; "companions/1/phone" for a companion's) for a bad
-// registration or more than MaxCompanions companions, EUNAVAILABLE when the
-// day has no epoch key or the service is not running, ECONFLICT as above.
-// Nothing is stored when an error is returned, except when ctx ends after
-// the visits were queued: they are then still committed (retry with the
-// same key).
+// (naming every field at fault; "companions/1/phone" for a companion's)
+// for a bad registration or more than MaxCompanions companions,
+// EUNAVAILABLE when the day has no epoch key, the service is not running
+// or the database does not answer, ECONFLICT as above. Nothing is stored
+// when an error is returned, except when ctx ends after the visits were
+// queued: they are then still committed (retry with the same key).
 func (s *Service) RegisterGroup(ctx context.Context, tok *registry.Token, reg *registry.Registration, companions []Companion, idemKey string, body []byte) (*Result, error) {
 	now := s.now()
 	if !s.Running() {
@@ -69,69 +72,74 @@ func (s *Service) RegisterGroup(ctx context.Context, tok *registry.Token, reg *r
 	if tok.Site != "" && reg.Site != tok.Site {
 		return nil, &registry.Error{Code: registry.EFORBIDDEN, Field: "site", Message: "This token may only register visits for its own site."}
 	}
-	key, err := s.keys.checkoutKey(ctx, s.Store)
-	if err != nil {
-		return nil, err
+	party := &registry.Party{Actor: tok.Actor(), Visits: make([]*registry.Visit, len(regs))}
+	day := registry.DayOf(*reg.CheckIn)
+	if idemKey != "" {
+		party.Key = &registry.IdempotencyKey{
+			Hash: s.Secret.IdempotencyHash(tok.ID, idemKey), RequestMAC: s.Secret.RequestMAC(idemKey, body),
+			Day: day, Visits: len(regs),
+		}
 	}
-	if idemKey != "" && len(companions) > 0 {
-		if err := s.checkGroupKey(ctx, keyedVisitID(key, tok.ID, idemKey), crypto.RequestMAC(idemKey, body)); err != nil {
+	for i, r := range regs {
+		id := registry.NewVisitID(day)
+		if idemKey != "" {
+			id = s.Secret.KeyedVisitID(day, tok.ID, idemKey, i)
+		}
+		if party.Visits[i], err = s.seal(ctx, r, id, now); err != nil {
 			return nil, err
 		}
 	}
-	visits, err := s.sealGroup(ctx, regs, tok.ID, key, idemKey, body, now)
-	if err != nil {
+	if err := s.commit(ctx, party); err != nil {
 		return nil, err
 	}
-	stored, err := s.commit(ctx, tok.Actor(), visits)
-	if err != nil {
-		return nil, err
+	if party.Replay != nil {
+		return s.replay(ctx, tok, idemKey, party)
 	}
-	return s.result(stored, visits[0].RequestMAC, key)
+	return s.result(party.Visits, false), nil
 }
 
-// sealGroup seals each registration into a visit; with an idempotency key
-// they are keyed (see keyVisits) and the main visit's id is keyedVisitID.
-func (s *Service) sealGroup(ctx context.Context, regs []*registry.Registration, tokenID string, checkoutKey []byte, idemKey string, body []byte, now time.Time) ([]*registry.Visit, error) {
-	visits := make([]*registry.Visit, len(regs))
-	for i, reg := range regs {
-		id := registry.NewID()
-		if i == 0 && idemKey != "" {
-			id = keyedVisitID(checkoutKey, tokenID, idemKey)
+// replay answers a registration whose idempotency key was stored before:
+// with the visits stored then, when the body is the same.
+func (s *Service) replay(ctx context.Context, tok *registry.Token, idemKey string, party *registry.Party) (*Result, error) {
+	stored := party.Replay
+	if !hmac.Equal(stored.RequestMAC, party.Key.RequestMAC) || stored.Visits != len(party.Visits) {
+		return nil, errKeyReused
+	}
+	visits := make([]*registry.Visit, stored.Visits)
+	for i := range visits {
+		id := s.Secret.KeyedVisitID(stored.Day, tok.ID, idemKey, i)
+		v, err := s.Store.FindVisit(ctx, id)
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			// Checked out and purged since, or never stored under this
+			// key's day: the first registration is over.
+			return nil, registry.Errorf(registry.ECONFLICT, "Idempotency-Key belongs to a registration that is no longer stored.")
+		} else if err != nil {
+			return nil, fmt.Errorf("read replayed visit: %w", err)
 		}
-		v, err := s.seal(ctx, reg, id, now)
-		if err != nil {
-			return nil, err
-		}
+		v.Sealed = nil
 		visits[i] = v
 	}
-	if idemKey != "" {
-		keyVisits(visits, tokenID, idemKey, body)
-	}
-	return visits, nil
+	return s.result(visits, true), nil
 }
 
-// result builds the answer from the committed visits.
-func (s *Service) result(stored []*registry.Visit, mac, checkoutKey []byte) (*Result, error) {
-	replayed, err := s.replayed(stored, mac)
-	if err != nil {
-		return nil, err
-	}
+// result builds the answer from the visits of a party.
+func (s *Service) result(visits []*registry.Visit, replayed bool) *Result {
 	res := &Result{Replayed: replayed}
-	for i, v := range stored {
-		if replayed {
-			v.Sealed = nil // this request's ciphertext was not stored
-		}
-		st := Stored{Visit: v, CheckoutToken: crypto.CheckoutToken(checkoutKey, v.ID)}
+	for i, v := range visits {
+		st := Stored{Visit: v, CheckoutToken: s.Secret.CheckoutToken(v.ID)}
 		if i == 0 {
 			res.Stored = st
 		} else {
 			res.Companions = append(res.Companions, st)
 		}
 	}
-	return res, nil
+	return res
 }
 
-var errNotRunning = registry.Errorf(registry.EUNAVAILABLE, "The intake service is not running.")
+var (
+	errNotRunning = registry.Errorf(registry.EUNAVAILABLE, "The intake service is not running.")
+	errKeyReused  = registry.Errorf(registry.ECONFLICT, "Idempotency-Key was used for a different request.")
+)
 
 func checkIntakeToken(tok *registry.Token) error {
 	switch {
@@ -171,22 +179,19 @@ func (s *Service) seal(ctx context.Context, reg *registry.Registration, id strin
 	}, nil
 }
 
-// commit queues the visits of one registration for the committer and
-// waits for its answer: the stored visits, in order. When ctx ends after
-// they were queued, they are still committed but commit returns at once.
-func (s *Service) commit(ctx context.Context, actor registry.Actor, visits []*registry.Visit) ([]*registry.Visit, error) {
-	p := &pending{actor: actor, visits: make([]registry.Visit, len(visits)), done: make(chan answer, 1)}
-	for i, v := range visits {
-		p.visits[i] = *v
-	}
+// commit queues the party for the committer and waits for its answer. When
+// ctx ends after it was queued, it is still committed but commit returns
+// at once.
+func (s *Service) commit(ctx context.Context, party *registry.Party) error {
+	p := &pending{party: party, done: make(chan error, 1)}
 	if err := s.enqueue(ctx, p); err != nil {
-		return nil, err
+		return err
 	}
 	select {
-	case a := <-p.done:
-		return a.visits, a.err
+	case err := <-p.done:
+		return err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for commit: %w", ctx.Err())
+		return fmt.Errorf("wait for commit: %w", ctx.Err())
 	}
 }
 

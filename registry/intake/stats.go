@@ -15,7 +15,7 @@ type Stats struct {
 	Registered uint64 // visits newly stored (companions included)
 	Replayed   uint64 // registrations whose idempotency key was stored before
 	Failed     uint64 // registrations the committer answered with an error
-	Batches    uint64 // CreateVisits transactions for group commits
+	Batches    uint64 // CreateParties transactions for group commits
 	// BatchSizes[i] counts batches of at most BatchSizeBounds[i] visits
 	// (and more than the previous bound); the last entry counts larger ones.
 	BatchSizes     []uint64
@@ -58,16 +58,16 @@ func (r *statsRecorder) batch(n int, retried bool) {
 	}
 }
 
-// answer counts the answer to one registration: its stored visits or err.
-func (r *statsRecorder) answer(visits []*registry.Visit, err error) {
+// answer counts the answer to one registration: its party or err.
+func (r *statsRecorder) answer(p *registry.Party, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case err != nil:
 		r.s.Failed++
-	case visits[0].Replayed:
+	case p.Replay != nil:
 		r.s.Replayed++
 	default:
-		r.s.Registered += uint64(len(visits))
+		r.s.Registered += uint64(len(p.Visits))
 	}
 }

@@ -74,7 +74,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{EraseWait: DefaultEraseWait}
-	s.Store = sqlstore.New(db, db, &dialect{store: s})
+	if s.Store, err = sqlstore.New(ctx, db, db, &dialect{store: s}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -138,6 +141,19 @@ type dialect struct {
 func (*dialect) LockAudit(ctx context.Context, tx *sqlx.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+auditLockSQL+`)`)
 	return err
+}
+
+// AddDays creates and attaches the visits partition of each day that has
+// none (registry_add_visit_partition in the migrations): a new table is
+// attached with ATTACH PARTITION, which does not block the inserts and
+// reads of the other partitions the way CREATE TABLE … PARTITION OF does.
+func (*dialect) AddDays(ctx context.Context, tx *sqlx.Tx, days []registry.Day) error {
+	for _, d := range days {
+		if _, err := tx.ExecContext(ctx, `SELECT registry_add_visit_partition($1::date)`, string(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrorCode classifies PostgreSQL errors by SQLSTATE.

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,50 +13,48 @@ import (
 	"github.com/cityhall/registry/registry/storetest"
 )
 
-// relationFiles returns the files of the visits table and its TOAST table:
-// every segment (path, path.1, …) of the main fork.
-func relationFiles(t *testing.T, s *postgres.Store) []string {
+// databaseFiles returns every file of the test database's directory:
+// every relation of the database, its catalogs (pg_statistic and its TOAST
+// table among them) included.
+func databaseFiles(t *testing.T, s *postgres.Store) []string {
 	t.Helper()
 	ctx := context.Background()
-	var dataDir string
+	var dataDir, oid string
 	if err := s.DB().GetContext(ctx, &dataDir, `SELECT current_setting('data_directory')`); err != nil {
 		t.Fatal(err)
 	}
-	var rels []string
-	err := s.DB().SelectContext(ctx, &rels, `SELECT pg_relation_filepath(oid) FROM pg_class
-WHERE oid = 'visits'::regclass OR oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'visits'::regclass)`)
-	if err != nil {
+	if err := s.DB().GetContext(ctx, &oid, `SELECT oid::text FROM pg_database WHERE datname = current_database()`); err != nil {
 		t.Fatal(err)
 	}
+	dir := filepath.Join(dataDir, "base", oid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("read %s: %v (the test must run on the server's host as its user or root)", dir, err)
+	}
 	var files []string
-	for _, rel := range rels {
-		base := filepath.Join(dataDir, rel)
-		for seg := 0; ; seg++ {
-			p := base
-			if seg > 0 {
-				p = fmt.Sprintf("%s.%d", base, seg)
-			}
-			if _, err := os.Stat(p); err != nil {
-				break
-			}
-			files = append(files, p)
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
 	if len(files) == 0 {
-		t.Fatalf("no relation files found under %s (the test must run on the server's host as its user or root)", dataDir)
+		t.Fatalf("no relation files found under %s", dir)
 	}
 	return files
 }
 
-// fileHits counts how many of the payloads occur in the table's files.
+// fileHits counts how many of the payloads occur in the database's files,
+// after ANALYZE has sampled every table (autovacuum would, sooner or later)
+// and a checkpoint has written every dirty buffer out.
 func fileHits(t *testing.T, s *postgres.Store, payloads [][]byte) int {
 	t.Helper()
-	// Write dirty buffers out so the files show what the server holds.
-	if _, err := s.DB().Exec(`CHECKPOINT`); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{`ANALYZE`, `CHECKPOINT`} {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var data []byte
-	for _, p := range relationFiles(t, s) {
+	for _, p := range databaseFiles(t, s) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatalf("read relation file: %v (run the test as the server's user or root)", err)
@@ -168,8 +165,9 @@ func seedExpired(t *testing.T, s *postgres.Store, cutoff time.Time) [][]byte {
 	t.Helper()
 	var expired [][]byte
 	for i := range 20 {
-		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: cutoff.Add(-time.Duration(i+1) * time.Minute), Sealed: storetest.Canary("expired", i)}
-		if err := s.CreateVisits(context.Background(), "token:intake", []*registry.Visit{v}); err != nil {
+		checkIn := cutoff.Add(-time.Duration(i+1) * time.Minute)
+		v := &registry.Visit{ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn, Sealed: storetest.Canary("expired", i)}
+		if err := s.CreateParties(context.Background(), []*registry.Party{{Actor: "token:intake", Visits: []*registry.Visit{v}}}); err != nil {
 			t.Fatal(err)
 		}
 		expired = append(expired, v.Sealed)

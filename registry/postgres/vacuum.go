@@ -3,42 +3,129 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/cityhall/registry/registry"
 )
 
 // DefaultEraseWait is the default of Store.EraseWait.
 const DefaultEraseWait = time.Minute
 
-// AfterPurge makes deleted visits unrecoverable from the table's files: it
-// waits until no transaction that could still see them is open, then
-// rewrites the table with VACUUM (FULL).
+// AfterPurge makes the visits deleted before cutoff unrecoverable from the
+// database files, touching only the expired days: visits are partitioned by
+// check-in day (migration 0002), so
 //
-// Why FULL: measured against PostgreSQL 15 (TestPurgeErasesBytes), a plain
-// VACUUM after the DELETE left the sealed bytes of 149 of 200 deleted
-// visits in the heap file: pruning marks the line pointers unused and
-// compacts the page, but never zeroes the freed space. The same holds for
-// old row versions that check-out UPDATEs leave behind. VACUUM (FULL)
-// writes the live rows into a new file and unlinks the old one, TOAST and
-// indexes included.
+//   - the partition of every day that lies wholly before the cutoff, now
+//     empty, is detached (DETACH PARTITION … CONCURRENTLY, which does not
+//     block inserts or reads of the other days) and dropped: its files,
+//     TOAST and indexes included, are unlinked;
+//   - the one partition the cutoff falls into is rewritten with VACUUM
+//     (FULL), which holds an ACCESS EXCLUSIVE lock on that day alone; no
+//     registration, check-out by id or occupancy count reads a day that
+//     old.
+//
+// Why a rewrite and not a plain VACUUM: measured against PostgreSQL 15
+// (TestPurgeErasesBytes), a plain VACUUM after the DELETE left the sealed
+// bytes of 149 of 200 deleted visits in the heap file: pruning marks the
+// line pointers unused and compacts the page, but never zeroes the freed
+// space.
 //
 // Why wait: VACUUM (FULL) copies rows that are deleted but still visible to
 // an older snapshot (a running pg_dump, a long report), and those bytes
-// would survive into the new file. The wait ends when every snapshot is
-// younger than this call; after Store.EraseWait it gives up with an error
-// and the next purge retries.
+// would survive into the new file. Before the rewrite it waits until every
+// snapshot is younger than this call; after Store.EraseWait it gives up
+// with an error and the next purge retries. Dropping a partition needs no
+// such wait: its files go whole.
 //
-// Cost: the rewrite takes the whole table (28 days of visits) under an
-// ACCESS EXCLUSIVE lock, so intake waits for it; BenchmarkPurgeHourly
-// measures it. WAL archives and base backups keep old row images
-// regardless; the destroyed per-day epoch keys cover those.
-func (d *dialect) AfterPurge(ctx context.Context, db *sqlx.DB) error {
+// Statistics: the sealed bytes and ids are never sampled (STATISTICS 0 on
+// every partition), so pg_statistic holds nothing to erase. WAL archives
+// and base backups keep old row images regardless; the destroyed per-day
+// epoch keys cover those.
+func (d *dialect) AfterPurge(ctx context.Context, db *sqlx.DB, cutoff time.Time) error {
+	parts, err := partitions(ctx, db)
+	if err != nil {
+		return err
+	}
+	boundary := ""
+	for _, p := range parts {
+		switch {
+		case !p.day.End().After(cutoff):
+			if err := dropPartition(ctx, db, p.name); err != nil {
+				return err
+			}
+		case p.day.Start().Before(cutoff):
+			boundary = p.name
+		}
+	}
+	if boundary == "" {
+		return nil
+	}
 	if err := waitForOlderSnapshots(ctx, db, d.store.EraseWait); err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `VACUUM (FULL) visits`); err != nil {
-		return fmt.Errorf("vacuum visits: %w", err)
+	if _, err := db.ExecContext(ctx, `VACUUM (FULL) `+pq.QuoteIdentifier(boundary)); err != nil {
+		return fmt.Errorf("rewrite %s: %w", boundary, err)
+	}
+	return nil
+}
+
+type partition struct {
+	name string
+	day  registry.Day
+}
+
+var partitionName = regexp.MustCompile(`^visits_d(\d{4})(\d{2})(\d{2})$`)
+
+// partitions lists the partitions of visits, attached or left detached by
+// an interrupted purge, by day.
+func partitions(ctx context.Context, db *sqlx.DB) ([]partition, error) {
+	var names []string
+	err := db.SelectContext(ctx, &names, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'visits\_d%' ORDER BY c.relname`)
+	if err != nil {
+		return nil, fmt.Errorf("list visit partitions: %w", err)
+	}
+	var parts []partition
+	for _, name := range names {
+		m := partitionName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		day, err := registry.ParseDay(m[1] + "-" + m[2] + "-" + m[3])
+		if err != nil {
+			continue
+		}
+		parts = append(parts, partition{name: name, day: day})
+	}
+	return parts, nil
+}
+
+// dropPartition detaches a partition without blocking the others and drops
+// it. A detach that an earlier purge left pending is finalised; a table no
+// longer attached is dropped as it is.
+func dropPartition(ctx context.Context, db *sqlx.DB, name string) error {
+	q := pq.QuoteIdentifier(name)
+	var attached, pending bool
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = $1::regclass),
+EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = $1::regclass AND inhdetachpending)`, name).Scan(&attached, &pending)
+	if err != nil {
+		return fmt.Errorf("inspect partition %s: %w", name, err)
+	}
+	switch {
+	case pending:
+		_, err = db.ExecContext(ctx, `ALTER TABLE visits DETACH PARTITION `+q+` FINALIZE`)
+	case attached:
+		_, err = db.ExecContext(ctx, `ALTER TABLE visits DETACH PARTITION `+q+` CONCURRENTLY`)
+	}
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", name, err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+q); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	return nil
 }

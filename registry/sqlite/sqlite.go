@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -71,7 +72,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
-	return &Store{Store: sqlstore.New(write, read, dialect{}), path: path}, nil
+	st, err := sqlstore.New(ctx, write, read, dialect{})
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+	return &Store{Store: st, path: path}, nil
 }
 
 // Path returns the database file's path.
@@ -155,7 +162,7 @@ func (dialect) LockAudit(context.Context, *sqlx.Tx) error { return nil }
 // secure_delete has zeroed the deleted cells in the pages the checkpoint
 // writes; truncation removes the WAL frames that still held the inserted
 // rows. It fails when a reader kept the checkpoint from completing.
-func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB) error {
+func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB, _ time.Time) error {
 	var busy, log, done int
 	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
 		return fmt.Errorf("checkpoint wal: %w", err)
@@ -165,6 +172,9 @@ func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB) error {
 	}
 	return nil
 }
+
+// AddDays does nothing: SQLite keeps all visits in one table.
+func (dialect) AddDays(context.Context, *sqlx.Tx, []registry.Day) error { return nil }
 
 // ErrorCode classifies SQLite errors by their (extended) result code.
 func (dialect) ErrorCode(err error) string {

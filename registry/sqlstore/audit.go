@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -14,28 +13,36 @@ import (
 )
 
 type auditRow struct {
-	Seq      int64  `db:"seq"`
-	At       int64  `db:"at"`
-	Actor    string `db:"actor"`
-	Action   string `db:"action"`
-	Subject  string `db:"subject"`
-	Details  string `db:"details"`
-	PrevHash []byte `db:"prev_hash"`
-	Hash     []byte `db:"hash"`
+	Seq         int64  `db:"seq"`
+	Version     int    `db:"v"`
+	At          int64  `db:"at"`
+	Actor       string `db:"actor"`
+	ActorSalt   []byte `db:"actor_salt"`
+	ActorCommit []byte `db:"actor_commit"`
+	Action      string `db:"action"`
+	Subject     string `db:"subject"`
+	Details     string `db:"details"`
+	PrevHash    []byte `db:"prev_hash"`
+	Hash        []byte `db:"hash"`
 }
 
 func (r *auditRow) event() *registry.AuditEvent {
 	return &registry.AuditEvent{
-		Seq: r.Seq, Time: fromMicros(r.At), Actor: registry.Actor(r.Actor), Action: r.Action,
+		Seq: r.Seq, Version: r.Version, Time: fromMicros(r.At), Actor: registry.Actor(r.Actor),
+		ActorSalt: r.ActorSalt, ActorCommit: r.ActorCommit, Action: r.Action,
 		Subject: r.Subject, Details: r.Details, PrevHash: r.PrevHash, Hash: r.Hash,
 	}
 }
 
-const auditColumns = `seq, at, actor, action, subject, details, prev_hash, hash`
+const auditColumns = `seq, v, at, actor, actor_salt, actor_commit, action, subject, details, prev_hash, hash`
 
-// AppendAudit appends e in its own transaction and sets its Seq, Time,
-// PrevHash and Hash. EINVALID without an action or with details that are
-// not a JSON object.
+const insertAudit = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const lastAuditQuery = `SELECT ` + auditColumns + ` FROM audit_events ORDER BY seq DESC LIMIT 1`
+
+// AppendAudit appends e in its own transaction and sets its Seq, Version,
+// Time, actor commitment, PrevHash and Hash. EINVALID without an action or
+// with details that are not a JSON object.
 func (s *Store) AppendAudit(ctx context.Context, e *registry.AuditEvent) error {
 	if e.Time.IsZero() {
 		e.Time = s.now()
@@ -63,21 +70,33 @@ func (s *Store) AuditEvents(ctx context.Context, after int64, limit int) ([]*reg
 // LastAudit returns the newest event with the action ("" for any), or
 // ENOTFOUND.
 func (s *Store) LastAudit(ctx context.Context, action string) (*registry.AuditEvent, error) {
-	return s.lastAudit(ctx, s.read, action)
-}
-
-func (s *Store) lastAudit(ctx context.Context, q sqlx.QueryerContext, action string) (*registry.AuditEvent, error) {
 	var row auditRow
 	var err error
 	if action == "" {
-		err = sqlx.GetContext(ctx, q, &row, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq DESC LIMIT 1`)
+		err = s.read.GetContext(ctx, &row, lastAuditQuery)
 	} else {
-		err = sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT `+auditColumns+` FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`), action)
+		err = s.read.GetContext(ctx, &row, s.rebind(`SELECT `+auditColumns+` FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`), action)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, registry.Errorf(registry.ENOTFOUND, "No audit event found.")
 	} else if err != nil {
 		return nil, s.errorf(err, "read last audit event")
+	}
+	return row.event(), nil
+}
+
+// head returns the chain head inside tx, or nil for an empty log.
+func (s *Store) head(ctx context.Context, tx *sqlx.Tx) (*registry.AuditEvent, error) {
+	st, err := s.stmt(ctx, tx, lastAuditQuery)
+	if err != nil {
+		return nil, err
+	}
+	var row auditRow
+	err = st.GetContext(ctx, &row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, s.errorf(err, "read audit chain head")
 	}
 	return row.event(), nil
 }
@@ -98,38 +117,28 @@ func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e *registry.AuditE
 	if err := s.dialect.LockAudit(ctx, tx); err != nil {
 		return s.errorf(err, "lock audit log")
 	}
-	prev, err := s.lastAudit(ctx, tx, "")
-	if registry.ErrorCode(err) == registry.ENOTFOUND {
-		prev, err = nil, nil
-	}
+	prev, err := s.head(ctx, tx)
 	if err != nil {
 		return err
 	}
 	e.Link(prev)
-	_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.Seq, micros(e.Time), string(e.Actor), e.Action, e.Subject, e.Details, e.PrevHash, e.Hash)
+	st, err := s.stmt(ctx, tx, insertAudit)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, e.Seq, e.Version, micros(e.Time), string(e.Actor), e.ActorSalt, e.ActorCommit,
+		e.Action, e.Subject, e.Details, e.PrevHash, e.Hash)
 	return s.errorf(err, "append audit event")
 }
 
-// entry is an audit event before it is linked; details is marshalled to
-// JSON, and a zero time means now.
-type entry struct {
-	actor   registry.Actor
-	action  string
-	subject string
-	at      time.Time
-	details any
-}
-
-// audit appends the entry inside tx.
-func (s *Store) audit(ctx context.Context, tx *sqlx.Tx, en entry) error {
-	details, err := json.Marshal(en.details)
+// audit appends the payload's event inside tx; a zero time means now.
+func (s *Store) audit(ctx context.Context, tx *sqlx.Tx, at time.Time, actor registry.Actor, subject string, p registry.AuditPayload) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	e, err := registry.NewAuditEvent(at, actor, subject, p)
 	if err != nil {
-		return fmt.Errorf("marshal audit details: %w", err)
+		return err
 	}
-	if en.at.IsZero() {
-		en.at = s.now()
-	}
-	e := &registry.AuditEvent{Time: en.at, Actor: en.actor, Action: en.action, Subject: en.subject, Details: string(details)}
 	return s.appendAudit(ctx, tx, e)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -48,14 +49,21 @@ func (s *Store) AddEpochKeys(ctx context.Context, actor registry.Actor, keys []*
 		k.CreatedAt = utcMicro(k.CreatedAt)
 		days[i] = k.Day
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, k := range keys {
 			if err := s.insertEpochKey(ctx, tx, k); err != nil {
 				return err
 			}
 		}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditEpochKeysCreated, at: now, details: map[string]any{"days": days}})
+		if err := s.dialect.AddDays(ctx, tx, days); err != nil {
+			return s.errorf(err, "prepare the days' storage")
+		}
+		return s.audit(ctx, tx, now, actor, "", registry.EpochKeysCreated{Days: days})
 	})
+	if err == nil {
+		s.markDays(days)
+	}
+	return err
 }
 
 func (s *Store) insertEpochKey(ctx context.Context, tx *sqlx.Tx, k *registry.EpochKey) error {
@@ -118,8 +126,7 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingRecipients, []
 		if err != nil {
 			return s.errorf(err, "pin recipients")
 		}
-		details := map[string]string{"old": string(old), "new": fingerprint}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditRecipientsChanged, details: details})
+		return s.audit(ctx, tx, time.Time{}, actor, "", registry.RecipientsChanged{Old: string(old), New: fingerprint})
 	})
 	return changed && err == nil, err
 }

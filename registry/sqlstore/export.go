@@ -40,8 +40,7 @@ export_count = ?, export_digest = ? WHERE id = ? AND status = ?`,
 		if err != nil {
 			return err
 		}
-		details := map[string]any{"count": r.ExportCount, "digest": digest}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditRequestExported, subject: id, at: now, details: details})
+		return s.audit(ctx, tx, now, actor, id, registry.RequestExported{Count: r.ExportCount, Digest: digest})
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -14,18 +16,27 @@ import (
 // errDryRun rolls back a dry run after it counted everything.
 var errDryRun = errors.New("dry run")
 
-// settingErasePending is set by a purge that deleted visits and cleared
-// once the dialect's AfterPurge succeeded, so that a failed clean-up is
-// retried by the next purge even when that one deletes nothing.
+// settingErasePending holds the cutoff (unix microseconds) of the latest
+// purge that deleted visits until the dialect's AfterPurge succeeded, so
+// that a failed clean-up is retried by the next purge even when that one
+// deletes nothing.
 const settingErasePending = "erase_pending"
 
-// Purge carries out p in one transaction with one AuditPurge event whose
-// details are the report; see registry.PurgeStore. A dry run performs the
-// same statements and rolls them back, so its counts are exactly what a
-// real run would do at that moment; it records nothing. After a real run
-// that deleted visits the dialect's AfterPurge makes deleted bytes
-// unrecoverable; if that fails the purge stays committed, the error says so
-// and the next purge retries the clean-up.
+// purgeChunk is how many expired visits one transaction deletes. A purge
+// of a week's backlog deletes in many short transactions, so that intake,
+// which waits for the write lock on SQLite, is never held for long.
+const purgeChunk = 1000
+
+// Purge carries out p: it deletes the expired visits in chunks of
+// purgeChunk, each in a transaction of its own, then runs the rest (the
+// automatic check-outs, expired requests, destroyed keys) in one last
+// transaction with one AuditPurge event whose details are the report; see
+// registry.PurgeStore. Visits checked in before the cutoff cannot be
+// registered any more, so the chunks race with nothing. A dry run counts
+// the same statements in a transaction it rolls back; it records nothing.
+// After a real run that deleted visits, the dialect's AfterPurge makes the
+// deleted bytes unrecoverable; if that fails the purge stays committed,
+// the error says so and the next purge retries the clean-up.
 func (s *Store) Purge(ctx context.Context, actor registry.Actor, p registry.PurgePlan) (*registry.PurgeReport, error) {
 	if p.Now.IsZero() || p.Cutoff.IsZero() {
 		return nil, registry.Errorf(registry.EINVALID, "A purge needs a time and a cutoff.")
@@ -34,67 +45,126 @@ func (s *Store) Purge(ctx context.Context, actor registry.Actor, p registry.Purg
 		RanAt: utcMicro(p.Now), DryRun: p.DryRun, Cutoff: utcMicro(p.Cutoff), KeysDestroyed: []registry.Day{},
 	}
 	rep.KeysDestroyed = append(rep.KeysDestroyed, p.Destroyed...)
-	var erase bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
+	if !p.DryRun {
+		n, err := s.deleteExpired(ctx, p.Cutoff)
+		rep.VisitsDeleted = n
+		if err != nil {
+			return nil, err
+		}
+	}
+	remaining, err := s.countRemaining(ctx, p.Cutoff)
+	if err != nil {
+		return nil, err
+	}
+	rep.VisitsRemaining = remaining
+	var erase *time.Time
+	err = s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
 		if err := s.purge(ctx, tx, p, rep); err != nil {
 			return err
 		}
 		if p.DryRun {
 			return errDryRun
 		}
-		if erase, err = s.markErase(ctx, tx, rep.VisitsDeleted > 0); err != nil {
+		if erase, err = s.erasePending(ctx, tx); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditPurge, at: rep.RanAt, details: rep})
+		return s.audit(ctx, tx, rep.RanAt, actor, "", *rep)
 	})
 	if p.DryRun && errors.Is(err, errDryRun) {
 		return rep, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if erase {
-		if err := s.erase(ctx); err != nil {
+	if erase != nil {
+		if err := s.erase(ctx, *erase); err != nil {
 			return rep, fmt.Errorf("purge committed, but erasing deleted bytes failed (the next purge retries): %w", err)
 		}
 	}
 	return rep, nil
 }
 
-// markErase records that deleted bytes await erasure when deleted is set,
-// and reports whether they do (from this purge or an earlier one).
-func (s *Store) markErase(ctx context.Context, tx *sqlx.Tx, deleted bool) (bool, error) {
-	if deleted {
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
-			settingErasePending, []byte("1"))
-		return true, s.errorf(err, "mark erase pending")
+// deleteExpired deletes the visits checked in before cutoff, purgeChunk at
+// a time, each chunk with the erase-pending mark, and returns how many.
+func (s *Store) deleteExpired(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.inTx(ctx, func(tx *sqlx.Tx) (err error) {
+			n, err = s.exec(ctx, tx, `DELETE FROM visits WHERE check_in < ? AND id IN
+(SELECT id FROM visits WHERE check_in < ? ORDER BY check_in LIMIT ?)`, micros(cutoff), micros(cutoff), purgeChunk)
+			if err != nil || n == 0 {
+				return err
+			}
+			return s.markErase(ctx, tx, cutoff)
+		})
+		total += n
+		if err != nil || n < purgeChunk {
+			return total, err
+		}
 	}
-	_, err := s.setting(ctx, tx, settingErasePending)
+}
+
+// countRemaining counts the visits not expired at cutoff on the read pool,
+// outside the write transaction: counting a large table there would hold
+// intake for as long.
+func (s *Store) countRemaining(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.read.GetContext(ctx, &n, s.rebind(`SELECT count(*) FROM visits WHERE check_in >= ?`), micros(cutoff))
+	return n, s.errorf(err, "count remaining visits")
+}
+
+// markErase records that deleted bytes up to cutoff await erasure.
+func (s *Store) markErase(ctx context.Context, tx *sqlx.Tx, cutoff time.Time) error {
+	_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingErasePending, []byte(strconv.FormatInt(micros(cutoff), 10)))
+	return s.errorf(err, "mark erase pending")
+}
+
+// erasePending returns the cutoff of the deleted bytes that await erasure
+// (from this purge or an earlier one), or nil.
+func (s *Store) erasePending(ctx context.Context, tx *sqlx.Tx) (*time.Time, error) {
+	v, err := s.setting(ctx, tx, settingErasePending)
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
-		return false, nil
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	return err == nil, err
+	us, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		us = time.Now().UnixMicro() // an older release wrote "1": erase everything
+	}
+	t := fromMicros(us)
+	return &t, nil
 }
 
 // erase runs the dialect's clean-up and clears the pending mark.
-func (s *Store) erase(ctx context.Context) error {
-	if err := s.dialect.AfterPurge(ctx, s.db); err != nil {
+func (s *Store) erase(ctx context.Context, cutoff time.Time) error {
+	if err := s.dialect.AfterPurge(ctx, s.db, cutoff); err != nil {
 		return err
 	}
 	_, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM settings WHERE name = ?`), settingErasePending)
 	return s.errorf(err, "clear erase pending")
 }
 
-// purge runs the statements of a purge and fills in the report.
+// purge runs the last transaction's statements and fills in the report.
+// Open visits are found through the partial index of open visits, bounded
+// below by the cutoff (older ones are deleted).
 func (s *Store) purge(ctx context.Context, tx *sqlx.Tx, p registry.PurgePlan, rep *registry.PurgeReport) error {
 	var err error
 	now, cutoff := micros(p.Now), micros(p.Cutoff)
-	rep.VisitsDeleted, err = s.exec(ctx, tx, `DELETE FROM visits WHERE check_in < ?`, cutoff)
-	if err != nil {
+	if p.DryRun {
+		if err := tx.GetContext(ctx, &rep.VisitsDeleted, s.rebind(`SELECT count(*) FROM visits WHERE check_in < ?`), cutoff); err != nil {
+			return s.errorf(err, "count expired visits")
+		}
+	}
+	// An idempotency record of a day before the cutoff's names only
+	// deleted visits.
+	if _, err := s.exec(ctx, tx, `DELETE FROM idempotency WHERE day < ?`, string(registry.DayOf(p.Cutoff))); err != nil {
 		return err
 	}
 	if !p.StaleBefore.IsZero() {
 		rep.VisitsAutoCheckedOut, err = s.exec(ctx, tx, `UPDATE visits SET check_out = check_in + ?, checkout_auto = ?
-WHERE check_out IS NULL AND check_in < ?`, p.MaxStay.Microseconds(), true, micros(p.StaleBefore))
+WHERE check_out IS NULL AND check_in >= ? AND check_in < ?`, p.MaxStay.Microseconds(), true, cutoff, micros(p.StaleBefore))
 		if err != nil {
 			return err
 		}
@@ -112,18 +182,11 @@ WHERE (status = ? AND expires_at <= ?) OR (status = ? AND window_to <= ?)`,
 			return err
 		}
 	}
-	return s.remaining(ctx, tx, rep)
-}
-
-func (s *Store) remaining(ctx context.Context, tx *sqlx.Tx, rep *registry.PurgeReport) error {
-	var row struct {
-		N      int64         `db:"n"`
-		Oldest sql.NullInt64 `db:"oldest"`
+	var oldest sql.NullInt64
+	if err := tx.GetContext(ctx, &oldest, s.rebind(`SELECT min(check_in) FROM visits WHERE check_in >= ?`), cutoff); err != nil {
+		return s.errorf(err, "find the oldest remaining visit")
 	}
-	if err := tx.GetContext(ctx, &row, `SELECT count(*) AS n, min(check_in) AS oldest FROM visits`); err != nil {
-		return s.errorf(err, "count remaining visits")
-	}
-	rep.VisitsRemaining, rep.OldestCheckIn = row.N, fromNullMicros(row.Oldest)
+	rep.OldestCheckIn = fromNullMicros(oldest)
 	return nil
 }
 

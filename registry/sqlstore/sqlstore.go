@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,14 +34,19 @@ type Dialect interface {
 	// has one writer and needs nothing; PostgreSQL takes a transaction-scoped
 	// advisory lock.
 	LockAudit(ctx context.Context, tx *sqlx.Tx) error
-	// AfterPurge runs after a purge that deleted visits committed (and
-	// after every purge until it once succeeded), outside any transaction,
-	// to make the deleted bytes unrecoverable from the database files.
-	AfterPurge(ctx context.Context, db *sqlx.DB) error
+	// AfterPurge runs after a purge that deleted the visits checked in
+	// before cutoff committed (and after every purge until it once
+	// succeeded), outside any transaction, to make the deleted bytes
+	// unrecoverable from the database files.
+	AfterPurge(ctx context.Context, db *sqlx.DB, cutoff time.Time) error
 	// ErrorCode classifies a driver error: registry.ECONFLICT for a unique
 	// violation, registry.EUNAVAILABLE for a busy or lost database, "" for
 	// anything else.
 	ErrorCode(err error) string
+	// AddDays prepares the storage of visits checked in on the days, inside
+	// the transaction that adds their epoch keys (PostgreSQL: one partition
+	// per day). SQLite needs nothing.
+	AddDays(ctx context.Context, tx *sqlx.Tx, days []registry.Day) error
 }
 
 // Store implements registry.Store. Write transactions run on the write
@@ -54,12 +60,45 @@ type Store struct {
 	db      *sqlx.DB
 	read    *sqlx.DB
 	dialect Dialect
+	stmts   map[string]*sqlx.Stmt // prepared statements of the write path, by query text
+	days    sync.Map              // registry.Day → true: days whose storage is prepared
 }
 
-// New returns a Store over the write and read pools, which may be the same.
-// Closing the Store closes both.
-func New(write, read *sqlx.DB, d Dialect) *Store {
-	return &Store{Now: time.Now, db: write, read: read, dialect: d}
+// preparedQueries are the statements every registration batch runs. They
+// are prepared once on the write pool, before any transaction holds its
+// connection (SQLite's write pool has one), and reused by every
+// transaction: the database parses them once, not per statement.
+var preparedQueries = []string{insertVisit, insertKey, insertAudit, lastAuditQuery}
+
+// New returns a Store over the write and read pools, which may be the same,
+// with the hot statements prepared. Closing the Store closes both pools.
+func New(ctx context.Context, write, read *sqlx.DB, d Dialect) (*Store, error) {
+	s := &Store{Now: time.Now, db: write, read: read, dialect: d, stmts: map[string]*sqlx.Stmt{}}
+	for _, q := range preparedQueries {
+		st, err := write.PreparexContext(ctx, write.Rebind(q))
+		if err != nil {
+			s.closeStmts()
+			return nil, s.errorf(err, "prepare statement")
+		}
+		s.stmts[q] = st
+	}
+	return s, nil
+}
+
+// stmt returns the prepared statement of query (one of preparedQueries)
+// bound to tx.
+func (s *Store) stmt(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	st, ok := s.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("statement not prepared: %.40s", query)
+	}
+	return tx.StmtxContext(ctx, st), nil
+}
+
+func (s *Store) closeStmts() {
+	for _, st := range s.stmts {
+		st.Close()
+	}
 }
 
 // DB returns the write pool, for adapters and their tests.
@@ -78,6 +117,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.closeStmts()
 	err := s.db.Close()
 	if s.read != s.db {
 		err = errors.Join(err, s.read.Close())
@@ -213,4 +253,14 @@ func (s *Store) update(ctx context.Context, tx *sqlx.Tx, msg, query string, args
 		return registry.Errorf(registry.ECONFLICT, "%s", msg)
 	}
 	return nil
+}
+
+// setting returns a stored setting, or ENOTFOUND.
+func (s *Store) setting(ctx context.Context, q sqlx.QueryerContext, name string) ([]byte, error) {
+	var value []byte
+	err := sqlx.GetContext(ctx, q, &value, s.rebind(`SELECT value FROM settings WHERE name = ?`), name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, registry.Errorf(registry.ENOTFOUND, "Setting %s not found.", name)
+	}
+	return value, s.errorf(err, "read setting")
 }

@@ -47,8 +47,7 @@ func (s *Store) CreateToken(ctx context.Context, actor registry.Actor, t *regist
 		if err != nil {
 			return s.errorf(err, "insert token")
 		}
-		details := map[string]string{"role": string(t.Role), "site": t.Site}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditTokenCreated, subject: t.ID, at: t.CreatedAt, details: details})
+		return s.audit(ctx, tx, t.CreatedAt, actor, t.ID, registry.TokenCreated{Role: t.Role, Site: t.Site})
 	})
 }
 
@@ -96,6 +95,6 @@ func (s *Store) RevokeToken(ctx context.Context, actor registry.Actor, id string
 		if err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditTokenRevoked, subject: id, at: at, details: map[string]string{}})
+		return s.audit(ctx, tx, at, actor, id, registry.TokenRevoked{})
 	})
 }

@@ -90,8 +90,7 @@ window_from, window_to, sites, areas, status, owner_token, created_by, created_a
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}
-		details := map[string]any{"office": r.Office, "from": r.From, "to": r.To, "sites": nonNil(r.Sites), "areas": nonNil(r.Areas)}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditRequestCreated, subject: r.ID, at: r.CreatedAt, details: details})
+		return s.audit(ctx, tx, r.CreatedAt, actor, r.ID, registry.RequestCreated{Office: r.Office, From: r.From, To: r.To, Sites: nonNil(r.Sites), Areas: nonNil(r.Areas)})
 	})
 }
 
@@ -153,11 +152,11 @@ func (s *Store) DecideTraceRequest(ctx context.Context, actor registry.Actor, id
 			return err
 		}
 		r.Status, r.DecidedBy, r.DecidedAt, r.DecisionNote = registry.TraceRejected, actor, &now, d.Note
-		action, details := registry.AuditRequestRejected, map[string]any{}
+		var payload registry.AuditPayload = registry.RequestRejected{}
 		if d.Approve {
 			exp := utcMicro(d.ExpiresAt)
 			r.Status, r.ExpiresAt = registry.TraceApproved, &exp
-			action, details = registry.AuditRequestApproved, map[string]any{"expires_at": exp}
+			payload = registry.RequestApproved{ExpiresAt: exp}
 		}
 		err = s.update(ctx, tx, "The request was decided concurrently.", `UPDATE trace_requests SET status = ?, decided_by = ?,
 decided_at = ?, decision_note = ?, expires_at = ? WHERE id = ? AND status = ?`,
@@ -165,7 +164,7 @@ decided_at = ?, decision_note = ?, expires_at = ? WHERE id = ? AND status = ?`,
 		if err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, entry{actor: actor, action: action, subject: id, at: now, details: details})
+		return s.audit(ctx, tx, now, actor, id, payload)
 	})
 	if err != nil {
 		return nil, err

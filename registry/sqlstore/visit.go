@@ -2,9 +2,10 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,8 +23,6 @@ type visitRow struct {
 	Epoch        string        `db:"epoch"`
 	Sealed       []byte        `db:"sealed"`
 	CreatedAt    int64         `db:"created_at"`
-	IdemHash     []byte        `db:"idem_hash"`
-	RequestMAC   []byte        `db:"request_mac"`
 }
 
 func (r *visitRow) visit() *registry.Visit {
@@ -31,108 +30,187 @@ func (r *visitRow) visit() *registry.Visit {
 		ID: r.ID, Site: r.Site, Area: r.Area, CheckIn: fromMicros(r.CheckIn),
 		CheckOut: fromNullMicros(r.CheckOut), CheckoutAuto: r.CheckoutAuto,
 		Epoch: registry.Day(r.Epoch), Sealed: r.Sealed, CreatedAt: fromMicros(r.CreatedAt),
-		IdempotencyHash: r.IdemHash, RequestMAC: r.RequestMAC,
 	}
 }
 
-const visitColumns = `id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at, idem_hash, request_mac`
+const visitColumns = `id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at`
 
-// insertVisit does nothing (and affects no row) when the idempotency hash is
-// already stored; a NULL hash never conflicts.
-const insertVisit = `INSERT INTO visits (` + visitColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (idem_hash) DO NOTHING`
+const insertVisit = `INSERT INTO visits (` + visitColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// CreateVisits stores the visits in one transaction with one
-// AuditVisitsRegistered event counting the newly stored visits per site.
-// Replays (a stored IdempotencyHash) are filled from the stored row and
-// marked Replayed; when every visit is a replay no event is written.
-// EINVALID for a visit without ID, site or check-in; ECONFLICT for a
-// duplicate ID.
-func (s *Store) CreateVisits(ctx context.Context, actor registry.Actor, visits []*registry.Visit) error {
-	if len(visits) == 0 {
+// insertKey stores a party's idempotency record unless its hash is stored
+// already; RETURNING tells which happened.
+const insertKey = `INSERT INTO idempotency (hash, day, request_mac, visits) VALUES (?, ?, ?, ?)
+ON CONFLICT (hash) DO NOTHING RETURNING hash`
+
+// CreateParties stores the parties in one transaction with one
+// AuditVisitsRegistered event per actor; see registry.VisitStore. A party
+// whose idempotency hash is stored is a replay: its Replay is filled from
+// the stored record and none of its visits is inserted.
+func (s *Store) CreateParties(ctx context.Context, parties []*registry.Party) error {
+	if len(parties) == 0 {
 		return nil
 	}
 	now := s.now()
-	for _, v := range visits {
-		if err := prepareVisit(v, now); err != nil {
+	for _, p := range parties {
+		if err := prepareParty(p, now); err != nil {
 			return err
 		}
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		sites, err := s.insertVisits(ctx, tx, visits)
-		if err != nil || len(sites) == 0 {
-			return err
+	fresh := s.unpreparedDays(parties)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if len(fresh) > 0 {
+			if err := s.dialect.AddDays(ctx, tx, fresh); err != nil {
+				return s.errorf(err, "prepare the days' storage")
+			}
 		}
-		n := 0
-		for _, c := range sites {
-			n += c
+		batches := newBatches()
+		for _, p := range parties {
+			stored, err := s.insertParty(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			if stored {
+				batches.add(p)
+			}
 		}
-		details := map[string]any{"count": n, "sites": sites}
-		return s.audit(ctx, tx, entry{actor: actor, action: registry.AuditVisitsRegistered, at: now, details: details})
+		for _, b := range batches.list {
+			if err := s.audit(ctx, tx, now, b.actor, "", b.payload()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err == nil {
+		s.markDays(fresh)
+	}
+	return err
 }
 
-func prepareVisit(v *registry.Visit, now time.Time) error {
-	if v.ID == "" || v.Site == "" || v.CheckIn.IsZero() || len(v.Sealed) == 0 {
-		return registry.Errorf(registry.EINVALID, "A visit needs an id, a site, a check-in and sealed contact data.")
+// unpreparedDays returns the check-in days of the parties' visits whose
+// storage this process has not prepared yet (see Dialect.AddDays).
+func (s *Store) unpreparedDays(parties []*registry.Party) []registry.Day {
+	var days []registry.Day
+	for _, p := range parties {
+		for _, v := range p.Visits {
+			d := registry.DayOf(v.CheckIn)
+			if _, ok := s.days.Load(d); !ok && !slices.Contains(days, d) {
+				days = append(days, d)
+			}
+		}
 	}
-	v.CheckIn = utcMicro(v.CheckIn)
-	if v.Epoch == "" {
-		v.Epoch = registry.DayOf(v.CheckIn)
+	return days
+}
+
+// markDays records that the days' storage is prepared (after the
+// transaction that prepared it committed).
+func (s *Store) markDays(days []registry.Day) {
+	for _, d := range days {
+		s.days.Store(d, true)
 	}
-	if v.CreatedAt.IsZero() {
-		v.CreatedAt = now
+}
+
+func prepareParty(p *registry.Party, now time.Time) error {
+	p.Replay = nil
+	if len(p.Visits) == 0 || p.Actor == "" {
+		return registry.Errorf(registry.EINVALID, "A party needs an actor and at least one visit.")
 	}
-	v.CreatedAt = utcMicro(v.CreatedAt)
-	v.Replayed = false
+	for _, v := range p.Visits {
+		if v.ID == "" || v.Site == "" || v.CheckIn.IsZero() || len(v.Sealed) == 0 {
+			return registry.Errorf(registry.EINVALID, "A visit needs an id, a site, a check-in and sealed contact data.")
+		}
+		v.CheckIn = utcMicro(v.CheckIn)
+		if v.Epoch == "" {
+			v.Epoch = registry.DayOf(v.CheckIn)
+		}
+		if v.CreatedAt.IsZero() {
+			v.CreatedAt = now
+		}
+		v.CreatedAt = utcMicro(v.CreatedAt)
+	}
+	if k := p.Key; k != nil && (len(k.Hash) == 0 || len(k.RequestMAC) == 0 || k.Day == "" || k.Visits != len(p.Visits)) {
+		return registry.Errorf(registry.EINVALID, "An idempotency record needs a hash, a MAC, a day and the party's number of visits.")
+	}
 	return nil
 }
 
-// insertVisits inserts the visits and returns the count of newly inserted
-// visits per site. Batches reuse one prepared statement: on PostgreSQL an
-// unprepared exec costs two round trips, a prepared one one, while the
-// prepare and close cost two more (so single visits are not prepared).
-func (s *Store) insertVisits(ctx context.Context, tx *sqlx.Tx, visits []*registry.Visit) (map[string]int, error) {
-	query := s.rebind(insertVisit)
-	exec := func(args ...any) (sql.Result, error) { return tx.ExecContext(ctx, query, args...) }
-	if len(visits) > 1 {
-		stmt, err := tx.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, s.errorf(err, "prepare visit insert")
-		}
-		defer stmt.Close()
-		exec = func(args ...any) (sql.Result, error) { return stmt.ExecContext(ctx, args...) }
-	}
-	sites := map[string]int{}
-	for _, v := range visits {
-		res, err := exec(v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
-			string(v.Epoch), v.Sealed, micros(v.CreatedAt), nullBytes(v.IdempotencyHash), nullBytes(v.RequestMAC))
-		if err != nil {
-			return nil, s.errorf(err, "insert visit")
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, s.errorf(err, "insert visit")
-		} else if n == 1 {
-			sites[v.Site]++
-			continue
-		}
-		if err := s.replay(ctx, tx, v); err != nil {
-			return nil, err
+// insertParty stores the party's key (when it has one) and visits, and
+// reports false when the key was stored before (a replay; Replay is set).
+func (s *Store) insertParty(ctx context.Context, tx *sqlx.Tx, p *registry.Party) (bool, error) {
+	if k := p.Key; k != nil {
+		var hash []byte
+		err := tx.QueryRowxContext(ctx, s.rebind(insertKey), k.Hash, string(k.Day), k.RequestMAC, k.Visits).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			p.Replay, err = s.storedKey(ctx, tx, k.Hash)
+			return false, err
+		} else if err != nil {
+			return false, s.errorf(err, "store idempotency key")
 		}
 	}
-	return sites, nil
+	stmt, err := s.stmt(ctx, tx, insertVisit)
+	if err != nil {
+		return false, err
+	}
+	for _, v := range p.Visits {
+		_, err := stmt.ExecContext(ctx, v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
+			string(v.Epoch), v.Sealed, micros(v.CreatedAt))
+		if err != nil {
+			return false, s.errorf(err, "insert visit")
+		}
+	}
+	return true, nil
 }
 
-// replay overwrites v with the visit stored under its idempotency hash.
-func (s *Store) replay(ctx context.Context, tx *sqlx.Tx, v *registry.Visit) error {
-	var row visitRow
-	q := s.rebind(`SELECT ` + visitColumns + ` FROM visits WHERE idem_hash = ?`)
-	if err := tx.GetContext(ctx, &row, q, v.IdempotencyHash); err != nil {
-		return s.errorf(err, "read replayed visit")
+// storedKey reads the idempotency record stored under hash.
+func (s *Store) storedKey(ctx context.Context, q sqlx.QueryerContext, hash []byte) (*registry.IdempotencyKey, error) {
+	var row struct {
+		Hash   []byte `db:"hash"`
+		Day    string `db:"day"`
+		MAC    []byte `db:"request_mac"`
+		Visits int    `db:"visits"`
 	}
-	*v = *row.visit()
-	v.Replayed = true
-	return nil
+	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT hash, day, request_mac, visits FROM idempotency WHERE hash = ?`), hash)
+	if err != nil {
+		return nil, s.errorf(err, "read idempotency key")
+	}
+	return &registry.IdempotencyKey{Hash: row.Hash, Day: registry.Day(row.Day), RequestMAC: row.MAC, Visits: row.Visits}, nil
+}
+
+// batches groups the stored parties of a transaction by actor, in order of
+// first appearance, for one audit event each.
+type batches struct {
+	list  []*batch
+	index map[registry.Actor]*batch
+}
+
+type batch struct {
+	actor  registry.Actor
+	n      int
+	sites  map[string]int
+	leaves map[registry.Day][]byte
+}
+
+func newBatches() *batches { return &batches{index: map[registry.Actor]*batch{}} }
+
+func (bs *batches) add(p *registry.Party) {
+	b := bs.index[p.Actor]
+	if b == nil {
+		b = &batch{actor: p.Actor, sites: map[string]int{}, leaves: map[registry.Day][]byte{}}
+		bs.index[p.Actor] = b
+		bs.list = append(bs.list, b)
+	}
+	for _, v := range p.Visits {
+		b.n++
+		b.sites[v.Site]++
+		b.leaves[v.Epoch] = append(b.leaves[v.Epoch], registry.VisitLeaf(v)...)
+	}
+}
+
+func (b *batch) payload() registry.VisitsRegistered {
+	leaves := make(map[registry.Day]string, len(b.leaves))
+	for d, l := range b.leaves {
+		leaves[d] = base64.StdEncoding.EncodeToString(l)
+	}
+	return registry.VisitsRegistered{Count: b.n, Sites: b.sites, Leaves: leaves}
 }
 
 // FindVisit returns a visit by id, Sealed included, or ENOTFOUND.
@@ -140,9 +218,16 @@ func (s *Store) FindVisit(ctx context.Context, id string) (*registry.Visit, erro
 	return s.findVisit(ctx, s.read, id)
 }
 
+// findVisit looks the visit up within the check-in day its id names, so
+// that PostgreSQL reads one partition.
 func (s *Store) findVisit(ctx context.Context, q sqlx.QueryerContext, id string) (*registry.Visit, error) {
+	day, ok := registry.VisitDay(id)
+	if !ok {
+		return nil, registry.Errorf(registry.ENOTFOUND, "Visit not found.")
+	}
 	var row visitRow
-	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT `+visitColumns+` FROM visits WHERE id = ?`), id)
+	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT `+visitColumns+` FROM visits WHERE id = ? AND check_in >= ? AND check_in < ?`),
+		id, micros(day.Start()), micros(day.End()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, registry.Errorf(registry.ENOTFOUND, "Visit not found.")
 	} else if err != nil {
@@ -168,40 +253,6 @@ func (s *Store) CheckOutVisit(ctx context.Context, id string, at time.Time) erro
 			return registry.FieldError("check_out", "The check-out lies before the check-in.")
 		}
 		return s.update(ctx, tx, "The visit is already checked out.",
-			`UPDATE visits SET check_out = ? WHERE id = ? AND check_out IS NULL`, micros(at), id)
+			`UPDATE visits SET check_out = ? WHERE id = ? AND check_in = ? AND check_out IS NULL`, micros(at), id, micros(v.CheckIn))
 	})
-}
-
-const settingCheckoutKey = "checkout_key"
-
-// CheckoutKey returns the 32-byte checkout secret, creating it on first use.
-// Concurrent first calls agree on one key.
-func (s *Store) CheckoutKey(ctx context.Context) ([]byte, error) {
-	key, err := s.setting(ctx, s.read, settingCheckoutKey)
-	if registry.ErrorCode(err) != registry.ENOTFOUND {
-		return key, err
-	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		fresh := make([]byte, 32)
-		if _, err := rand.Read(fresh); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), settingCheckoutKey, fresh)
-		if err != nil {
-			return s.errorf(err, "store checkout key")
-		}
-		key, err = s.setting(ctx, tx, settingCheckoutKey)
-		return err
-	})
-	return key, err
-}
-
-// setting returns a stored setting, or ENOTFOUND.
-func (s *Store) setting(ctx context.Context, q sqlx.QueryerContext, name string) ([]byte, error) {
-	var value []byte
-	err := sqlx.GetContext(ctx, q, &value, s.rebind(`SELECT value FROM settings WHERE name = ?`), name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, registry.Errorf(registry.ENOTFOUND, "Setting %s not found.", name)
-	}
-	return value, s.errorf(err, "read setting")
 }

@@ -25,15 +25,15 @@ func benchVisits(n int, checkIn time.Time) []*registry.Visit {
 		sealed := make([]byte, SealedSize)
 		rand.Read(sealed)
 		visits[i] = &registry.Visit{
-			ID: registry.NewID(), Site: "rathaus", Area: "buergerbuero", CheckIn: checkIn,
-			Epoch: registry.DayOf(checkIn), Sealed: sealed, CreatedAt: checkIn, IdempotencyHash: sealed[:32],
+			ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", Area: "buergerbuero", CheckIn: checkIn,
+			Epoch: registry.DayOf(checkIn), Sealed: sealed, CreatedAt: checkIn,
 		}
 	}
 	return visits
 }
 
-// BenchCreateVisits measures CreateVisits with batches of the size and
-// reports rows/s.
+// BenchCreateVisits measures CreateParties with batches of the size (one
+// visit with an idempotency key per party) and reports rows/s.
 func BenchCreateVisits(b *testing.B, s registry.Store, batch int) {
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -41,8 +41,12 @@ func BenchCreateVisits(b *testing.B, s registry.Store, batch int) {
 	for b.Loop() {
 		b.StopTimer()
 		visits := benchVisits(batch, now)
+		parties := make([]*registry.Party, batch)
+		for i, v := range visits {
+			parties[i] = party("token:bench", &registry.IdempotencyKey{Hash: v.Sealed[:32], RequestMAC: v.Sealed[32:64], Day: v.Epoch, Visits: 1}, v)
+		}
 		b.StartTimer()
-		if err := s.CreateVisits(ctx, "token:bench", visits); err != nil {
+		if err := s.CreateParties(ctx, parties); err != nil {
 			b.Fatal(err)
 		}
 		rows += batch

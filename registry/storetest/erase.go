@@ -20,40 +20,48 @@ func Canary(kind string, i int) []byte {
 	return []byte(fmt.Sprintf("CANARY-%s-%04d-%s", kind, i, hex.EncodeToString(b[:])))
 }
 
+// idNeedle is a visit id as the stores write it: 32 hex digits of text.
+func idNeedle(id string) []byte { return []byte(id) }
+
 // CountIn counts how many of the payloads occur in data. It looks for a
-// 64-byte prefix, so that partly overwritten copies count too.
+// prefix of at most 64 bytes, so that partly overwritten copies count too.
 func CountIn(data []byte, payloads [][]byte) int {
 	n := 0
 	for _, p := range payloads {
-		if bytes.Contains(data, p[:64]) {
+		if bytes.Contains(data, p[:min(64, len(p))]) {
 			n++
 		}
 	}
 	return n
 }
 
-// ErasesBytes proves that a purge removes the sealed bytes of expired visits
-// from the database's files, not only their rows. hits counts how many of
-// the payloads occur in the store's raw files (each adapter knows which
-// files those are). Before the purge every payload must be found, which
-// proves the scan works; after it, no expired one and every kept one.
+// ErasesBytes proves that a purge removes the sealed bytes and the ids of
+// expired visits from the database's files, not only their rows. hits
+// counts how many of the payloads occur in the store's raw files (each
+// adapter knows which files those are: every file of the database,
+// catalogs and statistics included). Before the purge every payload and id
+// must be found, which proves the scan works; after it, no expired one and
+// every kept one.
 func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payloads [][]byte) int) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	cutoff := now.Add(-28 * 24 * time.Hour)
-	var expired, kept [][]byte
-	// The first 100 expired visits fill whole pages that the purge frees;
-	// the rest alternate with kept ones on shared pages.
+	var expired, kept, expiredIDs [][]byte
+	// The first 100 expired visits lie on the three days before the
+	// cutoff's and fill whole pages that the purge frees (PostgreSQL: whole
+	// day partitions it drops); the rest alternate with kept ones on shared
+	// pages of the cutoff's day.
 	for i := range 300 {
 		checkIn, kind := cutoff.Add(time.Duration(i+1)*time.Minute), "kept"
-		if i < 100 || i%2 == 0 {
-			checkIn, kind = cutoff.Add(-time.Duration(i+1)*time.Minute), "expired"
+		switch {
+		case i < 100:
+			checkIn, kind = cutoff.Add(-time.Duration(i/34+1)*24*time.Hour-time.Duration(i)*time.Minute), "expired"
+		case i%2 == 0:
+			checkIn, kind = cutoff.Add(-time.Duration(i+1)*time.Second), "expired"
 		}
-		v := &registry.Visit{ID: registry.NewID(), Site: "rathaus", CheckIn: checkIn, Sealed: Canary(kind, i)}
-		if err := s.CreateVisits(ctx, "token:intake", []*registry.Visit{v}); err != nil {
-			t.Fatal(err)
-		}
+		v := &registry.Visit{ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn, Sealed: Canary(kind, i)}
+		createVisits(t, s, v)
 		if i%4 < 2 {
 			// A check-out rewrites the row: its old version must go too.
 			if err := s.CheckOutVisit(ctx, v.ID, checkIn.Add(time.Hour)); err != nil {
@@ -62,12 +70,16 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 		}
 		if kind == "expired" {
 			expired = append(expired, v.Sealed)
+			expiredIDs = append(expiredIDs, idNeedle(v.ID))
 		} else {
 			kept = append(kept, v.Sealed)
 		}
 	}
 	if got := hits(t, expired); got != len(expired) {
 		t.Fatalf("before purge: %d of %d expired payloads in the files, want all (scan broken?)", got, len(expired))
+	}
+	if got := hits(t, expiredIDs); got != len(expiredIDs) {
+		t.Fatalf("before purge: %d of %d expired ids in the files, want all (scan broken?)", got, len(expiredIDs))
 	}
 	rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: now, Cutoff: cutoff})
 	if err != nil {
@@ -78,6 +90,9 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 	}
 	if got := hits(t, expired); got != 0 {
 		t.Errorf("after purge: %d expired payloads still in the database files, want 0", got)
+	}
+	if got := hits(t, expiredIDs); got != 0 {
+		t.Errorf("after purge: %d ids of expired visits still in the database files, want 0", got)
 	}
 	if got := hits(t, kept); got != len(kept) {
 		t.Errorf("after purge: %d of %d kept payloads in the files, want all", got, len(kept))

@@ -3,6 +3,8 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,90 +16,110 @@ import (
 func testCreateFindVisits(t *testing.T, s registry.Store) {
 	ctx := context.Background()
 	a := newVisit("rathaus", "buergerbuero", t0)
-	a.IdempotencyHash, a.RequestMAC = []byte("idem-a-0123456789abcdef"), []byte("mac-a")
 	b := newVisit("rathaus", "", t0.Add(time.Minute))
 	c := newVisit("bibliothek", "lesesaal", t0.Add(123456*time.Microsecond))
 	c.CheckOut = timePtr(t0.Add(time.Hour))
-	createVisits(t, s, a, b, c)
+	keyA := &registry.IdempotencyKey{Hash: []byte("idem-a-0123456789abcdef"), RequestMAC: []byte("mac-a"), Day: a.Epoch, Visits: 1}
+	createParties(t, s, party("token:intake", keyA, a), party("token:intake", nil, b, c))
 	for _, want := range []*registry.Visit{a, b, c} {
 		got := findVisit(t, s, want.ID)
 		if got.Site != want.Site || got.Area != want.Area || !got.CheckIn.Equal(want.CheckIn) ||
 			got.Epoch != want.Epoch || !bytes.Equal(got.Sealed, want.Sealed) || !got.CreatedAt.Equal(want.CreatedAt) ||
-			!equalTimePtr(got.CheckOut, want.CheckOut) || got.CheckoutAuto || got.Replayed {
+			!equalTimePtr(got.CheckOut, want.CheckOut) || got.CheckoutAuto {
 			t.Errorf("FindVisit(%s) = %+v, want %+v", want.ID, got, want)
-		}
-		if !bytes.Equal(got.IdempotencyHash, want.IdempotencyHash) || !bytes.Equal(got.RequestMAC, want.RequestMAC) {
-			t.Errorf("FindVisit(%s): idempotency hash/MAC differ from the stored ones", want.ID)
 		}
 		if got.CheckIn.Location() != time.UTC {
 			t.Errorf("FindVisit(%s).CheckIn location = %v, want UTC", want.ID, got.CheckIn.Location())
 		}
 	}
-	_, err := s.FindVisit(ctx, registry.NewID())
+	for _, id := range []string{registry.NewVisitID(a.Epoch), registry.NewID(), "x", a.ID[:31] + "g"} {
+		_, err := s.FindVisit(ctx, id)
+		wantCode(t, err, registry.ENOTFOUND)
+	}
+	// Another day's prefix on a stored id names no visit.
+	_, err := s.FindVisit(ctx, registry.VisitIDWithSuffix(a.Epoch.AddDays(1), a.ID[4:]))
 	wantCode(t, err, registry.ENOTFOUND)
 
 	ev := wantEvents(t, s, registry.AuditVisitsRegistered, 1)[0]
-	if got, want := ev.Details, `{"count":3,"sites":{"bibliothek":1,"rathaus":2}}`; got != want {
-		t.Errorf("audit details = %s, want %s", got, want)
+	var p registry.VisitsRegistered
+	if err := json.Unmarshal([]byte(ev.Details), &p); err != nil {
+		t.Fatal(err)
+	}
+	leaves := append(append(registry.VisitLeaf(a), registry.VisitLeaf(b)...), registry.VisitLeaf(c)...)
+	if p.Count != 3 || p.Sites["rathaus"] != 2 || p.Sites["bibliothek"] != 1 ||
+		p.Leaves[a.Epoch] != base64.StdEncoding.EncodeToString(leaves) {
+		t.Errorf("audit details = %s, want 3 visits with their leaves", ev.Details)
 	}
 	if ev.Actor != "token:intake" {
 		t.Errorf("audit actor = %q, want token:intake", ev.Actor)
 	}
-	if err := s.CreateVisits(ctx, "token:intake", nil); err != nil {
-		t.Errorf("CreateVisits(nil) = %v, want nil", err)
+	if err := s.CreateParties(ctx, nil); err != nil {
+		t.Errorf("CreateParties(nil) = %v, want nil", err)
 	}
 	wantEvents(t, s, registry.AuditVisitsRegistered, 1)
+	err = s.CreateParties(ctx, []*registry.Party{{Actor: "token:intake"}})
+	wantCode(t, err, registry.EINVALID)
+}
+
+// party returns a party of the actor with the key (nil for none).
+func party(actor registry.Actor, key *registry.IdempotencyKey, visits ...*registry.Visit) *registry.Party {
+	return &registry.Party{Actor: actor, Key: key, Visits: visits}
 }
 
 func testIdempotentReplay(t *testing.T, s registry.Store) {
 	first := newVisit("rathaus", "a", t0)
-	first.IdempotencyHash, first.RequestMAC = []byte("hash-1"), []byte("mac-1")
-	createVisits(t, s, first)
+	key1 := &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), Day: first.Epoch, Visits: 1}
+	createParties(t, s, party("token:intake", key1, first))
 
-	// A retry of first, a new keyed visit and its retry in the same batch,
-	// and a visit without a key.
-	retry := newVisit("rathaus", "b", t0.Add(time.Hour))
-	retry.IdempotencyHash, retry.RequestMAC = []byte("hash-1"), []byte("mac-other")
-	second := newVisit("rathaus", "a", t0.Add(time.Minute))
-	second.IdempotencyHash, second.RequestMAC = []byte("hash-2"), []byte("mac-2")
-	secondRetry := newVisit("rathaus", "a", t0.Add(time.Minute))
-	secondRetry.IdempotencyHash = []byte("hash-2")
-	plain := newVisit("rathaus", "a", t0.Add(2*time.Minute))
-	createVisits(t, s, retry, second, secondRetry, plain)
+	// A retry of first (another body, another day), a new keyed party and
+	// its retry in the same batch, and a party without a key.
+	retryVisit := newVisit("rathaus", "b", t0.Add(25*time.Hour))
+	retry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-other"), Day: retryVisit.Epoch, Visits: 1}, retryVisit)
+	key2 := &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), Day: registry.DayOf(t0), Visits: 2}
+	second := party("token:intake", key2, newVisit("rathaus", "a", t0.Add(time.Minute)), newVisit("rathaus", "a", t0.Add(time.Minute)))
+	secondRetry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), Day: key2.Day, Visits: 2},
+		newVisit("rathaus", "a", t0.Add(time.Minute)), newVisit("rathaus", "a", t0.Add(time.Minute)))
+	plain := party("token:intake", nil, newVisit("rathaus", "a", t0.Add(2*time.Minute)))
+	createParties(t, s, retry, second, secondRetry, plain)
 
 	tests := []struct {
-		name         string
-		got          *registry.Visit
-		replayed     bool
-		wantID       string
-		wantMAC      []byte
-		wantArea     string
-		wantCheckIn  time.Time
-		wantCreateAt time.Time
+		name   string
+		got    *registry.Party
+		replay *registry.IdempotencyKey
 	}{
-		{"retry", retry, true, first.ID, first.RequestMAC, "a", first.CheckIn, first.CreatedAt},
-		{"second", second, false, second.ID, []byte("mac-2"), "a", second.CheckIn, second.CreatedAt},
-		{"second retry in batch", secondRetry, true, second.ID, []byte("mac-2"), "a", second.CheckIn, second.CreatedAt},
-		{"plain", plain, false, plain.ID, nil, "a", plain.CheckIn, plain.CreatedAt},
+		{"retry", retry, key1},
+		{"second", second, nil},
+		{"second retry in batch", secondRetry, key2},
+		{"plain", plain, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := tt.got
-			if v.Replayed != tt.replayed || v.ID != tt.wantID || !bytes.Equal(v.RequestMAC, tt.wantMAC) ||
-				v.Area != tt.wantArea || !v.CheckIn.Equal(tt.wantCheckIn) || !v.CreatedAt.Equal(tt.wantCreateAt) {
-				t.Errorf("got %+v, want Replayed=%v ID=%s MAC=%q", v, tt.replayed, tt.wantID, tt.wantMAC)
+			r := tt.got.Replay
+			switch {
+			case tt.replay == nil && r != nil:
+				t.Errorf("Replay = %+v, want nil", r)
+			case tt.replay != nil && (r == nil || !bytes.Equal(r.Hash, tt.replay.Hash) || !bytes.Equal(r.RequestMAC, tt.replay.RequestMAC) ||
+				r.Day != tt.replay.Day || r.Visits != tt.replay.Visits):
+				t.Errorf("Replay = %+v, want the stored %+v", r, tt.replay)
 			}
 		})
 	}
-	evs := wantEvents(t, s, registry.AuditVisitsRegistered, 2)
-	if got, want := evs[1].Details, `{"count":2,"sites":{"rathaus":2}}`; got != want {
-		t.Errorf("audit details = %s, want %s", got, want)
+	for _, v := range append(retry.Visits, secondRetry.Visits...) {
+		_, err := s.FindVisit(context.Background(), v.ID)
+		wantCode(t, err, registry.ENOTFOUND) // a replay stores nothing
 	}
-	again := newVisit("rathaus", "", t0)
-	again.IdempotencyHash = []byte("hash-1")
-	createVisits(t, s, again)
-	if !again.Replayed || again.ID != first.ID {
-		t.Errorf("replay-only batch: Replayed=%v ID=%s, want true %s", again.Replayed, again.ID, first.ID)
+	for _, v := range append(second.Visits, plain.Visits...) {
+		findVisit(t, s, v.ID)
+	}
+	evs := wantEvents(t, s, registry.AuditVisitsRegistered, 2)
+	if got := details(t, evs[1])["count"]; got != 3.0 {
+		t.Errorf("audit count = %v, want 3", got)
+	}
+	again := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), Day: first.Epoch, Visits: 1},
+		newVisit("rathaus", "", t0))
+	createParties(t, s, again)
+	if again.Replay == nil {
+		t.Errorf("replay-only batch: Replay = nil")
 	}
 	wantEvents(t, s, registry.AuditVisitsRegistered, 2) // a replay alone is not an event
 }
@@ -108,11 +130,21 @@ func testDuplicateVisitID(t *testing.T, s registry.Store) {
 	b := newVisit("rathaus", "", t0)
 	dup := newVisit("rathaus", "", t0)
 	dup.ID = a.ID
-	err := s.CreateVisits(context.Background(), "token:intake", []*registry.Visit{b, dup})
+	err := s.CreateParties(context.Background(), []*registry.Party{party("token:intake", nil, b), party("token:intake", nil, dup)})
 	wantCode(t, err, registry.ECONFLICT)
 	_, err = s.FindVisit(context.Background(), b.ID)
 	wantCode(t, err, registry.ENOTFOUND) // the failed batch stored nothing
 	wantEvents(t, s, registry.AuditVisitsRegistered, 1)
+}
+
+// testAuditPerActor: a batch of two actors' parties is one event each.
+func testAuditPerActor(t *testing.T, s registry.Store) {
+	createParties(t, s, party("token:a", nil, newVisit("rathaus", "", t0)), party("user:meier", nil, newVisit("rathaus", "", t0), newVisit("bauamt", "", t0)),
+		party("token:a", nil, newVisit("rathaus", "", t0)))
+	evs := wantEvents(t, s, registry.AuditVisitsRegistered, 2)
+	if evs[0].Actor != "token:a" || details(t, evs[0])["count"] != 2.0 || evs[1].Actor != "user:meier" || details(t, evs[1])["count"] != 2.0 {
+		t.Errorf("events = %s %s, %s %s; want token:a with 2, user:meier with 2", evs[0].Actor, evs[0].Details, evs[1].Actor, evs[1].Details)
+	}
 }
 
 func testConcurrentCreateVisits(t *testing.T, s registry.Store) {
@@ -121,30 +153,29 @@ func testConcurrentCreateVisits(t *testing.T, s registry.Store) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		ids      []string
-		sharedID = map[string]bool{}
+		replayed = map[int]int{}
 		errs     = make(chan error, workers*batches)
 	)
 	for w := range workers {
 		wg.Go(func() {
 			for b := range batches {
-				batch := make([]*registry.Visit, size)
-				for i := range batch {
-					batch[i] = newVisit(fmt.Sprintf("site-%d", w), "", t0.Add(time.Duration(b*size+i)*time.Second))
+				parties := make([]*registry.Party, size)
+				for i := range parties {
+					parties[i] = party("token:intake", nil, newVisit(fmt.Sprintf("site-%d", w), "", t0.Add(time.Duration(b*size+i)*time.Second)))
 				}
-				// Every worker retries the same keyed visit.
-				batch[0].IdempotencyHash = []byte(fmt.Sprintf("shared-%d", b))
-				if err := s.CreateVisits(context.Background(), "token:intake", batch); err != nil {
+				// Every worker retries the same keyed party.
+				parties[0].Key = &registry.IdempotencyKey{Hash: []byte(fmt.Sprintf("shared-%d", b)), RequestMAC: []byte("m"), Day: registry.DayOf(t0), Visits: 1}
+				if err := s.CreateParties(context.Background(), parties); err != nil {
 					errs <- err
 					return
 				}
 				mu.Lock()
-				for i, v := range batch {
-					if i == 0 {
-						sharedID[v.ID] = true
+				for _, p := range parties {
+					if p.Replay != nil {
+						replayed[b]++
+						continue
 					}
-					if !v.Replayed {
-						ids = append(ids, v.ID)
-					}
+					ids = append(ids, p.Visits[0].ID)
 				}
 				mu.Unlock()
 			}
@@ -153,10 +184,12 @@ func testConcurrentCreateVisits(t *testing.T, s registry.Store) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("concurrent CreateVisits() = %v", err)
+		t.Fatalf("concurrent CreateParties() = %v", err)
 	}
-	if got, want := len(sharedID), batches; got != want {
-		t.Errorf("%d distinct ids for %d shared idempotency keys, want %d", got, batches, want)
+	for b := range batches {
+		if replayed[b] != workers-1 {
+			t.Errorf("shared key %d replayed %d times, want %d", b, replayed[b], workers-1)
+		}
 	}
 	if got, want := len(ids), workers*batches*(size-1)+batches; got != want {
 		t.Errorf("%d stored visits, want %d", got, want)
@@ -205,33 +238,5 @@ func testCheckOutVisit(t *testing.T, s registry.Store) {
 	got := findVisit(t, s, v.ID)
 	if want := t0.Add(90 * time.Minute); got.CheckOut == nil || !got.CheckOut.Equal(want) || got.CheckoutAuto {
 		t.Errorf("CheckOut = %v auto %v, want %v manual", got.CheckOut, got.CheckoutAuto, want)
-	}
-}
-
-func testCheckoutKey(t *testing.T, s registry.Store) {
-	ctx := context.Background()
-	keys := make([][]byte, 4)
-	var wg sync.WaitGroup
-	for i := range keys {
-		wg.Go(func() {
-			k, err := s.CheckoutKey(ctx)
-			if err != nil {
-				t.Errorf("CheckoutKey() = %v", err)
-			}
-			keys[i] = k
-		})
-	}
-	wg.Wait()
-	again, err := s.CheckoutKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(again) != 32 || bytes.Equal(again, make([]byte, 32)) {
-		t.Fatalf("CheckoutKey() = %d bytes %x, want 32 random bytes", len(again), again)
-	}
-	for i, k := range keys {
-		if !bytes.Equal(k, again) {
-			t.Errorf("call %d returned another key", i)
-		}
 	}
 }

@@ -64,6 +64,7 @@ type Env struct {
 	Keys       *crypto.KeyStore
 	Recipients *crypto.Recipients
 	Office     []age.Identity // the health office's identity
+	Secret     *crypto.Secret // the server secret, in the key store directory
 	Clock      *Clock
 }
 
@@ -79,7 +80,8 @@ type Options struct {
 }
 
 // New sets up an Env over store and starts its service; t.Cleanup closes
-// the service (not the store, which belongs to the caller).
+// the service (not the store, which belongs to the caller). A store
+// wrapper that overrides CreateParties (a fault injector) is fine.
 func New(t testing.TB, store registry.Store, opt Options) *Env {
 	t.Helper()
 	dir := t.TempDir()
@@ -102,11 +104,15 @@ func New(t testing.TB, store registry.Store, opt Options) *Env {
 	if err != nil {
 		t.Fatalf("open key store: %v", err)
 	}
-	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Clock: &Clock{t: Start}}
+	secret, err := crypto.CreateSecretFile(filepath.Join(keys.Dir, crypto.SecretFileName), Start)
+	if err != nil {
+		t.Fatalf("create server secret: %v", err)
+	}
+	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Secret: secret, Clock: &Clock{t: Start}}
 	if !opt.NoEpochKey {
 		e.AddEpochKey(t, registry.DayOf(Start))
 	}
-	e.Service = intake.New(store, crypto.NewSealer(rs), opt.Logger)
+	e.Service = intake.New(store, crypto.NewSealer(rs), secret, opt.Logger)
 	e.Service.Now = e.Clock.Now
 	e.Service.MaxBatch = opt.MaxBatch
 	e.Service.Start(context.Background())
