@@ -119,10 +119,33 @@ func migrate(ctx context.Context, db *sqlx.DB) error {
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	results, err := p.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	for _, r := range results {
+		if r.Source != nil && r.Source.Version == 2 {
+			scrubStatistics(ctx, db)
+		}
+	}
 	return nil
+}
+
+// settingScrubPending marks a database whose pg_statistic may still hold
+// sealed bytes sampled by the first release, which did not exclude them
+// from statistics: migration 0002 dropped that table (and its statistics
+// rows), but the rows' bytes stay in the catalog's pages until it is
+// rewritten. `registry doctor` reports the mark.
+const settingScrubPending = "statistics_scrub_pending"
+
+// scrubStatistics rewrites pg_statistic after the upgrade from the first
+// release. A database owner may do that; when the role may not, the mark
+// stays and the operator runs it as a superuser.
+func scrubStatistics(ctx context.Context, db *sqlx.DB) {
+	if _, err := db.ExecContext(ctx, `VACUUM (FULL) pg_catalog.pg_statistic`); err == nil {
+		return
+	}
+	db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, '\x31') ON CONFLICT (name) DO NOTHING`, settingScrubPending)
 }
 
 // auditLockSQL is the key of the advisory lock that serialises audit
