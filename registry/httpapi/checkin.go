@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // check-in times are shown in German time on any host
@@ -21,9 +22,11 @@ import (
 //
 // Registrations use a synthetic intake token bound to the site
 // (publicToken), so the audit log names "token:public-<site>" and the site
-// binding is enforced by intake. Every rendered form carries a random nonce
-// that becomes the Idempotency-Key: a reload or double submit of the same
-// form replays the first registration instead of storing a second one.
+// binding is enforced by intake. Every rendered form carries a nonce the
+// server issued and signed (nonce.go) that becomes the Idempotency-Key: a
+// reload or double submit of the same form replays the first registration
+// instead of storing a second one. Registrations are limited per client,
+// per site and in total (Limits), every other page request per client.
 
 // maxFormCompanions is the number of companion rows the form offers.
 const maxFormCompanions = 3
@@ -62,11 +65,11 @@ func (s *Server) publicSite(w http.ResponseWriter, r *http.Request, lang string)
 func (s *Server) handleCheckinForm(w http.ResponseWriter, r *http.Request) {
 	lang := preferredLang(r)
 	site, ok := s.publicSite(w, r, lang)
-	if !ok {
+	if !ok || !s.allowPage(w, r, lang) {
 		return
 	}
 	vals := map[string]string{"area": r.URL.Query().Get("area")}
-	s.render(w, r, http.StatusOK, "form", s.formPage(site, lang, registry.NewID(), vals, ""))
+	s.render(w, r, http.StatusOK, "form", s.formPage(site, lang, issueNonce(s.formKey, site, s.cfg.Now()), vals, ""))
 }
 
 // handleCheckin serves POST /checkin/{site}: 200 with the confirmation
@@ -85,8 +88,13 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := formLang(vals["lang"])
-	if !registry.ValidID(vals["nonce"]) {
-		s.renderError(w, r, lang, errFormMalformed, nil)
+	if !checkNonce(s.formKey, site, vals["nonce"], s.cfg.Now()) {
+		s.metrics.countError("form_expired")
+		s.renderMessage(w, r, http.StatusBadRequest, lang, "title_error", "msg_form_expired", site)
+		return
+	}
+	if limit, wait := s.limits.registration(r, site, s.cfg.Now()); limit != "" {
+		s.tooMany(w, r, lang, limit, wait)
 		return
 	}
 	f := newCheckinForm(site, vals)
@@ -112,7 +120,7 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) {
 // 401 for a wrong token or unknown visit, 409 when already checked out,
 // 404 when the visit was purged.
 func (s *Server) handleCheckinCheckout(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.publicSite(w, r, preferredLang(r)); !ok {
+	if _, ok := s.publicSite(w, r, preferredLang(r)); !ok || !s.allowPage(w, r, preferredLang(r)) {
 		return
 	}
 	vals, err := s.readForm(w, r, checkoutFields)
@@ -128,6 +136,29 @@ func (s *Server) handleCheckinCheckout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderMessage(w, r, http.StatusOK, lang, "title_bye", "msg_bye", "")
+}
+
+// allowPage takes a token of the client's page limit, or answers 429 and
+// returns false.
+func (s *Server) allowPage(w http.ResponseWriter, r *http.Request, lang string) bool {
+	if ok, wait := s.limits.pages.allow(s.limits.clientKey(r), s.cfg.Now()); !ok {
+		s.tooMany(w, r, lang, "pages", wait)
+		return false
+	}
+	return true
+}
+
+// tooMany answers 429 with Retry-After and a page asking the visitor to
+// wait or to register at the desk.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, lang, limit string, wait time.Duration) {
+	s.metrics.countLimited(limit)
+	w.Header().Set("Retry-After", retrySeconds(wait))
+	s.renderMessage(w, r, http.StatusTooManyRequests, lang, "title_busy", "msg_busy", r.PathValue("site"))
+}
+
+// retrySeconds is a Retry-After value: whole seconds, at least 1.
+func retrySeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // renderError answers err as a message page: statusErrors with their
@@ -166,6 +197,8 @@ var statusMessages = map[int]string{
 	http.StatusBadRequest:            "msg_form",
 	http.StatusRequestEntityTooLarge: "msg_too_large",
 	http.StatusUnsupportedMediaType:  "msg_form",
+	http.StatusRequestTimeout:        "msg_form",
+	http.StatusTooManyRequests:       "msg_busy",
 }
 
 // person is one checked-in person on the confirmation page.

@@ -40,7 +40,7 @@ func wantPage(t *testing.T, r *response, status int) string {
 	return string(r.body)
 }
 
-var nonceRE = regexp.MustCompile(`name="nonce" value="([0-9a-f]{32})"`)
+var nonceRE = regexp.MustCompile(`name="nonce" value="([A-Za-z0-9_.-]+)"`)
 
 // getForm fetches the form of site and returns its nonce.
 func getForm(t *testing.T, s *testServer, site string) string {

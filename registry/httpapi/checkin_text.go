@@ -45,6 +45,9 @@ var texts = map[string]map[string]string{
 		"msg_unavailable":    "Die Anmeldung ist gerade nicht möglich. Bitte versuchen Sie es gleich noch einmal oder melden Sie sich an der Pforte an.",
 		"msg_internal":       "Ein interner Fehler ist aufgetreten. Bitte melden Sie sich an der Pforte an.",
 		"back_to_form":       "Zur Anmeldung",
+		"title_busy":         "Bitte einen Moment Geduld",
+		"msg_busy":           "Gerade kommen sehr viele Anmeldungen an. Bitte versuchen Sie es in einer Minute noch einmal oder melden Sie sich an der Pforte an.",
+		"msg_form_expired":   "Dieses Formular ist abgelaufen oder gehört zu einem anderen Eingang. Bitte öffnen Sie die Anmeldeseite neu; Ihre Angaben wurden nicht gespeichert.",
 	},
 	"en": {
 		"other_lang": "de", "other_lang_label": "Deutsch",
@@ -87,5 +90,8 @@ var texts = map[string]map[string]string{
 		"msg_unavailable":    "Check-in is not possible right now. Please try again in a moment or register at the reception desk.",
 		"msg_internal":       "An internal error occurred. Please register at the reception desk.",
 		"back_to_form":       "To the check-in form",
+		"title_busy":         "Please wait a moment",
+		"msg_busy":           "A great many check-ins are arriving right now. Please try again in a minute or register at the reception desk.",
+		"msg_form_expired":   "This form has expired or belongs to another entrance. Please open the check-in page again; nothing was stored.",
 	},
 }

@@ -39,16 +39,17 @@ func deadline(d time.Duration, onTimeout http.HandlerFunc, next http.Handler) ht
 			next.ServeHTTP(bw, r.WithContext(ctx))
 			close(done)
 		}()
+		timer := time.NewTimer(d)
+		defer timer.Stop()
 		select {
 		case p := <-panicked:
 			panic(p)
 		case <-done:
+			// Also when the client went away (its request context ended):
+			// a half-closed connection may still read the answer.
 			bw.copyTo(w)
-		case <-ctx.Done():
+		case <-timer.C:
 			bw.abandon()
-			if r.Context().Err() != nil {
-				return // the client went away
-			}
 			onTimeout(w, r)
 		}
 	})

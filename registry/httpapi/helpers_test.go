@@ -41,11 +41,24 @@ type serverOptions struct {
 	noEpochKey bool
 	// publicSites is Config.PublicSites: the sites of the check-in form.
 	publicSites []string
+	// limits is Config.Limits (nil: the defaults).
+	limits *httpapi.Limits
+	// readTimeout is Config.ReadTimeout (0: the default).
+	readTimeout time.Duration
+	// requestTimeout is Config.RequestTimeout (0: the default).
+	requestTimeout time.Duration
 }
 
 // newSQLiteServer starts a server over a SQLite file in t.TempDir(); it
 // returns the server and the file's path.
 func newSQLiteServer(t testing.TB, opt serverOptions) (*testServer, string) {
+	t.Helper()
+	store, path := sqliteStore(t)
+	return newServer(t, store, opt), path
+}
+
+// sqliteStore opens a store on a fresh file, closed at cleanup.
+func sqliteStore(t testing.TB) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "registry.db")
 	store, err := sqlite.Open(context.Background(), path)
@@ -53,7 +66,7 @@ func newSQLiteServer(t testing.TB, opt serverOptions) (*testServer, string) {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return newServer(t, store, opt), path
+	return store, path
 }
 
 // newServer starts a server over store; cleanup shuts it down.
@@ -66,7 +79,8 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, TempDir: tmp,
-		PublicSites: opt.publicSites,
+		PublicSites: opt.publicSites, Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout,
+		RequestTimeout: opt.requestTimeout,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

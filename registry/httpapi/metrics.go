@@ -19,6 +19,7 @@ type metrics struct {
 	mu       sync.Mutex
 	requests map[requestKey]uint64
 	errors   map[string]uint64
+	limited  map[string]uint64
 }
 
 type requestKey struct {
@@ -27,13 +28,21 @@ type requestKey struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{requests: map[requestKey]uint64{}, errors: map[string]uint64{}}
+	return &metrics{requests: map[requestKey]uint64{}, errors: map[string]uint64{}, limited: map[string]uint64{}}
 }
 
 func (m *metrics) countRequest(route string, status int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests[requestKey{route, status}]++
+}
+
+// countLimited counts a request refused by a limit (client, site, total,
+// pages, auth_failures) or a connection that waited (connections).
+func (m *metrics) countLimited(limit string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.limited[limit]++
 }
 
 func (m *metrics) countError(code string) {
@@ -73,6 +82,15 @@ func (m *metrics) write(b *strings.Builder) {
 	slices.Sort(codes)
 	for _, c := range codes {
 		fmt.Fprintf(b, "registry_http_errors_total{code=%s} %d\n", label(c), m.errors[c])
+	}
+	header(b, "registry_http_limited_total", "counter", "Requests refused with 429 by a limit, and connections that waited for a free slot (limit=connections).")
+	limits := make([]string, 0, len(m.limited))
+	for l := range m.limited {
+		limits = append(limits, l)
+	}
+	slices.Sort(limits)
+	for _, l := range limits {
+		fmt.Fprintf(b, "registry_http_limited_total{limit=%s} %d\n", label(l), m.limited[l])
 	}
 }
 

@@ -125,7 +125,18 @@ func tokenFrom(ctx context.Context) *registry.Token {
 // role. The token is then in the request context (tokenFrom).
 func (s *Server) requireRole(role registry.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, now := s.limits.clientKey(r), s.cfg.Now()
+		if s.limits.authFailures.exhausted(client, now) {
+			s.metrics.countLimited("auth_failures")
+			_, wait := s.limits.authFailures.allow(client, now)
+			w.Header().Set("Retry-After", retrySeconds(wait))
+			s.fail(w, r, errTooManyFailures)
+			return
+		}
 		tok, err := s.authenticate(r)
+		if registry.ErrorCode(err) == registry.EUNAUTHORIZED {
+			s.limits.authFailures.allow(client, now)
+		}
 		if err == nil && tok.Role != role {
 			err = registry.Errorf(registry.EFORBIDDEN, "This token's role may not use this route.")
 		}
@@ -136,6 +147,9 @@ func (s *Server) requireRole(role registry.Role, next http.Handler) http.Handler
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	})
 }
+
+var errTooManyFailures = &statusError{http.StatusTooManyRequests, "too_many_failures",
+	"Too many requests with a missing or wrong credential from this address; wait and retry with a valid token."}
 
 var errNoToken = registry.Errorf(registry.EUNAUTHORIZED, "A valid API token is required: Authorization: Bearer rgt_….")
 

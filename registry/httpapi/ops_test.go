@@ -142,7 +142,7 @@ func TestOpenBindError(t *testing.T) {
 // fullConfig returns a complete config over s's store and keys.
 func fullConfig(s *testServer) httpapi.Config {
 	return httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys,
-		Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay}
+		Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay, Secret: s.Secret}
 }
 
 func TestNewRefusesIncompleteConfig(t *testing.T) {
@@ -153,6 +153,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	}{
 		{"no store", func(c *httpapi.Config) { c.Store = nil }},
 		{"no intake", func(c *httpapi.Config) { c.Intake = nil }},
+		{"no server secret", func(c *httpapi.Config) { c.Secret = nil }},
 		{"no epoch keys", func(c *httpapi.Config) { c.Keys = nil }},
 		{"no recipients", func(c *httpapi.Config) { c.Recipients = nil }},
 		{"no retention", func(c *httpapi.Config) { c.Retention = 0 }},

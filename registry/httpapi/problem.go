@@ -60,7 +60,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &se):
 		s.metrics.countError(se.code)
-		if se.status == http.StatusTooManyRequests || se.status == http.StatusServiceUnavailable {
+		if (se.status == http.StatusTooManyRequests || se.status == http.StatusServiceUnavailable) && w.Header().Get("Retry-After") == "" {
 			w.Header().Set("Retry-After", retryAfter)
 		}
 		writeProblem(w, se.status, se.msg, nil)

@@ -61,6 +61,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes);
 	// larger ones are refused with 413.
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a whole request, body included; a body
+	// that stalls longer is answered 408 (default 15 s).
+	ReadTimeout time.Duration
 	// RequestTimeout bounds every request but the export download; a
 	// request that takes longer is answered 503 with Retry-After (default
 	// DefaultRequestTimeout).
@@ -84,6 +87,13 @@ type Config struct {
 	// the health office and removed afterwards); "" means os.TempDir().
 	TempDir string
 
+	// Secret is the server secret; its form key signs the check-in form's
+	// nonces. Required.
+	Secret *crypto.Secret
+	// Limits bound the public pages and failed authentications; nil means
+	// DefaultLimits.
+	Limits *Limits
+
 	// PublicSites are the site codes (registry.ValidSite) whose visitors
 	// may check in on their own phones at /checkin/{site}. Nil or empty
 	// turns the form off: every /checkin/ URL answers 404.
@@ -99,6 +109,8 @@ type Server struct {
 	metrics *metrics
 	served  chan error
 
+	limits      *limits
+	formKey     []byte
 	pages       checkinPages    // the check-in form's templates
 	publicSites map[string]bool // Config.PublicSites
 
@@ -121,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = readTimeout
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
@@ -131,7 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages, publicSites: map[string]bool{}}
+	if cfg.Limits == nil {
+		l := DefaultLimits()
+		cfg.Limits = &l
+	}
+	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages, publicSites: map[string]bool{},
+		limits: newLimits(*cfg.Limits), formKey: cfg.Secret.FormKey()}
 	for _, site := range cfg.PublicSites {
 		s.publicSites[site] = true
 	}
@@ -139,8 +159,8 @@ func New(cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: min(readHeaderTimeout, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -154,8 +174,8 @@ func New(cfg Config) (*Server, error) {
 // that accepts requests it cannot answer.
 func (cfg *Config) check() error {
 	switch {
-	case cfg.Store == nil || cfg.Intake == nil:
-		return errors.New("httpapi: Config.Store and Config.Intake are required")
+	case cfg.Store == nil || cfg.Intake == nil || cfg.Secret == nil:
+		return errors.New("httpapi: Config.Store, Config.Intake and Config.Secret are required")
 	case cfg.Keys == nil || cfg.Recipients == nil:
 		return errors.New("httpapi: Config.Keys and Config.Recipients are required for trace-request exports")
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
@@ -182,6 +202,7 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.served = make(chan error, 1)
+	ln = newLimitListener(ln, s.cfg.Limits.MaxConns, func() { s.metrics.countLimited("connections") })
 	go func() { s.served <- s.http.Serve(ln) }()
 	return nil
 }
