@@ -56,7 +56,10 @@ REGISTRY_MAX_STAY; the help of each command names the variable in
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: a.setup,
+		Version:           versionString(),
 	}
+	cmd.SetVersionTemplate("registry {{.Version}}\n")
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.SetOut(a.stdout)
 	cmd.SetErr(a.stderr)
 	pf := cmd.PersistentFlags()

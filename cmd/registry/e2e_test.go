@@ -26,9 +26,13 @@ func TestScripts(t *testing.T) {
 	bin := buildBinary(t)
 	for _, store := range []string{"sqlite", "postgres"} {
 		t.Run(store, func(t *testing.T) {
+			server := ""
+			if store == "postgres" {
+				server = pgtest.DSN(t) // skips or fails here, in the test's goroutine
+			}
 			testscript.Run(t, testscript.Params{
 				Dir:   "testdata/script",
-				Setup: func(env *testscript.Env) error { return setupScript(t, env, bin, store) },
+				Setup: func(env *testscript.Env) error { return setupScript(env, bin, server) },
 				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE},
 			})
 		})
@@ -46,11 +50,23 @@ func buildBinary(t *testing.T) string {
 	return dir
 }
 
-func setupScript(t *testing.T, env *testscript.Env, binDir, store string) error {
+// setupScript prepares a script's environment: the binary in PATH, a
+// database (a fresh PostgreSQL database on server, or a SQLite file when
+// server is ""), and a free address.
+func setupScript(env *testscript.Env, binDir, server string) error {
 	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 	db := filepath.Join(env.WorkDir, "data", "registry.db")
-	if store == "postgres" {
-		db = pgtest.NewDatabase(t)
+	if server != "" {
+		dsn, drop, err := pgtest.CreateDatabase(server)
+		if err != nil {
+			return err
+		}
+		env.Defer(func() {
+			if err := drop(); err != nil {
+				env.T().Log(err)
+			}
+		})
+		db = dsn
 	}
 	env.Setenv("REGISTRY_DB", db)
 	env.Setenv("REGISTRY_AS", "script")

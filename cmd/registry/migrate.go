@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/cityhall/registry/registry"
 )
 
 func (a *app) migrateCmd() *cobra.Command {
@@ -13,15 +11,21 @@ func (a *app) migrateCmd() *cobra.Command {
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema",
 		Long: `migrate applies the embedded schema migrations to the database and exits.
-serve and every other command migrate on their own as well; run migrate
-on its own to upgrade the schema before you roll out a new version on
-several intake nodes.`,
+It creates a new SQLite file (mode 0600, in a directory of mode 0700) when
+there is none; serve does too, every other command refuses a database
+that does not exist, so that a mistyped --db never creates an empty one.
+Every command migrates an existing database on its own as well; run
+migrate on its own to upgrade the schema before you roll out a new
+version on several intake nodes. Migrations only go forward.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(cmd.Context(), func(registry.Store) error {
-				_, err := fmt.Fprintf(a.stdout, "database %s is up to date\n", describeDB(a.db))
+			s, err := a.openStore(cmd.Context(), createDB)
+			if err != nil {
 				return err
-			})
+			}
+			defer s.Close()
+			_, err = fmt.Fprintf(a.stdout, "database %s is up to date\n", describeDB(a.db))
+			return err
 		},
 	}
 }

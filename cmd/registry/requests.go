@@ -202,7 +202,7 @@ example 2026-11-20T08:00:00+01:00.`,
 
 // withStore opens the store, runs fn and closes the store.
 func (a *app) withStore(ctx context.Context, fn func(registry.Store) error) error {
-	s, err := a.openStore(ctx)
+	s, err := a.openStore(ctx, existingDB)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,19 +20,22 @@ import (
 )
 
 type serveOptions struct {
-	listen        string
-	recipients    string
-	keystore      string
-	secret        string
-	purgeInterval time.Duration
-	policy        retention.Policy
-	demo          bool
-	demoDir       string
-	publicSites   []string
+	listen         string
+	recipients     string
+	keystore       string
+	secret         string
+	intakeOnly     bool
+	purgeInterval  time.Duration
+	policy         retention.Policy
+	demo           bool
+	demoDir        string
+	publicSites    []string
+	trustedProxies []string
+	limits         httpapi.Limits
 }
 
 func (a *app) serveCmd() *cobra.Command {
-	var o serveOptions
+	o := serveOptions{limits: httpapi.DefaultLimits()}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the intake service (HTTP API), key rotation and the hourly purge",
@@ -40,12 +47,25 @@ only the sealed form. It refuses to start without a valid recipients file.
 It creates epoch keys in advance in the key store (--keystore) and, every
 hour, purges what the retention policy no longer allows.
 
+Several nodes: one node holds the key store, creates the keys, purges and
+serves exports; any number of others run with --intake-only behind a load
+balancer. They need no key store, only the recipients file and a copy of
+the primary's server secret (--server-secret), and seal with the public
+day keys from the shared PostgreSQL database.
+
 With --demo (what 'make run' uses) it creates, when missing, a demo
 health-office key pair, a key store and an intake token under --demo-dir
-and prints them. Demo keys are for trying the product out only.`,
+and prints them. Demo keys are for trying the product out only.
+
+SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
+(restart to apply changed settings).`,
 		Example: `  registry serve --db /var/lib/registry/registry.db \
     --recipients /etc/registry/recipients.txt \
-    --keystore /var/lib/registry/keys --listen 127.0.0.1:8080`,
+    --keystore /var/lib/registry/keys --listen 127.0.0.1:8080
+
+  # an intake-only node of a PostgreSQL installation
+  registry serve --intake-only --server-secret /etc/registry/server.secret \
+    --recipients /etc/registry/recipients.txt --listen 0.0.0.0:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runServe(cmd.Context(), &o)
@@ -56,26 +76,27 @@ and prints them. Demo keys are for trying the product out only.`,
 	f.StringVar(&o.recipients, "recipients", "", "the health office's age recipients `FILE` (public keys, one per line)")
 	f.StringVar(&o.keystore, "keystore", "", "epoch key store `DIR` (private day keys; never back it up)")
 	f.StringVar(&o.secret, "server-secret", "", "the server secret `FILE` (checkout tokens, idempotency; default: server.secret in the key store, created on first start)")
+	f.BoolVar(&o.intakeOnly, "intake-only", false, "serve intake only: no key store, no key creation, no purge, no exports (needs --server-secret)")
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "comma-separated site `CODES` whose visitors may check in on their own phones at /checkin/{site} (none: the form is off)")
-	settings(f, "listen", "recipients", "keystore", "server-secret", "purge-interval", "public-sites")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "comma-separated `CIDRS` of reverse proxies whose X-Forwarded-For names the client (none: believe no header)")
+	f.Float64Var(&o.limits.PerClient.PerMinute, "limit-client", o.limits.PerClient.PerMinute, "public form: registrations per minute from one client address")
+	f.Float64Var(&o.limits.PerSite.PerMinute, "limit-site", o.limits.PerSite.PerMinute, "public form: registrations per minute at one site")
+	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
+	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
+	settings(f, "listen", "recipients", "keystore", "server-secret", "intake-only", "purge-interval", "public-sites",
+		"trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
 }
 
 func (a *app) runServe(ctx context.Context, o *serveOptions) error {
-	if err := o.policy.Validate(); err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
-	for _, site := range o.publicSites {
-		if !registry.ValidSite(site) {
-			return withHint(registry.Errorf(registry.EINVALID, "--public-sites: %q is not a site code", site),
-				"site codes are lowercase letters, digits and '-', as printed on the entrance poster: --public-sites rathaus,bauamt")
-		}
-	}
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, createDB)
 	if err != nil {
 		return err
 	}
@@ -85,17 +106,16 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	rcpts, keys, err := a.loadServeKeys(ctx, store, o)
+	rcpts, err := a.loadRecipients(ctx, store, o)
 	if err != nil {
 		return err
 	}
-	purger := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
-	if _, _, err := purger.EnsureKeys(ctx, registry.ActorSystem); registry.ErrorCode(err) == registry.ECONFLICT {
-		// One unusable day must not stop intake on the others; Run retries
-		// and logs every hour, and /readyz reports a missing key for today.
-		a.logger.Error("epoch keys incomplete", "err", err)
-	} else if err != nil {
-		return fmt.Errorf("create epoch keys: %w", err)
+	var keys *crypto.KeyStore
+	var purger *retention.Purger
+	if !o.intakeOnly {
+		if keys, purger, err = a.startKeys(ctx, store, o); err != nil {
+			return err
+		}
 	}
 	secret, err := a.serverSecret(o)
 	if err != nil {
@@ -105,18 +125,28 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	svc.Now = a.now
 	svc.Start(ctx)
 	defer svc.Close()
-	srv, err := httpapi.New(httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now,
-		Keys: keys, Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicSites: o.publicSites})
+	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
+		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicSites: o.publicSites,
+		Limits: &o.limits, IntakeOnly: o.intakeOnly}
+	if keys != nil {
+		cfg.Keys = keys
+	}
+	srv, err := httpapi.New(cfg)
 	if err != nil {
 		return err
 	}
 	if err := srv.Open(); err != nil {
-		return withHint(fmt.Errorf("listen on %s: %w", o.listen, err), "is another registry running? choose another address with --listen")
+		return withHint(fmt.Errorf("listen on %s: %w", o.listen, err), "is another registry running? choose another address with --listen, or make run LISTEN=127.0.0.1:8081")
 	}
-	a.logger.Info("serving", "url", srv.URL(), "db", describeDB(a.db), "recipients", rcpts.Fingerprint())
+	a.logger.Info("serving", "url", srv.URL(), "db", describeDB(a.db), "recipients", rcpts.Fingerprint(), "intake_only", o.intakeOnly)
 	purging := make(chan struct{})
-	go func() { defer close(purging); purger.Run(ctx, o.purgeInterval) }()
-	<-ctx.Done()
+	go func() {
+		defer close(purging)
+		if purger != nil {
+			purger.Run(ctx, o.purgeInterval)
+		}
+	}()
+	a.waitForStop(ctx)
 	a.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -125,32 +155,98 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	return err
 }
 
-// loadServeKeys reads the recipients (failing closed), pins their
-// fingerprint in the audit log, and opens the key store.
-func (a *app) loadServeKeys(ctx context.Context, store registry.Store, o *serveOptions) (*crypto.Recipients, *crypto.KeyStore, error) {
-	if o.recipients == "" {
-		return nil, nil, withHint(registry.Errorf(registry.EINVALID, "no health-office recipients configured; refusing to store contact data I could not seal"),
-			"pass --recipients FILE (or REGISTRY_RECIPIENTS); 'registry keygen' on the health office's machine prints a recipient; 'make run' uses demo keys")
+// check validates the options that need no store.
+func (o *serveOptions) check() error {
+	if err := o.policy.Validate(); err != nil {
+		return err
 	}
-	rcpts, err := crypto.ReadRecipients(o.recipients)
-	if err != nil {
-		return nil, nil, err
+	for _, site := range o.publicSites {
+		if !registry.ValidSite(site) {
+			return withHint(registry.Errorf(registry.EINVALID, "--public-sites: %q is not a site code", site),
+				"site codes are lowercase letters, digits and '-', as printed on the entrance poster: --public-sites rathaus,bauamt")
+		}
 	}
-	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint())
-	if err != nil {
-		return nil, nil, fmt.Errorf("pin recipients: %w", err)
+	for _, p := range o.trustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return withHint(registry.Errorf(registry.EINVALID, "--trusted-proxies: %q is not an address or CIDR", p), "for example --trusted-proxies 127.0.0.1,10.0.0.0/24")
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		o.limits.TrustedProxies = append(o.limits.TrustedProxies, pfx.Masked())
 	}
-	if changed {
-		a.logger.Warn("health-office recipients pinned (first start or changed); recorded in the audit log", "fingerprint", rcpts.Fingerprint(), "recipients", rcpts.Strings())
+	for _, r := range []*httpapi.Rate{&o.limits.PerClient, &o.limits.PerSite, &o.limits.Total} {
+		r.Burst = max(1, int(r.PerMinute/2))
 	}
+	switch {
+	case o.intakeOnly && o.demo:
+		return withHint(registry.Errorf(registry.EINVALID, "--intake-only and --demo exclude each other"), "a demo runs on one node")
+	case o.intakeOnly && o.secret == "":
+		return withHint(registry.Errorf(registry.EINVALID, "--intake-only needs --server-secret"),
+			"copy server.secret from the key store of the node that purges and pass --server-secret FILE (or REGISTRY_SERVER_SECRET)")
+	}
+	return nil
+}
+
+// waitForStop returns when ctx ends (SIGINT, SIGTERM); a SIGHUP, which
+// would otherwise end the process without a word, is logged and ignored.
+func (a *app) waitForStop(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.logger.Warn("SIGHUP received and ignored: nothing is reloaded; restart serve to apply changed settings")
+		}
+	}
+}
+
+// startKeys opens the key store and creates the epoch keys the policy
+// needs (a primary node's duty).
+func (a *app) startKeys(ctx context.Context, store registry.Store, o *serveOptions) (*crypto.KeyStore, *retention.Purger, error) {
 	if o.keystore == "" {
-		return nil, nil, withHint(registry.Errorf(registry.EINVALID, "no key store configured"), "pass --keystore DIR (or REGISTRY_KEYSTORE)")
+		return nil, nil, withHint(registry.Errorf(registry.EINVALID, "no key store configured"),
+			"pass --keystore DIR (or REGISTRY_KEYSTORE) on the node that purges; other nodes run with --intake-only")
 	}
 	keys, err := crypto.OpenKeyStore(o.keystore)
 	if err != nil {
 		return nil, nil, err
 	}
-	return rcpts, keys, nil
+	purger := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
+	if _, _, err := purger.EnsureKeys(ctx, registry.ActorSystem); registry.ErrorCode(err) == registry.ECONFLICT {
+		// One unusable day must not stop intake on the others; Run retries
+		// and logs every hour, and /readyz reports a missing key for today.
+		a.logger.Error("epoch keys incomplete", "err", err)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("create epoch keys: %w", err)
+	}
+	return keys, purger, nil
+}
+
+// loadRecipients reads the recipients (failing closed) and pins their
+// fingerprint in the audit log.
+func (a *app) loadRecipients(ctx context.Context, store registry.Store, o *serveOptions) (*crypto.Recipients, error) {
+	if o.recipients == "" {
+		return nil, withHint(registry.Errorf(registry.EINVALID, "no health-office recipients configured; refusing to store contact data I could not seal"),
+			"pass --recipients FILE (or REGISTRY_RECIPIENTS); 'registry keygen' on the health office's machine prints a recipient; 'make run' uses demo keys")
+	}
+	rcpts, err := crypto.ReadRecipients(o.recipients)
+	if err != nil {
+		return nil, err
+	}
+	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint())
+	if err != nil {
+		return nil, fmt.Errorf("pin recipients: %w", err)
+	}
+	if changed {
+		a.logger.Warn("health-office recipients pinned (first start or changed); recorded in the audit log", "fingerprint", rcpts.Fingerprint(), "recipients", rcpts.Strings())
+	}
+	return rcpts, nil
 }
 
 // serverSecret reads the server secret (--server-secret, by default

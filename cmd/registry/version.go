@@ -16,17 +16,23 @@ func (a *app) versionCmd() *cobra.Command {
 		Short: "Print the version of registry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rev, goVersion := "unknown", "unknown"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				goVersion = bi.GoVersion
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						rev = s.Value
-					}
-				}
-			}
-			_, err := fmt.Fprintf(a.stdout, "registry %s (commit %s, %s)\n", version, rev, goVersion)
+			_, err := fmt.Fprintf(a.stdout, "registry %s\n", versionString())
 			return err
 		},
 	}
+}
+
+// versionString is the version, the commit and the Go version, for
+// `registry version` and `registry --version`.
+func versionString() string {
+	rev, goVersion := "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("%s (commit %s, %s)", version, rev, goVersion)
 }

@@ -19,6 +19,9 @@ import (
 // which runs the export and then streams a bundle that may be large.
 const exportWriteTimeout = 10 * time.Minute
 
+var errIntakeOnly = &statusError{http.StatusServiceUnavailable, "intake_only",
+	"This node serves intake only; exports are served by the node that holds the key store."}
+
 var errExportHead = &statusError{http.StatusMethodNotAllowed, "method_not_allowed",
 	"An export is consumed when it is sent: use GET, not HEAD."}
 
@@ -34,6 +37,10 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.fail(w, r, errExportHead)
+		return
+	}
+	if s.cfg.IntakeOnly {
+		s.fail(w, r, errIntakeOnly)
 		return
 	}
 	// Best effort: a writer that cannot set deadlines keeps the server's.

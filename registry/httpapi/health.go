@@ -20,7 +20,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// handleReadyz serves GET /readyz: 200 "ready" when the database answers,
+// handleReadyz serves GET /readyz: 200 "ready (primary node …)" or "ready
+// (intake-only node …)" when the database answers,
 // today's epoch key exists and the intake service runs; else 503 with a
 // problem naming the failed check (never a secret or a connection string).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +37,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, "ready\n")
+	if s.cfg.IntakeOnly {
+		io.WriteString(w, "ready (intake-only node: no key store, no purge, no exports)\n")
+		return
+	}
+	io.WriteString(w, "ready (primary node: key store, purge, exports)\n")
 }
 
 // ready runs the readiness checks in order and returns the name of the

@@ -70,8 +70,13 @@ type Config struct {
 	RequestTimeout time.Duration
 
 	// Keys is the epoch key store whose private day keys remove the outer
-	// layer of the visits an export holds (*crypto.KeyStore). Required.
+	// layer of the visits an export holds (*crypto.KeyStore). Required but
+	// on an intake-only node.
 	Keys export.Keys
+	// IntakeOnly marks a node without key store: it registers and checks
+	// out, files and shows trace requests, but answers exports 503 (the
+	// node that holds the key store serves them), and /readyz says so.
+	IntakeOnly bool
 	// Recipients are the health office's recipients, to which export
 	// bundles are sealed. Required.
 	Recipients *crypto.Recipients
@@ -176,8 +181,8 @@ func (cfg *Config) check() error {
 	switch {
 	case cfg.Store == nil || cfg.Intake == nil || cfg.Secret == nil:
 		return errors.New("httpapi: Config.Store, Config.Intake and Config.Secret are required")
-	case cfg.Keys == nil || cfg.Recipients == nil:
-		return errors.New("httpapi: Config.Keys and Config.Recipients are required for trace-request exports")
+	case cfg.Recipients == nil || cfg.Keys == nil && !cfg.IntakeOnly:
+		return errors.New("httpapi: Config.Keys (but on an intake-only node) and Config.Recipients are required for trace-request exports")
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
 		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
 	}

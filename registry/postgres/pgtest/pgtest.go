@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -37,31 +38,54 @@ func DSN(tb testing.TB) string {
 }
 
 // NewDatabase creates a fresh database registry_test_<random> on the test
-// server, returns its DSN and drops it when the test ends.
+// server, returns its DSN and drops it when the test ends. Call it from
+// the test's own goroutine (it may skip or fail tb).
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
-	server := DSN(tb)
+	dsn, drop, err := CreateDatabase(DSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("%v", err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates a fresh database registry_test_<random> on the
+// server and returns its DSN and a function that drops it. It never
+// touches a testing.TB, so that it may run in other goroutines (the
+// Setup of testscript).
+func CreateDatabase(server string) (dsn string, drop func() error, err error) {
 	u, err := url.Parse(server)
 	if err != nil {
-		tb.Fatalf("REGISTRY_TEST_POSTGRES_DSN must be a postgres:// URL: %v", err)
+		return "", nil, fmt.Errorf("REGISTRY_TEST_POSTGRES_DSN must be a postgres:// URL: %w", err)
 	}
 	var b [8]byte
 	rand.Read(b[:])
 	name := "registry_test_" + hex.EncodeToString(b[:])
-	admin := openAdmin(tb, server)
-	if _, err := admin.Exec("CREATE DATABASE " + pq.QuoteIdentifier(name)); err != nil {
-		tb.Fatalf("create test database: %v", err)
+	admin, err := sql.Open("postgres", server)
+	if err != nil {
+		return "", nil, fmt.Errorf("open test server: %w", err)
 	}
-	tb.Cleanup(func() {
+	admin.SetMaxOpenConns(1)
+	if _, err := admin.Exec("CREATE DATABASE " + pq.QuoteIdentifier(name)); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create test database (is the server at REGISTRY_TEST_POSTGRES_DSN up? eval $(scripts/pg-test-server start)): %w", err)
+	}
+	drop = func() error {
+		defer admin.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
+			return fmt.Errorf("drop test database %s: %w", name, err)
 		}
-		admin.Close()
-	})
+		return nil
+	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
 
 func openAdmin(tb testing.TB, dsn string) *sql.DB {
