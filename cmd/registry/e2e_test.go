@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,15 +40,39 @@ func TestScripts(t *testing.T) {
 	}
 }
 
+// binary is the registry binary with the test clock switch, built once for
+// every test of the package (TestMain removes it).
+var binary struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildBinary returns the directory of the binary, building it on first use.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "registry")
-	cmd := exec.Command("go", "build", "-tags", "registry_testclock", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build registry: %v\n%s", err, out)
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "registry-bin-")
+		if binary.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-tags", "registry_testclock", "-o", filepath.Join(binary.dir, "registry"), ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("build registry: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
 	}
-	return dir
+	return binary.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
 }
 
 // setupScript prepares a script's environment: the binary in PATH, a
