@@ -114,6 +114,7 @@ func (a *app) checkPrivate(dir, db string) error {
 	}
 	return nil
 }
+
 // describeDB names the database for messages without any credentials.
 func describeDB(dsn string) string {
 	if !isPostgres(dsn) {
