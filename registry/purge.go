@@ -26,3 +26,14 @@ type PurgeReport struct {
 	VisitsRemaining      int64      `json:"visits_remaining"`
 	OldestCheckIn        *time.Time `json:"oldest_remaining_check_in"`
 }
+
+// Horizon is what a store knows of time without the host's clock: the
+// newest times it holds, and the database server's own clock where it has
+// one. The purge's clock guard checks the host clock against them.
+type Horizon struct {
+	NewestCheckIn *time.Time // newest visit check-in, nil without visits
+	NewestWrite   *time.Time // newest visit created_at or audit event time
+	// DatabaseNow is the database server's clock (PostgreSQL), nil when
+	// the database runs on the host's clock (SQLite).
+	DatabaseNow *time.Time
+}

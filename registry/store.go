@@ -132,6 +132,11 @@ type PurgeStore interface {
 	// secure_delete and a WAL checkpoint; PostgreSQL: VACUUM). With p.DryRun
 	// it counts and changes nothing.
 	Purge(ctx context.Context, actor Actor, p PurgePlan) (*PurgeReport, error)
+	// Horizon returns the newest stored times and the database's clock.
+	Horizon(ctx context.Context) (*Horizon, error)
+	// CountVisits counts the visits checked in at or after from and before
+	// to.
+	CountVisits(ctx context.Context, from, to time.Time) (int64, error)
 }
 
 // ScopeQuery documents the scope of a trace request, which both stores

@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -13,35 +14,45 @@ import (
 func TestClockGuard(t *testing.T) {
 	const week = 7 * 24 * time.Hour
 	tests := []struct {
-		name    string
-		after   time.Duration // since the last purge
-		allow   bool
-		refused []string // words of the refusal; nil when the purge runs
+		name       string
+		after      time.Duration // since the last purge
+		allow      bool
+		refused    []string // words of the refusal; nil when the purge runs
+		deleted    int64
+		suspicious bool
 	}{
-		{"one second earlier", -time.Second, false, []string{"earlier than the last purge", "timedatectl"}},
-		{"earlier, jump allowed", -time.Second, true, []string{"earlier than the last purge"}},
-		{"same time", 0, false, nil},
-		{"an hour later", time.Hour, false, nil},
-		{"exactly the maximum jump", week, false, nil},
-		{"one second beyond the maximum jump", week + time.Second, false, []string{"7d1s after the last purge", "--allow-clock-jump", "health office"}},
-		{"beyond the maximum jump, allowed", week + time.Second, true, nil},
+		{"one second earlier", -time.Second, false, []string{"earlier than the last purge", "timedatectl"}, 0, false},
+		{"earlier, jump allowed", -time.Second, true, []string{"earlier than the last purge"}, 0, false},
+		{"same time", 0, false, nil, 0, false},
+		{"an hour later", time.Hour, false, nil, 0, false},
+		{"three hours later: suspicious", 3 * time.Hour, false, nil, 2, true},
+		{"two days later: would delete young visits", 48 * time.Hour, false, []string{"would delete 1 visits", "not yet 28d old", "--allow-clock-jump"}, 0, false},
+		{"two days later, allowed", 48 * time.Hour, true, nil, 3, false},
+		{"one second beyond the maximum jump", week + time.Second, false, []string{"7d1s after the last purge", "--allow-clock-jump", "health office"}, 0, false},
+		{"beyond the maximum jump, allowed", week + time.Second, true, nil, 3, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := seed(t, openSQLite(t))
-			// The first purge happens with the clock a week and a second
-			// back: nothing of the scenario expires yet.
-			last := s.now.Add(-week - time.Second)
+			// The last purge ran two hours before the scenario's now and
+			// deleted nothing; young is younger than the retention period
+			// by 36 hours, measured from it.
+			last := s.now.Add(-2 * time.Hour)
 			s.purge(last, retention.Options{})
+			young := s.register(last.Add(36*time.Hour-28*24*time.Hour), true)
 			before := s.snapshot()
 			s.clock.Set(last.Add(tt.after))
 			r, err := s.purger.Purge(s.ctx, retention.Options{AllowClockJump: tt.allow})
+			st := s.purger.Status()
 			if tt.refused == nil {
 				if err != nil {
 					t.Fatalf("Purge: %v, want it to run", err)
 				}
-				if tt.after == week+time.Second && r.VisitsDeleted != 1 {
-					t.Errorf("allowed jump deleted %d visits, want 1", r.VisitsDeleted)
+				if r.VisitsDeleted != tt.deleted {
+					t.Errorf("purge deleted %d visits, want %d", r.VisitsDeleted, tt.deleted)
+				}
+				if st.Suspicious != tt.suspicious || st.Refused || st.Degraded() != tt.suspicious {
+					t.Errorf("Status = %+v, want suspicious %v", st, tt.suspicious)
 				}
 				return
 			}
@@ -57,19 +68,82 @@ func TestClockGuard(t *testing.T) {
 					t.Errorf("refusal %q lacks %q", msg, w)
 				}
 			}
-			if after := s.snapshot(); !after.equal(before) {
+			if !st.Refused || !st.Degraded() || !strings.Contains(st.Problem, "refused") {
+				t.Errorf("Status after a refusal = %+v", st)
+			}
+			if after := s.snapshot(); !after.equal(before) || s.find(young.ID) == nil {
 				t.Errorf("refused purge changed the registry: before %+v, after %+v", before, after)
 			}
 		})
 	}
 }
 
-// TestClockGuardFirstPurge: without an earlier purge there is nothing to
-// compare the clock with.
+// TestClockGuardFirstPurge: without an earlier purge the clock is checked
+// against the newest data stored.
 func TestClockGuardFirstPurge(t *testing.T) {
-	s := seed(t, openSQLite(t))
-	if r := s.purge(s.now, retention.Options{}); r.VisitsDeleted != 1 {
-		t.Errorf("first purge deleted %d visits, want 1", r.VisitsDeleted)
+	t.Run("right clock", func(t *testing.T) {
+		s := seed(t, openSQLite(t))
+		if r := s.purge(s.now, retention.Options{}); r.VisitsDeleted != 1 {
+			t.Errorf("first purge deleted %d visits, want 1", r.VisitsDeleted)
+		}
+	})
+	t.Run("clock behind the newest check-in", func(t *testing.T) {
+		s := seed(t, openSQLite(t))
+		s.clock.Set(s.now.Add(-12 * time.Hour)) // the fresh visit checked in 11 hours before now
+		_, err := s.purger.Purge(s.ctx, retention.Options{AllowClockJump: true})
+		if !retention.IsClockRefusal(err) || !strings.Contains(registry.ErrorMessage(err), "before the newest data stored") {
+			t.Errorf("Purge = %v, want a refusal naming the newest data", err)
+		}
+	})
+	t.Run("clock far after the newest data", func(t *testing.T) {
+		s := seed(t, openSQLite(t))
+		s.clock.Set(s.now.Add(10 * 24 * time.Hour))
+		_, err := s.purger.Purge(s.ctx, retention.Options{})
+		if !retention.IsClockRefusal(err) || !strings.Contains(registry.ErrorMessage(err), "after the newest data stored") {
+			t.Errorf("Purge = %v, want a refusal naming the newest data", err)
+		}
+	})
+}
+
+// vouchingStore reports a database clock that reads like the host's.
+type vouchingStore struct {
+	registry.Store
+	now func() time.Time
+}
+
+func (v vouchingStore) Horizon(ctx context.Context) (*registry.Horizon, error) {
+	h, err := v.Store.Horizon(ctx)
+	if err == nil {
+		t := v.now()
+		h.DatabaseNow = &t
+	}
+	return h, err
+}
+
+// TestClockGuardDatabaseVouches: a database server clock that agrees with
+// the host's lifts the refusal of a purge after a long pause; one that
+// disagrees does not.
+func TestClockGuardDatabaseVouches(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		offset time.Duration
+		refuse bool
+	}{{"agrees", 10 * time.Second, false}, {"disagrees", time.Hour, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := seed(t, openSQLite(t))
+			last := s.now.Add(-2 * time.Hour)
+			s.purge(last, retention.Options{})
+			s.register(last.Add(36*time.Hour-28*24*time.Hour), true)
+			s.purger.Store = vouchingStore{Store: s.store, now: func() time.Time { return s.clock.Now().Add(tt.offset) }}
+			s.clock.Set(last.Add(48 * time.Hour))
+			r, err := s.purger.Purge(s.ctx, retention.Options{})
+			if got := retention.IsClockRefusal(err); got != tt.refuse {
+				t.Fatalf("Purge = %v, %v; want refused %v", r, err, tt.refuse)
+			}
+			if !tt.refuse && r.VisitsDeleted != 3 {
+				t.Errorf("purge deleted %d visits, want 3", r.VisitsDeleted)
+			}
+		})
 	}
 }
 

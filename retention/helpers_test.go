@@ -17,6 +17,7 @@ import (
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
+	"github.com/cityhall/registry/registry/postgres"
 	"github.com/cityhall/registry/registry/sqlite"
 	"github.com/cityhall/registry/retention"
 )
@@ -96,6 +97,7 @@ func newEnv(t *testing.T, store registry.Store, start time.Time) *env {
 	}
 	e := &env{t: t, ctx: context.Background(), store: store, keys: keys, sealer: crypto.NewSealer(recipients),
 		office: office, clock: intaketest.NewClock(start), logs: &lockedBuffer{}}
+	setStoreClock(store, e.clock.Now)
 	e.purger = &retention.Purger{
 		Store: store, Keys: keys, Policy: retention.DefaultPolicy(), Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
@@ -261,4 +263,16 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return tm
+}
+
+// setStoreClock makes the store write its own times (audit events,
+// created_at) by the test clock, as a store in production shares the
+// host's clock with the purger.
+func setStoreClock(s registry.Store, now func() time.Time) {
+	switch st := s.(type) {
+	case *sqlite.Store:
+		st.Now = now
+	case *postgres.Store:
+		st.Now = now
+	}
 }

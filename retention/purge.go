@@ -31,8 +31,12 @@ type Purger struct {
 	// AfterCycle, when set, is called after every cycle of Run with the
 	// purge's report and error (for metrics and tests).
 	AfterCycle func(*registry.PurgeReport, error)
+	// Interval is how often Run purges (default DefaultInterval); the
+	// clock guard calls a longer pause suspicious.
+	Interval time.Duration
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	status statusRecorder
 }
 
 // Options adjust one purge.
@@ -75,7 +79,9 @@ func (p *Purger) Purge(ctx context.Context, o Options) (*registry.PurgeReport, e
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if err := p.checkClock(ctx, now, o.AllowClockJump); err != nil {
+	suspicious, err := p.checkClock(ctx, now, o.AllowClockJump)
+	if err != nil {
+		p.record(now, o, nil, err, "")
 		return nil, err
 	}
 	expired, err := p.expiredDays(ctx, now)
@@ -99,28 +105,149 @@ func (p *Purger) Purge(ctx context.Context, o Options) (*registry.PurgeReport, e
 	if err != nil {
 		err = fmt.Errorf("purge store: %w", err)
 	}
-	return r, errors.Join(err, keyErr)
+	err = errors.Join(err, keyErr)
+	if suspicious != "" && !o.DryRun {
+		p.logger().Warn("purge ran after an unusual pause: " + suspicious)
+	}
+	p.record(now, o, r, err, suspicious)
+	return r, err
 }
 
-// checkClock is the clock guard of Purge.
-func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) error {
-	last, err := p.Store.LastAudit(ctx, registry.AuditPurge)
-	if registry.ErrorCode(err) == registry.ENOTFOUND {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("read last purge: %w", err)
+// Clock guard tolerances.
+const (
+	// clockSkew is how far the clock may read behind the newest stored time
+	// (another node's clock, a paper form's check-in a few minutes ahead).
+	clockSkew = 5 * time.Minute
+	// earlyTolerance is how much earlier than the last good purge implies
+	// a purge may delete visits before it refuses.
+	earlyTolerance = fullDay
+	// dbClockAgreement is how closely the database server's clock must
+	// agree with the host's to vouch for it.
+	dbClockAgreement = time.Minute
+)
+
+// checkClock is the clock guard of Purge. The reference is the last purge
+// or, before the first one, the newest time the database holds (a
+// check-in, a registration, an audit event). It refuses, whatever the
+// override:
+//
+//   - a clock that reads earlier than the last purge, or more than
+//     clockSkew earlier than the newest stored time;
+//
+// and, unless allowJump (the DPO checked the clock):
+//
+//   - a clock more than Policy.MaxClockJump after the reference;
+//   - a purge that would delete visits more than a day younger than the
+//     retention period as measured from the reference: a clock that runs
+//     days fast would delete data days early. The database server's own
+//     clock (PostgreSQL), when it agrees with the host's within a minute,
+//     vouches for the host clock and lifts this refusal.
+//
+// A purge after more than twice the purge interval without one runs, but
+// counts as suspicious in Status.
+func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) (suspicious string, err error) {
+	ref, first, err := p.reference(ctx, now)
+	if err != nil {
+		return "", err
 	}
-	at, lastAt := stamp(now), stamp(last.Time)
-	switch jump := now.Sub(last.Time); {
-	case jump < 0:
-		return clockRefusal("the clock reads %s, earlier than the last purge at %s; check the system clock (timedatectl) before purging", at, lastAt)
+	if ref.IsZero() {
+		return "", nil // an empty registry
+	}
+	at, refAt := stamp(now), stamp(ref)
+	what := "the last purge at " + refAt
+	if first {
+		what = "the newest data stored, at " + refAt
+	}
+	jump := now.Sub(ref)
+	switch {
+	case !first && jump < 0:
+		return "", clockRefusal("the clock reads %s, earlier than %s; check the system clock (timedatectl) before purging", at, what)
+	case first && jump < -clockSkew:
+		return "", clockRefusal("the clock reads %s, %s before %s; check the system clock (timedatectl) before purging", at, span(-jump), what)
 	case jump > p.Policy.MaxClockJump && !allowJump:
-		return clockRefusal("the clock reads %s, %s after the last purge at %s (more than the %s allowed); a forward jump of %s would delete data the health office may still need; if the clock is right, rerun with --allow-clock-jump",
-			at, span(jump), lastAt, span(p.Policy.MaxClockJump), span(jump))
+		return "", clockRefusal("the clock reads %s, %s after %s (more than the %s allowed); a forward jump of %s would delete data the health office may still need; if the clock is right, rerun with --allow-clock-jump",
+			at, span(jump), what, span(p.Policy.MaxClockJump), span(jump))
 	case jump > p.Policy.MaxClockJump:
-		p.logger().Warn("purging after a clock jump allowed by the operator", "last_purge", lastAt, "jump", span(jump))
+		p.logger().Warn("purging after a clock jump allowed by the operator", "reference", refAt, "jump", span(jump))
+		return "", nil
 	}
-	return nil
+	if err := p.checkEarly(ctx, now, ref, what, allowJump); err != nil {
+		return "", err
+	}
+	if !first && !allowJump && jump > 2*p.interval()+10*time.Minute {
+		return fmt.Sprintf("%s passed since the last purge at %s (purges run every %s): check that the clock is right", span(jump), refAt, span(p.interval())), nil
+	}
+	return "", nil
+}
+
+// reference returns the time of the last purge, or, when there was none,
+// the newest time the database holds (first = true); zero when it holds
+// nothing. A clock behind the newest stored time is refused here.
+func (p *Purger) reference(ctx context.Context, now time.Time) (ref time.Time, first bool, err error) {
+	h, err := p.Store.Horizon(ctx)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read the newest stored times: %w", err)
+	}
+	newest := latest(h.NewestCheckIn, h.NewestWrite)
+	last, err := p.Store.LastAudit(ctx, registry.AuditPurge)
+	switch {
+	case registry.ErrorCode(err) == registry.ENOTFOUND:
+		return newest, true, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("read last purge: %w", err)
+	case now.Before(newest.Add(-clockSkew)):
+		return time.Time{}, false, clockRefusal("the clock reads %s, %s before the newest data stored, at %s; check the system clock (timedatectl) before purging",
+			stamp(now), span(newest.Sub(now)), stamp(newest))
+	}
+	return last.Time, false, nil
+}
+
+// checkEarly refuses a purge that would delete visits checked in after
+// ref + earlyTolerance - Retention: younger than the retention period as
+// measured from the reference.
+func (p *Purger) checkEarly(ctx context.Context, now, ref time.Time, what string, allowJump bool) error {
+	cutoff := p.Policy.Cutoff(now)
+	from := ref.Add(earlyTolerance - p.Policy.Retention)
+	if allowJump || !from.Before(cutoff) || p.databaseVouches(ctx, now) {
+		return nil
+	}
+	n, err := p.Store.CountVisits(ctx, from, cutoff)
+	if err != nil {
+		return fmt.Errorf("count visits: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return clockRefusal("the clock reads %s, %s after %s: this purge would delete %d visits checked in from %s on, which by %s are not yet %s old; if the clock is right, rerun with --allow-clock-jump",
+		stamp(now), span(now.Sub(ref)), what, n, stamp(from), what, span(p.Policy.Retention))
+}
+
+// databaseVouches reports whether the database server's clock agrees with
+// now.
+func (p *Purger) databaseVouches(ctx context.Context, now time.Time) bool {
+	h, err := p.Store.Horizon(ctx)
+	if err != nil || h.DatabaseNow == nil {
+		return false
+	}
+	d := h.DatabaseNow.Sub(now)
+	return d < dbClockAgreement && d > -dbClockAgreement
+}
+
+func latest(ts ...*time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t != nil && t.After(l) {
+			l = *t
+		}
+	}
+	return l
+}
+
+func (p *Purger) interval() time.Duration {
+	if p.Interval > 0 {
+		return p.Interval
+	}
+	return DefaultInterval
 }
 
 // expiredDays lists the days whose private key must be gone at now: expired

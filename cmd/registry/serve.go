@@ -129,7 +129,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicSites: o.publicSites,
 		Limits: &o.limits, IntakeOnly: o.intakeOnly}
 	if keys != nil {
-		cfg.Keys = keys
+		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
 	}
 	srv, err := httpapi.New(cfg)
 	if err != nil {
@@ -217,7 +217,7 @@ func (a *app) startKeys(ctx context.Context, store registry.Store, o *serveOptio
 	if err != nil {
 		return nil, nil, err
 	}
-	purger := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
+	purger := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger, Interval: o.purgeInterval}
 	if _, _, err := purger.EnsureKeys(ctx, registry.ActorSystem); registry.ErrorCode(err) == registry.ECONFLICT {
 		// One unusable day must not stop intake on the others; Run retries
 		// and logs every hour, and /readyz reports a missing key for today.

@@ -54,6 +54,7 @@ func (a *app) openStore(ctx context.Context, mode dbMode) (registry.Store, error
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
+		s.Now = a.now
 		return s, nil
 	}
 	if err := a.prepareSQLite(mode); err != nil {
@@ -63,6 +64,7 @@ func (a *app) openStore(ctx context.Context, mode dbMode) (registry.Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite database %s: %w", a.db, err)
 	}
+	s.Now = a.now // the store writes its times by the command's clock
 	return s, nil
 }
 

@@ -21,7 +21,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReadyz serves GET /readyz: 200 "ready (primary node …)" or "ready
-// (intake-only node …)" when the database answers,
+// (intake-only node …)" when the database answers, with a second line
+// "degraded: …" when the last purge was refused, failed or suspicious,
 // today's epoch key exists and the intake service runs; else 503 with a
 // problem naming the failed check (never a secret or a connection string).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +43,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ready (primary node: key store, purge, exports)\n")
+	if s.cfg.PurgeStatus != nil {
+		if st := s.cfg.PurgeStatus(); st.Degraded() {
+			fmt.Fprintf(w, "degraded: %s\n", st.Problem)
+		}
+	}
 }
 
 // ready runs the readiness checks in order and returns the name of the

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/retention"
 )
 
 // metrics counts requests and errors for GET /metrics. Label values are
@@ -57,6 +58,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	s.metrics.write(&b)
 	writeIntakeStats(&b, s.cfg.Intake.Stats())
+	if s.cfg.PurgeStatus != nil {
+		writePurgeStatus(&b, s.cfg.PurgeStatus())
+	}
 	io.WriteString(w, b.String())
 }
 
@@ -110,6 +114,28 @@ func writeIntakeStats(b *strings.Builder, st intake.Stats) {
 		fmt.Fprintf(b, "registry_intake_batch_size_bucket{le=\"%s\"} %d\n", le, cum)
 	}
 	fmt.Fprintf(b, "registry_intake_batch_size_sum %d\nregistry_intake_batch_size_count %d\n", st.BatchSizeSum, st.Batches)
+}
+
+func writePurgeStatus(b *strings.Builder, st retention.Status) {
+	gauge := func(name, help string, v float64) {
+		header(b, name, "gauge", help)
+		fmt.Fprintf(b, "%s %g\n", name, v)
+	}
+	last := 0.0
+	if !st.LastSuccess.IsZero() {
+		last = float64(st.LastSuccess.Unix())
+	}
+	gauge("registry_purge_last_success_timestamp_seconds", "When the last purge completed (unix seconds; 0: none since start).", last)
+	gauge("registry_purge_refused", "1 while the last purge was refused by the clock guard.", b2f(st.Refused))
+	gauge("registry_purge_failed", "1 while the last purge failed.", b2f(st.Failed))
+	gauge("registry_purge_suspicious", "1 when the last purge ran after an unusual pause of the clock.", b2f(st.Suspicious))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func header(b *strings.Builder, name, typ, help string) {

@@ -27,6 +27,7 @@ import (
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/export"
 	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/retention"
 )
 
 // Server limits. Timeouts are always set, so that slow clients cannot hold
@@ -77,6 +78,10 @@ type Config struct {
 	// out, files and shows trace requests, but answers exports 503 (the
 	// node that holds the key store serves them), and /readyz says so.
 	IntakeOnly bool
+	// PurgeStatus reports the purges of this node (a primary node); nil
+	// on intake-only nodes. A refused, failed or suspicious purge shows in
+	// /readyz as degraded (still 200: intake goes on) and in /metrics.
+	PurgeStatus func() retention.Status
 	// Recipients are the health office's recipients, to which export
 	// bundles are sealed. Required.
 	Recipients *crypto.Recipients

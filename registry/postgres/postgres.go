@@ -179,6 +179,17 @@ func (*dialect) AddDays(ctx context.Context, tx *sqlx.Tx, days []registry.Day) e
 	return nil
 }
 
+// Now returns the database server's clock: a second clock for the purge's
+// clock guard, on another host when the database is.
+func (*dialect) Now(ctx context.Context, db *sqlx.DB) (*time.Time, error) {
+	var us int64
+	if err := db.GetContext(ctx, &us, `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint`); err != nil {
+		return nil, err
+	}
+	t := time.UnixMicro(us).UTC()
+	return &t, nil
+}
+
 // ErrorCode classifies PostgreSQL errors by SQLSTATE.
 func (*dialect) ErrorCode(err error) string {
 	var e *pq.Error

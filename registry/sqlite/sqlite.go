@@ -173,6 +173,9 @@ func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB, _ time.Time) error {
 	return nil
 }
 
+// Now returns nil: SQLite reads the host's clock.
+func (dialect) Now(context.Context, *sqlx.DB) (*time.Time, error) { return nil, nil }
+
 // AddDays does nothing: SQLite keeps all visits in one table.
 func (dialect) AddDays(context.Context, *sqlx.Tx, []registry.Day) error { return nil }
 

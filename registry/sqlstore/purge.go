@@ -199,3 +199,35 @@ func (s *Store) exec(ctx context.Context, tx *sqlx.Tx, query string, args ...any
 	n, err := res.RowsAffected()
 	return n, s.errorf(err, "purge")
 }
+
+// Horizon returns the newest check-in, the newest write (visit or audit
+// event) and, through the dialect, the database server's clock.
+func (s *Store) Horizon(ctx context.Context) (*registry.Horizon, error) {
+	var row struct {
+		CheckIn sql.NullInt64 `db:"check_in"`
+		Created sql.NullInt64 `db:"created"`
+		Audit   sql.NullInt64 `db:"audit"`
+	}
+	err := s.read.GetContext(ctx, &row, `SELECT (SELECT max(check_in) FROM visits) AS check_in,
+(SELECT max(created_at) FROM visits) AS created, (SELECT max(at) FROM audit_events) AS audit`)
+	if err != nil {
+		return nil, s.errorf(err, "read the newest stored times")
+	}
+	h := &registry.Horizon{NewestCheckIn: fromNullMicros(row.CheckIn)}
+	if row.Audit.Int64 > row.Created.Int64 {
+		h.NewestWrite = fromNullMicros(row.Audit)
+	} else {
+		h.NewestWrite = fromNullMicros(row.Created)
+	}
+	if h.DatabaseNow, err = s.dialect.Now(ctx, s.read); err != nil {
+		return nil, s.errorf(err, "read the database's clock")
+	}
+	return h, nil
+}
+
+// CountVisits counts the visits checked in within [from, to).
+func (s *Store) CountVisits(ctx context.Context, from, to time.Time) (int64, error) {
+	var n int64
+	err := s.read.GetContext(ctx, &n, s.rebind(`SELECT count(*) FROM visits WHERE check_in >= ? AND check_in < ?`), micros(from), micros(to))
+	return n, s.errorf(err, "count visits")
+}

@@ -47,6 +47,9 @@ type Dialect interface {
 	// the transaction that adds their epoch keys (PostgreSQL: one partition
 	// per day). SQLite needs nothing.
 	AddDays(ctx context.Context, tx *sqlx.Tx, days []registry.Day) error
+	// Now returns the database server's clock, or nil when the database
+	// has none of its own (SQLite runs on the host's clock).
+	Now(ctx context.Context, db *sqlx.DB) (*time.Time, error)
 }
 
 // Store implements registry.Store. Write transactions run on the write
