@@ -83,7 +83,7 @@ func TestReadIdentities(t *testing.T) {
 	}
 	// A secret key with one character changed: its checksum fails, and the
 	// error must not quote it.
-	broken := id1.String()[:30] + "Q" + id1.String()[31:]
+	broken := id1.String()[:30] + strings.ToUpper(otherChar(strings.ToLower(id1.String())[30])) + id1.String()[31:]
 	tests := []struct {
 		name, content string
 		want          int    // identities; 0 means EINVALID

@@ -164,14 +164,14 @@ func (s *Secret) RequestMAC(idempotencyKey string, body []byte) []byte {
 }
 
 // KeyedVisitID returns the id of visit index (0 for the registrant, 1… for
-// companions) of a registration with an idempotency key, checked in on
-// day: the day's prefix (registry.NewVisitID) and 112 bits of HMAC, as
-// unguessable as a random id, and the same for every retry, so that a
-// replay can answer the stored visits without the database storing their
-// ids next to the key.
-func (s *Secret) KeyedVisitID(day registry.Day, tokenID, idempotencyKey string, index int) string {
+// companions) of a registration with an idempotency key, checked in at
+// checkIn: the check-in's prefix (registry.NewVisitID) and 92 bits of
+// HMAC, as unguessable as a random id, and the same for every retry, so
+// that a replay can answer the stored visits without the database storing
+// their ids next to the key.
+func (s *Secret) KeyedVisitID(checkIn time.Time, tokenID, idempotencyKey string, index int) string {
 	sum := s.sum(s.visitID, tokenID, idempotencyKey, fmt.Sprint(index))
-	return registry.VisitIDWithSuffix(day, hex.EncodeToString(sum[:14]))
+	return registry.VisitIDAt(checkIn, hex.EncodeToString(sum[:12])[:23])
 }
 
 // ShortCode returns a visit's short code for the reception desk: six

@@ -39,8 +39,9 @@ type AuditEvent struct {
 	// Actor names who acted; "" once erased (version 2 only).
 	Actor Actor
 	// ActorSalt and ActorCommit (version 2): ActorCommit is
-	// ActorCommitment(ActorSalt, Actor) and is what the hash covers; the
-	// salt goes with the name when it is erased.
+	// ActorCommitment(ActorSalt, Actor) and is what the hash covers. A
+	// store keeps one salt per actor and month, apart from the events, and
+	// erases name and salt together after the staff retention period.
 	ActorSalt   []byte
 	ActorCommit []byte
 	Action      string
@@ -52,6 +53,15 @@ type AuditEvent struct {
 
 // GenesisHash is the PrevHash of the first audit event.
 var GenesisHash = make([]byte, sha256.Size)
+
+// NewSalt returns 16 random bytes for an actor commitment.
+func NewSalt() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
 
 // ActorCommitment is SHA-256 over a domain separator, the salt and the
 // actor's name: it binds an event to its actor without revealing a name
@@ -94,18 +104,19 @@ func (e *AuditEvent) ComputeHash() []byte {
 	return h.Sum(nil)
 }
 
-// Link sets Seq, PrevHash and Hash so that e follows prev (nil for the first
-// event), as a version AuditVersion event with a fresh actor salt. Stores
-// call it inside the transaction that appends e.
+// Link sets Seq, PrevHash, the actor commitment and Hash so that e follows
+// prev (nil for the first event), as a version AuditVersion event. A store
+// sets ActorSalt first (its salt of the actor and month); without one,
+// Link draws a fresh salt. Stores call it inside the transaction that
+// appends e.
 func (e *AuditEvent) Link(prev *AuditEvent) {
 	e.Seq, e.PrevHash = 1, GenesisHash
 	if prev != nil {
 		e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
 	}
 	e.Version = AuditVersion
-	e.ActorSalt = make([]byte, 16)
-	if _, err := rand.Read(e.ActorSalt); err != nil {
-		panic(err)
+	if e.ActorSalt == nil {
+		e.ActorSalt = NewSalt()
 	}
 	e.ActorCommit = ActorCommitment(e.ActorSalt, e.Actor)
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)

@@ -38,24 +38,28 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewVisitID returns the id of a visit checked in on day: like NewID, 32
-// lowercase hex digits, of which the first four are the day (days since
-// 1970-01-01, see VisitDay) and the other 28 are 112 random bits. The day
-// lets a store find a visit by its id alone in the one place (PostgreSQL:
-// the day's partition) where it can be.
-func NewVisitID(day Day) string {
-	var b [14]byte
+// NewVisitID returns the id of a visit checked in at t: like NewID, 32
+// lowercase hex digits, of which the first four are the UTC day (days
+// since 1970-01-01, see VisitDay), the next five the second of that day,
+// and the other 23 are 92 random bits. Ids so sort by check-in: a store
+// finds a visit by its id alone in the one place where it can be (the
+// PostgreSQL partition of its day), and deleting the expired visits
+// removes a contiguous range of every index on the id, so that no
+// expired id stays behind as a divider key of an index page.
+func NewVisitID(t time.Time) string {
+	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return VisitIDWithSuffix(day, hex.EncodeToString(b[:]))
+	return VisitIDAt(t, hex.EncodeToString(b[:])[:23])
 }
 
-// VisitIDWithSuffix returns day's prefix followed by suffix, 28 lowercase
-// hex digits.
-func VisitIDWithSuffix(day Day, suffix string) string {
-	n := int(day.Start().Unix() / 86400)
-	return fmt.Sprintf("%04x", n&0xffff) + suffix
+// VisitIDAt returns the prefix of a visit checked in at t followed by
+// suffix, 23 lowercase hex digits.
+func VisitIDAt(t time.Time, suffix string) string {
+	t = t.UTC()
+	day := t.Unix() / 86400
+	return fmt.Sprintf("%04x%05x", day&0xffff, t.Unix()-day*86400) + suffix
 }
 
 // VisitDay returns the check-in day encoded in a visit id. ok is false

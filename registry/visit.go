@@ -8,7 +8,7 @@ import (
 // Visit is one person's stay at a site. Only what scoping and retention need
 // is plaintext; everything that identifies the person is in Sealed.
 type Visit struct {
-	ID           string     // NewVisitID: the check-in day and 112 random bits
+	ID           string     // NewVisitID: the check-in second and 92 random bits
 	Site         string     // building code, see ValidSite
 	Area         string     // room or department, optional
 	CheckIn      time.Time  // UTC, microsecond precision
@@ -45,9 +45,9 @@ type IdempotencyKey struct {
 	// RequestMAC binds the key to the request body: a key reused for
 	// another body has another MAC.
 	RequestMAC []byte
-	// Day is the check-in day of the registration that stored the key;
+	// CheckIn is the check-in of the registration that stored the key;
 	// with the key it determines the ids of its visits.
-	Day Day
+	CheckIn time.Time
 	// Visits is the number of visits of that registration.
 	Visits int
 }

@@ -130,7 +130,7 @@ func seedBench(b *testing.B, rows int) *benchSeed {
 			sealed := make([]byte, 700)
 			rand.Read(sealed)
 			parties[j] = &registry.Party{Actor: registry.ActorSystem, Visits: []*registry.Visit{{
-				ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn,
+				ID: registry.NewVisitID(checkIn), Site: "rathaus", CheckIn: checkIn,
 				CheckOut: ptr(checkIn.Add(time.Hour)), Epoch: registry.DayOf(checkIn), Sealed: sealed}}}
 		}
 		if err := s.CreateParties(context.Background(), parties); err != nil {

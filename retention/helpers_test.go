@@ -128,7 +128,7 @@ type visit struct {
 func (e *env) register(checkIn time.Time, closed bool) *visit {
 	e.t.Helper()
 	checkIn = checkIn.UTC()
-	id := registry.NewVisitID(registry.DayOf(checkIn))
+	id := registry.NewVisitID(checkIn)
 	c := &registry.Contact{
 		Version: registry.ContactVersion, GivenName: "Jürgen", FamilyName: "Müller-" + id[:6],
 		Street: "Marktplatz", HouseNumber: "1a", Postcode: "59494", City: "Soest",

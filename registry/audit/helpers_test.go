@@ -66,13 +66,14 @@ func exec(t *testing.T, db *sql.DB, query string, args ...any) {
 	}
 }
 
-// readEvent reads one event straight from the table.
+// readEvent reads one event straight from the tables.
 func readEvent(t *testing.T, db *sql.DB, seq int64) *registry.AuditEvent {
 	t.Helper()
 	var e registry.AuditEvent
 	var at int64
 	var actor string
-	err := db.QueryRow(`SELECT seq, v, at, actor, actor_salt, actor_commit, action, subject, details, prev_hash, hash FROM audit_events WHERE seq = ?`, seq).
+	err := db.QueryRow(`SELECT e.seq, e.v, e.at, coalesce(a.actor, ''), a.salt, e.actor_commit, e.action, e.subject, e.details, e.prev_hash, e.hash
+FROM audit_events e LEFT JOIN audit_actors a ON a.commit_hash = e.actor_commit WHERE e.seq = ?`, seq).
 		Scan(&e.Seq, &e.Version, &at, &actor, &e.ActorSalt, &e.ActorCommit, &e.Action, &e.Subject, &e.Details, &e.PrevHash, &e.Hash)
 	if err != nil {
 		t.Fatalf("read seq %d: %v", seq, err)
@@ -81,11 +82,12 @@ func readEvent(t *testing.T, db *sql.DB, seq int64) *registry.AuditEvent {
 	return &e
 }
 
-// writeEvent overwrites the row of e.Seq with e.
+// writeEvent overwrites the row of e.Seq with e (the actor's name stays in
+// audit_actors, under its commitment).
 func writeEvent(t *testing.T, db *sql.DB, e *registry.AuditEvent) {
 	t.Helper()
-	exec(t, db, `UPDATE audit_events SET v = ?, at = ?, actor = ?, actor_salt = ?, actor_commit = ?, action = ?, subject = ?, details = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
-		e.Version, e.Time.UnixMicro(), string(e.Actor), e.ActorSalt, e.ActorCommit, e.Action, e.Subject, e.Details, e.PrevHash, e.Hash, e.Seq)
+	exec(t, db, `UPDATE audit_events SET v = ?, at = ?, actor_commit = ?, action = ?, subject = ?, details = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
+		e.Version, e.Time.UnixMicro(), e.ActorCommit, e.Action, e.Subject, e.Details, e.PrevHash, e.Hash, e.Seq)
 }
 
 // memLog is an in-memory AuditStore, for paging and benchmarks.

@@ -167,7 +167,7 @@ func TestGroupCommitsAtomically(t *testing.T) {
 	store := gated(newSQLite(t))
 	env := intaketest.New(t, store, intaketest.Options{})
 	_, tok := env.Token(t, registry.RoleIntake, "")
-	poison := env.Secret.KeyedVisitID(registry.DayOf(intaketest.Start), tok.ID, "badfam", 2)
+	poison := env.Secret.KeyedVisitID(intaketest.Start, tok.ID, "badfam", 2)
 	store.fail = func(v *registry.Visit) bool { return v.ID == poison }
 	var wg sync.WaitGroup
 	errs := make([]error, 4)

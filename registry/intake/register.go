@@ -73,17 +73,17 @@ func (s *Service) RegisterGroup(ctx context.Context, tok *registry.Token, reg *r
 		return nil, &registry.Error{Code: registry.EFORBIDDEN, Field: "site", Message: "This token may only register visits for its own site."}
 	}
 	party := &registry.Party{Actor: tok.Actor(), Visits: make([]*registry.Visit, len(regs))}
-	day := registry.DayOf(*reg.CheckIn)
+	checkIn := *reg.CheckIn
 	if idemKey != "" {
 		party.Key = &registry.IdempotencyKey{
 			Hash: s.Secret.IdempotencyHash(tok.ID, idemKey), RequestMAC: s.Secret.RequestMAC(idemKey, body),
-			Day: day, Visits: len(regs),
+			CheckIn: checkIn, Visits: len(regs),
 		}
 	}
 	for i, r := range regs {
-		id := registry.NewVisitID(day)
+		id := registry.NewVisitID(checkIn)
 		if idemKey != "" {
-			id = s.Secret.KeyedVisitID(day, tok.ID, idemKey, i)
+			id = s.Secret.KeyedVisitID(checkIn, tok.ID, idemKey, i)
 		}
 		if party.Visits[i], err = s.seal(ctx, r, id, now); err != nil {
 			return nil, err
@@ -107,7 +107,7 @@ func (s *Service) replay(ctx context.Context, tok *registry.Token, idemKey strin
 	}
 	visits := make([]*registry.Visit, stored.Visits)
 	for i := range visits {
-		id := s.Secret.KeyedVisitID(stored.Day, tok.ID, idemKey, i)
+		id := s.Secret.KeyedVisitID(stored.CheckIn, tok.ID, idemKey, i)
 		v, err := s.Store.FindVisit(ctx, id)
 		if registry.ErrorCode(err) == registry.ENOTFOUND {
 			// Checked out and purged since, or never stored under this

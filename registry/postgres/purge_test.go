@@ -166,7 +166,7 @@ func seedExpired(t *testing.T, s *postgres.Store, cutoff time.Time) [][]byte {
 	var expired [][]byte
 	for i := range 20 {
 		checkIn := cutoff.Add(-time.Duration(i+1) * time.Minute)
-		v := &registry.Visit{ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn, Sealed: storetest.Canary("expired", i)}
+		v := &registry.Visit{ID: registry.NewVisitID(checkIn), Site: "rathaus", CheckIn: checkIn, Sealed: storetest.Canary("expired", i)}
 		if err := s.CreateParties(context.Background(), []*registry.Party{{Actor: "token:intake", Visits: []*registry.Visit{v}}}); err != nil {
 			t.Fatal(err)
 		}

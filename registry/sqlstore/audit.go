@@ -34,11 +34,23 @@ func (r *auditRow) event() *registry.AuditEvent {
 	}
 }
 
-const auditColumns = `seq, v, at, actor, actor_salt, actor_commit, action, subject, details, prev_hash, hash`
+// auditSelect reads events with their actors: a version 1 event holds the
+// name itself, a version 2 event its commitment, whose name and salt (if
+// not erased) are in audit_actors.
+const auditSelect = `SELECT e.seq, e.v, e.at, CASE WHEN e.v >= 2 THEN coalesce(a.actor, '') ELSE e.actor END AS actor,
+a.salt AS actor_salt, e.actor_commit, e.action, e.subject, e.details, e.prev_hash, e.hash
+FROM audit_events e LEFT JOIN audit_actors a ON a.commit_hash = e.actor_commit`
 
-const insertAudit = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertAudit = `INSERT INTO audit_events (seq, v, at, actor, actor_commit, action, subject, details, prev_hash, hash)
+VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?)`
 
-const lastAuditQuery = `SELECT ` + auditColumns + ` FROM audit_events ORDER BY seq DESC LIMIT 1`
+const lastAuditQuery = auditSelect + ` ORDER BY e.seq DESC LIMIT 1`
+
+// actorSaltQuery and insertActor keep one salt per actor and month.
+const (
+	actorSaltQuery = `SELECT salt FROM audit_actors WHERE actor = ? AND month = ?`
+	insertActor    = `INSERT INTO audit_actors (commit_hash, actor, salt, month) VALUES (?, ?, ?, ?)`
+)
 
 // AppendAudit appends e in its own transaction and sets its Seq, Version,
 // Time, actor commitment, PrevHash and Hash. EINVALID without an action or
@@ -56,7 +68,7 @@ func (s *Store) AuditEvents(ctx context.Context, after int64, limit int) ([]*reg
 		return nil, registry.Errorf(registry.EINVALID, "limit must be positive.")
 	}
 	var rows []auditRow
-	q := s.rebind(`SELECT ` + auditColumns + ` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`)
+	q := s.rebind(auditSelect + ` WHERE e.seq > ? ORDER BY e.seq LIMIT ?`)
 	if err := s.read.SelectContext(ctx, &rows, q, after, limit); err != nil {
 		return nil, s.errorf(err, "list audit events")
 	}
@@ -75,7 +87,7 @@ func (s *Store) LastAudit(ctx context.Context, action string) (*registry.AuditEv
 	if action == "" {
 		err = s.read.GetContext(ctx, &row, lastAuditQuery)
 	} else {
-		err = s.read.GetContext(ctx, &row, s.rebind(`SELECT `+auditColumns+` FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`), action)
+		err = s.read.GetContext(ctx, &row, s.rebind(auditSelect+` WHERE e.action = ? ORDER BY e.seq DESC LIMIT 1`), action)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, registry.Errorf(registry.ENOTFOUND, "No audit event found.")
@@ -121,14 +133,43 @@ func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e *registry.AuditE
 	if err != nil {
 		return err
 	}
+	if e.ActorSalt, err = s.actorSalt(ctx, tx, e.Actor, e.Time); err != nil {
+		return err
+	}
 	e.Link(prev)
 	st, err := s.stmt(ctx, tx, insertAudit)
 	if err != nil {
 		return err
 	}
-	_, err = st.ExecContext(ctx, e.Seq, e.Version, micros(e.Time), string(e.Actor), e.ActorSalt, e.ActorCommit,
+	_, err = st.ExecContext(ctx, e.Seq, e.Version, micros(e.Time), e.ActorCommit,
 		e.Action, e.Subject, e.Details, e.PrevHash, e.Hash)
 	return s.errorf(err, "append audit event")
+}
+
+// actorSalt returns the salt of actor for the month of at, creating it on
+// first use. It runs under the audit lock, so concurrent appends agree.
+func (s *Store) actorSalt(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, at time.Time) ([]byte, error) {
+	month := at.UTC().Format("2006-01")
+	st, err := s.stmt(ctx, tx, actorSaltQuery)
+	if err != nil {
+		return nil, err
+	}
+	var salt []byte
+	err = st.GetContext(ctx, &salt, string(actor), month)
+	if err == nil {
+		return salt, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, s.errorf(err, "read actor salt")
+	}
+	salt = registry.NewSalt()
+	ins, err := s.stmt(ctx, tx, insertActor)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ins.ExecContext(ctx, registry.ActorCommitment(salt, actor), string(actor), salt, month); err != nil {
+		return nil, s.errorf(err, "store actor salt")
+	}
+	return salt, nil
 }
 
 // audit appends the payload's event inside tx; a zero time means now.

@@ -157,9 +157,9 @@ func (s *Store) purge(ctx context.Context, tx *sqlx.Tx, p registry.PurgePlan, re
 			return s.errorf(err, "count expired visits")
 		}
 	}
-	// An idempotency record of a day before the cutoff's names only
+	// An idempotency record of a check-in before the cutoff names only
 	// deleted visits.
-	if _, err := s.exec(ctx, tx, `DELETE FROM idempotency WHERE day < ?`, string(registry.DayOf(p.Cutoff))); err != nil {
+	if _, err := s.exec(ctx, tx, `DELETE FROM idempotency WHERE check_in < ?`, cutoff); err != nil {
 		return err
 	}
 	if !p.StaleBefore.IsZero() {

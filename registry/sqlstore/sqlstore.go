@@ -71,7 +71,7 @@ type Store struct {
 // are prepared once on the write pool, before any transaction holds its
 // connection (SQLite's write pool has one), and reused by every
 // transaction: the database parses them once, not per statement.
-var preparedQueries = []string{insertVisit, insertKey, insertAudit, lastAuditQuery}
+var preparedQueries = []string{insertVisit, insertKey, insertAudit, lastAuditQuery, actorSaltQuery, insertActor}
 
 // New returns a Store over the write and read pools, which may be the same,
 // with the hot statements prepared. Closing the Store closes both pools.

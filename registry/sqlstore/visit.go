@@ -39,7 +39,7 @@ const insertVisit = `INSERT INTO visits (` + visitColumns + `) VALUES (?, ?, ?, 
 
 // insertKey stores a party's idempotency record unless its hash is stored
 // already; RETURNING tells which happened.
-const insertKey = `INSERT INTO idempotency (hash, day, request_mac, visits) VALUES (?, ?, ?, ?)
+const insertKey = `INSERT INTO idempotency (hash, check_in, request_mac, visits) VALUES (?, ?, ?, ?)
 ON CONFLICT (hash) DO NOTHING RETURNING hash`
 
 // CreateParties stores the parties in one transaction with one
@@ -127,8 +127,8 @@ func prepareParty(p *registry.Party, now time.Time) error {
 		}
 		v.CreatedAt = utcMicro(v.CreatedAt)
 	}
-	if k := p.Key; k != nil && (len(k.Hash) == 0 || len(k.RequestMAC) == 0 || k.Day == "" || k.Visits != len(p.Visits)) {
-		return registry.Errorf(registry.EINVALID, "An idempotency record needs a hash, a MAC, a day and the party's number of visits.")
+	if k := p.Key; k != nil && (len(k.Hash) == 0 || len(k.RequestMAC) == 0 || k.CheckIn.IsZero() || k.Visits != len(p.Visits)) {
+		return registry.Errorf(registry.EINVALID, "An idempotency record needs a hash, a MAC, a check-in and the party's number of visits.")
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func prepareParty(p *registry.Party, now time.Time) error {
 func (s *Store) insertParty(ctx context.Context, tx *sqlx.Tx, p *registry.Party) (bool, error) {
 	if k := p.Key; k != nil {
 		var hash []byte
-		err := tx.QueryRowxContext(ctx, s.rebind(insertKey), k.Hash, string(k.Day), k.RequestMAC, k.Visits).Scan(&hash)
+		err := tx.QueryRowxContext(ctx, s.rebind(insertKey), k.Hash, micros(k.CheckIn), k.RequestMAC, k.Visits).Scan(&hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			p.Replay, err = s.storedKey(ctx, tx, k.Hash)
 			return false, err
@@ -163,16 +163,16 @@ func (s *Store) insertParty(ctx context.Context, tx *sqlx.Tx, p *registry.Party)
 // storedKey reads the idempotency record stored under hash.
 func (s *Store) storedKey(ctx context.Context, q sqlx.QueryerContext, hash []byte) (*registry.IdempotencyKey, error) {
 	var row struct {
-		Hash   []byte `db:"hash"`
-		Day    string `db:"day"`
-		MAC    []byte `db:"request_mac"`
-		Visits int    `db:"visits"`
+		Hash    []byte `db:"hash"`
+		CheckIn int64  `db:"check_in"`
+		MAC     []byte `db:"request_mac"`
+		Visits  int    `db:"visits"`
 	}
-	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT hash, day, request_mac, visits FROM idempotency WHERE hash = ?`), hash)
+	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT hash, check_in, request_mac, visits FROM idempotency WHERE hash = ?`), hash)
 	if err != nil {
 		return nil, s.errorf(err, "read idempotency key")
 	}
-	return &registry.IdempotencyKey{Hash: row.Hash, Day: registry.Day(row.Day), RequestMAC: row.MAC, Visits: row.Visits}, nil
+	return &registry.IdempotencyKey{Hash: row.Hash, CheckIn: fromMicros(row.CheckIn), RequestMAC: row.MAC, Visits: row.Visits}, nil
 }
 
 // batches groups the stored parties of a transaction by actor, in order of

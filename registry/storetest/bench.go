@@ -25,7 +25,7 @@ func benchVisits(n int, checkIn time.Time) []*registry.Visit {
 		sealed := make([]byte, SealedSize)
 		rand.Read(sealed)
 		visits[i] = &registry.Visit{
-			ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", Area: "buergerbuero", CheckIn: checkIn,
+			ID: registry.NewVisitID(checkIn), Site: "rathaus", Area: "buergerbuero", CheckIn: checkIn,
 			Epoch: registry.DayOf(checkIn), Sealed: sealed, CreatedAt: checkIn,
 		}
 	}
@@ -43,7 +43,7 @@ func BenchCreateVisits(b *testing.B, s registry.Store, batch int) {
 		visits := benchVisits(batch, now)
 		parties := make([]*registry.Party, batch)
 		for i, v := range visits {
-			parties[i] = party("token:bench", &registry.IdempotencyKey{Hash: v.Sealed[:32], RequestMAC: v.Sealed[32:64], Day: v.Epoch, Visits: 1}, v)
+			parties[i] = party("token:bench", &registry.IdempotencyKey{Hash: v.Sealed[:32], RequestMAC: v.Sealed[32:64], CheckIn: v.CheckIn, Visits: 1}, v)
 		}
 		b.StartTimer()
 		if err := s.CreateParties(ctx, parties); err != nil {

@@ -60,7 +60,7 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 		case i%2 == 0:
 			checkIn, kind = cutoff.Add(-time.Duration(i+1)*time.Second), "expired"
 		}
-		v := &registry.Visit{ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: "rathaus", CheckIn: checkIn, Sealed: Canary(kind, i)}
+		v := &registry.Visit{ID: registry.NewVisitID(checkIn), Site: "rathaus", CheckIn: checkIn, Sealed: Canary(kind, i)}
 		createVisits(t, s, v)
 		if i%4 < 2 {
 			// A check-out rewrites the row: its old version must go too.

@@ -65,7 +65,7 @@ func newVisit(site, area string, checkIn time.Time) *registry.Visit {
 	sealed := make([]byte, 64)
 	rand.Read(sealed)
 	return &registry.Visit{
-		ID: registry.NewVisitID(registry.DayOf(checkIn)), Site: site, Area: area, CheckIn: checkIn,
+		ID: registry.NewVisitID(checkIn), Site: site, Area: area, CheckIn: checkIn,
 		Epoch: registry.DayOf(checkIn), Sealed: sealed, CreatedAt: checkIn,
 	}
 }

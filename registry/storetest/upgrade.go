@@ -80,14 +80,14 @@ func nullMicros(t *time.Time) any {
 
 // CheckUpgrade checks a store opened (and so migrated) over the database
 // SeedRelease1 filled: every visit is there under its new id (the
-// check-in day's prefix and the old id's last 28 digits) with its data
+// check-in's prefix and the old id's last 23 digits) with its data
 // unchanged, the checkout key is gone from settings, the old audit chain
 // and new events appended to it verify, and a new registration works.
 func CheckUpgrade(t *testing.T, s registry.Store, db *sqlx.DB, r *Release1) {
 	t.Helper()
 	ctx := context.Background()
 	for old, want := range r.visits {
-		id := registry.VisitIDWithSuffix(want.Epoch, old[4:])
+		id := registry.VisitIDAt(want.CheckIn, old[9:])
 		got, err := s.FindVisit(ctx, id)
 		if err != nil {
 			t.Errorf("visit %s (was %s) after the upgrade: %v", id, old, err)

@@ -19,7 +19,7 @@ func testCreateFindVisits(t *testing.T, s registry.Store) {
 	b := newVisit("rathaus", "", t0.Add(time.Minute))
 	c := newVisit("bibliothek", "lesesaal", t0.Add(123456*time.Microsecond))
 	c.CheckOut = timePtr(t0.Add(time.Hour))
-	keyA := &registry.IdempotencyKey{Hash: []byte("idem-a-0123456789abcdef"), RequestMAC: []byte("mac-a"), Day: a.Epoch, Visits: 1}
+	keyA := &registry.IdempotencyKey{Hash: []byte("idem-a-0123456789abcdef"), RequestMAC: []byte("mac-a"), CheckIn: a.CheckIn, Visits: 1}
 	createParties(t, s, party("token:intake", keyA, a), party("token:intake", nil, b, c))
 	for _, want := range []*registry.Visit{a, b, c} {
 		got := findVisit(t, s, want.ID)
@@ -32,12 +32,12 @@ func testCreateFindVisits(t *testing.T, s registry.Store) {
 			t.Errorf("FindVisit(%s).CheckIn location = %v, want UTC", want.ID, got.CheckIn.Location())
 		}
 	}
-	for _, id := range []string{registry.NewVisitID(a.Epoch), registry.NewID(), "x", a.ID[:31] + "g"} {
+	for _, id := range []string{registry.NewVisitID(a.CheckIn), registry.NewID(), "x", a.ID[:31] + "g"} {
 		_, err := s.FindVisit(ctx, id)
 		wantCode(t, err, registry.ENOTFOUND)
 	}
 	// Another day's prefix on a stored id names no visit.
-	_, err := s.FindVisit(ctx, registry.VisitIDWithSuffix(a.Epoch.AddDays(1), a.ID[4:]))
+	_, err := s.FindVisit(ctx, registry.VisitIDAt(a.CheckIn.Add(24*time.Hour), a.ID[9:]))
 	wantCode(t, err, registry.ENOTFOUND)
 
 	ev := wantEvents(t, s, registry.AuditVisitsRegistered, 1)[0]
@@ -68,16 +68,16 @@ func party(actor registry.Actor, key *registry.IdempotencyKey, visits ...*regist
 
 func testIdempotentReplay(t *testing.T, s registry.Store) {
 	first := newVisit("rathaus", "a", t0)
-	key1 := &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), Day: first.Epoch, Visits: 1}
+	key1 := &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), CheckIn: first.CheckIn, Visits: 1}
 	createParties(t, s, party("token:intake", key1, first))
 
 	// A retry of first (another body, another day), a new keyed party and
 	// its retry in the same batch, and a party without a key.
 	retryVisit := newVisit("rathaus", "b", t0.Add(25*time.Hour))
-	retry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-other"), Day: retryVisit.Epoch, Visits: 1}, retryVisit)
-	key2 := &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), Day: registry.DayOf(t0), Visits: 2}
+	retry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-other"), CheckIn: retryVisit.CheckIn, Visits: 1}, retryVisit)
+	key2 := &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), CheckIn: t0, Visits: 2}
 	second := party("token:intake", key2, newVisit("rathaus", "a", t0.Add(time.Minute)), newVisit("rathaus", "a", t0.Add(time.Minute)))
-	secondRetry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), Day: key2.Day, Visits: 2},
+	secondRetry := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-2"), RequestMAC: []byte("mac-2"), CheckIn: key2.CheckIn, Visits: 2},
 		newVisit("rathaus", "a", t0.Add(time.Minute)), newVisit("rathaus", "a", t0.Add(time.Minute)))
 	plain := party("token:intake", nil, newVisit("rathaus", "a", t0.Add(2*time.Minute)))
 	createParties(t, s, retry, second, secondRetry, plain)
@@ -99,7 +99,7 @@ func testIdempotentReplay(t *testing.T, s registry.Store) {
 			case tt.replay == nil && r != nil:
 				t.Errorf("Replay = %+v, want nil", r)
 			case tt.replay != nil && (r == nil || !bytes.Equal(r.Hash, tt.replay.Hash) || !bytes.Equal(r.RequestMAC, tt.replay.RequestMAC) ||
-				r.Day != tt.replay.Day || r.Visits != tt.replay.Visits):
+				!r.CheckIn.Equal(tt.replay.CheckIn) || r.Visits != tt.replay.Visits):
 				t.Errorf("Replay = %+v, want the stored %+v", r, tt.replay)
 			}
 		})
@@ -115,7 +115,7 @@ func testIdempotentReplay(t *testing.T, s registry.Store) {
 	if got := details(t, evs[1])["count"]; got != 3.0 {
 		t.Errorf("audit count = %v, want 3", got)
 	}
-	again := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), Day: first.Epoch, Visits: 1},
+	again := party("token:intake", &registry.IdempotencyKey{Hash: []byte("hash-1"), RequestMAC: []byte("mac-1"), CheckIn: first.CheckIn, Visits: 1},
 		newVisit("rathaus", "", t0))
 	createParties(t, s, again)
 	if again.Replay == nil {
@@ -164,7 +164,7 @@ func testConcurrentCreateVisits(t *testing.T, s registry.Store) {
 					parties[i] = party("token:intake", nil, newVisit(fmt.Sprintf("site-%d", w), "", t0.Add(time.Duration(b*size+i)*time.Second)))
 				}
 				// Every worker retries the same keyed party.
-				parties[0].Key = &registry.IdempotencyKey{Hash: []byte(fmt.Sprintf("shared-%d", b)), RequestMAC: []byte("m"), Day: registry.DayOf(t0), Visits: 1}
+				parties[0].Key = &registry.IdempotencyKey{Hash: []byte(fmt.Sprintf("shared-%d", b)), RequestMAC: []byte("m"), CheckIn: t0, Visits: 1}
 				if err := s.CreateParties(context.Background(), parties); err != nil {
 					errs <- err
 					return

@@ -4,7 +4,7 @@
 --    or rewrites that day alone, never the live table;
 --  * ids, sealed bytes and every hash are never sampled into pg_statistic
 --    (STATISTICS 0, set on every partition: partitions do not inherit it);
---  * visit ids start with their check-in day, so a look-up by id reads
+--  * visit ids start with their check-in day and second, so a look-up by id reads
 --    one partition; visits stored before keep 112 bits behind the prefix;
 --  * idempotency records move to a table of their own, keyed by an HMAC
 --    under the server secret, which the database never holds;
@@ -77,23 +77,40 @@ $$;
 -- +goose StatementEnd
 
 INSERT INTO visits (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at)
-SELECT lpad(to_hex(check_in / 86400000000), 4, '0') || substr(id, 5), site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at
+SELECT lpad(to_hex(check_in / 86400000000), 4, '0') || lpad(to_hex((check_in / 1000000) % 86400), 5, '0') || substr(id, 10), site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at
 FROM visits_0001;
 DROP TABLE visits_0001;
 
 CREATE TABLE idempotency (
     hash        BYTEA PRIMARY KEY,
-    day         TEXT NOT NULL,
+    check_in    BIGINT NOT NULL,
     request_mac BYTEA NOT NULL,
     visits      INTEGER NOT NULL
 );
 ALTER TABLE idempotency ALTER COLUMN hash SET STATISTICS 0, ALTER COLUMN request_mac SET STATISTICS 0;
-CREATE INDEX idempotency_day ON idempotency (day);
+CREATE INDEX idempotency_check_in ON idempotency (check_in);
 
 DELETE FROM settings WHERE name = 'checkout_key';
 
+-- Audit events of version 2 name their actor only by a salted commitment;
+-- the names (staff, approvers) and salts live in audit_actors, one salt per
+-- actor and month, so that the staff retention rule can erase a month's
+-- names while the chain still verifies.
 ALTER TABLE audit_events ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE audit_events ADD COLUMN actor_salt BYTEA;
 ALTER TABLE audit_events ADD COLUMN actor_commit BYTEA;
+CREATE TABLE audit_actors (
+    commit_hash BYTEA PRIMARY KEY,
+    actor       TEXT NOT NULL,
+    salt        BYTEA NOT NULL,
+    month       TEXT NOT NULL,
+    UNIQUE (actor, month)
+);
+
+-- Trace requests remember when they closed (exported, rejected, expired,
+-- withdrawn): their staff contact and notes are erased a staff retention
+-- period later.
+ALTER TABLE trace_requests ADD COLUMN closed_at BIGINT;
+UPDATE trace_requests SET closed_at = coalesce(exported_at, decided_at, expires_at, created_at)
+WHERE status IN ('exported', 'rejected', 'expired', 'withdrawn');
 ALTER TABLE audit_events ALTER COLUMN hash SET STATISTICS 0, ALTER COLUMN prev_hash SET STATISTICS 0,
-    ALTER COLUMN actor_salt SET STATISTICS 0, ALTER COLUMN actor_commit SET STATISTICS 0;
+    ALTER COLUMN actor_commit SET STATISTICS 0;

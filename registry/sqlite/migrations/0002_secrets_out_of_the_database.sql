@@ -1,5 +1,5 @@
 -- +goose Up
--- Issue 7/8/9: visit ids start with their check-in day; idempotency records
+-- Issue 7/8/9: visit ids start with their check-in day and second; idempotency records
 -- move out of the visits into a table of their own, keyed by an HMAC under
 -- the server secret (which the database never holds); the checkout secret
 -- leaves the database; audit events commit to a salted hash of the actor.
@@ -17,7 +17,7 @@ CREATE TABLE visits_new (
     created_at    INTEGER NOT NULL
 );
 INSERT INTO visits_new (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at)
-SELECT printf('%04x', check_in / 86400000000) || substr(id, 5), site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at
+SELECT printf('%04x%05x', check_in / 86400000000, (check_in / 1000000) % 86400) || substr(id, 10), site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at
 FROM visits;
 DROP TABLE visits;
 ALTER TABLE visits_new RENAME TO visits;
@@ -29,14 +29,31 @@ CREATE INDEX visits_open ON visits (site, check_in) WHERE check_out IS NULL;
 
 CREATE TABLE idempotency (
     hash        BLOB PRIMARY KEY,
-    day         TEXT NOT NULL,
+    check_in    INTEGER NOT NULL,
     request_mac BLOB NOT NULL,
     visits      INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX idempotency_day ON idempotency (day);
+CREATE INDEX idempotency_check_in ON idempotency (check_in);
 
 DELETE FROM settings WHERE name = 'checkout_key';
 
+-- Audit events of version 2 name their actor only by a salted commitment;
+-- the names (staff, approvers) and salts live in audit_actors, one salt per
+-- actor and month, so that the staff retention rule can erase a month's
+-- names while the chain still verifies.
 ALTER TABLE audit_events ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE audit_events ADD COLUMN actor_salt BLOB;
 ALTER TABLE audit_events ADD COLUMN actor_commit BLOB;
+CREATE TABLE audit_actors (
+    commit_hash BLOB PRIMARY KEY,
+    actor       TEXT NOT NULL,
+    salt        BLOB NOT NULL,
+    month       TEXT NOT NULL,
+    UNIQUE (actor, month)
+);
+
+-- Trace requests remember when they closed (exported, rejected, expired,
+-- withdrawn): their staff contact and notes are erased a staff retention
+-- period later.
+ALTER TABLE trace_requests ADD COLUMN closed_at INTEGER;
+UPDATE trace_requests SET closed_at = coalesce(exported_at, decided_at, expires_at, created_at)
+WHERE status IN ('exported', 'rejected', 'expired', 'withdrawn');
