@@ -10,7 +10,12 @@ type PurgePlan struct {
 	StaleBefore time.Time     // open visits with CheckIn < StaleBefore are checked out automatically
 	MaxStay     time.Duration // an automatic check-out is set to CheckIn + MaxStay
 	Destroyed   []Day         // epoch keys whose private half the caller destroyed in this run
-	DryRun      bool          // count, change nothing, record nothing
+	// StaffBefore erases the personal data of staff recorded before it:
+	// the contact person, the notes and the deciding actors of trace
+	// requests closed before it, and the names behind the audit log's
+	// actor commitments of the months before its month (zero: none).
+	StaffBefore time.Time
+	DryRun      bool // count, change nothing, record nothing
 }
 
 // PurgeReport is what a purge did, for the DPO to file. It is also the
@@ -23,6 +28,11 @@ type PurgeReport struct {
 	KeysDestroyed        []Day      `json:"keys_destroyed"`
 	VisitsAutoCheckedOut int64      `json:"visits_auto_checked_out"`
 	RequestsExpired      int64      `json:"requests_expired"`
+	// StaffRequestsErased counts the closed trace requests whose staff
+	// contact, notes and actors were erased; StaffNamesErased the actor
+	// names (with their salts) erased from the audit log's actor table.
+	StaffRequestsErased int64 `json:"staff_requests_erased"`
+	StaffNamesErased    int64 `json:"staff_names_erased"`
 	VisitsRemaining      int64      `json:"visits_remaining"`
 	OldestCheckIn        *time.Time `json:"oldest_remaining_check_in"`
 }

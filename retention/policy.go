@@ -41,18 +41,24 @@ type Policy struct {
 	// KeysWarn: EnsureKeys logs a warning when fewer future days than
 	// this are covered by usable keys (default 7).
 	KeysWarn int
+	// StaffRetention is how long the personal data of staff is kept: the
+	// contact person, notes and deciding actors of a trace request after
+	// it closed, and the names behind the audit log's actors (default one
+	// year). The audit chain keeps verifying after the erasure.
+	StaffRetention time.Duration
 }
 
 // DefaultPolicy returns the policy of the German pandemic rules: four
 // weeks of retention counted from check-in.
 func DefaultPolicy() Policy {
 	return Policy{
-		Retention:    28 * fullDay,
-		MaxStay:      12 * time.Hour,
-		KeyGrace:     fullDay,
-		MaxClockJump: 7 * fullDay,
-		KeysAhead:    14,
-		KeysWarn:     7,
+		Retention:      28 * fullDay,
+		MaxStay:        12 * time.Hour,
+		KeyGrace:       fullDay,
+		MaxClockJump:   7 * fullDay,
+		KeysAhead:      14,
+		KeysWarn:       7,
+		StaffRetention: 365 * fullDay,
 	}
 }
 
@@ -72,6 +78,8 @@ func (p Policy) Validate() error {
 		return registry.Errorf(registry.EINVALID, "maximum clock jump must be at least 1h (purges run hourly), not %s", p.MaxClockJump)
 	case p.KeysAhead < 1 || p.KeysAhead > MaxKeysAhead:
 		return registry.Errorf(registry.EINVALID, "keys ahead must lie between 1 and %d days, not %d", MaxKeysAhead, p.KeysAhead)
+	case p.StaffRetention < 30*fullDay || p.StaffRetention > 3660*fullDay:
+		return registry.Errorf(registry.EINVALID, "staff retention must lie between 30 days and 10 years, not %s", days(p.StaffRetention))
 	case p.KeysWarn < 0 || p.KeysWarn > p.KeysAhead:
 		return registry.Errorf(registry.EINVALID, "keys warning threshold must lie between 0 and keys ahead (%d), not %d", p.KeysAhead, p.KeysWarn)
 	}
@@ -99,6 +107,7 @@ func (p Policy) Plan(now time.Time) registry.PurgePlan {
 		Cutoff:      p.Cutoff(now),
 		StaleBefore: now.Add(-p.MaxStay),
 		MaxStay:     p.MaxStay,
+		StaffBefore: now.Add(-p.StaffRetention),
 	}
 }
 

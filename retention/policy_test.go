@@ -13,7 +13,7 @@ func TestDefaultPolicy(t *testing.T) {
 	p := retention.DefaultPolicy()
 	want := retention.Policy{
 		Retention: 28 * 24 * time.Hour, MaxStay: 12 * time.Hour, KeyGrace: 24 * time.Hour,
-		MaxClockJump: 7 * 24 * time.Hour, KeysAhead: 14, KeysWarn: 7,
+		MaxClockJump: 7 * 24 * time.Hour, KeysAhead: 14, KeysWarn: 7, StaffRetention: 365 * 24 * time.Hour,
 	}
 	if p != want {
 		t.Errorf("DefaultPolicy() = %+v, want %+v", p, want)

@@ -1,11 +1,16 @@
 package retention_test
 
 import (
+	"bytes"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/audit"
+	"github.com/cityhall/registry/registry/sqlite"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -229,5 +234,79 @@ func wantKeysDestroyed(t *testing.T, e *env, gone []registry.Day) {
 		if _, err := e.keys.Identity(k.Day); want && registry.ErrorCode(err) != registry.ENOTFOUND {
 			t.Errorf("Identity(%s) after destruction: err = %v, want ENOTFOUND", k.Day, err)
 		}
+	}
+}
+
+// TestStaffRetention: a year after a trace request closed, its staff
+// contact, notes and actors are gone, and so are the names behind the audit
+// log's actors of that time; the audit chain still verifies, and the raw
+// database file no longer holds the names.
+func TestStaffRetention(t *testing.T) {
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			var s registry.Store
+			if store == "sqlite" {
+				s = openSQLite(t)
+			} else {
+				s = openPostgres(t)
+			}
+			sc := seed(t, s)
+			const contact, note = "Frau Kontaktperson-4711, 0221 555 4711", "Notiz-der-DSB-4711"
+			req := &registry.TraceRequest{CaseRef: "GA-1", Office: "Gesundheitsamt", LegalBasis: "§ 25 IfSG", Contact: contact,
+				From: sc.now.Add(-3 * time.Hour), To: sc.now.Add(-2 * time.Hour), Sites: []string{"rathaus"}}
+			if err := s.CreateTraceRequest(sc.ctx, "dpo:Erika-Namenlos", req); err != nil {
+				t.Fatal(err)
+			}
+			d := registry.Decision{Note: note, Now: sc.now}
+			if _, err := s.DecideTraceRequest(sc.ctx, "dpo:Max-Namenlos", req.ID, d); err != nil {
+				t.Fatal(err)
+			}
+			sc.purge(sc.now, retention.Options{AllowClockJump: true})
+			// Eleven months later nothing is erased yet.
+			r := sc.purge(sc.now.Add(330*24*time.Hour), retention.Options{AllowClockJump: true})
+			if r.StaffRequestsErased != 0 || r.StaffNamesErased != 0 {
+				t.Errorf("after 330 days: erased %d requests, %d names; want none", r.StaffRequestsErased, r.StaffNamesErased)
+			}
+			if sq, ok := s.(*sqlite.Store); ok {
+				if raw, err := os.ReadFile(sq.Path()); err != nil || !bytes.Contains(raw, []byte("Kontaktperson-4711")) {
+					t.Fatalf("before the erasure the file does not hold the contact (%v): the scan below proves nothing", err)
+				}
+			}
+			r = sc.purge(sc.now.Add(400*24*time.Hour), retention.Options{AllowClockJump: true})
+			// The seed's request expired at the first purge: two closed requests.
+			if r.StaffRequestsErased != 2 || r.StaffNamesErased < 2 {
+				t.Errorf("after 400 days: erased %d requests, %d names; want 2 and at least the two DPOs", r.StaffRequestsErased, r.StaffNamesErased)
+			}
+			got, err := s.FindTraceRequest(sc.ctx, req.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Contact != "" || got.DecisionNote != "" || got.CreatedBy != "" || got.DecidedBy != "" || got.CaseRef != "GA-1" {
+				t.Errorf("request after the staff retention = %+v, want contact, note and actors erased, the case kept", got)
+			}
+			if _, err := audit.Verify(sc.ctx, s, nil); err != nil {
+				t.Errorf("audit log after the erasure: %v", err)
+			}
+			events, err := s.AuditEvents(sc.ctx, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range events {
+				if strings.Contains(string(e.Actor), "Namenlos") {
+					t.Errorf("event %d still names %s", e.Seq, e.Actor)
+				}
+			}
+			if sq, ok := s.(*sqlite.Store); ok {
+				raw, err := os.ReadFile(sq.Path()) // the purge truncated the WAL into it
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, secret := range []string{"Kontaktperson-4711", "Notiz-der-DSB-4711", "Erika-Namenlos", "Max-Namenlos"} {
+					if bytes.Contains(raw, []byte(secret)) {
+						t.Errorf("the database file still holds %q", secret)
+					}
+				}
+			}
+		})
 	}
 }

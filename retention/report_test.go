@@ -38,6 +38,7 @@ visits deleted:            1
 epoch keys destroyed:      2026-03-30, 2026-03-31
 visits auto-checked-out:   3
 trace requests expired:    0
+staff data erased:         0 requests, 0 actor names
 visits remaining:          2
 oldest remaining check-in: 2026-04-02T08:00:01Z
 summary: deleted 1 visit checked in before 2026-04-02T10:00:00Z, destroyed 2 epoch keys, closed 3 stale visits, expired 0 trace requests; 2 visits remain.
@@ -52,6 +53,7 @@ visits deleted:            0
 epoch keys destroyed:      none
 visits auto-checked-out:   0
 trace requests expired:    1
+staff data erased:         0 requests, 0 actor names
 visits remaining:          1
 oldest remaining check-in: none
 summary: dry run, nothing changed: would have deleted 0 visits checked in before 2026-04-02T10:00:00Z, destroyed 0 epoch keys, closed 0 stale visits, expired 1 trace request; 1 visit remains.

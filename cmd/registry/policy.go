@@ -50,5 +50,6 @@ func policyFlags(fs *pflag.FlagSet, p *retention.Policy) {
 	fs.Var(days{&p.MaxClockJump}, "max-clock-jump", "a purge refuses to run when the clock moved further than this since the last purge")
 	fs.IntVar(&p.KeysAhead, "keys-ahead", p.KeysAhead, "create epoch keys this many days in advance")
 	fs.IntVar(&p.KeysWarn, "keys-warn", p.KeysWarn, "warn when fewer future days than this have epoch keys")
-	settings(fs, "retention", "max-stay", "key-grace", "max-clock-jump", "keys-ahead", "keys-warn")
+	fs.Var(days{&p.StaffRetention}, "staff-retention", "staff personal data (request contacts and notes, audit actor names) is erased this long after it was recorded or the request closed")
+	settings(fs, "retention", "max-stay", "key-grace", "max-clock-jump", "keys-ahead", "keys-warn", "staff-retention")
 }

@@ -35,8 +35,8 @@ func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id
 		}
 		r.Status, r.ExportedAt, r.ExportCount, r.ExportDigest = registry.TraceExported, &now, len(visits), digest
 		err = s.update(ctx, tx, "The request was exported concurrently.", `UPDATE trace_requests SET status = ?, exported_at = ?,
-export_count = ?, export_digest = ? WHERE id = ? AND status = ?`,
-			string(r.Status), micros(now), r.ExportCount, digest, id, string(registry.TraceApproved))
+export_count = ?, export_digest = ?, closed_at = ? WHERE id = ? AND status = ?`,
+			string(r.Status), micros(now), r.ExportCount, digest, micros(now), id, string(registry.TraceApproved))
 		if err != nil {
 			return err
 		}

@@ -171,11 +171,16 @@ WHERE check_out IS NULL AND check_in >= ? AND check_in < ?`, p.MaxStay.Microseco
 	}
 	// A pending request whose window ended by the cutoff has no data left:
 	// every visit in its scope checked in before its end.
-	rep.RequestsExpired, err = s.exec(ctx, tx, `UPDATE trace_requests SET status = ?
+	rep.RequestsExpired, err = s.exec(ctx, tx, `UPDATE trace_requests SET status = ?, closed_at = ?
 WHERE (status = ? AND expires_at <= ?) OR (status = ? AND window_to <= ?)`,
-		string(registry.TraceExpired), string(registry.TraceApproved), now, string(registry.TracePending), cutoff)
+		string(registry.TraceExpired), now, string(registry.TraceApproved), now, string(registry.TracePending), cutoff)
 	if err != nil {
 		return err
+	}
+	if !p.StaffBefore.IsZero() {
+		if err := s.eraseStaff(ctx, tx, p.StaffBefore, rep); err != nil {
+			return err
+		}
 	}
 	for _, day := range p.Destroyed {
 		if _, err := s.exec(ctx, tx, `UPDATE epoch_keys SET destroyed_at = ? WHERE day = ? AND destroyed_at IS NULL`, now, string(day)); err != nil {
@@ -230,4 +235,27 @@ func (s *Store) CountVisits(ctx context.Context, from, to time.Time) (int64, err
 	var n int64
 	err := s.read.GetContext(ctx, &n, s.rebind(`SELECT count(*) FROM visits WHERE check_in >= ? AND check_in < ?`), micros(from), micros(to))
 	return n, s.errorf(err, "count visits")
+}
+
+// eraseStaff erases the staff's personal data recorded before before: the
+// contact person, notes and actors of trace requests closed before it, and
+// the names (and salts) of people among the audit log's actors of the
+// months before its month. Tokens and the system are no people; their
+// names stay. The audit chain still verifies: it covers commitments.
+func (s *Store) eraseStaff(ctx context.Context, tx *sqlx.Tx, before time.Time, rep *registry.PurgeReport) error {
+	var err error
+	rep.StaffRequestsErased, err = s.exec(ctx, tx, `UPDATE trace_requests SET contact = '', decision_note = '', created_by = '', decided_by = ''
+WHERE closed_at < ? AND (contact <> '' OR decision_note <> '' OR created_by <> '' OR decided_by <> '')`, micros(before))
+	if err != nil {
+		return err
+	}
+	rep.StaffNamesErased, err = s.exec(ctx, tx, `DELETE FROM audit_actors
+WHERE month < ? AND actor NOT LIKE 'token:%' AND actor NOT IN ('system', 'intake')`, before.UTC().Format("2006-01"))
+	if err != nil {
+		return err
+	}
+	if rep.StaffRequestsErased+rep.StaffNamesErased > 0 && !rep.DryRun {
+		return s.markErase(ctx, tx, rep.Cutoff)
+	}
+	return nil
 }

@@ -158,9 +158,13 @@ func (s *Store) DecideTraceRequest(ctx context.Context, actor registry.Actor, id
 			r.Status, r.ExpiresAt = registry.TraceApproved, &exp
 			payload = registry.RequestApproved{ExpiresAt: exp}
 		}
+		var closed *time.Time
+		if !d.Approve {
+			closed = &now
+		}
 		err = s.update(ctx, tx, "The request was decided concurrently.", `UPDATE trace_requests SET status = ?, decided_by = ?,
-decided_at = ?, decision_note = ?, expires_at = ? WHERE id = ? AND status = ?`,
-			string(r.Status), string(actor), micros(now), d.Note, nullMicros(r.ExpiresAt), id, string(registry.TracePending))
+decided_at = ?, decision_note = ?, expires_at = ?, closed_at = ? WHERE id = ? AND status = ?`,
+			string(r.Status), string(actor), micros(now), d.Note, nullMicros(r.ExpiresAt), nullMicros(closed), id, string(registry.TracePending))
 		if err != nil {
 			return err
 		}
