@@ -21,20 +21,20 @@ type PurgePlan struct {
 // PurgeReport is what a purge did, for the DPO to file. It is also the
 // details of the purge's audit event.
 type PurgeReport struct {
-	RanAt                time.Time  `json:"ran_at"`
-	DryRun               bool       `json:"dry_run"`
-	Cutoff               time.Time  `json:"cutoff"`
-	VisitsDeleted        int64      `json:"visits_deleted"`
-	KeysDestroyed        []Day      `json:"keys_destroyed"`
-	VisitsAutoCheckedOut int64      `json:"visits_auto_checked_out"`
-	RequestsExpired      int64      `json:"requests_expired"`
+	RanAt                time.Time `json:"ran_at"`
+	DryRun               bool      `json:"dry_run"`
+	Cutoff               time.Time `json:"cutoff"`
+	VisitsDeleted        int64     `json:"visits_deleted"`
+	KeysDestroyed        []Day     `json:"keys_destroyed"`
+	VisitsAutoCheckedOut int64     `json:"visits_auto_checked_out"`
+	RequestsExpired      int64     `json:"requests_expired"`
 	// StaffRequestsErased counts the closed trace requests whose staff
 	// contact, notes and actors were erased; StaffNamesErased the actor
 	// names (with their salts) erased from the audit log's actor table.
-	StaffRequestsErased int64 `json:"staff_requests_erased"`
-	StaffNamesErased    int64 `json:"staff_names_erased"`
-	VisitsRemaining      int64      `json:"visits_remaining"`
-	OldestCheckIn        *time.Time `json:"oldest_remaining_check_in"`
+	StaffRequestsErased int64      `json:"staff_requests_erased"`
+	StaffNamesErased    int64      `json:"staff_names_erased"`
+	VisitsRemaining     int64      `json:"visits_remaining"`
+	OldestCheckIn       *time.Time `json:"oldest_remaining_check_in"`
 }
 
 // Horizon is what a store knows of time without the host's clock: the
