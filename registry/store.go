@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -87,12 +88,15 @@ type TraceStore interface {
 	// request with an AuditRequestApproved or AuditRequestRejected event.
 	// ECONFLICT unless pending, EFORBIDDEN when actor created the request.
 	DecideTraceRequest(ctx context.Context, actor Actor, id string, d Decision) (*TraceRequest, error)
-	// ExportTraceRequest, in one transaction: checks that the request is
-	// approved and unexpired at d.Now (EFORBIDDEN otherwise, ECONFLICT when
-	// already exported), selects the visits in its scope (see ScopeQuery),
-	// calls build with them, marks the request exported with build's count
-	// and digest, and appends an AuditRequestExported event. If build fails
-	// nothing is recorded.
+	// ExportTraceRequest exports a request: it checks that the request is
+	// approved and unexpired at now (EFORBIDDEN otherwise, ECONFLICT when
+	// already exported), calls build with the request, the number of
+	// visits in its scope (see ScopeQuery) and the visits themselves, one
+	// by one, from one consistent snapshot of the database that blocks no
+	// registration, and then, in one write transaction that checks the
+	// request again, marks it exported with the count and build's digest
+	// and appends an AuditRequestExported event. If build fails, or the
+	// request changed meanwhile (ECONFLICT), nothing is recorded.
 	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, build ExportFunc) (*TraceRequest, error)
 }
 
@@ -104,9 +108,11 @@ type Decision struct {
 	ExpiresAt time.Time // only for approvals
 }
 
-// ExportFunc turns the visits of a request's scope into the export bundle
-// and returns the bundle's hex SHA-256 digest.
-type ExportFunc func(visits []*Visit) (digest string, err error)
+// ExportFunc turns the visits of a request's scope, count of them, into
+// the export bundle and returns the bundle's hex SHA-256 digest. visits
+// yields each visit in order of check-in, or an error, after which it
+// stops.
+type ExportFunc func(r *TraceRequest, count int, visits iter.Seq2[*Visit, error]) (digest string, err error)
 
 // AuditStore keeps the hash-linked audit log.
 type AuditStore interface {

@@ -14,6 +14,12 @@ import (
 const (
 	MaxCheckInSkew = 5 * time.Minute
 	MaxCheckInAge  = 7 * 24 * time.Hour
+	// MaxStayLimit is the longest any stay can last: no check-out is
+	// recorded later than this after its check-in, and the retention
+	// policy's maximum stay (the automatic check-out) is at most this. A
+	// trace request's scope so never needs visits checked in more than
+	// this before its window.
+	MaxStayLimit = 72 * time.Hour
 )
 
 // Registration is one visitor as the intake API receives it.

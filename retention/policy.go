@@ -14,7 +14,7 @@ const fullDay = 24 * time.Hour
 const (
 	MinRetention = fullDay
 	MaxRetention = 366 * fullDay
-	MaxMaxStay   = 72 * time.Hour
+	MaxMaxStay   = registry.MaxStayLimit
 	MaxKeyGrace  = 7 * fullDay
 	MaxKeysAhead = 366
 )

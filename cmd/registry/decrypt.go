@@ -61,6 +61,11 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.out != "" {
+		if _, err := os.Stat(o.out); err == nil {
+			return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", o.out)
+		}
+	}
 	ids, err := crypto.ReadIdentities(o.identity)
 	if err != nil {
 		return err
@@ -70,28 +75,71 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		return err
 	}
 	defer in.Close()
-	b, err := export.Read(bufio.NewReader(in), ids)
+	stream, err := export.Open(bufio.NewReaderSize(in, 1<<20), ids)
 	if err != nil {
 		return err
 	}
-	if o.out == "" {
-		return write(a.stdout, b)
-	}
-	if err := writeFileAtomic(o.out, func(w io.Writer) error { return write(w, b) }); err != nil {
+	// The output is written into a scratch file first (sealed to a key
+	// only this process holds) and appears only once every record of the
+	// bundle verified: a bundle that fails half-way leaves nothing.
+	scratch, err := decryptScratch()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", len(b.Records), b.Header.CaseRef, o.out)
+	f, err := scratch.Create()
+	if err != nil {
+		return err
+	}
+	defer f.Remove()
+	if err := write(f, stream); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write decrypted output: %w", err)
+	}
+	if err := a.deliver(f, o.out); err != nil {
+		return err
+	}
+	h := stream.BundleHeader()
+	fmt.Fprintf(a.stderr, "registry: case %s, %s, window %s to %s: %d records, bundle sha256 %s\n",
+		h.CaseRef, h.Office, rfc3339(h.From), rfc3339(h.To), h.Count, stream.BundleDigest())
+	if o.out != "" {
+		fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", h.Count, h.CaseRef, o.out)
+	}
 	return nil
 }
 
-func outputFormat(format string, sep rune) (func(io.Writer, *export.Bundle) error, error) {
+// decryptScratch is the scratch directory of decrypt: a private directory
+// of the user in the system's temporary directory.
+func decryptScratch() (*crypto.ScratchDir, error) {
+	return crypto.OpenScratchDir(filepath.Join(os.TempDir(), fmt.Sprintf("registry-scratch-%d", os.Getuid())))
+}
+
+// deliver copies the finished scratch file to out (a new file, mode 0600)
+// or, without out, to standard output.
+func (a *app) deliver(f *crypto.Scratch, out string) error {
+	r, err := f.Open()
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		_, err := io.Copy(a.stdout, r)
+		return err
+	}
+	return writeFileAtomic(out, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+}
+
+func outputFormat(format string, sep rune) (func(io.Writer, export.Source) error, error) {
 	switch format {
 	case "csv":
-		return func(w io.Writer, b *export.Bundle) error { return export.WriteCSV(w, b, sep) }, nil
+		return func(w io.Writer, src export.Source) error { return export.WriteCSV(w, src, sep) }, nil
 	case "json":
 		return export.WriteJSON, nil
 	case "sormas":
-		return func(w io.Writer, b *export.Bundle) error { return export.WriteSORMAS(w, b, sep) }, nil
+		return func(w io.Writer, src export.Source) error { return export.WriteSORMAS(w, src, sep) }, nil
 	}
 	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use csv, json or sormas")
 }
@@ -111,6 +159,10 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

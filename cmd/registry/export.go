@@ -16,8 +16,8 @@ import (
 )
 
 type exportOptions struct {
-	out, keystore, recipients, as string
-	maxStay                       time.Duration
+	out, keystore, recipients, as, dataDir string
+	maxStay                                time.Duration
 }
 
 func (a *app) exportCmd() *cobra.Command {
@@ -44,7 +44,8 @@ recorded in the audit log, and a refused export is too.`,
 	f.StringVar(&o.recipients, "recipients", "", "the health office's age recipients `FILE`")
 	f.StringVar(&o.as, "as", "", "your name, recorded in the audit log (default: your login name)")
 	f.Var(days{&o.maxStay}, "max-stay", "open visits count as present for this long after check-in")
-	settings(f, "keystore", "recipients", "as", "max-stay")
+	f.StringVar(&o.dataDir, "data-dir", "", "`DIR` whose private tmp holds the bundle while it is written (default: the database's directory, for PostgreSQL the key store's)")
+	settings(f, "keystore", "recipients", "as", "max-stay", "data-dir")
 	return cmd
 }
 
@@ -67,22 +68,37 @@ func (a *app) runExport(ctx context.Context, id string, o *exportOptions) error 
 	if err != nil {
 		return err
 	}
+	scratch, err := a.scratch(o.dataDir, o.keystore)
+	if err != nil {
+		return err
+	}
 	return a.withStore(ctx, func(s registry.Store) error {
-		job := &export.Job{Store: s, Actor: actor, RequestID: id, Keys: keys, Recipients: rcpts,
-			MaxStay: o.maxStay, Now: a.now(), Dir: filepath.Dir(o.out)}
-		f, req, err := job.ToTempFile(ctx)
+		job := &export.Job{Store: s, Audit: s, Actor: actor, RequestID: id, Keys: keys, Recipients: rcpts,
+			MaxStay: o.maxStay, Now: a.now(), Scratch: scratch}
+		f, req, err := job.Run(ctx)
 		if err != nil {
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write the bundle (the export is recorded; the partial file is %s): %w", f.Name(), err)
+		defer f.Remove()
+		if err := a.deliver(f, o.out); err != nil {
+			return fmt.Errorf("write %s (the export is recorded; run the export again after a new approval): %w", o.out, err)
 		}
-		if err := os.Link(f.Name(), o.out); err != nil {
-			return fmt.Errorf("write %s (the export is recorded; the bundle stays in %s): %w", o.out, f.Name(), err)
-		}
-		os.Remove(f.Name())
 		_, err = fmt.Fprintf(a.stdout, "wrote %d records of request %s (case %s) to %s\nsha256 %s\n",
 			req.ExportCount, req.ID, req.CaseRef, o.out, req.ExportDigest)
 		return err
 	})
+}
+
+// scratch opens the private scratch directory of export bundles: tmp in
+// the data directory (--data-dir; by default the directory of the SQLite
+// database, or for PostgreSQL the one that holds the key store). Leftovers
+// of an earlier crash are removed.
+func (a *app) scratch(dataDir, keystore string) (*crypto.ScratchDir, error) {
+	if dataDir == "" {
+		dataDir = filepath.Dir(a.db)
+		if isPostgres(a.db) {
+			dataDir = filepath.Dir(filepath.Clean(keystore))
+		}
+	}
+	return crypto.OpenScratchDir(filepath.Join(dataDir, "tmp"))
 }

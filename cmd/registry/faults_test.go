@@ -354,6 +354,7 @@ func TestDatabaseOutage(t *testing.T) {
 type cluster struct {
 	t   *testing.T
 	dsn string
+	dir string
 	env []string
 }
 
@@ -376,8 +377,11 @@ func ownCluster(t *testing.T) *cluster {
 		k, v, _ := strings.Cut(kv, "=")
 		v = strings.Trim(v, "'")
 		c.env = append(c.env, k+"="+v)
-		if k == "REGISTRY_TEST_POSTGRES_DSN" {
+		switch k {
+		case "REGISTRY_TEST_POSTGRES_DSN":
 			c.dsn = v
+		case "REGISTRY_TEST_PG_DIR":
+			c.dir = v
 		}
 	}
 	t.Cleanup(func() {
@@ -395,6 +399,7 @@ func (c *cluster) do(action string) {
 	cmd := exec.Command(script, action)
 	cmd.Env = c.env
 	if out, err := cmd.CombinedOutput(); err != nil && action != "thaw" {
-		c.t.Fatalf("pg-test-server %s: %v\n%s", action, err, out)
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		c.t.Fatalf("pg-test-server %s: %v\n%s\nserver log:\n%s", action, err, out, log)
 	}
 }

@@ -24,6 +24,7 @@ type serveOptions struct {
 	recipients     string
 	keystore       string
 	secret         string
+	dataDir        string
 	intakeOnly     bool
 	purgeInterval  time.Duration
 	policy         retention.Policy
@@ -76,6 +77,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.StringVar(&o.recipients, "recipients", "", "the health office's age recipients `FILE` (public keys, one per line)")
 	f.StringVar(&o.keystore, "keystore", "", "epoch key store `DIR` (private day keys; never back it up)")
 	f.StringVar(&o.secret, "server-secret", "", "the server secret `FILE` (checkout tokens, idempotency; default: server.secret in the key store, created on first start)")
+	f.StringVar(&o.dataDir, "data-dir", "", "`DIR` whose private tmp holds export bundles while they are sent (default: the database's directory, for PostgreSQL the key store's)")
 	f.BoolVar(&o.intakeOnly, "intake-only", false, "serve intake only: no key store, no key creation, no purge, no exports (needs --server-secret)")
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
@@ -86,7 +88,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.Float64Var(&o.limits.PerSite.PerMinute, "limit-site", o.limits.PerSite.PerMinute, "public form: registrations per minute at one site")
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
-	settings(f, "listen", "recipients", "keystore", "server-secret", "intake-only", "purge-interval", "public-sites",
+	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "public-sites",
 		"trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
@@ -130,6 +132,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		Limits: &o.limits, IntakeOnly: o.intakeOnly}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
+		if cfg.Scratch, err = a.scratch(o.dataDir, o.keystore); err != nil {
+			return err
+		}
 	}
 	srv, err := httpapi.New(cfg)
 	if err != nil {

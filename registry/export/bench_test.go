@@ -57,7 +57,7 @@ func BenchmarkWrite(b *testing.B) {
 	s := loadBench(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, _, err := Write(io.Discard, s.req, s.visits, s.f.keys, s.f.to, 12*time.Hour, testNow); err != nil {
+		if _, err := Write(io.Discard, s.req, len(s.visits), visitSeq(s.visits), s.f.keys, s.f.to, 12*time.Hour, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ var csvColumns = []string{
 // starting with a digit or '(', so that 01067 keeps its zero and 12-14 does
 // not become a date. Control characters other than tab, CR and LF are
 // replaced with U+FFFD.
-func WriteCSV(w io.Writer, b *Bundle, sep rune) error {
+func WriteCSV(w io.Writer, src Source, sep rune) error {
 	if err := validSeparator(sep); err != nil {
 		return err
 	}
@@ -75,8 +76,12 @@ func WriteCSV(w io.Writer, b *Bundle, sep rune) error {
 		header[i] = csvCell(c, false)
 	}
 	rw.row(header...)
-	for i := range b.Records {
-		rw.row(csvRow(&b.Header, &b.Records[i])...)
+	h := src.BundleHeader()
+	for rec, err := range src.All() {
+		if err != nil {
+			return err
+		}
+		rw.row(csvRow(h, rec)...)
 	}
 	if err := rw.flush(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
@@ -107,17 +112,39 @@ func yesNo(b bool) string {
 	return "nein"
 }
 
-// WriteJSON writes b as one JSON document indented by two spaces:
-// {"header": {…}, "records": [{…, "contact": {…}}, …], "digest": "…"}.
-// Field names are those of Header, Record and registry.Contact.
-func WriteJSON(w io.Writer, b *Bundle) error {
-	doc := *b
-	if doc.Records == nil {
-		doc.Records = []Record{}
+// WriteJSON writes the bundle as one JSON document indented by two
+// spaces: {"header": {…}, "records": [{…, "contact": {…}}, …], "digest":
+// "…"}, record by record. Field names are those of Header, Record and
+// registry.Contact.
+func WriteJSON(w io.Writer, src Source) error {
+	bw := bufio.NewWriter(w)
+	hdr, err := json.MarshalIndent(src.BundleHeader(), "  ", "  ")
+	if err != nil {
+		return fmt.Errorf("write json: %w", err)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&doc); err != nil {
+	fmt.Fprintf(bw, "{\n  \"header\": %s,\n  \"records\": [", hdr)
+	n := 0
+	for rec, err := range src.All() {
+		if err != nil {
+			return err
+		}
+		line, err := json.MarshalIndent(rec, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+		if n > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		bw.Write(line)
+		n++
+	}
+	if n > 0 {
+		bw.WriteString("\n  ")
+	}
+	digest, _ := json.Marshal(src.BundleDigest())
+	fmt.Fprintf(bw, "],\n  \"digest\": %s\n}\n", digest)
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"iter"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func testRequest(from, to time.Time, sites ...string) *registry.TraceRequest {
 func (f *fixture) write(tb testing.TB, req *registry.TraceRequest, visits []*registry.Visit) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	if _, _, err := Write(&buf, req, visits, f.keys, f.to, 12*time.Hour, testNow); err != nil {
+	if _, err := Write(&buf, req, len(visits), visitSeq(visits), f.keys, f.to, 12*time.Hour, testNow); err != nil {
 		tb.Fatalf("Write: %v", err)
 	}
 	return buf.Bytes()
@@ -149,3 +150,14 @@ func (f *fixture) reseal(tb testing.TB, lines []string) []byte {
 }
 
 func ptr(t time.Time) *time.Time { return &t }
+
+// visitSeq yields the visits, as a store's scope query does.
+func visitSeq(visits []*registry.Visit) iter.Seq2[*registry.Visit, error] {
+	return func(yield func(*registry.Visit, error) bool) {
+		for _, v := range visits {
+			if !yield(v, nil) {
+				return
+			}
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"iter"
 	"strings"
 
 	"filippo.io/age"
@@ -18,21 +20,40 @@ import (
 // maxNamed is how many failing records an error message names.
 const maxNamed = 10
 
-// Read opens a bundle with the health office's identities and verifies it
-// completely before returning anything: the header's format and record
-// count, each record's metadata and scope (within the header's sites, areas
-// and window), distinct visit ids, each inner layer (crypto.OpenInner) and
-// each sealed contact's binding to its record (Contact.CheckBinding with the
-// record's visit id, site and check-in), so that a ciphertext moved to
-// another record or an edited record is refused.
-//
-// Errors are EINVALID *registry.Error values: the bundle does not open with
-// the identities, is truncated or corrupt, has a line longer than MaxLine,
-// more than MaxRecords records, or a line that is not strict JSON (unknown
-// or duplicate fields, trailing data); or records fail verification, in
-// which case the message names up to ten failing visit ids and the reason.
-// Messages never hold contact data. There is no partial output.
-func Read(r io.Reader, office []age.Identity) (*Bundle, error) {
+// Source is a decrypted bundle as the writers read it: its header, its
+// records one by one, and, once the records are read to the end, the
+// digest of the sealed file. A *Stream reads them from a bundle file with
+// memory bounded whatever its size; a *Bundle holds them all.
+type Source interface {
+	BundleHeader() *Header
+	// All yields every record in order; it stops at the first error,
+	// which it yields.
+	All() iter.Seq2[*Record, error]
+	// BundleDigest is the hex SHA-256 of the sealed file, once All
+	// was read to its end without error.
+	BundleDigest() string
+}
+
+// Stream reads a bundle record by record. Open reads the header; Records
+// opens and verifies the records in parallel batches and yields them in
+// order, holding at most two batches in memory. Whoever writes what it
+// yields must discard the output when Records yields an error: only a
+// stream read to its end without error is sound (a bundle file may be
+// truncated or altered anywhere).
+type Stream struct {
+	header Header
+	lr     *lineReader
+	src    io.Reader // the sealed input, hashed
+	h      hash.Hash
+	office []age.Identity
+	digest string
+	used   bool
+}
+
+// Open opens a bundle with the health office's identities and reads and
+// checks its header (format, record count, window). Errors are EINVALID
+// *registry.Error values; messages never hold contact data.
+func Open(r io.Reader, office []age.Identity) (*Stream, error) {
 	if len(office) == 0 {
 		return nil, registry.Errorf(registry.EINVALID, "Opening a bundle needs at least one identity.")
 	}
@@ -47,14 +68,107 @@ func Read(r io.Reader, office []age.Identity) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bundle{Header: *hdr, Records: make([]Record, 0, min(hdr.Count, 4096))}
-	if err := readRecords(lr, b, office); err != nil {
+	return &Stream{header: *hdr, lr: lr, src: src, h: h, office: office}, nil
+}
+
+// BundleHeader returns the bundle's header.
+func (s *Stream) BundleHeader() *Header { return &s.header }
+
+// BundleDigest returns the hex SHA-256 of the sealed file after All
+// was read to its end, "" before.
+func (s *Stream) BundleDigest() string { return s.digest }
+
+// All verifies and yields the records: each record's metadata and
+// scope (within the header's sites, areas and window), distinct visit ids,
+// each inner layer (crypto.OpenInner) and each sealed contact's binding to
+// its record (Contact.CheckBinding), so that a ciphertext moved to another
+// record or an edited record is refused; at the end, that the count is the
+// header's. It yields an EINVALID error, naming up to ten failing visits
+// of the batch where verification failed, and stops. It may be ranged over
+// once.
+func (s *Stream) All() iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		if s.used {
+			yield(nil, errors.New("export: Stream.All ranged over twice"))
+			return
+		}
+		s.used = true
+		if err := s.records(yield); err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+func (s *Stream) records(yield func(*Record, error) bool) error {
+	seen := make(map[string]bool, min(s.header.Count, 1<<16))
+	batch := make([]pending, 0, batchSize)
+	total := 0
+	flush := func() (bool, error) {
+		recs, fails := verifyBatch(&s.header, batch, s.office)
+		batch = batch[:0]
+		if len(fails) > 0 {
+			return false, failuresError(fails, total)
+		}
+		for i := range recs {
+			if !yield(&recs[i], nil) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	for {
+		line, err := s.lr.next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+		if total++; total > s.header.Count {
+			return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d).", s.header.Count)
+		}
+		var w wireRecord
+		if err := strictjson.Decode(line, &w); err != nil {
+			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", s.lr.n, registry.ErrorMessage(err))
+		}
+		if seen[w.VisitID] {
+			return failuresError([]failure{{recordName(s.lr.n, w.VisitID), "duplicate visit id"}}, total)
+		}
+		seen[w.VisitID] = true
+		if batch = append(batch, pending{s.lr.n, w}); len(batch) == batchSize {
+			if ok, err := flush(); !ok {
+				return err
+			}
+		}
+	}
+	if total != s.header.Count {
+		return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", s.header.Count, total)
+	}
+	if ok, err := flush(); !ok {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, s.src); err != nil {
+		return fmt.Errorf("read export bundle: %w", err)
+	}
+	s.digest = hex.EncodeToString(s.h.Sum(nil))
+	return nil
+}
+
+// Read opens a bundle and verifies it completely (see Stream.All)
+// before returning it, all records in memory. For bundles of any size,
+// use Open and write while reading.
+func Read(r io.Reader, office []age.Identity) (*Bundle, error) {
+	s, err := Open(r, office)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return nil, fmt.Errorf("read export bundle: %w", err)
+	b := &Bundle{Header: s.header, Records: make([]Record, 0, min(s.header.Count, 4096))}
+	for rec, err := range s.All() {
+		if err != nil {
+			return nil, err
+		}
+		b.Records = append(b.Records, *rec)
 	}
-	b.Digest = hex.EncodeToString(h.Sum(nil))
+	b.Digest = s.digest
 	return b, nil
 }
 
@@ -123,8 +237,9 @@ func recordName(line int, id string) string {
 	return fmt.Sprintf("record on line %d", line)
 }
 
-// failuresError names the first maxNamed failures.
-func failuresError(fails []failure, total int) error {
+// failuresError names the first maxNamed failures among the records read
+// up to where verification stopped.
+func failuresError(fails []failure, upTo int) error {
 	var parts []string
 	for _, f := range fails[:min(len(fails), maxNamed)] {
 		parts = append(parts, f.name+" ("+f.reason+")")
@@ -134,5 +249,5 @@ func failuresError(fails []failure, total int) error {
 		more = fmt.Sprintf("; and %d more", len(fails)-maxNamed)
 	}
 	return registry.Errorf(registry.EINVALID, "%d of %d records of the bundle failed verification, nothing was decrypted: %s%s.",
-		len(fails), total, strings.Join(parts, "; "), more)
+		len(fails), upTo, strings.Join(parts, "; "), more)
 }

@@ -1,13 +1,12 @@
 package export
 
 import (
-	"io"
+	"iter"
 
 	"filippo.io/age"
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
-	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // pending is a record line read but not yet decrypted.
@@ -16,66 +15,24 @@ type pending struct {
 	wire wireRecord
 }
 
-// readRecords reads every record line, decrypts and verifies the records in
-// parallel batches and appends them to b. All failures are collected so
-// that the error names them; nothing is returned when one fails.
-func readRecords(lr *lineReader, b *Bundle, office []age.Identity) error {
-	var fails []failure
-	seen := make(map[string]bool, min(b.Header.Count, 4096))
-	batch := make([]pending, 0, batchSize)
-	total := 0
-	for {
-		line, err := lr.next()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			return err
-		}
-		if total++; total > b.Header.Count {
-			return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d).", b.Header.Count)
-		}
-		var w wireRecord
-		if err := strictjson.Decode(line, &w); err != nil {
-			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", lr.n, registry.ErrorMessage(err))
-		}
-		if seen[w.VisitID] {
-			fails = append(fails, failure{recordName(lr.n, w.VisitID), "duplicate visit id"})
-		}
-		seen[w.VisitID] = true
-		if batch = append(batch, pending{lr.n, w}); len(batch) == batchSize {
-			fails = verifyBatch(b, batch, office, fails)
-			batch = batch[:0]
-		}
-	}
-	fails = verifyBatch(b, batch, office, fails)
-	if total != b.Header.Count {
-		return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", b.Header.Count, total)
-	}
-	if len(fails) > 0 {
-		return failuresError(fails, total)
-	}
-	return nil
-}
-
-// verifyBatch opens and checks a batch in parallel and appends the records
-// (or, once anything failed, only the failures: the records are dropped).
-func verifyBatch(b *Bundle, batch []pending, office []age.Identity, fails []failure) []failure {
+// verifyBatch opens and checks a batch in parallel and returns its records
+// in order, or the failures.
+func verifyBatch(h *Header, batch []pending, office []age.Identity) ([]Record, []failure) {
 	recs := make([]Record, len(batch))
 	reasons := make([]string, len(batch))
 	forEach(len(batch), func(i int) {
-		recs[i], reasons[i] = verifyRecord(&b.Header, &batch[i].wire, office)
+		recs[i], reasons[i] = verifyRecord(h, &batch[i].wire, office)
 	})
+	var fails []failure
 	for i, p := range batch {
 		if reasons[i] != "" {
 			fails = append(fails, failure{recordName(p.line, p.wire.VisitID), reasons[i]})
 		}
 	}
-	if len(fails) == 0 {
-		b.Records = append(b.Records, recs...)
-	} else {
-		b.Records = b.Records[:0]
+	if len(fails) > 0 {
+		return nil, fails
 	}
-	return fails
+	return recs, nil
 }
 
 // verifyRecord returns the decrypted record, or the reason it fails (fixed
@@ -120,4 +77,21 @@ func checkMetadata(h *Header, w *wireRecord) string {
 
 func windowMinutes(h *Header) int {
 	return ContactMinutes(h.From, nil, h.To.Sub(h.From), h.From, h.To)
+}
+
+// BundleHeader returns the header: a *Bundle is a Source.
+func (b *Bundle) BundleHeader() *Header { return &b.Header }
+
+// BundleDigest returns the digest the bundle was read with.
+func (b *Bundle) BundleDigest() string { return b.Digest }
+
+// All yields the bundle's records.
+func (b *Bundle) All() iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for i := range b.Records {
+			if !yield(&b.Records[i], nil) {
+				return
+			}
+		}
+	}
 }

@@ -3,8 +3,7 @@ package export
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
+	"iter"
 	"time"
 
 	"github.com/cityhall/registry/crypto"
@@ -13,14 +12,18 @@ import (
 
 // Job is one export of an approved trace request.
 type Job struct {
-	Store      registry.Store
+	Store      registry.TraceStore
+	Audit      registry.AuditStore
 	Actor      registry.Actor
 	RequestID  string
 	Keys       Keys
 	Recipients *crypto.Recipients
 	MaxStay    time.Duration
 	Now        time.Time
-	Dir        string // where the bundle's temporary file is created
+	// Scratch holds the bundle until it is sent (crypto.ScratchDir: a
+	// private directory, every file sealed to a key only this process
+	// holds, so that an export broken off leaves nothing anyone can read).
+	Scratch *crypto.ScratchDir
 	// Owner, when not "", is the id of the token that must have filed the
 	// request (TraceRequest.OwnerToken). A request filed by anyone else is
 	// refused as ENOTFOUND, like an unknown id, and the refusal is recorded
@@ -28,42 +31,37 @@ type Job struct {
 	Owner string
 }
 
-// ToTempFile runs the export in the store's transaction (registry.TraceStore
-// ExportTraceRequest): it writes the bundle to a new temporary file in j.Dir,
-// and only when the request, its export mark and the audit entry committed
-// does it return the file, positioned at its start. The caller sends or
-// renames it and then removes it. On any error no file is left behind and
-// nothing is recorded but, for a refusal (EFORBIDDEN, ECONFLICT,
-// ENOTFOUND: also for a malformed id and, with j.Owner, for a request
-// filed by another token), an AuditExportDenied event.
-func (j *Job) ToTempFile(ctx context.Context) (f *os.File, req *registry.TraceRequest, err error) {
-	req, err = j.find(ctx)
-	if err != nil {
+// Run runs the export (registry.TraceStore ExportTraceRequest): it writes
+// the bundle into a scratch file, and only when the request's export mark
+// and the audit entry committed does it return the file; read the bundle
+// with its Open (Size bytes) and Remove it afterwards. On any error no
+// file is left behind and nothing is recorded but, for a refusal
+// (EFORBIDDEN, ECONFLICT, ENOTFOUND: also for a malformed id and, with
+// j.Owner, for a request filed by another token), an AuditExportDenied
+// event.
+func (j *Job) Run(ctx context.Context) (f *crypto.Scratch, req *registry.TraceRequest, err error) {
+	if _, err := j.find(ctx); err != nil {
 		return nil, nil, j.denied(ctx, err)
 	}
 	defer func() {
 		if err != nil && f != nil {
-			f.Close()
-			os.Remove(f.Name())
+			f.Remove()
 			f = nil
 		}
 	}()
-	build := func(visits []*registry.Visit) (string, error) {
-		if f, err = os.CreateTemp(j.Dir, ".export-*.age"); err != nil {
-			return "", fmt.Errorf("create export file: %w", err)
+	build := func(r *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error]) (string, error) {
+		if f, err = j.Scratch.Create(); err != nil {
+			return "", err
 		}
-		_, digest, err := Write(f, req, visits, j.Keys, j.Recipients, j.MaxStay, j.Now)
+		digest, err := Write(f, r, count, visits, j.Keys, j.Recipients, j.MaxStay, j.Now)
 		if err == nil {
-			err = f.Sync()
+			err = f.Close()
 		}
 		return digest, err
 	}
 	req, err = j.Store.ExportTraceRequest(ctx, j.Actor, j.RequestID, j.Now, j.MaxStay, build)
 	if err != nil {
 		return f, nil, j.denied(ctx, err)
-	}
-	if _, err = f.Seek(0, io.SeekStart); err != nil {
-		return f, nil, fmt.Errorf("rewind export file: %w", err)
 	}
 	return f, req, nil
 }
@@ -97,9 +95,11 @@ func (j *Job) denied(ctx context.Context, err error) error {
 	if !registry.ValidID(subject) {
 		subject = "" // never copy arbitrary caller text into the log
 	}
-	ev := &registry.AuditEvent{Time: j.Now, Actor: j.Actor, Action: registry.AuditExportDenied,
-		Subject: subject, Details: fmt.Sprintf(`{"reason":%q}`, registry.ErrorCode(err))}
-	if aerr := j.Store.AppendAudit(ctx, ev); aerr != nil {
+	ev, aerr := registry.NewAuditEvent(j.Now, j.Actor, subject, registry.ExportDenied{Reason: registry.ErrorCode(err)})
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := j.Audit.AppendAudit(ctx, ev); aerr != nil {
 		// An unaudited denial is an internal fault: answer it as one (and
 		// so have it logged), not as the plain refusal.
 		return fmt.Errorf("record denied export (%s): %w", registry.ErrorCode(err), aerr)

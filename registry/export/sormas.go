@@ -40,7 +40,7 @@ var sormasCaptions = []string{
 // invisible is added: international phone numbers are written as they are,
 // since SORMAS must receive the number itself and such a value cannot call
 // a function even in a spreadsheet.
-func WriteSORMAS(w io.Writer, b *Bundle, sep rune) error {
+func WriteSORMAS(w io.Writer, src Source, sep rune) error {
 	if err := validSeparator(sep); err != nil {
 		return err
 	}
@@ -52,8 +52,11 @@ func WriteSORMAS(w io.Writer, b *Bundle, sep rune) error {
 	rw.row(entities...)
 	rw.row(sormasColumns...)
 	rw.row(sormasCaptions...)
-	for i := range b.Records {
-		rw.row(sormasRow(&b.Records[i])...)
+	for rec, err := range src.All() {
+		if err != nil {
+			return err
+		}
+		rw.row(sormasRow(rec)...)
 	}
 	if err := rw.flush(); err != nil {
 		return fmt.Errorf("write sormas: %w", err)

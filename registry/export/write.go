@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,50 +25,46 @@ var _ Keys = (*crypto.KeyStore)(nil)
 // written in order; it bounds the memory held between the two steps.
 const batchSize = 256
 
-// Write streams the bundle for req's visits to w, sealed with age to the
-// health-office recipients, and returns the record count and the hex SHA-256
-// of the bytes written (the sealed file, the request's ExportDigest).
+// Write streams the bundle of req's scope to w, sealed with age to the
+// health-office recipients, and returns the hex SHA-256 of the bytes
+// written (the sealed file, the request's ExportDigest). visits yields the
+// count visits of the scope in order; Write holds one batch of them at a
+// time, removing their outer layers in parallel.
 //
 // Each visit's outer layer is removed with its day's epoch key from keys;
-// the inner ciphertext stays sealed to the health office. Before anything is
-// written Write checks that every visit lies in the request's scope (a store
-// bug must not leak records: EINTERNAL) and that every day's key exists
-// (EUNAVAILABLE naming the visit when a key is missing). A visit whose outer
-// layer does not open fails the whole export with EINTERNAL. Error messages
-// name visit ids and days, never contact data. On error the bytes already
-// written to w are an unfinished age stream that does not decrypt: discard
-// them. maxStay must be positive: it ends open visits for the scope and the
-// contact minutes (see ContactMinutes).
-func Write(w io.Writer, req *registry.TraceRequest, visits []*registry.Visit, keys Keys, to *crypto.Recipients, maxStay time.Duration, now time.Time) (count int, digest string, err error) {
+// the inner ciphertext stays sealed to the health office. Write checks that
+// every visit lies in the request's scope (a store bug must not leak
+// records: EINTERNAL), that its day's key exists (EUNAVAILABLE naming the
+// visit) and that the visits are count in number (EINTERNAL). A visit
+// whose outer layer does not open fails the export with EINTERNAL. Error
+// messages name visit ids and days, never contact data. On error the bytes
+// already written to w are an unfinished age stream: discard them (Job
+// writes into a scratch file that is removed). maxStay must be positive:
+// it ends open visits for the scope and the contact minutes (see
+// ContactMinutes).
+func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys Keys, to *crypto.Recipients, maxStay time.Duration, now time.Time) (digest string, err error) {
 	if maxStay <= 0 {
-		return 0, "", registry.Errorf(registry.EINVALID, "The maximum stay must be positive.")
+		return "", registry.Errorf(registry.EINVALID, "The maximum stay must be positive.")
 	}
 	if to == nil || len(to.List()) == 0 {
-		return 0, "", registry.Errorf(registry.EINVALID, "The export needs the health office's recipients.")
-	}
-	if err := checkScope(req, visits, maxStay); err != nil {
-		return 0, "", err
-	}
-	ids, err := epochIdentities(keys, visits)
-	if err != nil {
-		return 0, "", err
+		return "", registry.Errorf(registry.EINVALID, "The export needs the health office's recipients.")
 	}
 	h := sha256.New()
 	aw, err := age.Encrypt(io.MultiWriter(w, h), to.List()...)
 	if err != nil {
-		return 0, "", fmt.Errorf("seal export bundle: %w", err)
+		return "", fmt.Errorf("seal export bundle: %w", err)
 	}
 	bw := bufio.NewWriterSize(aw, 64<<10)
-	if err := writeLines(bw, req, visits, ids, maxStay, now); err != nil {
-		return 0, "", err
+	if err := writeLines(bw, req, count, visits, &dayKeys{keys: keys}, maxStay, now); err != nil {
+		return "", err
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, "", fmt.Errorf("write export bundle: %w", err)
+		return "", fmt.Errorf("write export bundle: %w", err)
 	}
 	if err := aw.Close(); err != nil {
-		return 0, "", fmt.Errorf("write export bundle: %w", err)
+		return "", fmt.Errorf("write export bundle: %w", err)
 	}
-	return len(visits), hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // NewHeader returns the header of a bundle for req with count records.
@@ -86,47 +83,46 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func checkScope(req *registry.TraceRequest, visits []*registry.Visit, maxStay time.Duration) error {
-	for _, v := range visits {
-		if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
-			return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
-		}
-	}
-	return nil
+// dayKeys loads each day's private key once.
+type dayKeys struct {
+	keys Keys
+	ids  map[registry.Day]age.Identity
 }
 
-// epochIdentities loads the private key of every day the visits belong to.
-func epochIdentities(keys Keys, visits []*registry.Visit) (map[registry.Day]age.Identity, error) {
-	ids := make(map[registry.Day]age.Identity)
-	for _, v := range visits {
-		if _, ok := ids[v.Epoch]; ok {
-			continue
-		}
-		id, err := keys.Identity(v.Epoch)
-		if registry.ErrorCode(err) == registry.ENOTFOUND {
-			return nil, registry.Errorf(registry.EUNAVAILABLE, "The epoch key of day %s is missing (destroyed by a purge?), so visit %s cannot be exported; nothing was exported.", v.Epoch, v.ID)
-		} else if err != nil {
-			return nil, fmt.Errorf("epoch key of day %s for visit %s: %w", v.Epoch, v.ID, err)
-		}
-		ids[v.Epoch] = id
+func (d *dayKeys) identity(v *registry.Visit) (age.Identity, error) {
+	if id, ok := d.ids[v.Epoch]; ok {
+		return id, nil
 	}
-	return ids, nil
+	id, err := d.keys.Identity(v.Epoch)
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		return nil, registry.Errorf(registry.EUNAVAILABLE, "The epoch key of day %s is missing (destroyed by a purge?), so visit %s cannot be exported; nothing was exported.", v.Epoch, v.ID)
+	} else if err != nil {
+		return nil, fmt.Errorf("epoch key of day %s for visit %s: %w", v.Epoch, v.ID, err)
+	}
+	if d.ids == nil {
+		d.ids = map[registry.Day]age.Identity{}
+	}
+	d.ids[v.Epoch] = id
+	return id, nil
 }
 
-// writeLines writes the header and the records, opening the outer layers of
-// each batch in parallel and writing the batch in order.
-func writeLines(bw *bufio.Writer, req *registry.TraceRequest, visits []*registry.Visit, ids map[registry.Day]age.Identity, maxStay time.Duration, now time.Time) error {
+// writeLines writes the header and the records, checking each batch of
+// visits and opening their outer layers in parallel, and writing the batch
+// in order.
+func writeLines(bw *bufio.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys *dayKeys, maxStay time.Duration, now time.Time) error {
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(NewHeader(req, len(visits), now)); err != nil {
+	if err := enc.Encode(NewHeader(req, count, now)); err != nil {
 		return fmt.Errorf("write export header: %w", err)
 	}
+	batch := make([]*registry.Visit, 0, batchSize)
+	ids := make([]age.Identity, 0, batchSize)
 	lines := make([]wireRecord, batchSize)
 	errs := make([]error, batchSize)
-	for start := 0; start < len(visits); start += batchSize {
-		batch := visits[start:min(start+batchSize, len(visits))]
+	n := 0
+	flush := func() error {
 		forEach(len(batch), func(i int) {
-			lines[i], errs[i] = openRecord(batch[i], ids[batch[i].Epoch], req, maxStay)
+			lines[i], errs[i] = openRecord(batch[i], ids[i], req, maxStay)
 		})
 		for i := range batch {
 			if errs[i] != nil {
@@ -136,8 +132,34 @@ func writeLines(bw *bufio.Writer, req *registry.TraceRequest, visits []*registry
 				return fmt.Errorf("write export record: %w", err)
 			}
 		}
+		batch, ids = batch[:0], ids[:0]
+		return nil
 	}
-	return nil
+	for v, err := range visits {
+		if err != nil {
+			return err
+		}
+		if n++; n > count {
+			break
+		}
+		if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
+			return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
+		}
+		id, err := keys.identity(v)
+		if err != nil {
+			return err
+		}
+		batch, ids = append(batch, v), append(ids, id)
+		if len(batch) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if n != count {
+		return registry.Errorf(registry.EINTERNAL, "The scope of trace request %s changed while it was exported (%d visits, not %d); nothing was exported.", req.ID, n, count)
+	}
+	return flush()
 }
 
 func openRecord(v *registry.Visit, epoch age.Identity, req *registry.TraceRequest, maxStay time.Duration) (wireRecord, error) {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/export"
 )
@@ -47,11 +47,11 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 	tok := tokenFrom(r.Context())
 	job := &export.Job{
-		Store: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok.ID,
+		Store: s.cfg.Store, Audit: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok.ID,
 		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, MaxStay: s.cfg.MaxStay,
-		Now: s.cfg.Now(), Dir: s.cfg.TempDir,
+		Now: s.cfg.Now(), Scratch: s.cfg.Scratch,
 	}
-	f, req, err := job.ToTempFile(r.Context())
+	f, req, err := job.Run(r.Context())
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
 		err = errTraceNotFound
 	}
@@ -60,9 +60,8 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() {
-		f.Close()
-		if err := os.Remove(f.Name()); err != nil {
-			s.cfg.Logger.Error("remove export file", "route", routeOf(r), "error", err)
+		if err := f.Remove(); err != nil {
+			s.cfg.Logger.Error("remove export scratch file", "route", routeOf(r), "error", err)
 		}
 	}()
 	if err := s.sendBundle(w, f, req); err != nil {
@@ -70,27 +69,28 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sendBundle writes the response headers and streams f. Once the headers
-// are out, a failure can only be logged (and breaks the connection).
-func (s *Server) sendBundle(w http.ResponseWriter, f *os.File, req *registry.TraceRequest) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat export file: %w", err)
-	}
+// sendBundle writes the response headers and streams the bundle out of
+// its scratch file. Once the headers are out, a failure can only be logged
+// (and breaks the connection).
+func (s *Server) sendBundle(w http.ResponseWriter, f *crypto.Scratch, req *registry.TraceRequest) error {
 	sum, err := hex.DecodeString(req.ExportDigest)
 	if err != nil || len(sum) != 32 {
 		return fmt.Errorf("export digest of %s is not hex SHA-256", req.ID)
+	}
+	body, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("open export scratch file: %w", err)
 	}
 	b64 := base64.StdEncoding.EncodeToString(sum)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="`+bundleName(req)+`"`)
-	h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	h.Set("Content-Length", strconv.FormatInt(f.Size(), 10))
 	h.Set("Repr-Digest", "sha-256=:"+b64+":") // RFC 9530
 	h.Set("Digest", "sha-256="+b64)           // RFC 3230, for older clients
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, f); err != nil {
+	if _, err := io.Copy(w, body); err != nil {
 		s.cfg.Logger.Warn("export bundle not fully sent; it is recorded as exported",
 			"route", "GET /v1/trace-requests/{id}/export", "request", req.ID, "error", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/httpapi"
 	"github.com/cityhall/registry/registry/intake/intaketest"
@@ -27,8 +28,9 @@ type testServer struct {
 	url    string
 	intake string // secret of an intake token for any site
 	logs   *syncBuffer
-	// tempDir is the server's Config.TempDir, for export bundles.
+	// tempDir is the directory of the server's scratch files.
 	tempDir string
+	scratch *crypto.ScratchDir
 }
 
 // The retention policy of test servers.
@@ -75,10 +77,14 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger})
-	tmp := t.TempDir()
+	tmp := filepath.Join(t.TempDir(), "scratch")
+	scratch, err := crypto.OpenScratchDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
-		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, TempDir: tmp,
+		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
 		PublicSites: opt.publicSites, Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout,
 		RequestTimeout: opt.requestTimeout,
 	})
@@ -96,7 +102,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 		}
 	})
 	secret, _ := env.Token(t, registry.RoleIntake, "")
-	return &testServer{Env: env, srv: srv, url: srv.URL(), intake: secret, logs: logs, tempDir: tmp}
+	return &testServer{Env: env, srv: srv, url: srv.URL(), intake: secret, logs: logs, tempDir: tmp, scratch: scratch}
 }
 
 // request is one HTTP request of a test.

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -93,9 +92,10 @@ type Config struct {
 	// as present until check-in + MaxStay when scoping an export. Required
 	// (> 0).
 	MaxStay time.Duration
-	// TempDir holds export bundles while they are sent (they are sealed to
-	// the health office and removed afterwards); "" means os.TempDir().
-	TempDir string
+	// Scratch holds export bundles while they are sent (a private
+	// directory; see crypto.ScratchDir). Required but on an intake-only
+	// node.
+	Scratch *crypto.ScratchDir
 
 	// Secret is the server secret; its form key signs the check-in form's
 	// nonces. Required.
@@ -149,9 +149,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	if cfg.TempDir == "" {
-		cfg.TempDir = os.TempDir()
-	}
 	pages, err := parseCheckinPages()
 	if err != nil {
 		return nil, err
@@ -186,8 +183,8 @@ func (cfg *Config) check() error {
 	switch {
 	case cfg.Store == nil || cfg.Intake == nil || cfg.Secret == nil:
 		return errors.New("httpapi: Config.Store, Config.Intake and Config.Secret are required")
-	case cfg.Recipients == nil || cfg.Keys == nil && !cfg.IntakeOnly:
-		return errors.New("httpapi: Config.Keys (but on an intake-only node) and Config.Recipients are required for trace-request exports")
+	case cfg.Recipients == nil || (cfg.Keys == nil || cfg.Scratch == nil) && !cfg.IntakeOnly:
+		return errors.New("httpapi: Config.Keys and Config.Scratch (but on an intake-only node) and Config.Recipients are required for trace-request exports")
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
 		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
 	}

@@ -9,6 +9,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"embed"
 	"errors"
@@ -189,6 +190,10 @@ func (*dialect) Now(ctx context.Context, db *sqlx.DB) (*time.Time, error) {
 	t := time.UnixMicro(us).UTC()
 	return &t, nil
 }
+
+// SnapshotIsolation is repeatable read: one snapshot for the whole
+// transaction.
+func (*dialect) SnapshotIsolation() sql.IsolationLevel { return sql.LevelRepeatableRead }
 
 // ErrorCode classifies PostgreSQL errors by SQLSTATE.
 func (*dialect) ErrorCode(err error) string {

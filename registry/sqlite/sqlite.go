@@ -12,6 +12,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -175,6 +176,10 @@ func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB, _ time.Time) error {
 
 // Now returns nil: SQLite reads the host's clock.
 func (dialect) Now(context.Context, *sqlx.DB) (*time.Time, error) { return nil, nil }
+
+// SnapshotIsolation is the default: a SQLite read transaction sees one
+// snapshot of the WAL until it ends.
+func (dialect) SnapshotIsolation() sql.IsolationLevel { return sql.LevelDefault }
 
 // AddDays does nothing: SQLite keeps all visits in one table.
 func (dialect) AddDays(context.Context, *sqlx.Tx, []registry.Day) error { return nil }

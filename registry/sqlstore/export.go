@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -10,30 +12,28 @@ import (
 	"github.com/cityhall/registry/registry"
 )
 
-// ExportTraceRequest checks, selects, builds and records an export in one
-// transaction; see registry.TraceStore. ENOTFOUND for an unknown id,
-// ECONFLICT when already exported, EFORBIDDEN unless approved and unexpired
-// at now. An error from build is returned wrapped and nothing is recorded.
+// ExportTraceRequest reads the request's scope from a read-only snapshot,
+// hands it to build visit by visit, and records the export in a short
+// write transaction; see registry.TraceStore. ENOTFOUND for an unknown
+// id, ECONFLICT when already exported (also when another export won the
+// race), EFORBIDDEN unless approved and unexpired at now. An error from
+// build is returned wrapped and nothing is recorded.
 func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id string, now time.Time, maxStay time.Duration, build registry.ExportFunc) (*registry.TraceRequest, error) {
 	now = utcMicro(now)
-	var r *registry.TraceRequest
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := checkExport(r, now); err != nil {
-			return err
-		}
-		visits, err := s.scope(ctx, tx, r, maxStay)
+	digest, r, count, err := s.buildExport(ctx, id, now, maxStay, build)
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := s.findTraceRequest(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		digest, err := build(visits)
-		if err != nil {
-			return fmt.Errorf("build export: %w", err)
+		if err := checkExport(cur, now); err != nil {
+			return err
 		}
-		r.Status, r.ExportedAt, r.ExportCount, r.ExportDigest = registry.TraceExported, &now, len(visits), digest
+		r = cur
+		r.Status, r.ExportedAt, r.ExportCount, r.ExportDigest = registry.TraceExported, &now, count, digest
 		err = s.update(ctx, tx, "The request was exported concurrently.", `UPDATE trace_requests SET status = ?, exported_at = ?,
 export_count = ?, export_digest = ?, closed_at = ? WHERE id = ? AND status = ?`,
 			string(r.Status), micros(now), r.ExportCount, digest, micros(now), id, string(registry.TraceApproved))
@@ -48,6 +48,35 @@ export_count = ?, export_digest = ?, closed_at = ? WHERE id = ? AND status = ?`,
 	return r, nil
 }
 
+// buildExport checks the request and runs build over its scope inside a
+// read-only transaction (a snapshot; on SQLite a reader of the WAL, which
+// does not block the writer).
+func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxStay time.Duration, build registry.ExportFunc) (digest string, r *registry.TraceRequest, count int, err error) {
+	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.dialect.SnapshotIsolation()})
+	if err != nil {
+		return "", nil, 0, s.errorf(err, "begin export snapshot")
+	}
+	defer tx.Rollback()
+	if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
+		return "", nil, 0, err
+	}
+	if err := checkExport(r, now); err != nil {
+		return "", nil, 0, err
+	}
+	query, args, err := scopeQuery(`count(*)`, r, maxStay, false)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if err := tx.GetContext(ctx, &count, s.rebind(query), args...); err != nil {
+		return "", nil, 0, s.errorf(err, "count scope")
+	}
+	digest, err = build(r, count, s.scope(ctx, tx, r, maxStay))
+	if err != nil {
+		return "", nil, 0, fmt.Errorf("build export: %w", err)
+	}
+	return digest, r, count, nil
+}
+
 func checkExport(r *registry.TraceRequest, now time.Time) error {
 	switch {
 	case r.Status == registry.TraceExported:
@@ -60,27 +89,56 @@ func checkExport(r *registry.TraceRequest, now time.Time) error {
 	return nil
 }
 
-// scope returns the visits in the request's scope (registry.ScopeQuery),
-// ordered by check-in and id.
-func (s *Store) scope(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest, maxStay time.Duration) ([]*registry.Visit, error) {
-	query := `SELECT ` + visitColumns + ` FROM visits
-WHERE check_in < ? AND coalesce(check_out, check_in + ?) > ? AND site IN (?)`
-	args := []any{micros(r.To), maxStay.Microseconds(), micros(r.From), r.Sites}
+// scopeQuery builds the query of the request's scope (registry.ScopeQuery)
+// selecting what, ordered by check-in and id when ordered.
+func scopeQuery(what string, r *registry.TraceRequest, maxStay time.Duration, ordered bool) (string, []any, error) {
+	query := `SELECT ` + what + ` FROM visits
+WHERE check_in < ? AND check_in >= ? AND coalesce(check_out, check_in + ?) > ? AND site IN (?)`
+	// check_in >= from - MaxStayLimit: no stay lasts longer, so older
+	// visits cannot overlap; the bound lets PostgreSQL read only the
+	// window's partitions.
+	args := []any{micros(r.To), micros(r.From.Add(-registry.MaxStayLimit)), maxStay.Microseconds(), micros(r.From), r.Sites}
 	if len(r.Areas) > 0 {
 		query += ` AND area IN (?)`
 		args = append(args, r.Areas)
 	}
-	query, args, err := sqlx.In(query+` ORDER BY check_in, id`, args...)
+	if ordered {
+		query += ` ORDER BY check_in, id`
+	}
+	query, args, err := sqlx.In(query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("build scope query: %w", err)
+		return "", nil, fmt.Errorf("build scope query: %w", err)
 	}
-	var rows []visitRow
-	if err := tx.SelectContext(ctx, &rows, s.rebind(query), args...); err != nil {
-		return nil, s.errorf(err, "select scope")
+	return query, args, nil
+}
+
+// scope yields the visits in the request's scope, ordered by check-in and
+// id, from tx.
+func (s *Store) scope(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest, maxStay time.Duration) iter.Seq2[*registry.Visit, error] {
+	return func(yield func(*registry.Visit, error) bool) {
+		query, args, err := scopeQuery(visitColumns, r, maxStay, true)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		rows, err := tx.QueryxContext(ctx, s.rebind(query), args...)
+		if err != nil {
+			yield(nil, s.errorf(err, "select scope"))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row visitRow
+			if err := rows.StructScan(&row); err != nil {
+				yield(nil, s.errorf(err, "read scope"))
+				return
+			}
+			if !yield(row.visit(), nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, s.errorf(err, "read scope"))
+		}
 	}
-	visits := make([]*registry.Visit, len(rows))
-	for i := range rows {
-		visits[i] = rows[i].visit()
-	}
-	return visits, nil
 }

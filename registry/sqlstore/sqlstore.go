@@ -50,6 +50,10 @@ type Dialect interface {
 	// Now returns the database server's clock, or nil when the database
 	// has none of its own (SQLite runs on the host's clock).
 	Now(ctx context.Context, db *sqlx.DB) (*time.Time, error)
+	// SnapshotIsolation is the isolation level of a read-only transaction
+	// that must see one snapshot throughout (PostgreSQL: repeatable read;
+	// SQLite: a read transaction always does).
+	SnapshotIsolation() sql.IsolationLevel
 }
 
 // Store implements registry.Store. Write transactions run on the write

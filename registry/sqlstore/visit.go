@@ -238,7 +238,8 @@ func (s *Store) findVisit(ctx context.Context, q sqlx.QueryerContext, id string)
 
 // CheckOutVisit records the departure of an open visit. ENOTFOUND when
 // there is no such visit, ECONFLICT when it is already checked out, EINVALID
-// when at lies before the check-in.
+// when at lies before the check-in or more than registry.MaxStayLimit after
+// it.
 func (s *Store) CheckOutVisit(ctx context.Context, id string, at time.Time) error {
 	at = utcMicro(at)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -251,6 +252,9 @@ func (s *Store) CheckOutVisit(ctx context.Context, id string, at time.Time) erro
 		}
 		if at.Before(v.CheckIn) {
 			return registry.FieldError("check_out", "The check-out lies before the check-in.")
+		}
+		if at.After(v.CheckIn.Add(registry.MaxStayLimit)) {
+			return registry.FieldError("check_out", "The check-out lies more than %d hours after the check-in; no visit lasts that long.", int(registry.MaxStayLimit.Hours()))
 		}
 		return s.update(ctx, tx, "The visit is already checked out.",
 			`UPDATE visits SET check_out = ? WHERE id = ? AND check_in = ? AND check_out IS NULL`, micros(at), id, micros(v.CheckIn))

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"iter"
 	"reflect"
 	"testing"
 	"time"
@@ -138,9 +140,19 @@ type recorder struct {
 	err    error
 }
 
-func (r *recorder) build(visits []*registry.Visit) (string, error) {
+// build records the visits it is handed and checks the count it is told.
+func (r *recorder) build(_ *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error]) (string, error) {
 	r.calls++
-	r.visits = visits
+	r.visits = nil
+	for v, err := range visits {
+		if err != nil {
+			return "", err
+		}
+		r.visits = append(r.visits, v)
+	}
+	if len(r.visits) != count {
+		return "", fmt.Errorf("build told %d visits, handed %d", count, len(r.visits))
+	}
 	return "d1gest", r.err
 }
 
