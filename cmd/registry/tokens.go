@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -34,12 +35,12 @@ Creating and revoking tokens is recorded in the audit log.`,
 }
 
 func (a *app) tokensCreateCmd(as *string) *cobra.Command {
-	var role, site, label string
+	var role, site, label, out string
 	cmd := &cobra.Command{
-		Use:   "create --role intake|health-office|dpo [--site S] [--label L]",
-		Short: "Create a token and print it, once, on standard output",
-		Example: `  registry tokens create --role intake --site rathaus --label "Pforte Rathaus" > pforte.token
-  registry tokens create --role health-office --label "Gesundheitsamt Musterstadt"`,
+		Use:   "create --role intake|health-office|dpo [--site S] [--label L] [-o FILE]",
+		Short: "Create a token and print it, once, on standard output or into a new file of mode 0600",
+		Example: `  registry tokens create --role intake --site rathaus --label "Pforte Rathaus" -o pforte.token
+  registry tokens create --role health-office --label "Gesundheitsamt Musterstadt" -o ga.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := registry.ParseRole(role)
@@ -53,10 +54,22 @@ func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if out != "" {
+				if _, err := os.Stat(out); err == nil {
+					return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", out)
+				}
+			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				secret, t := registry.NewToken(r, site, label, a.now())
 				if err := s.CreateToken(cmd.Context(), actor, t); err != nil {
 					return err
+				}
+				if out != "" {
+					if err := writeFileAtomic(out, func(w io.Writer) error { _, err := fmt.Fprintln(w, secret); return err }); err != nil {
+						return fmt.Errorf("write token file (the token %s exists; revoke it and create another): %w", t.ID, err)
+					}
+					fmt.Fprintf(a.stderr, "registry: created %s token %s in %s (mode 0600); it is shown only there\n", t.Role, t.ID, out)
+					return nil
 				}
 				fmt.Fprintf(a.stderr, "registry: created %s token %s; it is shown only now\n", t.Role, t.ID)
 				_, err := fmt.Fprintln(a.stdout, secret)
@@ -67,6 +80,7 @@ func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 	cmd.Flags().StringVar(&role, "role", "", "intake, health-office or dpo")
 	cmd.Flags().StringVar(&site, "site", "", "intake tokens only: the one site the token may register for")
 	cmd.Flags().StringVar(&label, "label", "", "a note for yourself, for example the desk or office")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the token to this new `FILE` (mode 0600) instead of standard output")
 	_ = cmd.MarkFlagRequired("role")
 	return cmd
 }
