@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -60,6 +61,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	defer unlock()
+	// A new file is created private: SQLite gives the -wal and -shm files
+	// the mode of the database file.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create sqlite %s: %w", path, err)
+	}
 	write, err := openPool(ctx, path, true)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -44,5 +45,25 @@ func TestOpenRejectsURIs(t *testing.T) {
 func TestOpenMissingDir(t *testing.T) {
 	if _, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "missing", "r.db")); err == nil {
 		t.Error("Open() in a missing directory = nil, want an error")
+	}
+}
+
+// TestFileModes: the database and its -wal and -shm files are private.
+func TestFileModes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.SeedOneVisit(t, s)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
 	}
 }

@@ -186,3 +186,9 @@ func equalTimePtr(a, b *time.Time) bool {
 	}
 	return a.Equal(*b)
 }
+
+// SeedOneVisit stores one visit, for tests of the files a write creates.
+func SeedOneVisit(t *testing.T, s registry.Store) {
+	t.Helper()
+	createVisits(t, s, newVisit("rathaus", "", t0))
+}
