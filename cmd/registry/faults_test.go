@@ -254,8 +254,8 @@ func TestCrashUnderLoad(t *testing.T) {
 // request; every acknowledged registration is stored.
 func TestDatabaseOutage(t *testing.T) {
 	bin := buildBinary(t)
-	cluster := ownCluster(t)
-	e := newFaultEnv(t, bin, cluster.dsn)
+	cluster := pgtest.OwnCluster(t, true) // durable: an immediate stop loses nothing committed
+	e := newFaultEnv(t, bin, cluster.DSN)
 	e.start()
 	a := &acks{ids: map[string]string{}}
 	var statuses sync.Map // status → *atomic.Int64
@@ -315,13 +315,13 @@ func TestDatabaseOutage(t *testing.T) {
 		down, up string
 		away     time.Duration
 	}{{"halt", "resume", 3 * time.Second}, {"freeze", "thaw", 7 * time.Second}} {
-		cluster.do(fault.down)
+		cluster.Do(fault.down)
 		before503 := n(503)
 		time.Sleep(fault.away)
 		if n(503) == before503 {
 			t.Errorf("%s: no 503 while the database was away", fault.down)
 		}
-		cluster.do(fault.up)
+		cluster.Do(fault.up)
 		after := n(201)
 		waitFor(fault.up+": intake recovers", func() bool { return n(201) > after+20 })
 	}
@@ -347,59 +347,5 @@ func TestDatabaseOutage(t *testing.T) {
 		if _, err := s.FindVisit(context.Background(), id); err != nil {
 			t.Errorf("acknowledged visit %s of key %s: %v", id, key, err)
 		}
-	}
-}
-
-// cluster is a PostgreSQL cluster of the test's own (scripts/pg-test-server).
-type cluster struct {
-	t   *testing.T
-	dsn string
-	dir string
-	env []string
-}
-
-func ownCluster(t *testing.T) *cluster {
-	t.Helper()
-	pgtest.DSN(t) // the PostgreSQL tests skip, or fail, together
-	script, err := filepath.Abs("../../scripts/pg-test-server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := exec.Command(script, "start")
-	start.Env = append(os.Environ(), "REGISTRY_TEST_PG_DURABLE=1") // an immediate stop must lose nothing committed
-	out, err := start.Output()
-	if err != nil {
-		t.Fatalf("start a PostgreSQL cluster: %v", err)
-	}
-	c := &cluster{t: t, env: os.Environ()}
-	for _, part := range strings.Split(strings.TrimSpace(string(out)), ";") {
-		kv := strings.TrimPrefix(strings.TrimSpace(part), "export ")
-		k, v, _ := strings.Cut(kv, "=")
-		v = strings.Trim(v, "'")
-		c.env = append(c.env, k+"="+v)
-		switch k {
-		case "REGISTRY_TEST_POSTGRES_DSN":
-			c.dsn = v
-		case "REGISTRY_TEST_PG_DIR":
-			c.dir = v
-		}
-	}
-	t.Cleanup(func() {
-		c.do("thaw")
-		cmd := exec.Command(script, "stop")
-		cmd.Env = c.env
-		cmd.Run()
-	})
-	return c
-}
-
-func (c *cluster) do(action string) {
-	c.t.Helper()
-	script, _ := filepath.Abs("../../scripts/pg-test-server")
-	cmd := exec.Command(script, action)
-	cmd.Env = c.env
-	if out, err := cmd.CombinedOutput(); err != nil && action != "thaw" {
-		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
-		c.t.Fatalf("pg-test-server %s: %v\n%s\nserver log:\n%s", action, err, out, log)
 	}
 }

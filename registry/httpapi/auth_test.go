@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cityhall/registry/registry"
 )
@@ -99,4 +100,18 @@ func TestIdempotentRetry(t *testing.T) {
 	if n := countVisits(t, s); n != 3 {
 		t.Errorf("stored visits = %d, want 3", n)
 	}
+}
+
+// TestRevocationTakesEffectWithinASecond: token look-ups are cached, but a
+// revoked token stops working within a second.
+func TestRevocationTakesEffectWithinASecond(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	secret, tok := s.Token(t, registry.RoleIntake, "")
+	h := hdr("Authorization", "Bearer "+secret, "Content-Type", "application/json")
+	wantStatus(t, s.do(t, request{method: "POST", path: "/v1/visits", header: h, body: validBody}), 201)
+	if err := s.Store.RevokeToken(t.Context(), registry.ActorSystem, tok.ID, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Add(time.Second)
+	wantStatus(t, s.do(t, request{method: "POST", path: "/v1/visits", header: h, body: validBody}), 401)
 }

@@ -153,14 +153,15 @@ var errTooManyFailures = &statusError{http.StatusTooManyRequests, "too_many_fail
 
 var errNoToken = registry.Errorf(registry.EUNAUTHORIZED, "A valid API token is required: Authorization: Bearer rgt_….")
 
-// authenticate returns the token whose secret r presents. Malformed,
-// unknown and revoked tokens get the same EUNAUTHORIZED answer.
+// authenticate returns the token whose secret r presents, from the token
+// cache (a revocation takes effect within tokenTTL). Malformed, unknown and
+// revoked tokens get the same EUNAUTHORIZED answer.
 func (s *Server) authenticate(r *http.Request) (*registry.Token, error) {
 	secret, ok := bearer(r)
 	if !ok || !registry.LooksLikeToken(secret) {
 		return nil, errNoToken
 	}
-	tok, err := s.cfg.Store.FindTokenByHash(r.Context(), registry.HashToken(secret))
+	tok, err := s.tokens.lookup(r.Context(), registry.HashToken(secret))
 	switch {
 	case registry.ErrorCode(err) == registry.ENOTFOUND:
 		return nil, errNoToken

@@ -120,6 +120,7 @@ type Server struct {
 	served  chan error
 
 	limits      *limits
+	tokens      *tokenCache
 	formKey     []byte
 	pages       checkinPages    // the check-in form's templates
 	publicSites map[string]bool // Config.PublicSites
@@ -158,7 +159,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Limits = &l
 	}
 	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages, publicSites: map[string]bool{},
-		limits: newLimits(*cfg.Limits), formKey: cfg.Secret.FormKey()}
+		limits: newLimits(*cfg.Limits), formKey: cfg.Secret.FormKey(),
+		tokens: &tokenCache{find: cfg.Store.FindTokenByHash, now: cfg.Now}}
 	for _, site := range cfg.PublicSites {
 		s.publicSites[site] = true
 	}

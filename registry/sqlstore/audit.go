@@ -147,9 +147,24 @@ func (s *Store) appendAudit(ctx context.Context, tx *sqlx.Tx, e *registry.AuditE
 }
 
 // actorSalt returns the salt of actor for the month of at, creating it on
-// first use. It runs under the audit lock, so concurrent appends agree.
+// first use, from a cache of the process (salts never change; an erased
+// one belongs to a month no event is written in any more). It runs under
+// the audit lock, so concurrent appends agree.
 func (s *Store) actorSalt(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, at time.Time) ([]byte, error) {
 	month := at.UTC().Format("2006-01")
+	key := string(actor) + "\x00" + month
+	if salt, ok := s.salts.Load(key); ok {
+		return salt.([]byte), nil
+	}
+	salt, err := s.loadActorSalt(ctx, tx, actor, month)
+	if err == nil {
+		s.salts.Store(key, salt)
+	}
+	return salt, err
+}
+
+// loadActorSalt reads or creates the salt of actor and month.
+func (s *Store) loadActorSalt(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, month string) ([]byte, error) {
 	st, err := s.stmt(ctx, tx, actorSaltQuery)
 	if err != nil {
 		return nil, err

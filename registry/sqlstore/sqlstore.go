@@ -69,13 +69,14 @@ type Store struct {
 	dialect Dialect
 	stmts   map[string]*sqlx.Stmt // prepared statements of the write path, by query text
 	days    sync.Map              // registry.Day → true: days whose storage is prepared
+	salts   sync.Map              // actor + "\x00" + month → the actor's salt
 }
 
 // preparedQueries are the statements every registration batch runs. They
 // are prepared once on the write pool, before any transaction holds its
 // connection (SQLite's write pool has one), and reused by every
 // transaction: the database parses them once, not per statement.
-var preparedQueries = []string{insertVisit, insertKey, insertAudit, lastAuditQuery, actorSaltQuery, insertActor}
+var preparedQueries = append(chunkQueries(), insertAudit, lastAuditQuery, actorSaltQuery, insertActor)
 
 // New returns a Store over the write and read pools, which may be the same,
 // with the hot statements prepared. Closing the Store closes both pools.

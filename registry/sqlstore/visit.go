@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -35,12 +36,54 @@ func (r *visitRow) visit() *registry.Visit {
 
 const visitColumns = `id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at`
 
-const insertVisit = `INSERT INTO visits (` + visitColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// chunkSizes are the row counts of the prepared multi-row inserts; a batch
+// is inserted in chunks of these sizes, largest first, so that a batch of
+// any size costs few statements, each parsed once per process.
+var chunkSizes = []int{64, 32, 16, 8, 4, 2, 1}
 
-// insertKey stores a party's idempotency record unless its hash is stored
-// already; RETURNING tells which happened.
-const insertKey = `INSERT INTO idempotency (hash, check_in, request_mac, visits) VALUES (?, ?, ?, ?)
-ON CONFLICT (hash) DO NOTHING RETURNING hash`
+// insertVisits returns the multi-row insert of n visits.
+func insertVisits(n int) string {
+	return `INSERT INTO visits (` + visitColumns + `) VALUES ` + rowsOf(n, 9)
+}
+
+// insertKeys returns the multi-row insert of n idempotency records; it
+// stores those whose hash is not stored yet and RETURNING names them.
+func insertKeys(n int) string {
+	return `INSERT INTO idempotency (hash, check_in, request_mac, visits) VALUES ` + rowsOf(n, 4) +
+		` ON CONFLICT (hash) DO NOTHING RETURNING hash`
+}
+
+// rowsOf returns n rows of k placeholders: "(?, ?), (?, ?)".
+func rowsOf(n, k int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+func chunkQueries() []string {
+	var qs []string
+	for _, n := range chunkSizes {
+		qs = append(qs, insertVisits(n), insertKeys(n))
+	}
+	return qs
+}
+
+// chunks calls fn with consecutive slices of [0, n) in chunkSizes.
+func chunks(n int, fn func(from, to int) error) error {
+	for from := 0; from < n; {
+		size := 1
+		for _, c := range chunkSizes {
+			if n-from >= c {
+				size = c
+				break
+			}
+		}
+		if err := fn(from, from+size); err != nil {
+			return err
+		}
+		from += size
+	}
+	return nil
+}
 
 // CreateParties stores the parties in one transaction with one
 // AuditVisitsRegistered event per actor; see registry.VisitStore. A party
@@ -63,15 +106,13 @@ func (s *Store) CreateParties(ctx context.Context, parties []*registry.Party) er
 				return s.errorf(err, "prepare the days' storage")
 			}
 		}
+		stored, err := s.insertParties(ctx, tx, parties)
+		if err != nil {
+			return err
+		}
 		batches := newBatches()
-		for _, p := range parties {
-			stored, err := s.insertParty(ctx, tx, p)
-			if err != nil {
-				return err
-			}
-			if stored {
-				batches.add(p)
-			}
+		for _, p := range stored {
+			batches.add(p)
 		}
 		for _, b := range batches.list {
 			if err := s.audit(ctx, tx, now, b.actor, "", b.payload()); err != nil {
@@ -133,31 +174,78 @@ func prepareParty(p *registry.Party, now time.Time) error {
 	return nil
 }
 
-// insertParty stores the party's key (when it has one) and visits, and
-// reports false when the key was stored before (a replay; Replay is set).
-func (s *Store) insertParty(ctx context.Context, tx *sqlx.Tx, p *registry.Party) (bool, error) {
-	if k := p.Key; k != nil {
-		var hash []byte
-		err := tx.QueryRowxContext(ctx, s.rebind(insertKey), k.Hash, micros(k.CheckIn), k.RequestMAC, k.Visits).Scan(&hash)
-		if errors.Is(err, sql.ErrNoRows) {
-			p.Replay, err = s.storedKey(ctx, tx, k.Hash)
-			return false, err
-		} else if err != nil {
-			return false, s.errorf(err, "store idempotency key")
+// insertParties stores the parties' idempotency records and then the
+// visits of the parties whose key was not stored before, in multi-row
+// statements, and returns those parties. The others are replays: their
+// Replay is set from the stored record.
+func (s *Store) insertParties(ctx context.Context, tx *sqlx.Tx, parties []*registry.Party) ([]*registry.Party, error) {
+	var keyed []*registry.Party
+	for _, p := range parties {
+		if p.Key != nil {
+			keyed = append(keyed, p)
 		}
 	}
-	stmt, err := s.stmt(ctx, tx, insertVisit)
-	if err != nil {
-		return false, err
-	}
-	for _, v := range p.Visits {
-		_, err := stmt.ExecContext(ctx, v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
-			string(v.Epoch), v.Sealed, micros(v.CreatedAt))
+	inserted := map[string]bool{}
+	err := chunks(len(keyed), func(from, to int) error {
+		st, err := s.stmt(ctx, tx, insertKeys(to-from))
 		if err != nil {
-			return false, s.errorf(err, "insert visit")
+			return err
 		}
+		args := make([]any, 0, 4*(to-from))
+		for _, p := range keyed[from:to] {
+			args = append(args, p.Key.Hash, micros(p.Key.CheckIn), p.Key.RequestMAC, p.Key.Visits)
+		}
+		rows, err := st.QueryxContext(ctx, args...)
+		if err != nil {
+			return s.errorf(err, "store idempotency keys")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var hash []byte
+			if err := rows.Scan(&hash); err != nil {
+				return s.errorf(err, "store idempotency keys")
+			}
+			inserted[string(hash)] = true
+		}
+		return s.errorf(rows.Err(), "store idempotency keys")
+	})
+	if err != nil {
+		return nil, err
 	}
-	return true, nil
+	var stored []*registry.Party
+	var visits []*registry.Visit
+	for _, p := range parties {
+		if p.Key != nil && !inserted[string(p.Key.Hash)] {
+			if p.Replay, err = s.storedKey(ctx, tx, p.Key.Hash); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// A key stored by an earlier party of this batch is a replay of it.
+		if p.Key != nil {
+			delete(inserted, string(p.Key.Hash))
+		}
+		stored = append(stored, p)
+		visits = append(visits, p.Visits...)
+	}
+	return stored, s.insertVisits(ctx, tx, visits)
+}
+
+// insertVisits inserts the visits in multi-row statements.
+func (s *Store) insertVisits(ctx context.Context, tx *sqlx.Tx, visits []*registry.Visit) error {
+	return chunks(len(visits), func(from, to int) error {
+		st, err := s.stmt(ctx, tx, insertVisits(to-from))
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, 9*(to-from))
+		for _, v := range visits[from:to] {
+			args = append(args, v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
+				string(v.Epoch), v.Sealed, micros(v.CreatedAt))
+		}
+		_, err = st.ExecContext(ctx, args...)
+		return s.errorf(err, "insert visits")
+	})
 }
 
 // storedKey reads the idempotency record stored under hash.

@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,93 @@ func openAdmin(tb testing.TB, dsn string) *sql.DB {
 			"(start one with eval $(scripts/pg-test-server start))", err)
 	}
 	return db
+}
+
+// Cluster is a PostgreSQL cluster of a test's own, started with
+// scripts/pg-test-server: for tests that stop, crash or freeze the server,
+// and for benchmarks that need durable settings.
+type Cluster struct {
+	tb     testing.TB
+	DSN    string // the cluster's postgres database
+	dir    string
+	env    []string
+	script string
+}
+
+// OwnCluster starts a cluster for tb and stops it at cleanup. With durable
+// set it runs with fsync and synchronous_commit on (an immediate stop then
+// loses nothing committed); otherwise as the shared test cluster does. It
+// fails tb, or skips it with REGISTRY_TEST_POSTGRES=skip, like DSN.
+func OwnCluster(tb testing.TB, durable bool) *Cluster {
+	tb.Helper()
+	DSN(tb) // the PostgreSQL tests skip, or fail, together
+	script, err := repoScript("scripts/pg-test-server")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := exec.Command(script, "start")
+	start.Env = os.Environ()
+	if durable {
+		start.Env = append(start.Env, "REGISTRY_TEST_PG_DURABLE=1")
+	}
+	var stderr strings.Builder
+	start.Stderr = &stderr
+	out, err := start.Output()
+	if err != nil {
+		tb.Fatalf("start a PostgreSQL cluster: %v\n%s", err, stderr.String())
+	}
+	c := &Cluster{tb: tb, env: os.Environ(), script: script}
+	for _, part := range strings.Split(strings.TrimSpace(string(out)), ";") {
+		k, v, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(part), "export "), "=")
+		v = strings.Trim(v, "'")
+		c.env = append(c.env, k+"="+v)
+		switch k {
+		case "REGISTRY_TEST_POSTGRES_DSN":
+			c.DSN = v
+		case "REGISTRY_TEST_PG_DIR":
+			c.dir = v
+		}
+	}
+	tb.Cleanup(func() {
+		c.run("thaw")
+		c.run("stop")
+	})
+	return c
+}
+
+// Do runs a fault action of scripts/pg-test-server on the cluster: halt,
+// resume, freeze or thaw. It fails the test, with the server's log, when
+// the action fails.
+func (c *Cluster) Do(action string) {
+	c.tb.Helper()
+	if out, err := c.run(action); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		c.tb.Fatalf("pg-test-server %s: %v\n%s\nserver log:\n%s", action, err, out, log)
+	}
+}
+
+func (c *Cluster) run(action string) ([]byte, error) {
+	cmd := exec.Command(c.script, action)
+	cmd.Env = c.env
+	return cmd.CombinedOutput()
+}
+
+// repoScript finds path from the working directory upwards (tests run in
+// their package's directory).
+func repoScript(path string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, path)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s not found above the working directory", path)
+		}
+		dir = parent
+	}
 }

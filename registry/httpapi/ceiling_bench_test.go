@@ -1,0 +1,199 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/httpapi"
+	"github.com/cityhall/registry/registry/postgres"
+	"github.com/cityhall/registry/registry/postgres/pgtest"
+)
+
+// benchPhase is how long each phase of the ceiling benchmark runs:
+// REGISTRY_BENCH_PHASE (a Go duration), default 3 s.
+func benchPhase(b *testing.B) time.Duration {
+	if s := os.Getenv("REGISTRY_BENCH_PHASE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	return 3 * time.Second
+}
+
+// BenchmarkIntakeCeiling compares HTTP intake with what sealing alone
+// allows on the same cores, in one run: the baseline is the two-layer seal
+// rate of GOMAXPROCS goroutines in process; the measured rate is the best
+// of 32, 64 and 128 client connections registering over loopback HTTP
+// (strict decoding, authentication, sealing, group commit, fsync). It
+// reports both, their ratio (goal: 0.8), the visits per commit, and the
+// p99 latency of an open-loop load at half the best rate (goal: 25 ms),
+// on SQLite, on the test PostgreSQL cluster (fsync off) and on a durable
+// one (fsync and synchronous_commit on).
+func BenchmarkIntakeCeiling(b *testing.B) {
+	for _, store := range []string{"sqlite", "postgres", "postgres-durable"} {
+		b.Run(store, func(b *testing.B) {
+			var s *testServer
+			switch store {
+			case "sqlite":
+				s, _ = newSQLiteServer(b, serverOptions{limits: &httpapi.Limits{}})
+			case "postgres":
+				s = newPostgresServer(b, pgtest.NewDatabase(b))
+			default:
+				c := pgtest.OwnCluster(b, true)
+				s = newPostgresServer(b, c.DSN)
+			}
+			ceiling := sealRate(b, s, benchPhase(b))
+			best, batch := 0.0, 0.0
+			for _, conns := range []int{32, 64, 128} {
+				before := s.Service.Stats()
+				rate := closedLoop(b, s, conns, benchPhase(b))
+				after := s.Service.Stats()
+				if rate > best {
+					best = rate
+					batch = float64(after.BatchSizeSum-before.BatchSizeSum) / float64(max(1, after.Batches-before.Batches))
+				}
+			}
+			p99 := openLoop(b, s, best/2, benchPhase(b))
+			b.ReportMetric(best, "registrations/s")
+			b.ReportMetric(ceiling, "baseline-seal/s")
+			b.ReportMetric(best/ceiling, "ratio")
+			b.ReportMetric(batch, "visits/commit")
+			b.ReportMetric(p99, "p99-ms@half")
+		})
+	}
+}
+
+func newPostgresServer(b *testing.B, dsn string) *testServer {
+	st, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return newServer(b, st, serverOptions{limits: &httpapi.Limits{}})
+}
+
+// sealRate is the in-process two-layer seal rate of GOMAXPROCS goroutines.
+func sealRate(b *testing.B, s *testServer, d time.Duration) float64 {
+	sealer := crypto.NewSealer(s.Recipients)
+	key, err := s.Store.EpochKey(context.Background(), registry.DayOf(s.Clock.Now()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := registryWithTag("Ceiling")
+	reg.Normalize(s.Clock.Now())
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := sealer.Seal(reg.Contact(registry.NewVisitID(*reg.CheckIn)), key.Recipient); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+var benchSeq atomic.Int64
+
+// benchClient is an HTTP client that keeps conns connections open.
+func benchClient(b *testing.B, conns int) *http.Client {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	b.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// registerOnce posts one registration with a fresh idempotency key.
+func registerOnce(b *testing.B, c *http.Client, s *testServer, body []byte) bool {
+	req, _ := http.NewRequest("POST", s.url+"/v1/visits", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.intake)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", fmt.Sprint("c", benchSeq.Add(1)))
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Error(err)
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		b.Errorf("status %d", resp.StatusCode)
+		return false
+	}
+	return true
+}
+
+// closedLoop runs conns clients back to back for d and returns the rate.
+func closedLoop(b *testing.B, s *testServer, conns int, d time.Duration) float64 {
+	c := benchClient(b, conns)
+	body := []byte(validBody)
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if !registerOnce(b, c, s, body) {
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// openLoop sends registrations at rate per second for d, each at its
+// scheduled time whatever the answers before it, and returns the p99 of
+// the latency from the scheduled time to the answer, in milliseconds.
+func openLoop(b *testing.B, s *testServer, rate float64, d time.Duration) float64 {
+	c := benchClient(b, 256)
+	body := []byte(validBody)
+	interval := time.Duration(float64(time.Second) / rate)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; ; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if at.Sub(start) >= d {
+			break
+		}
+		time.Sleep(time.Until(at))
+		wg.Go(func() {
+			if registerOnce(b, c, s, body) {
+				mu.Lock()
+				lat = append(lat, time.Since(at))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return 0
+	}
+	return float64(lat[len(lat)*99/100]) / float64(time.Millisecond)
+}
