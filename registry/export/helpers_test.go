@@ -81,7 +81,7 @@ func testContact(v *registry.Visit, given string) *registry.Contact {
 func (f *fixture) visit(tb testing.TB, site, area string, in time.Time, out *time.Time, given string) (*registry.Visit, *registry.Contact) {
 	tb.Helper()
 	v := &registry.Visit{
-		ID: registry.NewID(), Site: site, Area: area, CheckIn: in.UTC(), CheckOut: out,
+		ID: registry.NewVisitID(in), Site: site, Area: area, CheckIn: in.UTC(), CheckOut: out,
 		Epoch: registry.DayOf(in), CreatedAt: in,
 	}
 	c := testContact(v, given)

@@ -77,6 +77,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger})
+
 	tmp := filepath.Join(t.TempDir(), "scratch")
 	scratch, err := crypto.OpenScratchDir(tmp)
 	if err != nil {

@@ -109,6 +109,9 @@ func (s *Store) closeStmts() {
 	}
 }
 
+// SetClock sets Now, for callers that hold the store behind an interface.
+func (s *Store) SetClock(now func() time.Time) { s.Now = now }
+
 // DB returns the write pool, for adapters and their tests.
 func (s *Store) DB() *sqlx.DB { return s.db }
 
@@ -271,4 +274,17 @@ func (s *Store) setting(ctx context.Context, q sqlx.QueryerContext, name string)
 		return nil, registry.Errorf(registry.ENOTFOUND, "Setting %s not found.", name)
 	}
 	return value, s.errorf(err, "read setting")
+}
+
+// PrepareDays prepares the storage of visits checked in on the days (see
+// Dialect.AddDays), for loading visits straight into the table (bulk loads
+// of benchmarks and restores).
+func (s *Store) PrepareDays(ctx context.Context, days []registry.Day) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		return s.errorf(s.dialect.AddDays(ctx, tx, days), "prepare the days' storage")
+	})
+	if err == nil {
+		s.markDays(days)
+	}
+	return err
 }

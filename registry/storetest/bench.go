@@ -110,8 +110,8 @@ func BenchPurge(b *testing.B, expired, kept int, open func() (registry.Store, *s
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s, db := open()
-		BulkInsertVisits(b, db, expired, cutoff.Add(-time.Hour))
-		BulkInsertVisits(b, db, kept, now.Add(-time.Hour))
+		BulkInsertVisits(b, s, db, expired, cutoff.Add(-time.Hour), cutoff)
+		BulkInsertVisits(b, s, db, kept, cutoff, now)
 		b.StartTimer()
 		rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: now, Cutoff: cutoff, StaleBefore: now.Add(-12 * time.Hour), MaxStay: 12 * time.Hour})
 		if err != nil {
@@ -123,31 +123,53 @@ func BenchPurge(b *testing.B, expired, kept int, open func() (registry.Store, *s
 	}
 }
 
-// BulkInsertVisits inserts n visits checked in up to n ms before checkIn straight into
-// the visits table, 500 rows per statement, in one transaction.
-func BulkInsertVisits(tb testing.TB, db *sqlx.DB, n int, checkIn time.Time) {
+// BulkInsertVisits loads n checked-out visits with check-ins spread evenly
+// over [from, to) straight into the visits table of s (through db), 500
+// rows per statement, in transactions of 50,000 rows, after preparing the
+// days' storage (PostgreSQL partitions).
+func BulkInsertVisits(tb testing.TB, s registry.Store, db *sqlx.DB, n int, from, to time.Time) {
 	tb.Helper()
-	const perStmt = 500
-	tx, err := db.Beginx()
-	if err != nil {
-		tb.Fatal(err)
+	if n == 0 {
+		return
 	}
-	defer tx.Rollback()
-	for done := 0; done < n; done += perStmt {
-		k := min(perStmt, n-done)
-		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", k), ",")
-		q := db.Rebind(`INSERT INTO visits (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at) VALUES ` + values)
-		args := make([]any, 0, 9*k)
-		for _, v := range benchVisits(k, checkIn) {
-			at := v.CheckIn.Add(-time.Duration(done) * time.Millisecond).UnixMicro()
-			args = append(args, v.ID, v.Site, v.Area, at, nil, false, string(v.Epoch), v.Sealed, at)
+	if p, ok := s.(interface {
+		PrepareDays(context.Context, []registry.Day) error
+	}); ok {
+		var days []registry.Day
+		for d := registry.DayOf(from); !d.Start().After(to); d = d.AddDays(1) {
+			days = append(days, d)
 		}
-		if _, err := tx.Exec(q, args...); err != nil {
+		if err := p.PrepareDays(context.Background(), days); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		tb.Fatal(err)
+	const perStmt, perTx = 500, 50_000
+	step := to.Sub(from) / time.Duration(n)
+	sealed := make([]byte, SealedSize)
+	rand.Read(sealed)
+	for txStart := 0; txStart < n; txStart += perTx {
+		tx, err := db.Beginx()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for done := txStart; done < min(n, txStart+perTx); done += perStmt {
+			k := min(perStmt, n-done, txStart+perTx-done)
+			values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", k), ",")
+			q := db.Rebind(`INSERT INTO visits (id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at) VALUES ` + values)
+			args := make([]any, 0, 9*k)
+			for j := range k {
+				in := from.Add(time.Duration(done+j) * step).UTC().Truncate(time.Microsecond)
+				args = append(args, registry.NewVisitID(in), "rathaus", "Saal 1", in.UnixMicro(), in.Add(time.Hour).UnixMicro(), false,
+					string(registry.DayOf(in)), sealed, in.UnixMicro())
+			}
+			if _, err := tx.Exec(q, args...); err != nil {
+				tx.Rollback()
+				tb.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ ALTER TABLE visits ALTER COLUMN id SET STATISTICS 0, ALTER COLUMN sealed SET STA
 CREATE INDEX visits_check_in ON visits (check_in);
 CREATE INDEX visits_site_check_in ON visits (site, check_in);
 -- Open visits only: the auto-checkout and the occupancy counts read this.
-CREATE INDEX visits_open ON visits (site, check_in) WHERE check_out IS NULL;
+CREATE INDEX visits_open ON visits (check_in, site) WHERE check_out IS NULL;
 
 -- registry_add_visit_partition creates the partition of one UTC day,
 -- visits_dYYYYMMDD, unless it exists. The table is created on its own and

@@ -25,7 +25,7 @@ CREATE INDEX visits_check_in ON visits (check_in);
 CREATE INDEX visits_site_check_in ON visits (site, check_in);
 -- Open visits only: the hourly auto-checkout and the occupancy counts read
 -- this small index instead of walking every visit.
-CREATE INDEX visits_open ON visits (site, check_in) WHERE check_out IS NULL;
+CREATE INDEX visits_open ON visits (check_in, site) WHERE check_out IS NULL;
 
 CREATE TABLE idempotency (
     hash        BLOB PRIMARY KEY,
