@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test bench lint vuln fmt clean
+.PHONY: all build run test bench bench-large lint vuln fmt clean
 
 all: build
 
@@ -21,10 +21,19 @@ run: build
 test:
 	scripts/test
 
-## bench: benchmarks, each next to a baseline measured in the same run
+## bench: benchmarks, each beside a baseline measured in the same run (PostgreSQL: the
+## test cluster and, where durability is the point, a cluster with fsync on)
 bench:
 	scripts/test-deps
-	scripts/pg-test-server run $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	REGISTRY_BENCH_RECORDS=$${REGISTRY_BENCH_RECORDS:-100000} scripts/pg-test-server run \
+		$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 90m ./...
+
+## bench-large: the 1,000,000-row cases: purge stall, large purges, export and decrypt memory
+bench-large:
+	scripts/test-deps
+	REGISTRY_BENCH_KEPT=1000000 REGISTRY_BENCH_PURGE_ROWS=1000000 REGISTRY_BENCH_RECORDS=1000000 \
+		scripts/pg-test-server run $(GO) test -run '^$$' -bench 'PurgeStall|PurgeExpired|Streaming' \
+		-benchtime 1x -count=1 -timeout 180m ./...
 
 ## lint: go vet and staticcheck
 lint:
