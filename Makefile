@@ -4,6 +4,7 @@
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+LISTEN  ?= 127.0.0.1:8080
 
 .PHONY: all build run test bench bench-large lint vuln fmt clean
 
@@ -13,9 +14,9 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/registry ./cmd/registry
 
-## run: serve on 127.0.0.1:8080 with SQLite in ./data and DEMO keys
+## run: serve on $(LISTEN) (default 127.0.0.1:8080) with SQLite in ./data and DEMO keys
 run: build
-	./bin/registry serve --demo --public-sites rathaus
+	./bin/registry serve --demo --listen $(LISTEN)
 
 ## test: every test, PostgreSQL and LibreOffice included (installs them if missing and root)
 test:

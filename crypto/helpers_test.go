@@ -1,6 +1,7 @@
 package crypto_test
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,4 +126,13 @@ func newIdentity(t testing.TB) *age.X25519Identity {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -23,6 +23,9 @@ const (
 	AuditRequestRejected   = "request.rejected"
 	AuditRequestExported   = "request.exported"
 	AuditExportDenied      = "export.denied"
+	AuditVisitsCheckedOut  = "visits.checked_out"
+	AuditSiteChanged       = "site.changed"
+	AuditUserChanged       = "user.changed"
 )
 
 // AuditVersion is the hash scheme of the events a store appends now.
@@ -146,6 +149,10 @@ type VisitsRegistered struct {
 	// Leaves commits to every visit of the batch: per check-in day, the
 	// standard base64 of the 16-byte VisitLeaf of each visit, in order.
 	Leaves map[Day]string `json:"leaves"`
+	// Departures commits to the check-outs of visits registered with one
+	// (paper forms typed in afterwards): per check-in day, the
+	// DepartureLeaf of each, in order.
+	Departures map[Day]string `json:"departures,omitempty"`
 }
 
 func (VisitsRegistered) AuditAction() string { return AuditVisitsRegistered }
@@ -218,6 +225,62 @@ type ExportDenied struct {
 }
 
 func (ExportDenied) AuditAction() string { return AuditExportDenied }
+
+// VisitsCheckedOut is the payload of a batch of check-outs of one actor
+// and reason: the count per site and, per check-in day, the standard
+// base64 of the 16-byte DepartureLeaf of each check-out, in order.
+type VisitsCheckedOut struct {
+	Count  int            `json:"count"`
+	Reason CheckoutReason `json:"reason,omitempty"`
+	Sites  map[string]int `json:"sites"`
+	Leaves map[Day]string `json:"leaves"`
+}
+
+func (VisitsCheckedOut) AuditAction() string { return AuditVisitsCheckedOut }
+
+// SiteChanged is the payload of AuditSiteChanged (subject: the site's
+// code): the change ("created", "updated", "removed") and the site's
+// configuration afterwards (none after removal). A site's configuration
+// is public: what the poster and the form show.
+type SiteChanged struct {
+	Change string `json:"change"`
+	Site   *Site  `json:"site,omitempty"`
+}
+
+func (SiteChanged) AuditAction() string { return AuditSiteChanged }
+
+// UserChanged is the payload of AuditUserChanged. The subject is the
+// account's actor commitment ("actor:" and hex, see
+// AuditEvent.Subject), so that the login is erased with the other staff
+// names after the staff retention period. Change is "created",
+// "updated", "removed" or "locked"; What names the fields an update
+// changed.
+type UserChanged struct {
+	Change string   `json:"change"`
+	What   string   `json:"what,omitempty"`
+	Role   UserRole `json:"role,omitempty"`
+	Sites  []string `json:"sites,omitempty"`
+}
+
+func (UserChanged) AuditAction() string { return AuditUserChanged }
+
+// DepartureLeaf commits to a check-out: the first 16 bytes of SHA-256 over
+// a domain separator, the visit id, the check-out time and the reason.
+func DepartureLeaf(id string, at time.Time, reason CheckoutReason) []byte {
+	h := sha256.New()
+	var n [8]byte
+	put := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	put([]byte("registry departure leaf v1"))
+	put([]byte(id))
+	binary.BigEndian.PutUint64(n[:], uint64(at.UnixMicro()))
+	h.Write(n[:])
+	put([]byte(reason))
+	return h.Sum(nil)[:16]
+}
 
 // AuditAction makes the purge report the payload of AuditPurge.
 func (PurgeReport) AuditAction() string { return AuditPurge }

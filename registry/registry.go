@@ -26,6 +26,10 @@ type Actor string
 // epoch key creation).
 const ActorSystem Actor = "system"
 
+// ActorVisitor is the actor of check-outs by visitors themselves, with
+// their checkout tokens (phone, slip, API).
+const ActorVisitor Actor = "visitor"
+
 // TokenActor returns the actor of an API token.
 func TokenActor(tokenID string) Actor { return Actor("token:" + tokenID) }
 

@@ -17,6 +17,8 @@ type Store interface {
 	TraceStore
 	AuditStore
 	PurgeStore
+	SiteStore
+	UserStore
 
 	// Ping returns an error unless the database answers.
 	Ping(ctx context.Context) error
@@ -38,10 +40,24 @@ type VisitStore interface {
 	CreateParties(ctx context.Context, parties []*Party) error
 	// FindVisit returns a visit by id, Sealed included, or ENOTFOUND.
 	FindVisit(ctx context.Context, id string) (*Visit, error)
-	// CheckOutVisit records the departure of an open visit. ENOTFOUND when
-	// there is no such visit, ECONFLICT when it is already checked out,
-	// EINVALID when at lies before the check-in.
-	CheckOutVisit(ctx context.Context, id string, at time.Time) error
+	// CheckOutVisits records the departures of open visits in one
+	// transaction, setting each Departure's Err (see there), and appends
+	// one AuditVisitsCheckedOut event for those recorded. Departures of
+	// another reason than CheckoutVisitor and CheckoutDesk are refused
+	// (EINVALID); the purge and the closing job use their own methods.
+	// The error is for the transaction as a whole.
+	CheckOutVisits(ctx context.Context, actor Actor, deps []*Departure) error
+	// CloseVisits checks out, at the time at, every open visit of site
+	// checked in at or after from and before at, with reason
+	// CheckoutClosing and one AuditVisitsCheckedOut event, and returns how
+	// many it checked out.
+	CloseVisits(ctx context.Context, actor Actor, site string, from, at time.Time) (int, error)
+	// OpenVisits returns the open visits of site checked in at or after
+	// since, oldest first, without Sealed.
+	OpenVisits(ctx context.Context, site string, since time.Time) ([]*Visit, error)
+	// Occupancy counts the open visits checked in at or after since, per
+	// site and area.
+	Occupancy(ctx context.Context, since time.Time) ([]Occupancy, error)
 }
 
 // TokenStore keeps API tokens.

@@ -51,6 +51,22 @@ func (t *Token) LogValue() slog.Value {
 // Actor returns the audit actor of the token.
 func (t *Token) Actor() Actor { return TokenActor(t.ID) }
 
+// Registrar returns the registrar of an intake token: EUNAUTHORIZED for no
+// or a revoked token, EFORBIDDEN for another role.
+func (t *Token) Registrar() (*Registrar, error) {
+	switch {
+	case t == nil || t.RevokedAt != nil:
+		return nil, Errorf(EUNAUTHORIZED, "A valid intake token is required.")
+	case t.Role != RoleIntake:
+		return nil, Errorf(EFORBIDDEN, "Only intake tokens may register visits.")
+	}
+	r := &Registrar{Actor: t.Actor(), Scope: t.ID}
+	if t.Site != "" {
+		r.Sites = []string{t.Site}
+	}
+	return r, nil
+}
+
 // TokenPrefix starts every API token, so that leaked tokens are easy to
 // recognise in scanners.
 const TokenPrefix = "rgt_"

@@ -37,6 +37,9 @@ type Registration struct {
 	Host        string     `json:"host,omitempty"`
 	Appointment string     `json:"appointment,omitempty"`
 	CheckIn     *time.Time `json:"check_in,omitempty"`
+	// CheckOut is the departure of a visit registered afterwards (a paper
+	// form typed in at the desk); nil while the visitor is inside.
+	CheckOut *time.Time `json:"check_out,omitempty"`
 }
 
 // LogValue never logs contact data.
@@ -86,6 +89,18 @@ func (r *Registration) Normalize(now time.Time) error {
 	}
 	if t.Before(now.Add(-MaxCheckInAge)) {
 		errs = append(errs, FieldError("check_in", "check_in lies more than %d days in the past.", int(MaxCheckInAge/(24*time.Hour))))
+	}
+	if r.CheckOut != nil {
+		out := r.CheckOut.UTC().Truncate(time.Microsecond)
+		r.CheckOut = &out
+		switch {
+		case out.After(now.Add(MaxCheckInSkew)):
+			errs = append(errs, FieldError("check_out", "check_out lies in the future."))
+		case out.Before(t):
+			errs = append(errs, FieldError("check_out", "check_out lies before check_in."))
+		case out.After(t.Add(MaxStayLimit)):
+			errs = append(errs, FieldError("check_out", "check_out lies more than %d hours after check_in; no visit lasts that long.", int(MaxStayLimit.Hours())))
+		}
 	}
 	return Invalid(errs...)
 }

@@ -13,10 +13,85 @@ type Visit struct {
 	Area         string     // room or department, optional
 	CheckIn      time.Time  // UTC, microsecond precision
 	CheckOut     *time.Time // nil while the visitor is inside
-	CheckoutAuto bool       // true when the purge closed a forgotten visit
-	Epoch        Day        // DayOf(CheckIn): the day whose key seals the outer layer
-	Sealed       []byte     // two age layers around the Contact JSON, see package crypto
-	CreatedAt    time.Time
+	CheckoutAuto bool       // true when the server checked the visit out (closing time or maximum stay)
+	// CheckoutReason says who or what recorded the check-out.
+	CheckoutReason CheckoutReason
+	// Party is the id of the first visit of the registration the visit
+	// belongs to (the registrant's), so that the desk can check out a
+	// household together; the registrant's own Party is its ID.
+	Party     string
+	Epoch     Day    // DayOf(CheckIn): the day whose key seals the outer layer
+	Sealed    []byte // two age layers around the Contact JSON, see package crypto
+	CreatedAt time.Time
+}
+
+// CheckoutReason says who or what ended a visit.
+type CheckoutReason string
+
+// The check-out reasons.
+const (
+	CheckoutVisitor CheckoutReason = ""         // the visitor, with the checkout token (phone, slip, API)
+	CheckoutDesk    CheckoutReason = "desk"     // desk staff, from the list of those present
+	CheckoutClosing CheckoutReason = "closing"  // the site closed (automatic)
+	CheckoutMaxStay CheckoutReason = "max-stay" // the maximum stay passed (automatic, by the purge)
+)
+
+// Auto reports whether the server, not a person, ended the visit.
+func (r CheckoutReason) Auto() bool { return r == CheckoutClosing || r == CheckoutMaxStay }
+
+// Departure is one check-out for VisitStore.CheckOutVisits.
+type Departure struct {
+	ID     string
+	At     time.Time
+	Reason CheckoutReason
+	// Site, when set, must be the visit's site (EFORBIDDEN otherwise): the
+	// desk checks out only its own sites' visits.
+	Site string
+	// Err is set by the store: nil when the check-out was recorded,
+	// ENOTFOUND for no such visit, ECONFLICT when it was checked out
+	// already, EINVALID (field check_out) for a time before the check-in or
+	// more than MaxStayLimit after it, EFORBIDDEN for another site.
+	Err error
+}
+
+// Registrar is who registers visits: an intake token, a staff member at
+// the desk, or a site's public form.
+type Registrar struct {
+	// Actor is the audit log's name for it.
+	Actor Actor
+	// Scope separates the idempotency keys of registrars: the same key
+	// sent by two registrars names two registrations.
+	Scope string
+	// Sites are the sites it may register for; nil for any.
+	Sites []string
+}
+
+// Registrant is anything that may register visits: an intake token, a
+// desk account, or a Registrar itself.
+type Registrant interface {
+	// Registrar returns the registrar, or EUNAUTHORIZED or EFORBIDDEN.
+	Registrar() (*Registrar, error)
+}
+
+// Registrar makes a Registrar its own Registrant.
+func (r *Registrar) Registrar() (*Registrar, error) {
+	if r == nil {
+		return nil, Errorf(EUNAUTHORIZED, "A registrar is required.")
+	}
+	return r, nil
+}
+
+// MaySite reports whether r may register visits for site.
+func (r *Registrar) MaySite(site string) bool {
+	if r.Sites == nil {
+		return true
+	}
+	for _, s := range r.Sites {
+		if s == site {
+			return true
+		}
+	}
+	return false
 }
 
 // Party is one registration: a visitor and the companions who came with

@@ -127,13 +127,19 @@ type visit struct {
 // hour later.
 func (e *env) register(checkIn time.Time, closed bool) *visit {
 	e.t.Helper()
+	return e.registerAt("rathaus", checkIn, closed)
+}
+
+// registerAt is register for another site.
+func (e *env) registerAt(site string, checkIn time.Time, closed bool) *visit {
+	e.t.Helper()
 	checkIn = checkIn.UTC()
 	id := registry.NewVisitID(checkIn)
 	c := &registry.Contact{
 		Version: registry.ContactVersion, GivenName: "Jürgen", FamilyName: "Müller-" + id[:6],
 		Street: "Marktplatz", HouseNumber: "1a", Postcode: "59494", City: "Soest",
 		Phone: "+49 2921 1234", Email: "j@example.org", Host: "Bürgerbüro",
-		VisitID: id, Site: "rathaus", CheckIn: checkIn,
+		VisitID: id, Site: site, CheckIn: checkIn,
 	}
 	key, err := e.store.EpochKey(e.ctx, registry.DayOf(checkIn))
 	if err != nil {
@@ -143,13 +149,14 @@ func (e *env) register(checkIn time.Time, closed bool) *visit {
 	if err != nil {
 		e.t.Fatalf("Seal: %v", err)
 	}
-	v := &registry.Visit{ID: id, Site: "rathaus", Area: "2.OG", CheckIn: checkIn, Epoch: registry.DayOf(checkIn), Sealed: sealed}
+	v := &registry.Visit{ID: id, Site: site, Area: "2.OG", CheckIn: checkIn, Epoch: registry.DayOf(checkIn), Sealed: sealed}
 	if err := e.store.CreateParties(e.ctx, []*registry.Party{{Actor: registry.TokenActor("intake1"), Visits: []*registry.Visit{v}}}); err != nil {
 		e.t.Fatalf("CreateParties: %v", err)
 	}
 	if closed {
-		if err := e.store.CheckOutVisit(e.ctx, id, checkIn.Add(time.Hour)); err != nil {
-			e.t.Fatalf("CheckOutVisit: %v", err)
+		d := &registry.Departure{ID: id, At: checkIn.Add(time.Hour)}
+		if err := e.store.CheckOutVisits(e.ctx, registry.ActorVisitor, []*registry.Departure{d}); err != nil || d.Err != nil {
+			e.t.Fatalf("CheckOutVisits: %v, %v", err, d.Err)
 		}
 	}
 	return &visit{Visit: v, contact: c}

@@ -19,6 +19,9 @@ const (
 	demoRecipients = "demo-recipients.txt"
 	demoToken      = "demo-intake.token"
 	demoKeystore   = "keystore"
+	demoPassword   = "demo-desk.password"
+	demoSite       = "rathaus"
+	demoLogin      = "pforte"
 )
 
 // setupDemo fills in what is not configured with demo material under
@@ -43,8 +46,59 @@ func (a *app) setupDemo(ctx context.Context, store registry.Store, o *serveOptio
 	if err != nil {
 		return err
 	}
-	a.printDemoBanner(o, token)
+	if err := a.demoSite(ctx, store); err != nil {
+		return err
+	}
+	password, err := a.demoDesk(ctx, store, o.demoDir)
+	if err != nil {
+		return err
+	}
+	a.printDemoBanner(o, token, password)
 	return nil
+}
+
+// demoSite configures the demo's site when it is missing.
+func (a *app) demoSite(ctx context.Context, store registry.Store) error {
+	if _, err := store.Site(ctx, demoSite); err == nil {
+		return nil
+	} else if registry.ErrorCode(err) != registry.ENOTFOUND {
+		return err
+	}
+	site := &registry.Site{
+		Code: demoSite, Name: "Rathaus Musterstadt (DEMO)", Address: "Marktplatz 1, 12345 Musterstadt",
+		Areas:    []registry.Area{{Name: "Bürgerbüro", Capacity: 8}, {Name: "Standesamt", Capacity: 4}, {Name: "Bauamt"}},
+		Capacity: 30, Opens: "08:00", Closes: "18:00", SelfCheckin: true, FullNotice: true,
+		Controller: "Stadt Musterstadt, Der Bürgermeister, Marktplatz 1, 12345 Musterstadt (DEMO)",
+		DPOContact: "Datenschutzbeauftragte der Stadt Musterstadt, datenschutz@musterstadt.example (DEMO)",
+	}
+	if err := store.PutSite(ctx, registry.ActorSystem, site, true); err != nil {
+		return fmt.Errorf("create demo site: %w", err)
+	}
+	return nil
+}
+
+// demoDesk returns the demo desk account's password, creating the
+// account (without the first-sign-in change) when it is missing.
+func (a *app) demoDesk(ctx context.Context, store registry.Store, dir string) (string, error) {
+	path := filepath.Join(dir, demoPassword)
+	if _, err := store.User(ctx, demoLogin); err == nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "(unknown: registry users reset-password " + demoLogin + ")", nil
+		}
+		return strings.TrimSpace(string(b)), nil
+	} else if registry.ErrorCode(err) != registry.ENOTFOUND {
+		return "", err
+	}
+	pw := registry.NewPassword()
+	u := &registry.User{Login: demoLogin, Name: "Demo-Pforte", Role: registry.UserDesk, Sites: []string{demoSite}, PasswordHash: crypto.HashPassword(pw)}
+	if err := store.CreateUser(ctx, registry.ActorSystem, u); err != nil {
+		return "", fmt.Errorf("create demo desk account: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write demo desk password: %w", err)
+	}
+	return pw, nil
 }
 
 func (a *app) demoRecipients(dir string) (string, error) {
@@ -87,7 +141,7 @@ func (a *app) demoToken(ctx context.Context, store registry.Store, dir string) (
 	return secret, nil
 }
 
-func (a *app) printDemoBanner(o *serveOptions, token string) {
+func (a *app) printDemoBanner(o *serveOptions, token, password string) {
 	bar := strings.Repeat("#", 78)
 	tokenFile := filepath.Join(o.demoDir, demoToken)
 	fmt.Fprintf(a.stderr, `%[1]s
@@ -109,10 +163,12 @@ func (a *app) printDemoBanner(o *serveOptions, token string) {
   curl -sS http://%[8]s/v1/visits \
     -H "Authorization: Bearer $(cat %[7]s)" \
     -H 'Content-Type: application/json' \
-    -d '{"site":"rathaus","given_name":"Erika","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"+49 221 1234567","host":"Bürgerbüro"}'
-`, bar, filepath.Join(o.demoDir, demoIdentity), o.recipients, o.keystore, describeDB(a.db), token, tokenFile, o.listen)
-	for _, site := range o.publicSites {
-		fmt.Fprintf(a.stderr, "\n  Visitors' own check-in form: http://%s/checkin/%s\n", o.listen, site)
-	}
-	fmt.Fprintln(a.stderr, bar)
+    -d '{"site":"rathaus","area":"Bürgerbüro","given_name":"Erika","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"+49 221 1234567","host":"Frau Schmidt"}'
+
+  Reception desk (Pforte):        http://%[8]s/desk/
+    user name %[9]s, password %[10]s   (also in %[11]s)
+  Visitors' own check-in page:    http://%[8]s/checkin/rathaus
+%[1]s
+`, bar, filepath.Join(o.demoDir, demoIdentity), o.recipients, o.keystore, describeDB(a.db), token, tokenFile, o.listen,
+		demoLogin, password, filepath.Join(o.demoDir, demoPassword))
 }

@@ -72,6 +72,7 @@ func newFaultEnv(t *testing.T, binDir, db string) *faultEnv {
 		t.Fatal(err)
 	}
 	e.run("migrate")
+	e.run("sites", "add", "rathaus", "--as", "it", "--name", "Rathaus")
 	e.token = strings.TrimSpace(e.run("tokens", "create", "--role", "intake"))
 	return e
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ type serveOptions struct {
 	demo           bool
 	demoDir        string
 	publicSites    []string
+	publicURL      string
 	trustedProxies []string
 	limits         httpapi.Limits
 }
@@ -46,7 +49,12 @@ It seals every visitor's contact data to the health office's recipients
 (--recipients) inside a second layer with the day's epoch key, and stores
 only the sealed form. It refuses to start without a valid recipients file.
 It creates epoch keys in advance in the key store (--keystore) and, every
-hour, purges what the retention policy no longer allows.
+hour, purges what the retention policy no longer allows; every minute it
+checks out the visits still open at their site's closing time.
+
+Sites are configured with 'registry sites', desk staff accounts with
+'registry users'; the desk's pages are at /desk, the visitors' check-in
+pages at /checkin/SITE for the sites that allow it.
 
 Several nodes: one node holds the key store, creates the keys, purges and
 serves exports; any number of others run with --intake-only behind a load
@@ -82,14 +90,16 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
-	f.StringSliceVar(&o.publicSites, "public-sites", nil, "comma-separated site `CODES` whose visitors may check in on their own phones at /checkin/{site} (none: the form is off)")
+	f.StringSliceVar(&o.publicSites, "public-sites", nil, "replaced by 'registry sites add|set CODE --self-checkin'")
+	_ = f.MarkHidden("public-sites")
+	f.StringVar(&o.publicURL, "public-url", "", "the `URL` visitors reach the server at, for example https://besuch.musterstadt.de: check-out links and QR codes point there, and https makes every cookie Secure (default: each request's own host)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "comma-separated `CIDRS` of reverse proxies whose X-Forwarded-For names the client (none: believe no header)")
 	f.Float64Var(&o.limits.PerClient.PerMinute, "limit-client", o.limits.PerClient.PerMinute, "public form: registrations per minute from one client address")
 	f.Float64Var(&o.limits.PerSite.PerMinute, "limit-site", o.limits.PerSite.PerMinute, "public form: registrations per minute at one site")
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "public-sites",
-		"trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
+		"public-url", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
 }
@@ -128,7 +138,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	svc.Start(ctx)
 	defer svc.Close()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
-		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicSites: o.publicSites,
+		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
 		Limits: &o.limits, IntakeOnly: o.intakeOnly}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
@@ -144,19 +154,18 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		return withHint(fmt.Errorf("listen on %s: %w", o.listen, err), "is another registry running? choose another address with --listen, or make run LISTEN=127.0.0.1:8081")
 	}
 	a.logger.Info("serving", "url", srv.URL(), "db", describeDB(a.db), "recipients", rcpts.Fingerprint(), "intake_only", o.intakeOnly)
-	purging := make(chan struct{})
-	go func() {
-		defer close(purging)
-		if purger != nil {
-			purger.Run(ctx, o.purgeInterval)
-		}
-	}()
+	var jobs sync.WaitGroup
+	if purger != nil {
+		jobs.Go(func() { purger.Run(ctx, o.purgeInterval) })
+		closer := &retention.Closer{Store: store, Now: a.now, Logger: a.logger}
+		jobs.Go(func() { closer.Run(ctx, time.Minute) })
+	}
 	a.waitForStop(ctx)
 	a.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Close(sctx)
-	<-purging // a purge in progress stops with ctx; the store closes after it
+	jobs.Wait() // a purge in progress stops with ctx; the store closes after it
 	return err
 }
 
@@ -165,11 +174,12 @@ func (o *serveOptions) check() error {
 	if err := o.policy.Validate(); err != nil {
 		return err
 	}
-	for _, site := range o.publicSites {
-		if !registry.ValidSite(site) {
-			return withHint(registry.Errorf(registry.EINVALID, "--public-sites: %q is not a site code", site),
-				"site codes are lowercase letters, digits and '-', as printed on the entrance poster: --public-sites rathaus,bauamt")
-		}
+	if len(o.publicSites) > 0 {
+		return withHint(registry.Errorf(registry.EINVALID, "--public-sites is gone: sites are configured now"),
+			"for each site run 'registry sites set CODE --self-checkin' (or 'registry sites add CODE --name NAME --self-checkin'), then start serve without --public-sites; README: Upgrading")
+	}
+	if o.publicURL != "" && !strings.HasPrefix(o.publicURL, "https://") && !strings.HasPrefix(o.publicURL, "http://") {
+		return withHint(registry.Errorf(registry.EINVALID, "--public-url %q is not an http or https URL", o.publicURL), "for example --public-url https://besuch.musterstadt.de")
 	}
 	for _, p := range o.trustedProxies {
 		pfx, err := netip.ParsePrefix(p)

@@ -5,144 +5,297 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // check-in times are shown in German time on any host
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake"
 )
 
-// The visitors' own check-in form: GET /checkin/{site} shows it, POST
-// /checkin/{site} registers the visitor and up to maxFormCompanions
-// companions through intake.Service.RegisterGroup, and POST
-// /checkin/{site}/checkout checks one of them out. Only the sites of
-// Config.PublicSites answer; any other site gets a 404 page.
+// The visitors' own pages, for the sites that allow check-in on the
+// visitor's phone (registry.Site.SelfCheckin):
 //
-// Registrations use a synthetic intake token bound to the site
-// (publicToken), so the audit log names "token:public-<site>" and the site
-// binding is enforced by intake. Every rendered form carries a nonce the
-// server issued and signed (nonce.go) that becomes the Idempotency-Key: a
-// reload or double submit of the same form replays the first registration
+//   - GET /checkin/{site} shows the form, or, when the phone's cookie
+//     holds open visits of the site (the poster scanned again, even after
+//     the tab was closed or the phone restarted), the status page with
+//     check-out buttons for each person and for the whole household;
+//     ?new=1 shows the form anyway.
+//   - POST /checkin/{site} registers the visitor and up to
+//     maxFormCompanions companions (intake.Service.RegisterGroup), keeps
+//     their tickets in the cookie and shows the status page.
+//   - POST /checkin/{site}/checkout checks out the visits of the posted
+//     tickets (fields t).
+//   - GET /checkin/{site}/out is the check-out link: the tickets are in
+//     its fragment, which a small script posts (out.js). Visitor slips
+//     printed at the desk carry it as QR code, so it answers for every
+//     configured site, self check-in or not.
+//
+// Registrations use the site's public registrar (Actor
+// "token:public-<site>"). Every rendered form carries a nonce the server
+// issued and signed (nonce.go) that becomes the Idempotency-Key: a reload
+// or double submit of the same form replays the first registration
 // instead of storing a second one. Registrations are limited per client,
 // per site and in total (Limits), every other page request per client.
 
 // maxFormCompanions is the number of companion rows the form offers.
 const maxFormCompanions = 3
 
-// berlin is the time zone check-in times are shown in.
-var berlin = loadBerlin()
+// publicRegistrar registers the visits of a site's public form.
+func publicRegistrar(site string) *registry.Registrar {
+	id := "public-" + site
+	return &registry.Registrar{Actor: registry.TokenActor(id), Scope: id, Sites: []string{site}}
+}
 
-func loadBerlin() *time.Location {
-	loc, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		return time.UTC // unreachable: time/tzdata is embedded
+// site returns the configured site of r's {site}, or answers 404 and
+// returns nil. With public set, only a site that takes self check-ins
+// counts.
+func (s *Server) site(w http.ResponseWriter, r *http.Request, lang string, public bool) *registry.Site {
+	code := r.PathValue("site")
+	var site *registry.Site
+	var err error
+	if registry.ValidSite(code) {
+		site, err = s.cfg.Intake.Site(r.Context(), code)
 	}
-	return loc
-}
-
-// publicToken is the in-memory intake token of a site's public form. It is
-// never stored, so no secret exists that could present it.
-func publicToken(site string) *registry.Token {
-	return &registry.Token{ID: "public-" + site, Role: registry.RoleIntake, Site: site}
-}
-
-// publicSite returns the {site} of r when it takes public check-ins, and
-// otherwise answers 404 and returns false.
-func (s *Server) publicSite(w http.ResponseWriter, r *http.Request, lang string) (string, bool) {
-	site := r.PathValue("site")
-	if !s.publicSites[site] {
-		s.renderMessage(w, r, http.StatusNotFound, lang, "title_notfound", "msg_notfound", "")
-		return "", false
+	switch {
+	case err != nil && registry.ErrorCode(err) != registry.ENOTFOUND:
+		s.renderError(w, r, lang, err, nil, nil)
+		return nil
+	case site == nil || public && !site.SelfCheckin:
+		s.renderMessage(w, r, http.StatusNotFound, lang, "title_notfound", "msg_notfound", nil)
+		return nil
 	}
-	return site, true
+	return site
 }
 
-// handleCheckinForm serves GET /checkin/{site}: the empty form, in German
-// unless ?lang=en or Accept-Language prefers English. ?area= prefills the
-// area (for posters in a particular room).
+// handleCheckinForm serves GET /checkin/{site}: the status page when the
+// cookie holds open visits of the site (unless ?new=1), else the empty
+// form. ?area= preselects the area (posters of one room).
 func (s *Server) handleCheckinForm(w http.ResponseWriter, r *http.Request) {
 	lang := preferredLang(r)
-	site, ok := s.publicSite(w, r, lang)
-	if !ok || !s.allowPage(w, r, lang) {
+	site := s.site(w, r, lang, true)
+	if site == nil || !s.allowPage(w, r, lang, site) {
 		return
+	}
+	if r.URL.Query().Get("new") != "1" {
+		open, err := s.openTickets(r.Context(), cookieTickets(r))
+		if err != nil {
+			s.renderError(w, r, lang, err, nil, site)
+			return
+		}
+		s.setTickets(w, r, site.Code, open)
+		if len(open) > 0 {
+			s.renderStatus(w, r, lang, site, open, nil)
+			return
+		}
 	}
 	vals := map[string]string{"area": r.URL.Query().Get("area")}
-	s.render(w, r, http.StatusOK, "form", s.formPage(site, lang, issueNonce(s.formKey, site, s.cfg.Now()), vals, ""))
+	s.render(w, r, http.StatusOK, "form", s.formPage(r, site, lang, issueNonce(s.formKey, site.Code, s.cfg.Now()), vals, nil))
 }
 
-// handleCheckin serves POST /checkin/{site}: 200 with the confirmation
-// page once every person is committed (also for a replayed nonce), 400
-// with the form and its input again for a field at fault (nothing is
-// stored), 400 for a malformed form, 409 when the nonce was used for other
-// input, 413, 415, 503 when intake is unavailable.
+// handleCheckin serves POST /checkin/{site}: 200 with the status page
+// once every person is committed (also for a replayed nonce), 400 with
+// the form, its input and every field at fault (nothing is stored), 400
+// for a malformed form, 409 when the nonce was used for other input, 413,
+// 415, 503 when intake is unavailable.
 func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) {
-	site, ok := s.publicSite(w, r, preferredLang(r))
-	if !ok {
+	site := s.site(w, r, preferredLang(r), true)
+	if site == nil {
 		return
 	}
-	vals, err := s.readForm(w, r, checkinFields)
+	posted, err := s.readForm(w, r, checkinFields, nil)
 	if err != nil {
-		s.renderError(w, r, preferredLang(r), err, nil)
+		s.renderError(w, r, preferredLang(r), err, nil, site)
 		return
 	}
+	vals := posted.singles()
 	lang := formLang(vals["lang"])
-	if !checkNonce(s.formKey, site, vals["nonce"], s.cfg.Now()) {
+	if !checkNonce(s.formKey, site.Code, vals["nonce"], s.cfg.Now()) {
 		s.metrics.countError("form_expired")
 		s.renderMessage(w, r, http.StatusBadRequest, lang, "title_error", "msg_form_expired", site)
 		return
 	}
-	if limit, wait := s.limits.registration(r, site, s.cfg.Now()); limit != "" {
-		s.tooMany(w, r, lang, limit, wait)
+	if limit, wait := s.limits.registration(r, site.Code, s.cfg.Now()); limit != "" {
+		s.tooMany(w, r, lang, limit, wait, site)
 		return
 	}
-	f := newCheckinForm(site, vals)
+	f := newCheckinForm(site.Code, vals, maxFormCompanions)
 	body, err := json.Marshal(registerRequest{Registration: *f.reg, Companions: f.companions})
 	if err != nil {
-		s.renderError(w, r, lang, err, nil)
+		s.renderError(w, r, lang, err, nil, site)
 		return
 	}
-	res, err := s.cfg.Intake.RegisterGroup(r.Context(), publicToken(site), f.reg, f.companions, "form-"+vals["nonce"], body)
-	if field := registry.ErrorField(err); registry.ErrorCode(err) == registry.EINVALID && field != "" {
+	res, err := s.cfg.Intake.RegisterGroup(r.Context(), publicRegistrar(site.Code), f.reg, f.companions, "form-"+vals["nonce"], body)
+	if issues := registry.ErrorFields(err); registry.ErrorCode(err) == registry.EINVALID && len(issues) > 0 {
 		s.metrics.countError(registry.EINVALID)
-		s.render(w, r, http.StatusBadRequest, "form", s.formPage(site, lang, vals["nonce"], vals, f.formField(field)))
+		s.render(w, r, http.StatusBadRequest, "form", s.formPage(r, site, lang, vals["nonce"], vals, f.formFields(issues)))
 		return
 	} else if err != nil {
-		s.renderError(w, r, lang, err, map[string]string{registry.ECONFLICT: "msg_nonce_reused"})
+		s.renderError(w, r, lang, err, map[string]string{registry.ECONFLICT: "msg_nonce_reused"}, site)
 		return
 	}
-	s.render(w, r, http.StatusOK, "done", s.donePage(site, lang, f, res))
+	fresh := resultTickets(res)
+	kept, err := s.openTickets(r.Context(), cookieTickets(r))
+	if err != nil {
+		kept = nil // the new registration is stored; the old tickets stay for the next visit
+	}
+	all := parseTickets(joinTickets(append(kept, fresh...)))
+	s.setTickets(w, r, site.Code, all)
+	names := map[string]string{res.Visit.ID: f.name(-1)}
+	for i, c := range res.Companions {
+		names[c.Visit.ID] = f.name(i)
+	}
+	s.renderStatus(w, r, lang, site, all, names)
 }
 
-// handleCheckinCheckout serves POST /checkin/{site}/checkout with the
-// hidden fields visit and token of the confirmation page: 200 "goodbye",
-// 401 for a wrong token or unknown visit, 409 when already checked out,
-// 404 when the visit was purged.
+// resultTickets are the tickets of a registration, registrant first.
+func resultTickets(res *intake.Result) []intake.Ticket {
+	ts := []intake.Ticket{{ID: res.Visit.ID, Token: res.CheckoutToken}}
+	for _, c := range res.Companions {
+		ts = append(ts, intake.Ticket{ID: c.Visit.ID, Token: c.CheckoutToken})
+	}
+	return ts
+}
+
+// openTickets returns the tickets whose visits are still open, in order:
+// the cookie forgets the others.
+func (s *Server) openTickets(ctx context.Context, ts []intake.Ticket) ([]intake.Ticket, error) {
+	var open []intake.Ticket
+	for _, t := range ts {
+		v, err := s.cfg.Intake.TicketVisit(ctx, t)
+		if registry.ErrorCode(err) == registry.EUNAUTHORIZED || registry.ErrorCode(err) == registry.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if v.CheckOut == nil {
+			open = append(open, t)
+		}
+	}
+	return open, nil
+}
+
+// ticketView is one person on the status page.
+type ticketView struct {
+	Ticket, Label, Name, Code, Since string
+}
+
+// renderStatus shows the open visits of the tickets with their check-out
+// buttons; names are the people's names when they were just registered
+// (the server keeps none).
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, lang string, site *registry.Site, ts []intake.Ticket, names map[string]string) {
+	d := s.newPage(r, site, lang, "title_status")
+	for i, t := range ts {
+		label := d.T["person"] + " " + strconv.Itoa(i+1)
+		v, err := s.cfg.Intake.TicketVisit(r.Context(), t)
+		since := ""
+		if err == nil {
+			since = v.CheckIn.In(registry.LocalZone).Format(d.T["time_layout"])
+		}
+		d.Tickets = append(d.Tickets, ticketView{Ticket: encodeTicket(t), Label: label, Name: names[t.ID],
+			Code: s.cfg.Secret.ShortCode(t.ID), Since: since})
+	}
+	d.OutLink = s.outLink(r, site.Code, ts)
+	d.Notice = s.fullNotice(r.Context(), site, d.T)
+	s.render(w, r, http.StatusOK, "status", d)
+}
+
+// handleCheckinCheckout serves POST /checkin/{site}/checkout with one or
+// more tickets (fields t): 200 "goodbye" when at least one was checked
+// out or was already, 401 when no ticket is valid, 404 when the visits
+// were purged. The tickets leave the cookie.
 func (s *Server) handleCheckinCheckout(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.publicSite(w, r, preferredLang(r)); !ok || !s.allowPage(w, r, preferredLang(r)) {
+	site := s.site(w, r, preferredLang(r), false)
+	if site == nil || !s.allowPage(w, r, preferredLang(r), site) {
 		return
 	}
-	vals, err := s.readForm(w, r, checkoutFields)
+	vals, err := s.readForm(w, r, checkoutFields, checkoutMulti)
 	if err != nil {
-		s.renderError(w, r, preferredLang(r), err, nil)
+		s.renderError(w, r, preferredLang(r), err, nil, site)
 		return
 	}
-	lang := formLang(vals["lang"])
-	if err := s.cfg.Intake.CheckOut(r.Context(), vals["visit"], vals["token"], nil); err != nil {
+	lang := formLang(vals.get("lang"))
+	posted := parseTickets(strings.Join(vals["t"], "~"))
+	if len(posted) == 0 {
+		s.renderError(w, r, lang, errFormMalformed, nil, site)
+		return
+	}
+	errs, err := s.cfg.Intake.CheckOutTickets(r.Context(), posted)
+	if err != nil {
+		s.renderError(w, r, lang, err, nil, site)
+		return
+	}
+	kept := slices.DeleteFunc(cookieTickets(r), func(t intake.Ticket) bool { return slices.Contains(posted, t) })
+	s.setTickets(w, r, site.Code, kept)
+	if err := summarizeCheckouts(errs); err != nil {
 		s.renderError(w, r, lang, err, map[string]string{
 			registry.EUNAUTHORIZED: "msg_checkout_token", registry.ECONFLICT: "msg_checked_out", registry.ENOTFOUND: "msg_checkout_gone",
-		})
+		}, site)
 		return
 	}
-	s.renderMessage(w, r, http.StatusOK, lang, "title_bye", "msg_bye", "")
+	msg := "msg_bye"
+	if len(kept) > 0 {
+		msg = "msg_bye_some"
+	}
+	s.renderMessage(w, r, http.StatusOK, lang, "title_bye", msg, site)
+}
+
+// summarizeCheckouts returns nil when at least one check-out was recorded
+// and otherwise the first error (all already checked out: ECONFLICT).
+func summarizeCheckouts(errs []error) error {
+	for _, err := range errs {
+		if err == nil {
+			return nil
+		}
+	}
+	for _, code := range []string{registry.ECONFLICT, registry.ENOTFOUND} {
+		for _, err := range errs {
+			if registry.ErrorCode(err) == code {
+				return err
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// handleCheckinOut serves GET /checkin/{site}/out, the check-out link
+// whose fragment holds the tickets (see out.js).
+func (s *Server) handleCheckinOut(w http.ResponseWriter, r *http.Request) {
+	lang := preferredLang(r)
+	site := s.site(w, r, lang, false)
+	if site == nil || !s.allowPage(w, r, lang, site) {
+		return
+	}
+	d := s.newPage(r, site, lang, "title_out")
+	d.Scripts = []string{"out.js"}
+	s.render(w, r, http.StatusOK, "out", d)
+}
+
+// fullNotice is the notice of the public form and status page while the
+// site is at capacity, when the site shows it; "" otherwise.
+func (s *Server) fullNotice(ctx context.Context, site *registry.Site, t map[string]string) string {
+	if !site.FullNotice || site.Capacity <= 0 {
+		return ""
+	}
+	occ, err := s.occupancy(ctx)
+	if err != nil {
+		return ""
+	}
+	if occ.site(site.Code) >= site.Capacity {
+		return t["full_notice"]
+	}
+	return ""
 }
 
 // allowPage takes a token of the client's page limit, or answers 429 and
 // returns false.
-func (s *Server) allowPage(w http.ResponseWriter, r *http.Request, lang string) bool {
+func (s *Server) allowPage(w http.ResponseWriter, r *http.Request, lang string, site *registry.Site) bool {
 	if ok, wait := s.limits.pages.allow(s.limits.clientKey(r), s.cfg.Now()); !ok {
-		s.tooMany(w, r, lang, "pages", wait)
+		s.tooMany(w, r, lang, "pages", wait, site)
 		return false
 	}
 	return true
@@ -150,10 +303,10 @@ func (s *Server) allowPage(w http.ResponseWriter, r *http.Request, lang string) 
 
 // tooMany answers 429 with Retry-After and a page asking the visitor to
 // wait or to register at the desk.
-func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, lang, limit string, wait time.Duration) {
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, lang, limit string, wait time.Duration, site *registry.Site) {
 	s.metrics.countLimited(limit)
 	w.Header().Set("Retry-After", retrySeconds(wait))
-	s.renderMessage(w, r, http.StatusTooManyRequests, lang, "title_busy", "msg_busy", r.PathValue("site"))
+	s.renderMessage(w, r, http.StatusTooManyRequests, lang, "title_busy", "msg_busy", site)
 }
 
 // retrySeconds is a Retry-After value: whole seconds, at least 1.
@@ -164,16 +317,17 @@ func retrySeconds(d time.Duration) string {
 // renderError answers err as a message page: statusErrors with their
 // status, registry errors with statusOf(code). msgs chooses the message
 // text key per code; internal errors are logged and get a generic text.
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, lang string, err error, msgs map[string]string) {
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, lang string, err error, msgs map[string]string, site *registry.Site) {
 	var se *statusError
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		s.metrics.countError("cancelled")
-		s.renderMessage(w, r, http.StatusServiceUnavailable, lang, "title_error", "msg_unavailable", "")
+		w.Header().Set("Retry-After", retryAfter)
+		s.renderMessage(w, r, http.StatusServiceUnavailable, lang, "title_error", "msg_unavailable", nil)
 		return
 	case errors.As(err, &se):
 		s.metrics.countError(se.code)
-		s.renderMessage(w, r, se.status, lang, "title_error", statusMessages[se.status], "")
+		s.renderMessage(w, r, se.status, lang, "title_error", statusMessages[se.status], nil)
 		return
 	}
 	code := registry.ErrorCode(err)
@@ -182,6 +336,8 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, lang string
 	switch {
 	case ok:
 	case code == registry.EUNAVAILABLE:
+		w.Header().Set("Retry-After", retryAfter)
+		s.cfg.Logger.Warn("service unavailable: answered 503 with Retry-After", "route", routeOf(r), "error", err)
 		key = "msg_unavailable"
 	case code == registry.EINTERNAL:
 		s.cfg.Logger.Error("internal error", "route", routeOf(r), "error", err)
@@ -189,7 +345,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, lang string
 	default:
 		key = "msg_form"
 	}
-	s.renderMessage(w, r, statusOf(code), lang, "title_error", key, r.PathValue("site"))
+	s.renderMessage(w, r, statusOf(code), lang, "title_error", key, site)
 }
 
 // statusMessages are the message keys of statusErrors.
@@ -199,35 +355,6 @@ var statusMessages = map[int]string{
 	http.StatusUnsupportedMediaType:  "msg_form",
 	http.StatusRequestTimeout:        "msg_form",
 	http.StatusTooManyRequests:       "msg_busy",
-}
-
-// person is one checked-in person on the confirmation page.
-type person struct {
-	Name, VisitID, Token string
-}
-
-// donePage is the confirmation page of a committed registration.
-func (s *Server) donePage(site, lang string, f *checkinForm, res *intake.Result) *pageData {
-	d := s.newPage(site, lang, "title_done")
-	in := res.Visit.CheckIn.In(berlin)
-	d.CheckIn = in.Format(d.T["time_layout"])
-	d.People = []person{{Name: f.name(-1), VisitID: res.Visit.ID, Token: res.CheckoutToken}}
-	for i, c := range res.Companions {
-		d.People = append(d.People, person{Name: f.name(i), VisitID: c.Visit.ID, Token: c.CheckoutToken})
-	}
-	return d
-}
-
-// handleCheckinCSS serves the form's stylesheet.
-func (s *Server) handleCheckinCSS(w http.ResponseWriter, r *http.Request) {
-	css, err := checkinFS.ReadFile("checkin_templates/checkin.css")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pageHeaders(w.Header())
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Write(css)
 }
 
 // preferredLang is "en" for ?lang=en or an Accept-Language that prefers

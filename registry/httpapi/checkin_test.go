@@ -15,7 +15,7 @@ import (
 	"github.com/cityhall/registry/registry/postgres/pgtest"
 )
 
-const wantCSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const wantCSP = "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // newCheckinServer is a SQLite server whose check-in form is on for
 // rathaus only.
@@ -83,18 +83,25 @@ func postForm(t *testing.T, s *testServer, path string, v url.Values) *response 
 	return s.do(t, request{method: "POST", path: path, header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: v.Encode()})
 }
 
-var checkoutRE = regexp.MustCompile(`name="visit" value="([0-9a-f]{32})">\s*<input type="hidden" name="token" value="([^"]+)">`)
+var ticketRE = regexp.MustCompile(`name="t" value="([0-9a-f]{32})\.(rgc_[A-Za-z0-9_-]{43})"`)
 
-// checkouts returns the visit ids and checkout tokens of a confirmation
-// page's check-out buttons, in order.
+// checkouts returns the visit ids and checkout tokens of a status page's
+// check-out buttons, each once, in order.
 func checkouts(t *testing.T, page string) [][2]string {
 	t.Helper()
 	var out [][2]string
-	for _, m := range checkoutRE.FindAllStringSubmatch(page, -1) {
-		out = append(out, [2]string{m[1], m[2]})
+	seen := map[string]bool{}
+	for _, m := range ticketRE.FindAllStringSubmatch(page, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, [2]string{m[1], m[2]})
+		}
 	}
 	return out
 }
+
+// ticket is the t field of a check-out form.
+func ticket(id, token string) string { return id + "." + token }
 
 func TestCheckinFormRenders(t *testing.T) {
 	s := newCheckinServer(t)
@@ -112,7 +119,7 @@ func TestCheckinFormRenders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := s.do(t, request{method: "GET", path: tt.path, header: hdr("Accept-Language", tt.acceptLang)})
 			page := wantPage(t, r, 200)
-			for _, want := range append(tt.want, `name="viewport"`, `href="/static/checkin.css"`) {
+			for _, want := range append(tt.want, `name="viewport"`, `href="/static/registry.css"`) {
 				if !strings.Contains(page, want) {
 					t.Errorf("page lacks %q:\n%s", want, page)
 				}
@@ -128,7 +135,7 @@ func TestCheckinFormRenders(t *testing.T) {
 		}
 	})
 	t.Run("stylesheet", func(t *testing.T) {
-		r := s.do(t, request{method: "GET", path: "/static/checkin.css"})
+		r := s.do(t, request{method: "GET", path: "/static/registry.css"})
 		wantStatus(t, r, 200)
 		if got := r.header.Get("Content-Type"); got != "text/css; charset=utf-8" || !strings.Contains(string(r.body), "button") {
 			t.Errorf("stylesheet: Content-Type %q, body %q", got, r.body)
@@ -186,7 +193,7 @@ func TestCheckinSQLite(t *testing.T) {
 	})
 	t.Run("check out", func(t *testing.T) {
 		out := func(visit, token string) *response {
-			return postForm(t, s, "/checkin/rathaus/checkout", url.Values{"visit": {visit}, "token": {token}, "lang": {"de"}})
+			return postForm(t, s, "/checkin/rathaus/checkout", url.Values{"t": {ticket(visit, token)}, "lang": {"de"}})
 		}
 		wantPage(t, out(got[1][0], got[0][1]), 401)
 		wantPage(t, out(registry.NewID(), got[1][1]), 401)
@@ -254,7 +261,9 @@ func TestCheckinRefusesSQLite(t *testing.T) {
 		status                  int
 	}{
 		{"unknown site", "/checkin/schloss", "application/x-www-form-urlencoded", validForm(t, nonce), 404},
-		{"unknown site, checkout", "/checkin/schloss/checkout", "application/x-www-form-urlencoded", "visit=x&token=y", 404},
+		{"unknown site, checkout", "/checkin/schloss/checkout", "application/x-www-form-urlencoded", "t=x", 404},
+		{"checkout without ticket", "/checkin/rathaus/checkout", "application/x-www-form-urlencoded", "t=x&lang=de", 400},
+		{"checkout, old fields", "/checkin/rathaus/checkout", "application/x-www-form-urlencoded", "visit=x&token=y", 400},
 		{"JSON", "/checkin/rathaus", "application/json", `{"given_name":"A"}`, 415},
 		{"multipart", "/checkin/rathaus", "multipart/form-data; boundary=x", "--x--", 415},
 		{"no content type", "/checkin/rathaus", "", validForm(t, nonce), 415},
@@ -299,7 +308,8 @@ func TestCheckinOff(t *testing.T) {
 	for _, req := range []request{
 		{method: "GET", path: "/checkin/rathaus"},
 		{method: "POST", path: "/checkin/rathaus", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: validForm(t, registry.NewID())},
-		{method: "POST", path: "/checkin/rathaus/checkout", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: "visit=x&token=y"},
+		{method: "POST", path: "/checkin/schloss/checkout", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: "t=x"},
+		{method: "GET", path: "/checkin/schloss/out"},
 	} {
 		wantPage(t, s.do(t, req), 404)
 	}
@@ -327,7 +337,7 @@ func TestCheckinPostgres(t *testing.T) {
 	if again := checkouts(t, wantPage(t, postForm(t, s, "/checkin/rathaus", form), 200)); fmt.Sprint(again) != fmt.Sprint(got) {
 		t.Errorf("replay answered %v, want %v", again, got)
 	}
-	out := url.Values{"visit": {got[0][0]}, "token": {got[0][1]}, "lang": {"en"}}
+	out := url.Values{"t": {ticket(got[0][0], got[0][1])}, "lang": {"en"}}
 	if page := wantPage(t, postForm(t, s, "/checkin/rathaus/checkout", out), 200); !strings.Contains(page, "Goodbye") {
 		t.Errorf("goodbye page: %s", page)
 	}
@@ -336,13 +346,13 @@ func TestCheckinPostgres(t *testing.T) {
 	}
 }
 
-func TestCheckinConfigRefusesBadSite(t *testing.T) {
+func TestConfigRefusesBadPublicURL(t *testing.T) {
 	s := newCheckinServer(t)
-	for _, site := range []string{"Rathaus", "", "-x", "rat haus"} {
-		_, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys,
-			Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay, PublicSites: []string{"rathaus", site}})
+	for _, u := range []string{"besuch.example", "ftp://besuch.example", "https://besuch.example/x", "https://besuch.example?x", "https://u@besuch.example"} {
+		_, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys, Secret: s.Secret,
+			Scratch: s.scratch, Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay, PublicURL: u})
 		if err == nil {
-			t.Errorf("New accepted the public site %q", site)
+			t.Errorf("New accepted the public URL %q", u)
 		}
 	}
 }

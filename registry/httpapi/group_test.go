@@ -184,6 +184,7 @@ func TestLargestGroupFitsBodyLimit(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("x", n) }
 	email := long(254-len("@example.org")) + "@example.org"
 	phone := "+49 " + strings.Repeat("1 ", 18) + strings.Repeat("-", 40-4-36)
+	s.PutSite(t, &registry.Site{Code: long(64), Name: long(120)})
 	reg := registry.Registration{Site: long(64), Area: long(64), GivenName: long(100), FamilyName: long(100),
 		Street: long(120), HouseNumber: long(20), Postcode: long(12), City: long(100), Phone: phone,
 		Email: email, Host: long(120), Appointment: long(100)}

@@ -41,7 +41,7 @@ const (
 
 type serverOptions struct {
 	noEpochKey bool
-	// publicSites is Config.PublicSites: the sites of the check-in form.
+	// publicSites are the sites that take self check-ins.
 	publicSites []string
 	// limits is Config.Limits (nil: the defaults).
 	limits *httpapi.Limits
@@ -77,6 +77,9 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger})
+	for _, code := range opt.publicSites {
+		env.PutSite(t, &registry.Site{Code: code, Name: "Rathaus " + code, SelfCheckin: true})
+	}
 
 	tmp := filepath.Join(t.TempDir(), "scratch")
 	scratch, err := crypto.OpenScratchDir(tmp)
@@ -86,7 +89,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
-		PublicSites: opt.publicSites, Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout,
+		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout,
 		RequestTimeout: opt.requestTimeout,
 	})
 	if err != nil {

@@ -180,6 +180,13 @@ func (l *limits) clientAddr(r *http.Request) netip.Addr {
 	return addr
 }
 
+// fromTrustedProxy reports whether r's connection comes from a trusted
+// proxy, whose X-Forwarded-* headers are believed.
+func (l *limits) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && l.trusted(ap.Addr().Unmap())
+}
+
 func (l *limits) trusted(a netip.Addr) bool {
 	for _, p := range l.cfg.TrustedProxies {
 		if p.Contains(a) {

@@ -13,8 +13,12 @@ func (s *Server) routes() http.Handler {
 	api := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.apiTimeout, h))
 	}
+	cop := s.crossOrigin()
 	page := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.pageTimeout, h))
+		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.pageTimeout, cop.Handler(h)))
+	}
+	desk := func(pattern string, h func(http.ResponseWriter, *http.Request, *deskRequest)) {
+		page(pattern, s.desk(h))
 	}
 
 	// Intake: reception desks and kiosks.
@@ -22,11 +26,30 @@ func (s *Server) routes() http.Handler {
 	// Checkout: whoever holds the visit's checkout token.
 	api("POST /v1/visits/{id}/checkout", http.HandlerFunc(s.handleCheckOut))
 
-	// The visitors' own check-in form (QR code on the entrance poster).
+	// The visitors' own pages (QR code on the entrance poster, check-out
+	// link on the phone and on visitor slips).
 	page("GET /checkin/{site}", s.handleCheckinForm)
 	page("POST /checkin/{site}", s.handleCheckin)
 	page("POST /checkin/{site}/checkout", s.handleCheckinCheckout)
-	mux.HandleFunc("GET /static/checkin.css", s.handleCheckinCSS)
+	page("GET /checkin/{site}/out", s.handleCheckinOut)
+	mux.HandleFunc("GET /static/{file}", s.handleStatic)
+
+	// The reception desk (staff accounts).
+	page("GET /desk/login", s.handleDeskLoginPage)
+	page("POST /desk/login", s.handleDeskLogin)
+	page("POST /desk/logout", s.handleDeskLogout)
+	mux.Handle("GET /desk", http.RedirectHandler("/desk/", http.StatusMovedPermanently))
+	desk("GET /desk/{$}", s.handleDeskHome)
+	desk("GET /desk/password", s.handleDeskPassword)
+	desk("POST /desk/password", s.handleDeskPassword)
+	desk("GET /desk/{site}/{$}", s.handleDeskRegisterPage)
+	desk("POST /desk/{site}/register", s.handleDeskRegister)
+	desk("GET /desk/{site}/paper", s.handleDeskRegisterPage)
+	desk("POST /desk/{site}/paper", s.handleDeskRegister)
+	desk("GET /desk/{site}/present", s.handleDeskPresent)
+	desk("GET /desk/{site}/close", s.handleDeskClose)
+	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
+	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 
 	// Trace requests: health offices, each seeing only its own. The export
 	// streams a bundle that may be large and has its own write deadline.
@@ -50,7 +73,7 @@ func (s *Server) pageTimeout(w http.ResponseWriter, r *http.Request) {
 	s.metrics.countError(registry.EUNAVAILABLE)
 	s.cfg.Logger.Warn("service unavailable: answered 503 with Retry-After", "route", routeOf(r), "error", errTimedOut)
 	w.Header().Set("Retry-After", retryAfter)
-	s.renderMessage(w, r, http.StatusServiceUnavailable, preferredLang(r), "title_error", "msg_unavailable", "")
+	s.renderMessage(w, r, http.StatusServiceUnavailable, preferredLang(r), "title_error", "msg_unavailable", nil)
 }
 
 // readyTimedOut answers /readyz when its checks hang (a stopped database).

@@ -1,8 +1,10 @@
-// Package httpapi is the registry's HTTP API: visitor intake and checkout
-// for reception desks and kiosks, trace requests and their exports for
-// health offices, health and readiness probes, Prometheus metrics, and the
-// visitors' own check-in form at /checkin/{site} (HTML, German and English,
-// for the sites of Config.PublicSites).
+// Package httpapi is the registry's HTTP API and its web pages: visitor
+// intake and checkout for reception desks and kiosks (JSON), trace
+// requests and their exports for health offices, health and readiness
+// probes, Prometheus metrics, the visitors' own check-in pages at
+// /checkin/{site} (for the sites that allow self check-in), and the
+// reception desk's pages at /desk (HTML, German and English; see
+// pages.go).
 //
 // Input is strict: JSON bodies with unknown or duplicate fields, wrong
 // types, invalid UTF-8, control characters or trailing data are refused
@@ -19,6 +21,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,10 +108,11 @@ type Config struct {
 	// DefaultLimits.
 	Limits *Limits
 
-	// PublicSites are the site codes (registry.ValidSite) whose visitors
-	// may check in on their own phones at /checkin/{site}. Nil or empty
-	// turns the form off: every /checkin/ URL answers 404.
-	PublicSites []string
+	// PublicURL is the URL visitors reach the server at, for example
+	// "https://besuch.musterstadt.de": the check-out links and the QR codes
+	// of slips and posters point there, and an https URL makes every
+	// cookie Secure. "" takes the scheme and host of each request.
+	PublicURL string
 }
 
 // Server is the HTTP API server.
@@ -119,11 +124,11 @@ type Server struct {
 	metrics *metrics
 	served  chan error
 
-	limits      *limits
-	tokens      *tokenCache
-	formKey     []byte
-	pages       checkinPages    // the check-in form's templates
-	publicSites map[string]bool // Config.PublicSites
+	limits  *limits
+	tokens  *tokenCache
+	formKey []byte
+	pages   pages
+	occ     occupancyCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,7 +155,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	pages, err := parseCheckinPages()
+	pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +163,9 @@ func New(cfg Config) (*Server, error) {
 		l := DefaultLimits()
 		cfg.Limits = &l
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages, publicSites: map[string]bool{},
+	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages,
 		limits: newLimits(*cfg.Limits), formKey: cfg.Secret.FormKey(),
 		tokens: &tokenCache{find: cfg.Store.FindTokenByHash, now: cfg.Now}}
-	for _, site := range cfg.PublicSites {
-		s.publicSites[site] = true
-	}
 	s.handler = s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -190,12 +192,17 @@ func (cfg *Config) check() error {
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
 		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
 	}
-	for _, site := range cfg.PublicSites {
-		if !registry.ValidSite(site) {
-			return fmt.Errorf("httpapi: Config.PublicSites: %q is not a site code (lowercase letters, digits and '-')", site)
-		}
+	if u := cfg.PublicURL; u != "" && !validPublicURL(u) {
+		return fmt.Errorf("httpapi: Config.PublicURL %q must be an absolute http or https URL without path, query or fragment", u)
 	}
 	return nil
+}
+
+// validPublicURL reports whether u is scheme and host only.
+func validPublicURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" &&
+		strings.TrimSuffix(p.Path, "/") == "" && p.RawQuery == "" && p.Fragment == "" && p.User == nil
 }
 
 // Handler returns the server's handler with all middleware, for tests and

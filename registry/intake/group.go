@@ -14,7 +14,7 @@ const MaxCompanions = 9
 
 // Companion is a person registering together with the main registrant (a
 // family arriving together). Companions share the registrant's site, area,
-// host, appointment and check-in. A missing street, house number, postcode,
+// host, appointment, check-in and check-out. A missing street, house number, postcode,
 // city or phone is taken from the registrant (a household shares them); a
 // missing email stays empty.
 type Companion struct {
@@ -62,7 +62,7 @@ func groupRegistrations(reg *registry.Registration, companions []Companion, now 
 func companionRegistration(reg *registry.Registration, c Companion) *registry.Registration {
 	checkIn := *reg.CheckIn
 	return &registry.Registration{
-		Site: reg.Site, Area: reg.Area, Host: reg.Host, Appointment: reg.Appointment, CheckIn: &checkIn,
+		Site: reg.Site, Area: reg.Area, Host: reg.Host, Appointment: reg.Appointment, CheckIn: &checkIn, CheckOut: reg.CheckOut,
 		GivenName: c.GivenName, FamilyName: c.FamilyName, Email: c.Email,
 		Street:      orShared(c.Street, reg.Street),
 		HouseNumber: orShared(c.HouseNumber, reg.HouseNumber),

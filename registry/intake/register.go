@@ -31,8 +31,8 @@ type Stored struct {
 }
 
 // Register registers one visitor: RegisterGroup without companions.
-func (s *Service) Register(ctx context.Context, tok *registry.Token, reg *registry.Registration, idemKey string, body []byte) (*Result, error) {
-	return s.RegisterGroup(ctx, tok, reg, nil, idemKey, body)
+func (s *Service) Register(ctx context.Context, who registry.Registrant, reg *registry.Registration, idemKey string, body []byte) (*Result, error) {
+	return s.RegisterGroup(ctx, who, reg, nil, idemKey, body)
 }
 
 // RegisterGroup validates reg (reg.Normalize with the service clock) and
@@ -49,41 +49,49 @@ func (s *Service) Register(ctx context.Context, tok *registry.Token, reg *regist
 // differs from the first request's (also when the first request had
 // another number of companions: nothing of the second is stored).
 //
-// Errors: EUNAUTHORIZED without a valid token, EFORBIDDEN for a token that is
-// not an intake token or is bound to another site (field "site"), EINVALID
+// The site must be configured (Service.Sites) and the area, when the site
+// lists areas, one of them.
+//
+// Errors: EUNAUTHORIZED or EFORBIDDEN from who.Registrar(), EFORBIDDEN
+// (field "site") for a site the registrar may not register for, EINVALID
 // (naming every field at fault; "companions/1/phone" for a companion's)
-// for a bad registration or more than MaxCompanions companions,
+// for a bad registration, an unknown site or area, or more than
+// MaxCompanions companions,
 // EUNAVAILABLE when the day has no epoch key, the service is not running
 // or the database does not answer, ECONFLICT as above. Nothing is stored
 // when an error is returned, except when ctx ends after the visits were
 // queued: they are then still committed (retry with the same key).
-func (s *Service) RegisterGroup(ctx context.Context, tok *registry.Token, reg *registry.Registration, companions []Companion, idemKey string, body []byte) (*Result, error) {
+func (s *Service) RegisterGroup(ctx context.Context, who registry.Registrant, reg *registry.Registration, companions []Companion, idemKey string, body []byte) (*Result, error) {
 	now := s.now()
 	if !s.Running() {
 		return nil, errNotRunning
 	}
-	if err := checkIntakeToken(tok); err != nil {
+	rr, err := who.Registrar()
+	if err != nil {
 		return nil, err
 	}
 	regs, err := groupRegistrations(reg, companions, now)
 	if err != nil {
 		return nil, err
 	}
-	if tok.Site != "" && reg.Site != tok.Site {
-		return nil, &registry.Error{Code: registry.EFORBIDDEN, Field: "site", Message: "This token may only register visits for its own site."}
+	if !rr.MaySite(reg.Site) {
+		return nil, &registry.Error{Code: registry.EFORBIDDEN, Field: "site", Message: "You may not register visits for this site."}
 	}
-	party := &registry.Party{Actor: tok.Actor(), Visits: make([]*registry.Visit, len(regs))}
+	if err := s.checkSite(ctx, reg); err != nil {
+		return nil, err
+	}
+	party := &registry.Party{Actor: rr.Actor, Visits: make([]*registry.Visit, len(regs))}
 	checkIn := *reg.CheckIn
 	if idemKey != "" {
 		party.Key = &registry.IdempotencyKey{
-			Hash: s.Secret.IdempotencyHash(tok.ID, idemKey), RequestMAC: s.Secret.RequestMAC(idemKey, body),
+			Hash: s.Secret.IdempotencyHash(rr.Scope, idemKey), RequestMAC: s.Secret.RequestMAC(idemKey, body),
 			CheckIn: checkIn, Visits: len(regs),
 		}
 	}
 	for i, r := range regs {
 		id := registry.NewVisitID(checkIn)
 		if idemKey != "" {
-			id = s.Secret.KeyedVisitID(checkIn, tok.ID, idemKey, i)
+			id = s.Secret.KeyedVisitID(checkIn, rr.Scope, idemKey, i)
 		}
 		if party.Visits[i], err = s.seal(ctx, r, id, now); err != nil {
 			return nil, err
@@ -93,21 +101,21 @@ func (s *Service) RegisterGroup(ctx context.Context, tok *registry.Token, reg *r
 		return nil, err
 	}
 	if party.Replay != nil {
-		return s.replay(ctx, tok, idemKey, party)
+		return s.replay(ctx, rr.Scope, idemKey, party)
 	}
 	return s.result(party.Visits, false), nil
 }
 
 // replay answers a registration whose idempotency key was stored before:
 // with the visits stored then, when the body is the same.
-func (s *Service) replay(ctx context.Context, tok *registry.Token, idemKey string, party *registry.Party) (*Result, error) {
+func (s *Service) replay(ctx context.Context, scope, idemKey string, party *registry.Party) (*Result, error) {
 	stored := party.Replay
 	if !hmac.Equal(stored.RequestMAC, party.Key.RequestMAC) || stored.Visits != len(party.Visits) {
 		return nil, errKeyReused
 	}
 	visits := make([]*registry.Visit, stored.Visits)
 	for i := range visits {
-		id := s.Secret.KeyedVisitID(stored.CheckIn, tok.ID, idemKey, i)
+		id := s.Secret.KeyedVisitID(stored.CheckIn, scope, idemKey, i)
 		v, err := s.Store.FindVisit(ctx, id)
 		if registry.ErrorCode(err) == registry.ENOTFOUND {
 			// Checked out and purged since, or never stored under this
@@ -141,12 +149,17 @@ var (
 	errKeyReused  = registry.Errorf(registry.ECONFLICT, "Idempotency-Key was used for a different request.")
 )
 
-func checkIntakeToken(tok *registry.Token) error {
-	switch {
-	case tok == nil || tok.RevokedAt != nil:
-		return registry.Errorf(registry.EUNAUTHORIZED, "A valid intake token is required.")
-	case tok.Role != registry.RoleIntake:
-		return registry.Errorf(registry.EFORBIDDEN, "Only intake tokens may register visits.")
+// checkSite returns EINVALID unless reg's site is configured and its area,
+// when the site lists areas, is one of them.
+func (s *Service) checkSite(ctx context.Context, reg *registry.Registration) error {
+	site, err := s.Site(ctx, reg.Site)
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		return registry.FieldError("site", "There is no site of this code; 'registry sites list' shows the configured ones.")
+	} else if err != nil {
+		return err
+	}
+	if reg.Area != "" && len(site.Areas) > 0 && !site.HasArea(reg.Area) {
+		return registry.FieldError("area", "The site has no area of this name.")
 	}
 	return nil
 }
@@ -173,10 +186,15 @@ func (s *Service) seal(ctx context.Context, reg *registry.Registration, id strin
 	if err != nil {
 		return nil, fmt.Errorf("seal contact: %w", err)
 	}
-	return &registry.Visit{
+	v := &registry.Visit{
 		ID: id, Site: reg.Site, Area: reg.Area, CheckIn: *reg.CheckIn,
 		Epoch: day, Sealed: sealed, CreatedAt: now.UTC().Truncate(time.Microsecond),
-	}, nil
+	}
+	if reg.CheckOut != nil { // typed in afterwards: the reception recorded the departure
+		out := *reg.CheckOut
+		v.CheckOut, v.CheckoutReason = &out, registry.CheckoutDesk
+	}
+	return v, nil
 }
 
 // commit queues the party for the committer and waits for its answer. When

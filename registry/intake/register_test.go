@@ -278,6 +278,7 @@ func TestFailedBatchRetriesAlone(t *testing.T) {
 	store := gated(newSQLite(t))
 	store.fail = func(v *registry.Visit) bool { return v.Site == "poison" }
 	env := intaketest.New(t, store, intaketest.Options{})
+	env.PutSite(t, &registry.Site{Code: "poison", Name: "Poison"})
 	_, tok := env.Token(t, registry.RoleIntake, "")
 	const n = 6
 	errs := make([]error, n)

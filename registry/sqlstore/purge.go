@@ -163,8 +163,8 @@ func (s *Store) purge(ctx context.Context, tx *sqlx.Tx, p registry.PurgePlan, re
 		return err
 	}
 	if !p.StaleBefore.IsZero() {
-		rep.VisitsAutoCheckedOut, err = s.exec(ctx, tx, `UPDATE visits SET check_out = check_in + ?, checkout_auto = ?
-WHERE check_out IS NULL AND check_in >= ? AND check_in < ?`, p.MaxStay.Microseconds(), true, cutoff, micros(p.StaleBefore))
+		rep.VisitsAutoCheckedOut, err = s.exec(ctx, tx, `UPDATE visits SET check_out = check_in + ?, checkout_auto = ?, checkout_reason = ?
+WHERE check_out IS NULL AND check_in >= ? AND check_in < ?`, p.MaxStay.Microseconds(), true, string(registry.CheckoutMaxStay), cutoff, micros(p.StaleBefore))
 		if err != nil {
 			return err
 		}

@@ -21,20 +21,30 @@ type visitRow struct {
 	CheckIn      int64         `db:"check_in"`
 	CheckOut     sql.NullInt64 `db:"check_out"`
 	CheckoutAuto bool          `db:"checkout_auto"`
+	Reason       string        `db:"checkout_reason"`
+	Party        string        `db:"party"`
 	Epoch        string        `db:"epoch"`
 	Sealed       []byte        `db:"sealed"`
 	CreatedAt    int64         `db:"created_at"`
 }
 
 func (r *visitRow) visit() *registry.Visit {
-	return &registry.Visit{
+	v := &registry.Visit{
 		ID: r.ID, Site: r.Site, Area: r.Area, CheckIn: fromMicros(r.CheckIn),
 		CheckOut: fromNullMicros(r.CheckOut), CheckoutAuto: r.CheckoutAuto,
+		CheckoutReason: registry.CheckoutReason(r.Reason), Party: r.Party,
 		Epoch: registry.Day(r.Epoch), Sealed: r.Sealed, CreatedAt: fromMicros(r.CreatedAt),
 	}
+	if v.Party == "" { // stored before parties were
+		v.Party = v.ID
+	}
+	return v
 }
 
-const visitColumns = `id, site, area, check_in, check_out, checkout_auto, epoch, sealed, created_at`
+const visitColumns = `id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, epoch, sealed, created_at`
+
+// visitFields is the number of visitColumns.
+const visitFields = 11
 
 // chunkSizes are the row counts of the prepared multi-row inserts; a batch
 // is inserted in chunks of these sizes, largest first, so that a batch of
@@ -43,7 +53,7 @@ var chunkSizes = []int{64, 32, 16, 8, 4, 2, 1}
 
 // insertVisits returns the multi-row insert of n visits.
 func insertVisits(n int) string {
-	return `INSERT INTO visits (` + visitColumns + `) VALUES ` + rowsOf(n, 9)
+	return `INSERT INTO visits (` + visitColumns + `) VALUES ` + rowsOf(n, visitFields)
 }
 
 // insertKeys returns the multi-row insert of n idempotency records; it
@@ -156,6 +166,7 @@ func prepareParty(p *registry.Party, now time.Time) error {
 		return registry.Errorf(registry.EINVALID, "A party needs an actor and at least one visit.")
 	}
 	for _, v := range p.Visits {
+		v.Party = p.Visits[0].ID
 		if v.ID == "" || v.Site == "" || v.CheckIn.IsZero() || len(v.Sealed) == 0 {
 			return registry.Errorf(registry.EINVALID, "A visit needs an id, a site, a check-in and sealed contact data.")
 		}
@@ -238,10 +249,10 @@ func (s *Store) insertVisits(ctx context.Context, tx *sqlx.Tx, visits []*registr
 		if err != nil {
 			return err
 		}
-		args := make([]any, 0, 9*(to-from))
+		args := make([]any, 0, visitFields*(to-from))
 		for _, v := range visits[from:to] {
 			args = append(args, v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
-				string(v.Epoch), v.Sealed, micros(v.CreatedAt))
+				string(v.CheckoutReason), v.Party, string(v.Epoch), v.Sealed, micros(v.CreatedAt))
 		}
 		_, err = st.ExecContext(ctx, args...)
 		return s.errorf(err, "insert visits")
@@ -271,10 +282,11 @@ type batches struct {
 }
 
 type batch struct {
-	actor  registry.Actor
-	n      int
-	sites  map[string]int
-	leaves map[registry.Day][]byte
+	actor      registry.Actor
+	n          int
+	sites      map[string]int
+	leaves     map[registry.Day][]byte
+	departures map[registry.Day][]byte
 }
 
 func newBatches() *batches { return &batches{index: map[registry.Actor]*batch{}} }
@@ -290,15 +302,29 @@ func (bs *batches) add(p *registry.Party) {
 		b.n++
 		b.sites[v.Site]++
 		b.leaves[v.Epoch] = append(b.leaves[v.Epoch], registry.VisitLeaf(v)...)
+		if v.CheckOut != nil {
+			if b.departures == nil {
+				b.departures = map[registry.Day][]byte{}
+			}
+			b.departures[v.Epoch] = append(b.departures[v.Epoch], registry.DepartureLeaf(v.ID, *v.CheckOut, v.CheckoutReason)...)
+		}
 	}
 }
 
 func (b *batch) payload() registry.VisitsRegistered {
-	leaves := make(map[registry.Day]string, len(b.leaves))
-	for d, l := range b.leaves {
-		leaves[d] = base64.StdEncoding.EncodeToString(l)
+	return registry.VisitsRegistered{Count: b.n, Sites: b.sites, Leaves: encodeLeaves(b.leaves), Departures: encodeLeaves(b.departures)}
+}
+
+// encodeLeaves encodes leaves per day in standard base64; nil for none.
+func encodeLeaves(leaves map[registry.Day][]byte) map[registry.Day]string {
+	if len(leaves) == 0 {
+		return nil
 	}
-	return registry.VisitsRegistered{Count: b.n, Sites: b.sites, Leaves: leaves}
+	out := make(map[registry.Day]string, len(leaves))
+	for d, l := range leaves {
+		out[d] = base64.StdEncoding.EncodeToString(l)
+	}
+	return out
 }
 
 // FindVisit returns a visit by id, Sealed included, or ENOTFOUND.
@@ -324,27 +350,170 @@ func (s *Store) findVisit(ctx context.Context, q sqlx.QueryerContext, id string)
 	return row.visit(), nil
 }
 
-// CheckOutVisit records the departure of an open visit. ENOTFOUND when
-// there is no such visit, ECONFLICT when it is already checked out, EINVALID
-// when at lies before the check-in or more than registry.MaxStayLimit after
-// it.
-func (s *Store) CheckOutVisit(ctx context.Context, id string, at time.Time) error {
+// CheckOutVisits records the departures in one transaction with one
+// AuditVisitsCheckedOut event per reason; see registry.VisitStore.
+func (s *Store) CheckOutVisits(ctx context.Context, actor registry.Actor, deps []*registry.Departure) error {
+	for _, d := range deps {
+		if d.Reason != registry.CheckoutVisitor && d.Reason != registry.CheckoutDesk {
+			return registry.Errorf(registry.EINVALID, "Check-outs of reason %q are the server's own.", d.Reason)
+		}
+		d.At, d.Err = utcMicro(d.At), nil
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		outs := newDepartures()
+		for _, d := range deps {
+			v, err := s.findVisit(ctx, tx, d.ID)
+			if registry.ErrorCode(err) == registry.ENOTFOUND {
+				d.Err = err
+				continue
+			} else if err != nil {
+				return err
+			}
+			if d.Err = checkDeparture(v, d); d.Err != nil {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, s.rebind(`UPDATE visits SET check_out = ?, checkout_reason = ?
+WHERE id = ? AND check_in = ? AND check_out IS NULL`), micros(d.At), string(d.Reason), d.ID, micros(v.CheckIn))
+			if err != nil {
+				return s.errorf(err, "check out")
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return s.errorf(err, "check out")
+			} else if n != 1 {
+				d.Err = errCheckedOut
+				continue
+			}
+			outs.add(v, d.At, d.Reason)
+		}
+		return outs.audit(ctx, s, tx, actor)
+	})
+	if err != nil {
+		for _, d := range deps {
+			d.Err = nil
+		}
+	}
+	return err
+}
+
+var errCheckedOut = registry.Errorf(registry.ECONFLICT, "The visit is already checked out.")
+
+// checkDeparture returns the error of a departure from v, or nil.
+func checkDeparture(v *registry.Visit, d *registry.Departure) error {
+	switch {
+	case d.Site != "" && v.Site != d.Site:
+		return registry.Errorf(registry.EFORBIDDEN, "The visit belongs to another site.")
+	case v.CheckOut != nil:
+		return errCheckedOut
+	case d.At.Before(v.CheckIn):
+		return registry.FieldError("check_out", "The check-out lies before the check-in.")
+	case d.At.After(v.CheckIn.Add(registry.MaxStayLimit)):
+		return registry.FieldError("check_out", "The check-out lies more than %d hours after the check-in; no visit lasts that long.", int(registry.MaxStayLimit.Hours()))
+	}
+	return nil
+}
+
+// CloseVisits checks out the open visits of site checked in from from to
+// at, at at; see registry.VisitStore.
+func (s *Store) CloseVisits(ctx context.Context, actor registry.Actor, site string, from, at time.Time) (int, error) {
 	at = utcMicro(at)
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		v, err := s.findVisit(ctx, tx, id)
+	var n int
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []struct {
+			ID      string `db:"id"`
+			CheckIn int64  `db:"check_in"`
+		}
+		err := sqlx.SelectContext(ctx, tx, &rows, s.rebind(`SELECT id, check_in FROM visits
+WHERE check_out IS NULL AND check_in >= ? AND check_in < ? AND site = ? ORDER BY check_in, id`), micros(from), micros(at), site)
 		if err != nil {
+			return s.errorf(err, "list open visits")
+		}
+		outs := newDepartures()
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE visits SET check_out = ?, checkout_auto = ?, checkout_reason = ?
+WHERE id = ? AND check_in = ? AND check_out IS NULL`), micros(at), true, string(registry.CheckoutClosing), r.ID, r.CheckIn); err != nil {
+				return s.errorf(err, "check out at closing")
+			}
+			outs.add(&registry.Visit{ID: r.ID, Site: site, CheckIn: fromMicros(r.CheckIn)}, at, registry.CheckoutClosing)
+		}
+		n = len(rows)
+		return outs.audit(ctx, s, tx, actor)
+	})
+	return n, err
+}
+
+// departures groups the check-outs of a transaction by reason, for one
+// audit event each.
+type departures struct {
+	index map[registry.CheckoutReason]*departureBatch
+	order []registry.CheckoutReason
+}
+
+type departureBatch struct {
+	n      int
+	sites  map[string]int
+	leaves map[registry.Day][]byte
+}
+
+func newDepartures() *departures {
+	return &departures{index: map[registry.CheckoutReason]*departureBatch{}}
+}
+
+func (ds *departures) add(v *registry.Visit, at time.Time, reason registry.CheckoutReason) {
+	b := ds.index[reason]
+	if b == nil {
+		b = &departureBatch{sites: map[string]int{}, leaves: map[registry.Day][]byte{}}
+		ds.index[reason] = b
+		ds.order = append(ds.order, reason)
+	}
+	b.n++
+	b.sites[v.Site]++
+	day := registry.DayOf(v.CheckIn)
+	b.leaves[day] = append(b.leaves[day], registry.DepartureLeaf(v.ID, at, reason)...)
+}
+
+// audit appends one event per reason.
+func (ds *departures) audit(ctx context.Context, s *Store, tx *sqlx.Tx, actor registry.Actor) error {
+	for _, reason := range ds.order {
+		b := ds.index[reason]
+		p := registry.VisitsCheckedOut{Count: b.n, Reason: reason, Sites: b.sites, Leaves: encodeLeaves(b.leaves)}
+		if err := s.audit(ctx, tx, time.Time{}, actor, "", p); err != nil {
 			return err
 		}
-		if v.CheckOut != nil {
-			return registry.Errorf(registry.ECONFLICT, "The visit is already checked out.")
-		}
-		if at.Before(v.CheckIn) {
-			return registry.FieldError("check_out", "The check-out lies before the check-in.")
-		}
-		if at.After(v.CheckIn.Add(registry.MaxStayLimit)) {
-			return registry.FieldError("check_out", "The check-out lies more than %d hours after the check-in; no visit lasts that long.", int(registry.MaxStayLimit.Hours()))
-		}
-		return s.update(ctx, tx, "The visit is already checked out.",
-			`UPDATE visits SET check_out = ? WHERE id = ? AND check_in = ? AND check_out IS NULL`, micros(at), id, micros(v.CheckIn))
-	})
+	}
+	return nil
+}
+
+// OpenVisits returns the open visits of site checked in since since,
+// through the partial index of open visits.
+func (s *Store) OpenVisits(ctx context.Context, site string, since time.Time) ([]*registry.Visit, error) {
+	var rows []visitRow
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, epoch, created_at
+FROM visits WHERE check_out IS NULL AND check_in >= ? AND site = ? ORDER BY check_in, id`), micros(since), site)
+	if err != nil {
+		return nil, s.errorf(err, "list open visits")
+	}
+	vs := make([]*registry.Visit, len(rows))
+	for i := range rows {
+		vs[i] = rows[i].visit()
+	}
+	return vs, nil
+}
+
+// Occupancy counts the open visits since since per site and area.
+func (s *Store) Occupancy(ctx context.Context, since time.Time) ([]registry.Occupancy, error) {
+	var rows []struct {
+		Site string `db:"site"`
+		Area string `db:"area"`
+		N    int    `db:"n"`
+	}
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT site, area, count(*) AS n FROM visits
+WHERE check_out IS NULL AND check_in >= ? GROUP BY site, area ORDER BY site, area`), micros(since))
+	if err != nil {
+		return nil, s.errorf(err, "count open visits")
+	}
+	occ := make([]registry.Occupancy, len(rows))
+	for i, r := range rows {
+		occ[i] = registry.Occupancy{Site: r.Site, Area: r.Area, Open: r.N}
+	}
+	return occ, nil
 }

@@ -56,7 +56,7 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 			return err
 		}},
 		{"revoke", func(int) error { return s.RevokeToken(ctx, "dpo:anna", tok.ID, t0) }},
-		{"check out", func(int) error { return s.CheckOutVisit(ctx, v.ID, t0) }},
+		{"check out", func(int) error { return checkOut(s, v.ID, t0) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

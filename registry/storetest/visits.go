@@ -213,8 +213,17 @@ func testConcurrentCreateVisits(t *testing.T, s registry.Store) {
 	}
 }
 
+// checkOut checks one visit out as its visitor and returns the
+// departure's error.
+func checkOut(s registry.Store, id string, at time.Time) error {
+	d := &registry.Departure{ID: id, At: at}
+	if err := s.CheckOutVisits(context.Background(), registry.ActorVisitor, []*registry.Departure{d}); err != nil {
+		return err
+	}
+	return d.Err
+}
+
 func testCheckOutVisit(t *testing.T, s registry.Store) {
-	ctx := context.Background()
 	v := newVisit("rathaus", "", t0)
 	w := newVisit("rathaus", "", t0)
 	createVisits(t, s, v, w)
@@ -225,6 +234,7 @@ func testCheckOutVisit(t *testing.T, s registry.Store) {
 		code string
 	}{
 		{"before check-in", v.ID, t0.Add(-time.Second), registry.EINVALID},
+		{"after the longest stay", v.ID, t0.Add(registry.MaxStayLimit + time.Second), registry.EINVALID},
 		{"open visit", v.ID, t0.Add(90 * time.Minute), ""},
 		{"already checked out", v.ID, t0.Add(2 * time.Hour), registry.ECONFLICT},
 		{"at check-in", w.ID, t0, ""},
@@ -232,11 +242,129 @@ func testCheckOutVisit(t *testing.T, s registry.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantCode(t, s.CheckOutVisit(ctx, tt.id, tt.at), tt.code)
+			wantCode(t, checkOut(s, tt.id, tt.at), tt.code)
 		})
 	}
 	got := findVisit(t, s, v.ID)
-	if want := t0.Add(90 * time.Minute); got.CheckOut == nil || !got.CheckOut.Equal(want) || got.CheckoutAuto {
-		t.Errorf("CheckOut = %v auto %v, want %v manual", got.CheckOut, got.CheckoutAuto, want)
+	if want := t0.Add(90 * time.Minute); got.CheckOut == nil || !got.CheckOut.Equal(want) || got.CheckoutAuto || got.CheckoutReason != registry.CheckoutVisitor {
+		t.Errorf("CheckOut = %v auto %v reason %q, want %v by the visitor", got.CheckOut, got.CheckoutAuto, got.CheckoutReason, want)
+	}
+	// Two check-outs, one event each, committing to what they changed.
+	evs := wantEvents(t, s, registry.AuditVisitsCheckedOut, 2)
+	var p registry.VisitsCheckedOut
+	if err := json.Unmarshal([]byte(evs[0].Details), &p); err != nil {
+		t.Fatal(err)
+	}
+	leaf := base64.StdEncoding.EncodeToString(registry.DepartureLeaf(v.ID, t0.Add(90*time.Minute), registry.CheckoutVisitor))
+	if p.Count != 1 || p.Sites["rathaus"] != 1 || p.Leaves[v.Epoch] != leaf || evs[0].Actor != registry.ActorVisitor {
+		t.Errorf("check-out event = %s by %s, want one visit with its leaf, by the visitor", evs[0].Details, evs[0].Actor)
+	}
+}
+
+// testCheckOutVisits checks a desk's batch: each departure gets its own
+// outcome, the recorded ones share one event, another site's visit is
+// refused, and the server's own reasons are not for callers.
+func testCheckOutVisits(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	a, b, c := newVisit("rathaus", "Foyer", t0), newVisit("rathaus", "", t0), newVisit("bauamt", "", t0)
+	createParties(t, s, party("user:pforte", nil, a, b), party("user:pforte", nil, c))
+	if err := checkOut(s, b.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Hour)
+	deps := []*registry.Departure{
+		{ID: a.ID, At: at, Reason: registry.CheckoutDesk, Site: "rathaus"},
+		{ID: b.ID, At: at, Reason: registry.CheckoutDesk, Site: "rathaus"},
+		{ID: c.ID, At: at, Reason: registry.CheckoutDesk, Site: "rathaus"},
+		{ID: registry.NewVisitID(t0), At: at, Reason: registry.CheckoutDesk, Site: "rathaus"},
+	}
+	if err := s.CheckOutVisits(ctx, "user:pforte", deps); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"", registry.ECONFLICT, registry.EFORBIDDEN, registry.ENOTFOUND} {
+		wantCode(t, deps[i].Err, want)
+	}
+	if got := findVisit(t, s, a.ID); got.CheckoutReason != registry.CheckoutDesk || got.CheckoutAuto || got.Party != a.ID {
+		t.Errorf("desk check-out: reason %q auto %v party %s, want desk, manual, party %s", got.CheckoutReason, got.CheckoutAuto, got.Party, a.ID)
+	}
+	if got := findVisit(t, s, b.ID); got.Party != a.ID {
+		t.Errorf("companion's party = %s, want the registrant's id %s", got.Party, a.ID)
+	}
+	if got := findVisit(t, s, c.ID); got.CheckOut != nil {
+		t.Errorf("another site's visit was checked out at %v", got.CheckOut)
+	}
+	ev := wantEvents(t, s, registry.AuditVisitsCheckedOut, 2)[1]
+	if d := details(t, ev); ev.Actor != "user:pforte" || d["count"].(float64) != 1 || d["reason"] != string(registry.CheckoutDesk) {
+		t.Errorf("desk event = %s by %s, want one desk check-out by user:pforte", ev.Details, ev.Actor)
+	}
+	for _, r := range []registry.CheckoutReason{registry.CheckoutClosing, registry.CheckoutMaxStay} {
+		err := s.CheckOutVisits(ctx, "user:pforte", []*registry.Departure{{ID: c.ID, At: at, Reason: r}})
+		wantCode(t, err, registry.EINVALID)
+	}
+}
+
+// testCloseVisits checks the closing-time check-out: the site's visits
+// open since from and checked in before closing, no others.
+func testCloseVisits(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	closing := t0.Add(8 * time.Hour)
+	early, late, after := newVisit("rathaus", "", t0.Add(-25*time.Hour)), newVisit("rathaus", "Saal", t0), newVisit("rathaus", "", closing.Add(time.Minute))
+	done, other := newVisit("rathaus", "", t0), newVisit("bauamt", "", t0)
+	done.CheckOut = timePtr(t0.Add(time.Hour))
+	createVisits(t, s, early, late, after, done, other)
+	n, err := s.CloseVisits(ctx, registry.ActorSystem, "rathaus", t0.Add(-time.Hour), closing)
+	if err != nil || n != 1 {
+		t.Fatalf("CloseVisits = %d, %v; want 1", n, err)
+	}
+	got := findVisit(t, s, late.ID)
+	if got.CheckOut == nil || !got.CheckOut.Equal(closing) || !got.CheckoutAuto || got.CheckoutReason != registry.CheckoutClosing {
+		t.Errorf("closed visit: %v auto %v reason %q, want %v closing", got.CheckOut, got.CheckoutAuto, got.CheckoutReason, closing)
+	}
+	for _, v := range []*registry.Visit{early, after, other} {
+		if got := findVisit(t, s, v.ID); got.CheckOut != nil {
+			t.Errorf("visit checked in at %v of %s was closed", v.CheckIn, v.Site)
+		}
+	}
+	ev := wantEvents(t, s, registry.AuditVisitsCheckedOut, 1)[0]
+	if d := details(t, ev); d["reason"] != string(registry.CheckoutClosing) || d["count"].(float64) != 1 {
+		t.Errorf("closing event = %s", ev.Details)
+	}
+	if n, err := s.CloseVisits(ctx, registry.ActorSystem, "rathaus", t0.Add(-time.Hour), closing); err != nil || n != 0 {
+		t.Errorf("second CloseVisits = %d, %v; want 0", n, err)
+	}
+	wantEvents(t, s, registry.AuditVisitsCheckedOut, 1)
+}
+
+// testOpenVisits checks the desk's list and the occupancy counts: open
+// visits since the bound only, without sealed data.
+func testOpenVisits(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	a, b := newVisit("rathaus", "Foyer", t0), newVisit("rathaus", "Foyer", t0.Add(time.Minute))
+	c, old := newVisit("rathaus", "", t0.Add(2*time.Minute)), newVisit("rathaus", "", t0.Add(-13*time.Hour))
+	gone, other := newVisit("rathaus", "Foyer", t0), newVisit("bauamt", "", t0)
+	gone.CheckOut = timePtr(t0.Add(time.Minute))
+	createParties(t, s, party("token:intake", nil, a, b), party("token:intake", nil, c, old, gone, other))
+	open, err := s.OpenVisits(ctx, "rathaus", t0.Add(-12*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range open {
+		got = append(got, v.ID+" "+v.Area+" "+v.Party)
+		if v.Sealed != nil {
+			t.Errorf("OpenVisits returned sealed data")
+		}
+	}
+	want := []string{a.ID + " Foyer " + a.ID, b.ID + " Foyer " + a.ID, c.ID + "  " + c.ID}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("OpenVisits = %v, want %v", got, want)
+	}
+	occ, err := s.Occupancy(ctx, t0.Add(-12*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOcc := []registry.Occupancy{{Site: "bauamt", Open: 1}, {Site: "rathaus", Open: 1}, {Site: "rathaus", Area: "Foyer", Open: 2}}
+	if fmt.Sprint(occ) != fmt.Sprint(wantOcc) {
+		t.Errorf("Occupancy = %v, want %v", occ, wantOcc)
 	}
 }

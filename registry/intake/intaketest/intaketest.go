@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,12 +118,33 @@ func New(t testing.TB, store registry.Store, opt Options) *Env {
 	if !opt.NoEpochKey {
 		e.AddEpochKey(t, registry.DayOf(Start))
 	}
+	for _, code := range Sites {
+		e.PutSite(t, &registry.Site{Code: code, Name: strings.ToUpper(code[:1]) + code[1:]})
+	}
 	e.Service = intake.New(store, crypto.NewSealer(rs), secret, opt.Logger)
 	e.Service.Now = e.Clock.Now
 	e.Service.MaxBatch = opt.MaxBatch
 	e.Service.Start(context.Background())
 	t.Cleanup(func() { e.Service.Close() })
 	return e
+}
+
+// Sites are the sites New configures: without areas, so that any area
+// goes, and without opening hours.
+var Sites = []string{"rathaus", "bauamt", "stadthaus", "bibliothek", "schwimmbad"}
+
+// PutSite stores the site (creating or replacing it) and makes the
+// service forget the sites it read.
+func (e *Env) PutSite(t testing.TB, site *registry.Site) {
+	t.Helper()
+	_, err := e.Store.Site(context.Background(), site.Code)
+	create := registry.ErrorCode(err) == registry.ENOTFOUND
+	if err := e.Store.PutSite(context.Background(), registry.ActorSystem, site, create); err != nil {
+		t.Fatalf("put site %s: %v", site.Code, err)
+	}
+	if e.Service != nil {
+		e.Service.ForgetSites()
+	}
 }
 
 // AddEpochKey creates the day's key in the key store and adds its public

@@ -1,0 +1,510 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/registry/poster"
+)
+
+// The desk's registration form: the public form's inputs and the
+// appointment; companion rows grow in steps of deskRowStep up to
+// intake.MaxCompanions; the paper form adds the date and the times.
+const (
+	deskRows    = 3
+	deskRowStep = 3
+)
+
+var (
+	deskSpecs  = append(append([]fieldSpec(nil), mainSpecs...), fieldSpec{"appointment", "off", "text", false})
+	paperSpecs = []fieldSpec{{"date", "off", "date", true}, {"arrival", "off", "time", true}, {"departure", "off", "time", false}}
+
+	deskFields  = formFieldSet([]fieldSpec{{name: "appointment"}}, intake.MaxCompanions, "nonce", "lang", "rows", "more")
+	paperFields = formFieldSet(append([]fieldSpec{{name: "appointment"}}, paperSpecs...), intake.MaxCompanions, "nonce", "lang", "rows", "more")
+)
+
+// handleDeskHome serves GET /desk/: the account's site, or a choice of
+// its sites.
+func (s *Server) handleDeskHome(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	if len(dr.user.Sites) == 1 {
+		http.Redirect(w, r, "/desk/"+dr.user.Sites[0]+"/?lang="+dr.lang, http.StatusSeeOther)
+		return
+	}
+	d := s.deskPage(r, dr, "title_choose_site")
+	d.Page = "sites"
+	s.render(w, r, http.StatusOK, "desk_sites", d)
+}
+
+// handleDeskRegisterPage serves GET /desk/{site}/ and GET
+// /desk/{site}/paper: the empty form.
+func (s *Server) handleDeskRegisterPage(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	paper := strings.HasSuffix(r.URL.Path, "/paper")
+	vals := map[string]string{}
+	if paper {
+		vals["date"] = s.cfg.Now().In(registry.LocalZone).Format("2006-01-02")
+	}
+	s.render(w, r, http.StatusOK, "desk_register", s.deskForm(r, dr, paper, issueNonce(s.formKey, dr.site.Code, s.cfg.Now()), vals, deskRows, nil))
+}
+
+// deskForm is the desk's registration form with vals, rows companion
+// rows and the inputs bad names marked.
+func (s *Server) deskForm(r *http.Request, dr *deskRequest, paper bool, nonce string, vals map[string]string, rows int, bad map[string]bool) *pageData {
+	title := "title_register"
+	if paper {
+		title = "title_paper"
+	}
+	d := s.deskPage(r, dr, title)
+	d.Page, d.Paper, d.Nonce = "register", paper, nonce
+	if paper {
+		d.Page = "paper"
+		for _, f := range paperSpecs {
+			d.Times = append(d.Times, d.input(f, f.name, "", vals, bad))
+		}
+	}
+	d.fillRegistration(dr.site, deskSpecs, rows, vals, bad)
+	d.MoreRows = rows < intake.MaxCompanions
+	d.Notice = s.fullNotice(r.Context(), dr.site, d.T)
+	if d.Notice != "" {
+		d.Notice = d.T["full"] + ": " + d.T["full_notice"]
+	}
+	return d
+}
+
+// handleDeskRegister serves POST /desk/{site}/register and POST
+// /desk/{site}/paper: 200 with the slips once every person is committed
+// (also for a resubmitted form: its nonce is the Idempotency-Key), 400
+// with the form and every field at fault, or the form with more rows for
+// the "more companions" button.
+func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	paper := strings.HasSuffix(r.URL.Path, "/paper")
+	allowed := deskFields
+	if paper {
+		allowed = paperFields
+	}
+	posted, err := s.readForm(w, r, allowed, nil)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	vals := posted.singles()
+	dr.lang = formLang(vals["lang"])
+	rows := min(max(deskRows, atoiOr(vals["rows"], deskRows)), intake.MaxCompanions)
+	if !checkNonce(s.formKey, dr.site.Code, vals["nonce"], s.cfg.Now()) {
+		s.metrics.countError("form_expired")
+		d := s.deskForm(r, dr, paper, issueNonce(s.formKey, dr.site.Code, s.cfg.Now()), vals, rows, nil)
+		d.Message, d.Alert = d.T["msg_form_expired"], true
+		s.render(w, r, http.StatusBadRequest, "desk_register", d)
+		return
+	}
+	if vals["more"] != "" {
+		s.render(w, r, http.StatusOK, "desk_register", s.deskForm(r, dr, paper, vals["nonce"], vals, min(rows+deskRowStep, intake.MaxCompanions), nil))
+		return
+	}
+	f := newCheckinForm(dr.site.Code, vals, rows)
+	bad := map[string]bool{}
+	if paper {
+		f.reg.CheckIn, f.reg.CheckOut = paperTimes(vals, bad)
+	}
+	var res *intake.Result
+	if len(bad) == 0 {
+		body, merr := json.Marshal(registerRequest{Registration: *f.reg, Companions: f.companions})
+		if merr != nil {
+			s.renderError(w, r, dr.lang, merr, nil, nil)
+			return
+		}
+		res, err = s.cfg.Intake.RegisterGroup(r.Context(), dr.user, f.reg, f.companions, "desk-"+vals["nonce"], body)
+	}
+	for field := range f.formFields(registry.ErrorFields(err)) {
+		switch field {
+		case "check_in":
+			bad["arrival"] = true
+		case "check_out":
+			bad["departure"] = true
+		default:
+			bad[field] = true
+		}
+	}
+	if len(bad) > 0 && (err == nil || registry.ErrorCode(err) == registry.EINVALID) {
+		s.metrics.countError(registry.EINVALID)
+		s.render(w, r, http.StatusBadRequest, "desk_register", s.deskForm(r, dr, paper, vals["nonce"], vals, rows, bad))
+		return
+	} else if err != nil {
+		s.renderError(w, r, dr.lang, err, map[string]string{registry.ECONFLICT: "msg_nonce_reused"}, nil)
+		return
+	}
+	s.forgetOccupancy()
+	s.renderSlips(w, r, dr, paper, f, res)
+}
+
+// paperTimes reads the paper form's date and times (German time) into
+// the check-in and check-out, marking the inputs at fault in bad.
+func paperTimes(vals map[string]string, bad map[string]bool) (checkIn, checkOut *time.Time) {
+	day, err := time.ParseInLocation("2006-01-02", vals["date"], registry.LocalZone)
+	if err != nil {
+		bad["date"] = true
+		return nil, nil
+	}
+	at := func(name string) *time.Time {
+		v := strings.TrimSpace(vals[name])
+		if v == "" {
+			return nil
+		}
+		min, err := registry.ParseClock(v)
+		if err != nil {
+			bad[name] = true
+			return nil
+		}
+		t := time.Date(day.Year(), day.Month(), day.Day(), min/60, min%60, 0, 0, registry.LocalZone)
+		return &t
+	}
+	if checkIn = at("arrival"); checkIn == nil {
+		bad["arrival"] = true
+	}
+	return checkIn, at("departure")
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// slip is one printable visitor slip.
+type slip struct {
+	Name, Code, Since, Area string
+	QR                      any // template.HTML of the check-out link's QR code
+}
+
+// renderSlips shows the registered people, with a slip for each whose
+// visit is open: the short code and the QR code of the check-out link.
+func (s *Server) renderSlips(w http.ResponseWriter, r *http.Request, dr *deskRequest, paper bool, f *checkinForm, res *intake.Result) {
+	d := s.deskPage(r, dr, "title_slips")
+	d.Page, d.Paper = "register", paper
+	people := append([]intake.Stored{res.Stored}, res.Companions...)
+	if paper {
+		d.Message = fmt.Sprintf(d.T["paper_done"], len(people))
+	} else {
+		d.Message = fmt.Sprintf(d.T["slips_intro"], len(people))
+	}
+	for i, p := range people {
+		if p.Visit.CheckOut != nil {
+			continue
+		}
+		code := s.cfg.Secret.ShortCode(p.Visit.ID)
+		link := s.outLink(r, dr.site.Code, []intake.Ticket{{ID: p.Visit.ID, Token: p.CheckoutToken}})
+		qr, err := poster.QRSVG(link, d.T["code"]+" "+code)
+		if err != nil {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+		d.Slips = append(d.Slips, slip{Name: slipName(f, i-1), Code: code, QR: qr, Area: p.Visit.Area,
+			Since: p.Visit.CheckIn.In(registry.LocalZone).Format(d.T["time_layout"])})
+	}
+	s.render(w, r, http.StatusOK, "desk_slips", d)
+}
+
+// slipName is the name on a slip: the given name and the family name's
+// initial, enough to hand each slip to the right person.
+func slipName(f *checkinForm, i int) string {
+	given, family := f.reg.GivenName, f.reg.FamilyName
+	if i >= 0 {
+		given, family = f.companions[i].GivenName, f.companions[i].FamilyName
+	}
+	given, family = strings.TrimSpace(given), strings.TrimSpace(family)
+	if r := []rune(family); len(r) > 0 {
+		return strings.TrimSpace(given + " " + string(r[0]) + ".")
+	}
+	return given
+}
+
+// presentRow is one open visit on the desk's list.
+type presentRow struct {
+	ID, Code, Area, Since, Ago, Party, Group string
+	GroupStart                               bool
+	GroupSize                                int
+}
+
+// handleDeskPresent serves GET /desk/{site}/present: who is in the
+// building now, by short code, area and time, grouped by party, with the
+// occupancy against the capacities. ?done= and ?failed= report the last
+// check-outs (numbers only).
+func (s *Server) handleDeskPresent(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	d, err := s.presentPage(r, dr)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	q := r.URL.Query()
+	var msgs []string
+	if n := atoiOr(q.Get("done"), 0); n > 0 {
+		msgs = append(msgs, fmt.Sprintf(d.T["done_n"], n))
+	}
+	if n := atoiOr(q.Get("failed"), 0); n > 0 {
+		msgs = append(msgs, fmt.Sprintf(d.T["failed_n"], n))
+	}
+	d.Message = strings.Join(msgs, " ")
+	s.render(w, r, http.StatusOK, "desk_present", d)
+}
+
+// presentPage builds the list of those present.
+func (s *Server) presentPage(r *http.Request, dr *deskRequest) (*pageData, error) {
+	d := s.deskPage(r, dr, "title_present")
+	d.Page = "present"
+	s.forgetOccupancy()
+	occ, err := s.occupancy(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	d.Occupancy = occupancyRows(occ, dr.site, d.T)
+	open, err := s.openVisits(r, dr.site.Code)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	size := map[string]int{}
+	for _, v := range open {
+		size[v.Party]++
+	}
+	// Parties together, in order of their first check-in.
+	first := map[string]int{}
+	for i, v := range open {
+		if _, ok := first[v.Party]; !ok {
+			first[v.Party] = i
+		}
+	}
+	slices.SortStableFunc(open, func(a, b *registry.Visit) int { return first[a.Party] - first[b.Party] })
+	for i, v := range open {
+		row := presentRow{ID: v.ID, Code: s.cfg.Secret.ShortCode(v.ID), Area: v.Area, Party: v.Party,
+			Since:      v.CheckIn.In(registry.LocalZone).Format("15:04"),
+			Ago:        fmt.Sprintf(d.T["minutes_ago"], int(now.Sub(v.CheckIn).Minutes())),
+			GroupStart: i == 0 || open[i-1].Party != v.Party, GroupSize: size[v.Party]}
+		row.Group = d.T["alone"]
+		if row.GroupSize > 1 {
+			row.Group = fmt.Sprintf(d.T["group_of"], row.GroupSize)
+		}
+		d.Present = append(d.Present, row)
+	}
+	return d, nil
+}
+
+// openVisits are the site's open visits within the longest stay.
+func (s *Server) openVisits(r *http.Request, site string) ([]*registry.Visit, error) {
+	return s.cfg.Store.OpenVisits(r.Context(), site, s.cfg.Now().Add(-s.cfg.MaxStay))
+}
+
+// handleDeskClose serves GET /desk/{site}/close: the confirmation of
+// checking everyone out.
+func (s *Server) handleDeskClose(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	open, err := s.openVisits(r, dr.site.Code)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	d := s.deskPage(r, dr, "checkout_everyone")
+	d.Page, d.Count = "present", len(open)
+	d.Message = fmt.Sprintf(d.T["confirm_all"], len(open))
+	s.render(w, r, http.StatusOK, "desk_close", d)
+}
+
+var (
+	deskCheckoutFields = map[string]bool{"v": true, "party": true, "code": true, "all": true, "lang": true}
+	deskCheckoutMulti  = map[string]bool{"v": true}
+)
+
+// handleDeskCheckout serves POST /desk/{site}/checkout: the selected
+// visits (v), a party (party), the visit of a short code or a scanned
+// slip (code), or everyone present (all). 303 to the list with the
+// numbers; 404 with the list for a code no one present has.
+func (s *Server) handleDeskCheckout(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	vals, err := s.readForm(w, r, deskCheckoutFields, deskCheckoutMulti)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	dr.lang = formLang(vals.get("lang"))
+	open, err := s.openVisits(r, dr.site.Code)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	var ids []string
+	switch {
+	case vals.get("code") != "":
+		if id := s.visitOfCode(open, vals.get("code")); id != "" {
+			ids = []string{id}
+		} else {
+			d, err := s.presentPage(r, dr)
+			if err != nil {
+				s.renderError(w, r, dr.lang, err, nil, nil)
+				return
+			}
+			d.Message, d.Alert = d.T["code_unknown"], true
+			s.render(w, r, http.StatusNotFound, "desk_present", d)
+			return
+		}
+	case vals.get("party") != "":
+		for _, v := range open {
+			if v.Party == vals.get("party") {
+				ids = append(ids, v.ID)
+			}
+		}
+	case vals.get("all") != "":
+		for _, v := range open {
+			ids = append(ids, v.ID)
+		}
+	default:
+		ids = vals["v"]
+	}
+	done, failed := 0, 0
+	if len(ids) > 0 {
+		errs, err := s.cfg.Intake.CheckOutAtDesk(r.Context(), dr.user, dr.site.Code, ids)
+		if err != nil {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+		for _, e := range errs {
+			if e == nil {
+				done++
+			} else {
+				failed++
+			}
+		}
+	}
+	s.forgetOccupancy()
+	q := url.Values{"lang": {dr.lang}, "done": {strconv.Itoa(done)}, "failed": {strconv.Itoa(failed)}}
+	http.Redirect(w, r, "/desk/"+dr.site.Code+"/present?"+q.Encode(), http.StatusSeeOther)
+}
+
+// visitOfCode returns the id of the open visit a typed short code or a
+// scanned slip (the check-out link, whose fragment holds the ticket)
+// names, or "".
+func (s *Server) visitOfCode(open []*registry.Visit, code string) string {
+	if _, frag, ok := strings.Cut(code, "#"); ok {
+		for _, t := range parseTickets(frag) {
+			for _, v := range open {
+				if v.ID == t.ID && s.cfg.Secret.VerifyCheckoutToken(t.ID, t.Token) {
+					return v.ID
+				}
+			}
+		}
+		return ""
+	}
+	want := crypto.NormalizeShortCode(code)
+	for _, v := range open {
+		if s.cfg.Secret.ShortCode(v.ID) == want {
+			return v.ID
+		}
+	}
+	return ""
+}
+
+// handleDeskPoster serves GET /desk/{site}/poster.pdf?area=: the
+// entrance poster of the site or one of its areas.
+func (s *Server) handleDeskPoster(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	area := r.URL.Query().Get("area")
+	if !dr.site.SelfCheckin {
+		d := s.deskPage(r, dr, "title_error")
+		d.Message, d.Alert = d.T["poster_off"], true
+		s.render(w, r, http.StatusConflict, "message", d)
+		return
+	}
+	if area != "" && !dr.site.HasArea(area) {
+		s.renderMessage(w, r, http.StatusNotFound, dr.lang, "title_notfound", "msg_notfound", nil)
+		return
+	}
+	p := &poster.Poster{Site: dr.site, Area: area, URL: CheckinURL(s.baseURL(r), dr.site.Code, area),
+		RetentionDays: int(s.cfg.Retention / (24 * time.Hour)), Created: s.cfg.Now()}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `attachment; filename="aushang-`+dr.site.Code+`.pdf"`)
+	if err := p.Write(w); err != nil {
+		s.cfg.Logger.Error("write poster", "site", dr.site.Code, "error", err)
+	}
+}
+
+// CheckinURL is the public form's URL of a site (and area) under base.
+func CheckinURL(base, site, area string) string {
+	u := strings.TrimSuffix(base, "/") + "/checkin/" + site
+	if area != "" {
+		u += "?" + url.Values{"area": {area}}.Encode()
+	}
+	return u
+}
+
+var passwordFields = map[string]bool{"current": true, "new": true, "repeat": true, "lang": true, "username": true}
+
+var passwordSpecs = []fieldSpec{
+	{"current", "current-password", "password", true},
+	{"new", "new-password", "password", true},
+	{"repeat", "new-password", "password", true},
+}
+
+// handleDeskPassword serves GET and POST /desk/password: the own
+// password, changed with the current one; the other sessions of the
+// account end.
+func (s *Server) handleDeskPassword(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	bad := map[string]bool{}
+	d := s.deskPage(r, dr, "title_password")
+	d.Page = "password"
+	if dr.user.MustChange {
+		d.Message = d.T["must_change"]
+	}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		vals, err := s.readForm(w, r, passwordFields, nil)
+		if err != nil {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+		dr.lang = formLang(vals.get("lang"))
+		d = s.deskPage(r, dr, "title_password")
+		d.Page = "password"
+		now, client := s.cfg.Now(), s.limits.clientKey(r)
+		switch {
+		case s.limits.authFailures.exhausted(client, now):
+			s.metrics.countLimited("auth_failures")
+			_, wait := s.limits.authFailures.allow(client, now)
+			w.Header().Set("Retry-After", retrySeconds(wait))
+			d.Message, d.Alert, status = d.T["login_limited"], true, http.StatusTooManyRequests
+		case !crypto.VerifyPassword(dr.user.PasswordHash, vals.get("current")):
+			s.limits.authFailures.allow(client, now)
+			bad["current"] = true
+		case registry.CheckPassword(dr.user.Login, vals.get("new")) != nil:
+			bad["new"] = true
+		case vals.get("new") != vals.get("repeat"):
+			bad["repeat"] = true
+		default:
+			u := *dr.user
+			u.PasswordHash, u.MustChange = crypto.HashPassword(vals.get("new")), false
+			if err := s.cfg.Store.UpdateUser(r.Context(), u.Actor(), &u, "password"); err != nil {
+				s.renderError(w, r, dr.lang, err, nil, nil)
+				return
+			}
+			if err := s.startSession(r.Context(), w, r, u.Login, now); err != nil {
+				s.renderError(w, r, dr.lang, err, nil, nil)
+				return
+			}
+			dr.user = &u
+			d = s.deskPage(r, dr, "title_password")
+			d.Page, d.Message = "password", d.T["password_changed"]
+		}
+		if len(bad) > 0 {
+			status = http.StatusBadRequest
+		}
+	}
+	for _, f := range passwordSpecs {
+		d.Fields = append(d.Fields, d.input(f, f.name, "", nil, bad))
+	}
+	d.summarize(bad)
+	s.render(w, r, status, "desk_password", d)
+}
