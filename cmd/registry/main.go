@@ -51,6 +51,12 @@ func printError(err error) {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "registry: error: %s\n", msg)
+	// Every further field at fault, each on a line of its own.
+	if fields := registry.ErrorFields(err); len(fields) > 1 {
+		for _, f := range fields[1:] {
+			fmt.Fprintf(os.Stderr, "registry: error: %s: %s\n", f.Field, f.Message)
+		}
+	}
 	var he *hintError
 	if errors.As(err, &he) {
 		fmt.Fprintf(os.Stderr, "registry: hint: %s\n", he.hint)

@@ -121,8 +121,10 @@ func (a *app) sitesAddCmd(as *string) *cobra.Command {
 				return err
 			}
 			return a.withStore(cmd.Context(), func(st registry.Store) error {
-				if err := st.PutSite(cmd.Context(), actor, s, true); err != nil {
+				if err := st.PutSite(cmd.Context(), actor, s, true); registry.ErrorCode(err) == registry.ECONFLICT {
 					return withHint(err, "'registry sites set' changes an existing site")
+				} else if err != nil {
+					return err
 				}
 				fmt.Fprintf(a.stdout, "configured site %s (%s)\n", s.Code, s.Name)
 				return nil

@@ -270,7 +270,7 @@ func (d *pageData) summarize(bad map[string]bool) {
 		if in.Error == "" {
 			continue
 		}
-		d.Errors = append(d.Errors, fieldError{ID: in.ID, Text: in.Label + ": " + in.Error})
+		d.Errors = append(d.Errors, fieldError{ID: in.ID, Text: strings.TrimSuffix(in.Label, " *") + ": " + in.Error})
 		if !focused {
 			in.Autofocus, focused = true, true
 		}

@@ -71,6 +71,11 @@ func (s *Server) deskForm(r *http.Request, dr *deskRequest, paper bool, nonce st
 		}
 	}
 	d.fillRegistration(dr.site, deskSpecs, rows, vals, bad)
+	for i := range d.Fields {
+		if d.Fields[i].Name == "host" {
+			d.Fields[i].Label = d.T["label_desk_host"]
+		}
+	}
 	d.MoreRows = rows < intake.MaxCompanions
 	d.Notice = s.fullNotice(r.Context(), dr.site, d.T)
 	if d.Notice != "" {

@@ -43,6 +43,8 @@ type serverOptions struct {
 	noEpochKey bool
 	// publicSites are the sites that take self check-ins.
 	publicSites []string
+	// publicURL is Config.PublicURL.
+	publicURL string
 	// limits is Config.Limits (nil: the defaults).
 	limits *httpapi.Limits
 	// readTimeout is Config.ReadTimeout (0: the default).
@@ -89,7 +91,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
-		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout,
+		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout, PublicURL: opt.publicURL,
 		RequestTimeout: opt.requestTimeout,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/retention"
@@ -61,7 +63,42 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.PurgeStatus != nil {
 		writePurgeStatus(&b, s.cfg.PurgeStatus())
 	}
+	s.writeOccupancy(r.Context(), &b)
 	io.WriteString(w, b.String())
+}
+
+// writeOccupancy writes the open visits and capacities per site and
+// configured area (visits of other areas count under area=""), so that
+// the labels are a bounded set IT configured. A database that does not
+// answer leaves them out (the request metrics still come).
+func (s *Server) writeOccupancy(ctx context.Context, b *strings.Builder) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	sites, err := s.cfg.Store.Sites(ctx)
+	if err != nil {
+		return
+	}
+	occ, err := s.occupancy(ctx)
+	if err != nil {
+		return
+	}
+	header(b, "registry_open_visits", "gauge", "Open visits (checked in, not out, within the longest stay) per site and configured area; area=\"\" for the rest.")
+	for _, site := range sites {
+		rest := occ.site(site.Code)
+		for _, a := range site.Areas {
+			n := occ.area(site.Code, a.Name)
+			rest -= n
+			fmt.Fprintf(b, "registry_open_visits{site=%s,area=%s} %d\n", label(site.Code), label(a.Name), n)
+		}
+		fmt.Fprintf(b, "registry_open_visits{site=%s,area=\"\"} %d\n", label(site.Code), rest)
+	}
+	header(b, "registry_site_capacity", "gauge", "Configured capacity per site (area=\"\") and area; 0: no limit.")
+	for _, site := range sites {
+		fmt.Fprintf(b, "registry_site_capacity{site=%s,area=\"\"} %d\n", label(site.Code), site.Capacity)
+		for _, a := range site.Areas {
+			fmt.Fprintf(b, "registry_site_capacity{site=%s,area=%s} %d\n", label(site.Code), label(a.Name), a.Capacity)
+		}
+	}
 }
 
 func (m *metrics) write(b *strings.Builder) {

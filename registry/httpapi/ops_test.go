@@ -46,6 +46,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	s, _ := newSQLiteServer(t, serverOptions{})
+	s.PutSite(t, &registry.Site{Code: "rathaus", Name: "Rathaus", Capacity: 40, Areas: []registry.Area{{Name: "Saal 1", Capacity: 10}, {Name: "Foyer"}}})
 	wantStatus(t, s.register(t, validBody, ""), 201)
 	wantStatus(t, s.register(t, validBody, ""), 201)
 	wantStatus(t, s.register(t, `{}`, ""), 400)
@@ -64,6 +65,12 @@ func TestMetrics(t *testing.T) {
 		"registry_intake_batch_size_sum 2\n",
 		"registry_intake_batch_size_count 2\n",
 		"# TYPE registry_intake_batch_size histogram\n",
+		`registry_open_visits{site="rathaus",area="Saal 1"} 2`,
+		`registry_open_visits{site="rathaus",area="Foyer"} 0`,
+		`registry_open_visits{site="rathaus",area=""} 0`,
+		`registry_open_visits{site="bauamt",area=""} 0`,
+		`registry_site_capacity{site="rathaus",area=""} 40`,
+		`registry_site_capacity{site="rathaus",area="Saal 1"} 10`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, r.body)

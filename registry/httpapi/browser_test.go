@@ -1,0 +1,524 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cityhall/registry/crypto"
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/retention"
+)
+
+// The browser tests drive the desk's pages and the visitors' pages in a
+// real headless Chromium (Debian's chromium, which scripts/test-deps
+// installs; a missing browser fails the test, it never skips). They use
+// the keyboard where staff would, check the screens at a desk size and a
+// phone size (no horizontal scrolling, every screenshot rendered), and
+// with REGISTRY_SCREENSHOTS=DIR save the screenshots there.
+
+// Screen sizes: a desk PC and a phone.
+const (
+	deskW, deskH   = 1280, 900
+	phoneW, phoneH = 390, 844
+)
+
+// chromium returns the browser's path, failing the test without one.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium: install Debian's chromium (scripts/test-deps does) to run the browser tests")
+	return ""
+}
+
+// browser is one browser process with its own profile directory (so its
+// cookies outlive a restart, as on a phone).
+type browser struct {
+	t       *testing.T
+	profile string
+	ctx     context.Context // the first tab; the browser lives as long as it
+	stop    func()
+}
+
+// startBrowser starts Chromium on profile ("" for a new one).
+func startBrowser(t *testing.T, profile string) *browser {
+	t.Helper()
+	if profile == "" {
+		profile = t.TempDir()
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile), chromedp.Flag("lang", "de-DE"), chromedp.Flag("accept-lang", "de-DE,de"))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{t: t, profile: profile, ctx: ctx}
+	// Cancel closes the browser gracefully (Browser.close), so that it
+	// writes its cookies to the profile as a phone does when it shuts down.
+	b.stop = sync.OnceFunc(func() { chromedp.Cancel(ctx); cancel(); cancelAlloc() })
+	t.Cleanup(b.stop)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return b
+}
+
+// tab opens a new tab of the browser; closing it is the returned func.
+func (b *browser) tab() (context.Context, func()) {
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("open tab: %v", err)
+	}
+	return ctx, cancel
+}
+
+// do runs steps in ctx, failing the test with what on error.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// act runs action, which loads a new page (a submit, a click on a
+// button, Enter in a form), waits until the new page replaced the old
+// one, and then runs the steps.
+func act(t *testing.T, ctx context.Context, what string, action chromedp.Action[chromedp.Void], steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	eval[bool](t, ctx, "document.documentElement.dataset.stale = 'yes', true")
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, action); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	for {
+		// Evaluating fails while the old page unloads; try again.
+		fresh, err := chromedp.Run(tctx, chromedp.Evaluate[bool]("document.documentElement.dataset.stale === undefined && document.readyState === 'complete'"))
+		if err == nil && fresh {
+			break
+		} else if tctx.Err() != nil {
+			t.Fatalf("%s: no new page: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the browser, not waiting for time to pass
+	}
+	do(t, ctx, what, steps...)
+}
+
+// eval evaluates a JavaScript expression.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// bodyText is the page's visible text.
+func bodyText(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return eval[string](t, ctx, "document.body.innerText")
+}
+
+// wantText fails unless the page shows every text.
+func wantText(t *testing.T, ctx context.Context, texts ...string) {
+	t.Helper()
+	page := bodyText(t, ctx)
+	for _, want := range texts {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// screen checks the page at its current size: it fits the width (no
+// sideways scrolling) and renders; with REGISTRY_SCREENSHOTS it is saved
+// there as name.png. It returns the PNG.
+func screen(t *testing.T, ctx context.Context, name string) []byte {
+	t.Helper()
+	if over := eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth + 1"); over {
+		t.Errorf("%s: the page is wider than the screen (%d px)", name, eval[int](t, ctx, "window.innerWidth"))
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
+	if err != nil || len(png) < 1000 {
+		t.Fatalf("%s: screenshot: %v (%d bytes)", name, err, len(png))
+	}
+	if dir := os.Getenv("REGISTRY_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return png
+}
+
+// focused is the id of the element that has the keyboard focus.
+func focused(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return eval[string](t, ctx, "document.activeElement ? document.activeElement.id : ''")
+}
+
+// browserSite is the site of the browser tests: areas with capacities,
+// opening hours, self check-in and the full notice.
+func browserSite() *registry.Site {
+	return &registry.Site{
+		Code: "rathaus", Name: "Rathaus Musterstadt", Address: "Marktplatz 1, 12345 Musterstadt",
+		Areas:    []registry.Area{{Name: "Bürgerbüro", Capacity: 2}, {Name: "Standesamt"}},
+		Capacity: 4, Opens: "08:00", Closes: "18:00", SelfCheckin: true, FullNotice: true,
+		Controller: "Stadt Musterstadt, Der Bürgermeister", DPOContact: "datenschutz@musterstadt.example",
+	}
+}
+
+// browserServer is a SQLite server with the browser site and a desk
+// account that must change its one-time password.
+func browserServer(t *testing.T) (*testServer, string) {
+	t.Helper()
+	s, _ := newSQLiteServer(t, serverOptions{})
+	s.PutSite(t, browserSite())
+	const pw = "einmal-passwort-2026"
+	u := &registry.User{Login: "pforte", Name: "Maria Pforte", Role: registry.UserDesk, Sites: []string{"rathaus"},
+		PasswordHash: crypto.HashPassword(pw), MustChange: true}
+	if err := s.Store.CreateUser(context.Background(), "dpo:it", u); err != nil {
+		t.Fatal(err)
+	}
+	return s, pw
+}
+
+// fill types values into the inputs with the ids (keys), each cleared
+// first.
+func fill(t *testing.T, ctx context.Context, values map[string]string, order ...string) {
+	t.Helper()
+	for _, id := range order {
+		do(t, ctx, "fill "+id, chromedp.Clear(chromedp.CSS("#"+id)), chromedp.SendKeys(chromedp.CSS("#"+id), values[id]))
+	}
+}
+
+var visitor = map[string]string{
+	"f-given_name": "Erika", "f-family_name": "Mustermann", "f-street": "Heidestraße", "f-house_number": "17",
+	"f-postcode": "51147", "f-city": "Köln", "f-phone": "+49 221 1234567", "f-host": "Frau Amt",
+}
+
+var visitorOrder = []string{"f-given_name", "f-family_name", "f-street", "f-house_number", "f-postcode", "f-city", "f-phone", "f-host"}
+
+// openVisits returns the open visits of rathaus in the store.
+func openVisits(t *testing.T, s *testServer) []*registry.Visit {
+	t.Helper()
+	vs, err := s.Store.OpenVisits(context.Background(), "rathaus", s.Clock.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// TestBrowserDesk is the Pforte's day in a real browser: sign in by
+// keyboard and change the one-time password, register a visitor with a
+// companion (every error at once, focus on the first), print slips, see
+// them present with the occupancy against the capacities, check one out
+// by typing its code and the other by scanning its slip, type in a paper
+// form, check out a group, and find everyone checked out at closing
+// time.
+func TestBrowserDesk(t *testing.T) {
+	s, pw := browserServer(t)
+	b := startBrowser(t, "")
+	ctx := b.ctx
+	do(t, ctx, "desk size", chromedp.EmulateViewport(deskW, deskH))
+
+	// Sign in with the keyboard alone: the login field has the focus.
+	do(t, ctx, "open the desk", chromedp.Navigate(s.url+"/desk/"), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+	if got := focused(t, ctx); got != "f-login" {
+		t.Errorf("focus on the sign-in page is %q, want f-login", got)
+	}
+	screen(t, ctx, "desk-login")
+	act(t, ctx, "sign in by keyboard", chromedp.KeyEvent("pforte\t"+pw+"\r"), chromedp.WaitVisible(chromedp.CSS("#f-current")))
+	wantText(t, ctx, "Bitte wählen Sie ein eigenes Passwort")
+
+	// A wrong repeat is refused, then the new password takes.
+	const newPW = "Eingang-Nord-2026!"
+	fill(t, ctx, map[string]string{"f-current": pw, "f-new": newPW, "f-repeat": newPW + "x"}, "f-current", "f-new", "f-repeat")
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-repeat")), chromedp.WaitVisible(chromedp.CSS("#errors")))
+	wantText(t, ctx, "Die beiden neuen Passwörter stimmen nicht überein")
+	fill(t, ctx, map[string]string{"f-current": pw, "f-new": newPW, "f-repeat": newPW}, "f-current", "f-new", "f-repeat")
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-repeat")), chromedp.WaitVisible(`//p[contains(., "Passwort ist geändert")]`))
+
+	// Register a visitor and a companion: two faults are shown together,
+	// the first in form order has the focus.
+	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	screen(t, ctx, "desk-register")
+	bad := map[string]string{}
+	for k, v := range visitor {
+		bad[k] = v
+	}
+	bad["f-postcode"], bad["f-phone"] = "51#47", "ruf mich an"
+	fill(t, ctx, bad, visitorOrder...)
+	fill(t, ctx, map[string]string{"f-c1_given_name": "Max", "f-c1_family_name": "Mustermann"}, "f-c1_given_name", "f-c1_family_name")
+	do(t, ctx, "choose the area", chromedp.SetValue(chromedp.CSS("#f-area"), "Bürgerbüro"))
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS("#errors")))
+	wantText(t, ctx, "Bitte prüfen Sie die markierten Felder", "Postleitzahl: Bitte geben Sie eine gültige Postleitzahl an", "Telefon: Bitte geben Sie eine gültige Telefonnummer an")
+	if got := focused(t, ctx); got != "f-postcode" {
+		t.Errorf("focus after the errors is %q, want f-postcode (the first field at fault)", got)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('[aria-invalid="true"]').length`); n != 2 {
+		t.Errorf("%d inputs marked invalid, want 2", n)
+	}
+	screen(t, ctx, "desk-register-errors")
+	if n := len(openVisits(t, s)); n != 0 {
+		t.Fatalf("%d visits stored after a refused form", n)
+	}
+	fill(t, ctx, visitor, "f-postcode", "f-phone")
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	codes := eval[[]string](t, ctx, `[...document.querySelectorAll('.slip-code')].map(e => e.textContent)`)
+	if len(codes) != 2 || eval[int](t, ctx, `document.querySelectorAll('.slip .qr svg').length`) != 2 {
+		t.Fatalf("slips: codes %v, want two slips with QR codes", codes)
+	}
+	wantText(t, ctx, "Angemeldet: 2.", "Erika M.", "Max M.", "Bürgerbüro")
+	slipPNG := qrOfSlip(t, ctx, 1)
+	screen(t, ctx, "desk-slips")
+
+	// Who is present: both, the area full (2 of 2), the site not (2 of 4).
+	do(t, ctx, "present", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("table.present")))
+	wantText(t, ctx, codes[0], codes[1], "2 von 4", "2 von 2 (voll)", "2 Personen")
+	if n := eval[int](t, ctx, `document.querySelectorAll('table.occupancy tr.full').length`); n != 1 {
+		t.Errorf("%d occupancy rows highlighted full, want 1 (Bürgerbüro)", n)
+	}
+	if page := bodyText(t, ctx); strings.Contains(page, "Erika") || strings.Contains(page, "Mustermann") {
+		t.Errorf("the list of those present shows a name:\n%s", page)
+	}
+	screen(t, ctx, "desk-present")
+
+	// Check the first out by typing its code (lower case, with a dash),
+	// the second by scanning its slip (a scanner types the QR code's text).
+	if got := focused(t, ctx); got != "f-code" {
+		t.Errorf("focus on the list is %q, want the code field", got)
+	}
+	typed := strings.ToLower(codes[0][:3] + "-" + codes[0][3:])
+	act(t, ctx, "check out by code", chromedp.KeyEvent(typed+"\r"), chromedp.WaitVisible(`//p[contains(., "Abgemeldet: 1.")]`))
+	if n := len(openVisits(t, s)); n != 1 {
+		t.Errorf("%d open visits after one check-out, want 1", n)
+	}
+	act(t, ctx, "scan the slip", chromedp.SendKeys(chromedp.CSS("#f-code"), slipPNG+"\r"), chromedp.WaitVisible(`//p[contains(., "Abgemeldet: 1.")]`))
+	if n := len(openVisits(t, s)); n != 0 {
+		t.Errorf("%d open visits after scanning the second slip, want 0", n)
+	}
+	act(t, ctx, "unknown code", chromedp.SendKeys(chromedp.CSS("#f-code"), codes[0]+"\r"), chromedp.WaitVisible(`//p[contains(., "Kein anwesender Besucher")]`))
+
+	// A paper form typed in afterwards: arrival and departure.
+	do(t, ctx, "paper form", chromedp.Navigate(s.url+"/desk/rathaus/paper"), chromedp.WaitVisible(chromedp.CSS("#f-arrival")))
+	fill(t, ctx, visitor, visitorOrder...)
+	do(t, ctx, "times", chromedp.SetValue(chromedp.CSS("#f-arrival"), "09:05"), chromedp.SetValue(chromedp.CSS("#f-departure"), "09:50"))
+	screen(t, ctx, "desk-paper")
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(`//p[contains(., "Nachgetragen: 1.")]`))
+	if n := eval[int](t, ctx, `document.querySelectorAll('.slip').length`); n != 0 {
+		t.Errorf("%d slips for a visit that is over", n)
+	}
+	checkPaperVisit(t, s)
+
+	// A family of three, checked out as a group.
+	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	fill(t, ctx, visitor, visitorOrder...)
+	fill(t, ctx, map[string]string{"f-c1_given_name": "Max", "f-c1_family_name": "M", "f-c2_given_name": "Moritz", "f-c2_family_name": "M"},
+		"f-c1_given_name", "f-c1_family_name", "f-c2_given_name", "f-c2_family_name")
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	do(t, ctx, "one more", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	fill(t, ctx, visitor, visitorOrder...)
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	do(t, ctx, "present", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("table.present")))
+	wantText(t, ctx, "Im Haus: 4", "4 von 4 (voll)", "3 Personen", "allein")
+	act(t, ctx, "check out the group", chromedp.Click(`button[name="party"]`), chromedp.WaitVisible(`//p[contains(., "Abgemeldet: 3.")]`))
+	if n := len(openVisits(t, s)); n != 1 {
+		t.Errorf("%d open visits after the group left, want 1", n)
+	}
+
+	// Closing time: the last visitor is checked out automatically at 18:00.
+	closing := time.Date(2025, 3, 4, 18, 0, 0, 0, registry.LocalZone)
+	s.Clock.Set(closing.Add(2 * time.Minute))
+	closer := &retention.Closer{Store: s.Store, Now: s.Clock.Now}
+	if n, err := closer.Close(context.Background()); err != nil || n != 1 {
+		t.Fatalf("closing: %d, %v; want 1", n, err)
+	}
+	// Seven hours later the session has ended (30 minutes idle).
+	do(t, ctx, "session ended", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+	act(t, ctx, "sign in again", chromedp.KeyEvent("pforte\t"+newPW+"\r"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	do(t, ctx, "present", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(`//p[contains(., "Niemand ist angemeldet.")]`))
+	wantText(t, ctx, "0 von 4")
+	closed := 0
+	evs, err := s.Store.AuditEvents(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Action == registry.AuditVisitsCheckedOut && strings.Contains(e.Details, `"reason":"closing"`) {
+			closed++
+		}
+		if e.Action == registry.AuditVisitsRegistered && e.Actor != "user:pforte" {
+			t.Errorf("registration by %q, want user:pforte", e.Actor)
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d closing check-outs in the audit log, want 1", closed)
+	}
+
+	// Signing out ends the session.
+	act(t, ctx, "sign out", chromedp.Click(`//button[contains(., "Ausloggen")]`), chromedp.WaitVisible(`//p[contains(., "Sie sind ausgeloggt.")]`))
+	do(t, ctx, "desk after sign-out", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+}
+
+// qrOfSlip screenshots the QR code of slip i (from 0), decodes it with
+// zbar and returns the text: the slip's check-out link.
+func qrOfSlip(t *testing.T, ctx context.Context, i int) string {
+	t.Helper()
+	zbarimg, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Fatal("zbarimg is missing: install Debian's zbar-tools (scripts/test-deps does)")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(tctx, chromedp.Screenshot(fmt.Sprintf(`(//div[@class="qr"])[%d]`, i+1)))
+	if err != nil {
+		t.Fatalf("screenshot of slip %d: %v", i, err)
+	}
+	path := filepath.Join(t.TempDir(), "slip.png")
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", path).Output()
+	if err != nil {
+		t.Fatalf("zbarimg found no QR code on slip %d: %v", i, err)
+	}
+	link := strings.TrimSpace(string(out))
+	if !strings.Contains(link, "/checkin/rathaus/out#") {
+		t.Fatalf("slip QR code = %q, want the check-out link", link)
+	}
+	return link
+}
+
+// checkPaperVisit finds the typed-in paper form in the store: checked in
+// at 09:05 and out at 09:50 German time, by the desk.
+func checkPaperVisit(t *testing.T, s *testServer) {
+	t.Helper()
+	in := time.Date(2025, 3, 4, 9, 5, 0, 0, registry.LocalZone)
+	evs, err := s.Store.AuditEvents(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Action == registry.AuditVisitsRegistered && strings.Contains(e.Details, `"departures"`) {
+			n, err := s.Store.CountVisits(context.Background(), in, in.Add(time.Second))
+			if err != nil || n != 1 {
+				t.Errorf("visits checked in at 09:05: %d, %v; want the paper form's", n, err)
+			}
+			return
+		}
+	}
+	t.Error("no registration with a departure in the audit log")
+}
+
+// TestBrowserVisitor is a visitor's phone: check in with a companion on
+// the form, close the tab, open the poster's page again and find both
+// still checked in, restart the browser and find them again, check the
+// household out at once; a second registration checks out through the
+// check-out link alone; the full site shows its notice.
+func TestBrowserVisitor(t *testing.T) {
+	s, _ := browserServer(t)
+	b := startBrowser(t, "")
+	phone := func(ctx context.Context) {
+		do(t, ctx, "phone size", chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
+	}
+	ctx, closeTab := b.tab()
+	phone(ctx)
+	do(t, ctx, "open the poster's page", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	wantText(t, ctx, "Rathaus Musterstadt", "Verantwortlich: Stadt Musterstadt", "datenschutz@musterstadt.example", "Unverschlüsselt speichern wir nur")
+	if opts := eval[[]string](t, ctx, `[...document.querySelectorAll('#f-area option')].map(o => o.textContent)`); fmt.Sprint(opts) != "[keine Angabe Bürgerbüro Standesamt]" {
+		t.Errorf("area choices = %v", opts)
+	}
+	screen(t, ctx, "phone-form")
+	fill(t, ctx, visitor, visitorOrder...)
+	fill(t, ctx, map[string]string{"f-c1_given_name": "Max", "f-c1_family_name": "Mustermann"}, "f-c1_given_name", "f-c1_family_name")
+	act(t, ctx, "check in", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".people")))
+	wantText(t, ctx, "Sie sind angemeldet", "Erika Mustermann", "Max Mustermann", "Alle abmelden (2)")
+	screen(t, ctx, "phone-status")
+	if n := len(openVisits(t, s)); n != 2 {
+		t.Fatalf("%d open visits, want 2", n)
+	}
+
+	// Tab closed; the poster scanned again in a new tab.
+	closeTab()
+	ctx, closeTab = b.tab()
+	phone(ctx)
+	do(t, ctx, "scan again", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS(".people")))
+	wantText(t, ctx, "Person 1", "Person 2", "Alle abmelden (2)")
+	closeTab()
+
+	// The phone restarts: a new browser process on the same profile.
+	b.stop()
+	b = startBrowser(t, b.profile)
+	ctx, closeTab = b.tab()
+	defer closeTab()
+	phone(ctx)
+	do(t, ctx, "scan after a restart", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS(".people")))
+	wantText(t, ctx, "Alle abmelden (2)")
+	act(t, ctx, "check the household out", chromedp.Click(chromedp.CSS("button.all")), chromedp.WaitVisible(`//h1[contains(., "Auf Wiedersehen")]`))
+	if n := len(openVisits(t, s)); n != 0 {
+		t.Errorf("%d open visits after the household checked out, want 0", n)
+	}
+	do(t, ctx, "scan once more", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+
+	// The check-out link alone (bookmarked, or opened from another app):
+	// its tickets sit in the fragment, which the script posts.
+	fill(t, ctx, visitor, visitorOrder...)
+	act(t, ctx, "check in", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".outlink")))
+	link := eval[string](t, ctx, `document.querySelector('.outlink').href`)
+	if !strings.Contains(link, "/checkin/rathaus/out#") || strings.Contains(strings.SplitN(link, "#", 2)[0], "rgc_") {
+		t.Fatalf("check-out link %q: the token must be in the fragment only", link)
+	}
+	other := startBrowser(t, "") // another app: no cookie
+	octx, closeOther := other.tab()
+	defer closeOther()
+	phone(octx)
+	do(t, octx, "open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#out button")))
+	if loc := eval[string](t, octx, "location.href"); strings.Contains(loc, "#") {
+		t.Errorf("the link's fragment stays in the address bar: %s", loc)
+	}
+	screen(t, octx, "phone-out")
+	act(t, octx, "check out", chromedp.Click(chromedp.CSS("#out button")), chromedp.WaitVisible(`//h1[contains(., "Auf Wiedersehen")]`))
+	if n := len(openVisits(t, s)); n != 0 {
+		t.Errorf("%d open visits after the check-out link, want 0", n)
+	}
+
+	// The site at capacity: the form asks to wait at the desk.
+	for i := range 4 {
+		reg := registryWithTag(fmt.Sprint("Voll", i))
+		reg.Area = ""
+		if _, err := s.Service.Register(context.Background(), mustToken(t, s), reg, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Clock.Add(10 * time.Second) // past the occupancy cache
+	do(t, ctx, "full", chromedp.Navigate(s.url+"/checkin/rathaus?new=1"), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	wantText(t, ctx, "Bitte melden Sie sich an und warten Sie an der Pforte")
+	screen(t, ctx, "phone-full")
+}
+
+// mustToken returns the intake token record of the test server.
+func mustToken(t *testing.T, s *testServer) *registry.Token {
+	t.Helper()
+	tok, err := s.Store.FindTokenByHash(context.Background(), registry.HashToken(s.intake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
