@@ -31,11 +31,24 @@ const (
 // and complete; an existing file is never replaced (ECONFLICT). A missing
 // or unwritable directory is EINVALID.
 func WriteIdentityFile(path string, now time.Time) (recipient string, err error) {
+	return WriteProtectedIdentityFile(path, nil, now)
+}
+
+// WriteProtectedIdentityFile is WriteIdentityFile with the file sealed
+// with an age passphrase (scrypt), exactly as `age -p` seals one, when
+// passphrase is not nil; ReadIdentityFile asks for it.
+func WriteProtectedIdentityFile(path string, passphrase []byte, now time.Time) (recipient string, err error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return "", fmt.Errorf("generate identity: %w", err)
 	}
-	err = writeNewFile(path, identityFile(id, now))
+	data := identityFile(id, now)
+	if passphrase != nil {
+		if data, err = protect(data, passphrase); err != nil {
+			return "", err
+		}
+	}
+	err = writeNewFile(path, data)
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		return "", registry.Errorf(registry.ECONFLICT, "Identity file %q already exists; it is never overwritten.", path)

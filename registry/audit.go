@@ -26,6 +26,8 @@ const (
 	AuditVisitsCheckedOut  = "visits.checked_out"
 	AuditSiteChanged       = "site.changed"
 	AuditUserChanged       = "user.changed"
+	AuditApproverChanged   = "approver.changed"
+	AuditApprovalWithdrawn = "approval.withdrawn"
 )
 
 // AuditVersion is the hash scheme of the events a store appends now.
@@ -183,6 +185,9 @@ func (EpochKeysCreated) AuditAction() string { return AuditEpochKeysCreated }
 type RecipientsChanged struct {
 	Old string `json:"old"`
 	New string `json:"new"`
+	// SignedBy is the key id of the approver who signed the change; ""
+	// for the first pin (trust on first use at installation).
+	SignedBy string `json:"signed_by,omitempty"`
 }
 
 func (RecipientsChanged) AuditAction() string { return AuditRecipientsChanged }
@@ -198,25 +203,64 @@ type RequestCreated struct {
 
 func (RequestCreated) AuditAction() string { return AuditRequestCreated }
 
-// RequestApproved is the payload of AuditRequestApproved.
+// RequestApproved is the payload of AuditRequestApproved: one approver's
+// signed approval. Signature is over DecisionStatement of the request as
+// it was then, so that the log alone proves who approved what.
+// Complete is true when this approval was the last one the request
+// needed.
 type RequestApproved struct {
+	Approver  string    `json:"approver"` // key id
 	ExpiresAt time.Time `json:"expires_at"`
+	Signature []byte    `json:"signature"`
+	Complete  bool      `json:"complete"`
 }
 
 func (RequestApproved) AuditAction() string { return AuditRequestApproved }
 
-// RequestRejected is the payload of AuditRequestRejected.
-type RequestRejected struct{}
+// RequestRejected is the payload of AuditRequestRejected: the approver's
+// signed rejection.
+type RequestRejected struct {
+	Approver  string `json:"approver"`
+	Signature []byte `json:"signature"`
+}
 
 func (RequestRejected) AuditAction() string { return AuditRequestRejected }
 
-// RequestExported is the payload of AuditRequestExported.
+// RequestExported is the payload of AuditRequestExported: the bundle and
+// the signed approvals it consumed (key ids and their signatures).
 type RequestExported struct {
-	Count  int    `json:"count"`
-	Digest string `json:"digest"`
+	Count     int      `json:"count"`
+	Digest    string   `json:"digest"`
+	Approvers []string `json:"approvers"`
+	// Signatures are the consumed approvals' signatures, in the order
+	// of Approvers.
+	Signatures [][]byte `json:"signatures"`
 }
 
 func (RequestExported) AuditAction() string { return AuditRequestExported }
+
+// ApprovalWithdrawn is the payload of AuditApprovalWithdrawn: the
+// approver's signed withdrawal of an earlier decision.
+type ApprovalWithdrawn struct {
+	Approver  string `json:"approver"`
+	Signature []byte `json:"signature"`
+}
+
+func (ApprovalWithdrawn) AuditAction() string { return AuditApprovalWithdrawn }
+
+// ApproverChanged is the payload of AuditApproverChanged: an approver key
+// added or removed, and the key id of the approver whose signature (over
+// ApproverStatement) allowed it; By is "" for the first approver.
+type ApproverChanged struct {
+	Op        string `json:"op"` // "add" or "remove"
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+	By        string `json:"by"`
+	Signature []byte `json:"signature,omitempty"`
+}
+
+func (ApproverChanged) AuditAction() string { return AuditApproverChanged }
 
 // ExportDenied is the payload of AuditExportDenied: the error code of the
 // refusal.

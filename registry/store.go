@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/ed25519"
 	"iter"
 	"time"
 )
@@ -19,6 +20,7 @@ type Store interface {
 	PurgeStore
 	SiteStore
 	UserStore
+	ApproverStore
 
 	// Ping returns an error unless the database answers.
 	Ping(ctx context.Context) error
@@ -85,10 +87,13 @@ type EpochStore interface {
 	// EpochKeys lists every key, destroyed ones included, by day.
 	EpochKeys(ctx context.Context) ([]*EpochKey, error)
 	// PinRecipients records the fingerprint of the health-office recipient
-	// set. When it differs from the pinned one it stores the new one with an
-	// AuditRecipientsChanged event (details: old and new fingerprints) and
-	// returns changed = true. The first pin is recorded the same way.
-	PinRecipients(ctx context.Context, actor Actor, fingerprint string) (changed bool, err error)
+	// set. The first pin is recorded as it comes (installation); a
+	// fingerprint that differs from the pinned one needs sig, the
+	// signature of the active approver signer over the new fingerprint
+	// (PurposeRecipients), or it is refused with EFORBIDDEN and nothing
+	// changes. A change is stored with an AuditRecipientsChanged event
+	// (old and new fingerprints, signer) and returns changed = true.
+	PinRecipients(ctx context.Context, actor Actor, fingerprint, signer string, sig []byte) (changed bool, err error)
 }
 
 // TraceStore keeps trace requests and performs exports.
@@ -100,10 +105,21 @@ type TraceStore interface {
 	FindTraceRequest(ctx context.Context, id string) (*TraceRequest, error)
 	// TraceRequests lists requests matching f, newest first.
 	TraceRequests(ctx context.Context, f TraceFilter) ([]*TraceRequest, error)
-	// DecideTraceRequest approves (with the expiry) or rejects a pending
-	// request with an AuditRequestApproved or AuditRequestRejected event.
-	// ECONFLICT unless pending, EFORBIDDEN when actor created the request.
-	DecideTraceRequest(ctx context.Context, actor Actor, id string, d Decision) (*TraceRequest, error)
+	// DecideTraceRequest records a signed decision (DecisionApprove or
+	// DecisionReject) on a pending or approved request, with an
+	// AuditRequestApproved or AuditRequestRejected event. The signature
+	// must be a's over DecisionStatement of the request as stored, by an
+	// active approver (EFORBIDDEN otherwise); one decision per approver
+	// (ECONFLICT for a second one, and unless pending or approved). A
+	// rejection rejects the request; an approval makes it approved once
+	// CheckApprovals passes, with the earliest expiry of its approvals.
+	DecideTraceRequest(ctx context.Context, a *Approval, now time.Time) (*TraceRequest, error)
+	// WithdrawApproval withdraws an approver's decision before the
+	// export, with a signature over DecisionStatement(r, DecisionWithdraw);
+	// the request falls back to pending unless its other approvals still
+	// suffice. ENOTFOUND without a decision of the approver, ECONFLICT
+	// after the export.
+	WithdrawApproval(ctx context.Context, requestID, approverID string, sig []byte, now time.Time) (*TraceRequest, error)
 	// ExportTraceRequest exports a request: it checks that the request is
 	// approved and unexpired at now (EFORBIDDEN otherwise, ECONFLICT when
 	// already exported), calls build with the request, the number of
@@ -116,12 +132,70 @@ type TraceStore interface {
 	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, build ExportFunc) (*TraceRequest, error)
 }
 
-// Decision is the DPO's answer to a pending trace request.
-type Decision struct {
-	Approve   bool
-	Note      string
-	Now       time.Time
-	ExpiresAt time.Time // only for approvals
+// ApproverStore keeps the approvers' public keys.
+type ApproverStore interface {
+	// AddApprover registers a with an AuditApproverChanged event. The
+	// first approver needs no signature (AddedBy ""); every later one
+	// needs a.Signature by the active approver a.AddedBy over
+	// ApproverStatement("add", a) (EFORBIDDEN otherwise). ECONFLICT for a
+	// key or (case-insensitively) a name already registered.
+	AddApprover(ctx context.Context, a *Approver) error
+	// RemoveApprover removes the approver id, signed by the active
+	// approver by over ApproverStatement("remove", …); ECONFLICT for the
+	// last active approver, ENOTFOUND for an unknown or removed one.
+	RemoveApprover(ctx context.Context, id, by string, sig []byte, now time.Time) error
+	// Approvers lists every approver, removed ones included, oldest first.
+	Approvers(ctx context.Context) ([]*Approver, error)
+}
+
+// ActiveApprovers returns a KeyLookup over the active approvers of list
+// whose registration verifies (VerifiedApprovers).
+func ActiveApprovers(list []*Approver) KeyLookup {
+	verified := VerifiedApprovers(list)
+	return func(id string) (ed25519.PublicKey, string, bool) {
+		for _, a := range verified {
+			if a.ID == id && a.RemovedAt == nil {
+				return a.Key(), a.Name, true
+			}
+		}
+		return nil, "", false
+	}
+}
+
+// VerifiedApprovers returns the approvers of list whose registration is
+// proven: the one first approver (AddedBy "") and every one whose
+// Signature by a proven approver covers ApproverStatement("add", …). A row
+// written into the database by hand, without such a signature, does not
+// count; a second "first" approver makes both void (the table was
+// tampered with).
+func VerifiedApprovers(list []*Approver) []*Approver {
+	proven := map[string]ed25519.PublicKey{}
+	roots := 0
+	for _, a := range list {
+		if a.AddedBy == "" {
+			roots++
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, a := range list {
+			k := a.Key()
+			if proven[a.ID] != nil || k == nil || KeyID(k) != a.ID {
+				continue
+			}
+			if a.AddedBy == "" && roots == 1 ||
+				a.AddedBy != "" && proven[a.AddedBy] != nil && VerifySignature(proven[a.AddedBy], PurposeApprover, ApproverStatement("add", a), a.Signature) {
+				proven[a.ID], changed = k, true
+			}
+		}
+	}
+	var ok []*Approver
+	for _, a := range list {
+		if proven[a.ID] != nil {
+			ok = append(ok, a)
+		}
+	}
+	return ok
 }
 
 // ExportFunc turns the visits of a request's scope, count of them, into

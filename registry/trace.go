@@ -44,6 +44,14 @@ type TraceRequest struct {
 	ExportedAt   *time.Time `json:"exported_at,omitempty"`
 	ExportCount  int        `json:"export_count"`            // records in the export
 	ExportDigest string     `json:"export_digest,omitempty"` // hex SHA-256 of the export bundle
+
+	// Nonce is the request's one-time value that every signed decision
+	// on it covers (DecisionStatement), so that a signature cannot be
+	// replayed onto another request.
+	Nonce string `json:"nonce"`
+	// Approvals are the signed decisions on the request, withdrawn ones
+	// included; FindTraceRequest fills them in, TraceRequests does not.
+	Approvals []*Approval `json:"approvals,omitempty"`
 }
 
 // TraceFilter selects trace requests for listing. Zero fields match all.
@@ -91,6 +99,7 @@ func NewTraceRequest(in *TraceInput, actor Actor, ownerToken string, now time.Ti
 		From: in.From.UTC().Truncate(time.Microsecond), To: in.To.UTC().Truncate(time.Microsecond),
 		Sites: in.Sites, Areas: in.Areas, Status: TracePending,
 		OwnerToken: ownerToken, CreatedBy: actor, CreatedAt: now.UTC().Truncate(time.Microsecond),
+		Nonce: NewNonce(),
 	}, nil
 }
 

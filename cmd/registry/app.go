@@ -70,7 +70,7 @@ REGISTRY_MAX_STAY; the help of each command names the variable in
 	cmd.AddCommand(
 		a.keygenCmd(), a.serveCmd(), a.tokensCmd(), a.migrateCmd(), a.versionCmd(),
 		a.purgeCmd(), a.keysCmd(), a.requestsCmd(), a.exportCmd(), a.decryptCmd(), a.auditCmd(),
-		a.sitesCmd(), a.usersCmd(), a.posterCmd(),
+		a.sitesCmd(), a.usersCmd(), a.posterCmd(), a.approversCmd(), a.trustCmd(), a.recipientsCmd(),
 	)
 	return cmd
 }
@@ -140,9 +140,10 @@ func dpoActor(as string) (registry.Actor, error) {
 			as = u.Username
 		}
 	}
-	as = strings.TrimSpace(as)
-	if as == "" || strings.ContainsAny(as, " \t\r\n:") {
-		return "", withHint(registry.Errorf(registry.EINVALID, "cannot tell who you are"), "pass --as NAME (or set REGISTRY_AS) with your name, without spaces or ':'")
+	clean, err := registry.CleanText("as", as)
+	if err != nil || clean == "" || strings.Contains(clean, ":") || len(clean) > 100 {
+		return "", withHint(registry.Errorf(registry.EINVALID, "cannot tell who you are"), "pass --as NAME (or set REGISTRY_AS) with your name: printable text without ':', at most 100 characters, for example --as \"Frau DSB\"")
 	}
+	as = clean
 	return registry.Actor("dpo:" + as), nil
 }

@@ -102,7 +102,10 @@ func TestDPOActor(t *testing.T) {
 	if got, err := dpoActor("alice"); err != nil || got != "dpo:alice" {
 		t.Errorf(`dpoActor("alice") = %q, %v; want "dpo:alice"`, got, err)
 	}
-	for _, bad := range []string{"a b", "x:y", "\t"} {
+	if got, err := dpoActor("  Frau DSB "); err != nil || got != "dpo:Frau DSB" {
+		t.Errorf(`dpoActor("Frau DSB") = %q, %v; want "dpo:Frau DSB"`, got, err)
+	}
+	for _, bad := range []string{"x:y", "\t", "ali\u200bce", "a\u202eb", "\x1b[31mred"} {
 		if _, err := dpoActor(bad); err == nil {
 			t.Errorf("dpoActor(%q) succeeded; want an error", bad)
 		}

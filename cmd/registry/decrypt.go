@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"unicode/utf8"
 
+	"filippo.io/age/plugin"
 	"github.com/spf13/cobra"
 
 	"github.com/cityhall/registry/crypto"
@@ -16,28 +17,40 @@ import (
 )
 
 type decryptOptions struct {
-	identity, format, separator, out string
+	identity, trust, format, separator, out string
 }
 
 func (a *app) decryptCmd() *cobra.Command {
 	var o decryptOptions
 	cmd := &cobra.Command{
-		Use:   "decrypt --identity FILE [--format csv|json|sormas] [-o OUT] BUNDLE",
+		Use:   "decrypt --identity FILE --trust FILE [--format csv|json|sormas] [-o OUT] BUNDLE",
 		Short: "Open an export bundle on the health office's machine",
 		Long: `decrypt opens an export bundle with the health office's age identity and
 writes the contact data as CSV (default), JSON or the SORMAS
 event-participant import layout.
 
-It checks every record against the metadata it was exported with and writes
-nothing unless every record is sound. CSV files are safe to open in Excel
+It checks the bundle against the trust file the health office pinned at
+setup (--trust, written by 'registry trust export' at the city hall): the
+registry instance's signature over the whole bundle and the signed
+approvals of pinned approvers (one for a request the office filed, two for
+one recorded from a letter). A bundle that fails, or one made with the
+stock age tool, is refused. It also checks every record against the
+metadata it was exported with and writes nothing unless every record is
+sound. It prints the bundle's digest, the case, the window and who
+approved.
+
+The identity file may be protected with a passphrase ('age -p'; asked on
+the terminal, or read from the file named by REGISTRY_PASSPHRASE_FILE) or
+hold an age plugin identity (for example age-plugin-yubikey, so that the
+key stays on a hardware token). CSV files are safe to open in Excel
 and LibreOffice: no cell is ever evaluated as a formula, phone numbers keep
 their leading +, the file is UTF-8 with a byte-order mark; use
 --separator ';' for German Excel.
 
 Run it on the health office's machine: this is the only place where the
 contact data becomes readable.`,
-		Example: `  registry decrypt --identity gesundheitsamt.key --separator ';' -o kontakte.csv GA-2026-0815.registry-export.age
-  registry decrypt --identity gesundheitsamt.key --format sormas -o sormas.csv bundle.age`,
+		Example: `  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust --separator ';' -o kontakte.csv GA-2026-0815.registry-export.age
+  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust --format sormas -o sormas.csv bundle.age`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDecrypt(args[0], &o)
@@ -45,10 +58,11 @@ contact data becomes readable.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.identity, "identity", "", "the health office's age identity `FILE`")
+	f.StringVar(&o.trust, "trust", "", "the trust `FILE` pinned at setup (instance and approver keys)")
 	f.StringVar(&o.format, "format", "csv", "output format: csv, json or sormas")
 	f.StringVar(&o.separator, "separator", ",", "CSV and SORMAS field separator (one character, ';' for German Excel)")
 	f.StringVarP(&o.out, "output", "o", "", "write to `FILE` instead of standard output (must not exist)")
-	settings(f, "identity")
+	settings(f, "identity", "trust")
 	return cmd
 }
 
@@ -66,7 +80,19 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 			return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", o.out)
 		}
 	}
-	ids, err := crypto.ReadIdentities(o.identity)
+	if o.trust == "" {
+		return withHint(registry.Errorf(registry.EINVALID, "no trust file"), "pass --trust FILE: the file 'registry trust export' wrote at the city hall, pinned at setup")
+	}
+	trust, err := export.ReadTrust(o.trust)
+	if err != nil {
+		return err
+	}
+	if o.identity == "" {
+		return withHint(registry.Errorf(registry.EINVALID, "no identity file"), "pass --identity FILE: the health office's age identity")
+	}
+	ui := plugin.NewTerminalUI(func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: "+format+"\n", v...) },
+		func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: warning: "+format+"\n", v...) })
+	ids, err := crypto.ReadIdentityFile(o.identity, crypto.TerminalPassphrase(), ui)
 	if err != nil {
 		return err
 	}
@@ -75,7 +101,7 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		return err
 	}
 	defer in.Close()
-	stream, err := export.Open(bufio.NewReaderSize(in, 1<<20), ids)
+	stream, err := export.Open(bufio.NewReaderSize(in, 1<<20), ids, trust)
 	if err != nil {
 		return err
 	}
@@ -102,11 +128,24 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 	}
 	h := stream.BundleHeader()
 	fmt.Fprintf(a.stderr, "registry: case %s, %s, window %s to %s: %d records, bundle sha256 %s\n",
-		h.CaseRef, h.Office, rfc3339(h.From), rfc3339(h.To), h.Count, stream.BundleDigest())
+		escaped(h.CaseRef), escaped(h.Office), rfc3339(h.From), rfc3339(h.To), h.Count, stream.BundleDigest())
+	for _, ap := range h.Approvals {
+		fmt.Fprintf(a.stderr, "registry: approved by %s (key %s) at %s; signed by registry instance %s\n",
+			escaped(ap.Name), keyIDOf(ap.PublicKey), rfc3339(ap.SignedAt), keyIDOf(h.Instance))
+	}
 	if o.out != "" {
 		fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", h.Count, h.CaseRef, o.out)
 	}
 	return nil
+}
+
+// keyIDOf returns the key id of a public key's text form.
+func keyIDOf(s string) string {
+	k, err := registry.ParsePublicKey(s)
+	if err != nil {
+		return "?"
+	}
+	return registry.KeyID(k)
 }
 
 // decryptScratch is the scratch directory of decrypt: a private directory

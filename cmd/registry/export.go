@@ -72,9 +72,13 @@ func (a *app) runExport(ctx context.Context, id string, o *exportOptions) error 
 	if err != nil {
 		return err
 	}
+	instance, err := keys.InstanceKey(a.now())
+	if err != nil {
+		return err
+	}
 	return a.withStore(ctx, func(s registry.Store) error {
 		job := &export.Job{Store: s, Audit: s, Actor: actor, RequestID: id, Keys: keys, Recipients: rcpts,
-			MaxStay: o.maxStay, Now: a.now(), Scratch: scratch}
+			Instance: instance, MaxStay: o.maxStay, Now: a.now(), Scratch: scratch}
 		f, req, err := job.Run(ctx)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 func (a *app) keygenCmd() *cobra.Command {
 	var out string
+	var protect bool
 	cmd := &cobra.Command{
 		Use:   "keygen -o FILE",
 		Short: "Create an age identity (key pair) for the health office",
@@ -20,14 +21,24 @@ Run it on the health office's own machine, never on the registry server:
 the identity is the only key that opens visitors' contact data. Put the
 printed recipient into the recipients file that 'registry serve
 --recipients' reads. The file works with the stock age tool
-(age -d -i FILE).`,
+(age -d -i FILE). With --protect the file is encrypted with a passphrase
+you type, as 'age -p' would (age -d -i FILE asks for it, and so does
+'registry decrypt'). For a key on a hardware token, use an age plugin
+(for example age-plugin-yubikey) instead and pass its identity file to
+decrypt.`,
 		Example: `  registry keygen -o gesundheitsamt.key > recipients.txt`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if out == "" {
 				return withHint(fmt.Errorf("no output file"), "pass -o FILE; the identity is never printed")
 			}
-			rcpt, err := crypto.WriteIdentityFile(out, a.now())
+			var pass []byte
+			if protect {
+				if pass, err = newPassphrase(); err != nil {
+					return err
+				}
+			}
+			rcpt, err := crypto.WriteProtectedIdentityFile(out, pass, a.now())
 			if err != nil {
 				return err
 			}
@@ -37,5 +48,6 @@ printed recipient into the recipients file that 'registry serve
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the identity to this `FILE` (must not exist)")
+	cmd.Flags().BoolVar(&protect, "protect", false, "encrypt the identity file with a passphrase (asked on the terminal)")
 	return cmd
 }

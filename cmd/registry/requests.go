@@ -23,16 +23,21 @@ func (a *app) requestsCmd() *cobra.Command {
 		Short: "Review, approve and reject the health office's trace requests",
 		Long: `requests is the data-protection officer's side of a trace request. A health
 office files a request (case reference, time window, sites) over the API,
-or you record one that arrived by letter with 'requests create'. Someone
-other than its creator approves or rejects it; an approval lapses after
---valid-for. An approved request can be exported exactly once. Every step
-is recorded in the audit log.`,
+or you record one that arrived by letter with 'requests create'.
+
+Approving and rejecting are signatures with your approver key (--key, see
+'registry approvers'), over the request's id, case, office, window, sites,
+areas, the approval's expiry and a one-time nonce: a request filed by the
+health office needs one approver, one recorded from a letter two different
+approvers. An approval lapses after --valid-for and can be withdrawn before
+the export. An approved request can be exported exactly once. Every step is
+recorded in the audit log under the approver's registered name.`,
 	}
 	var as string
-	cmd.PersistentFlags().StringVar(&as, "as", "", "your name, recorded in the audit log (default: your login name)")
+	cmd.PersistentFlags().StringVar(&as, "as", "", "your name for 'create', recorded in the audit log (default: your login name)")
 	settings(cmd.PersistentFlags(), "as")
-	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(), a.requestsDecideCmd(&as, true),
-		a.requestsDecideCmd(&as, false), a.requestsCreateCmd(&as))
+	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(), a.requestsDecideCmd(true),
+		a.requestsDecideCmd(false), a.requestsWithdrawCmd(), a.requestsCreateCmd(&as))
 	return cmd
 }
 
@@ -101,10 +106,21 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
 		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
-		{"decided by", dash(string(r.DecidedBy))}, {"decided at", rfc3339p(r.DecidedAt)},
-		{"decision note", dash(r.DecisionNote)}, {"approval expires", rfc3339p(r.ExpiresAt)},
+		{"origin", r.Origin()}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
+		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", rfc3339p(r.DecidedAt)},
+		{"decision note", dash(escaped(r.DecisionNote))}, {"approval expires", rfc3339p(r.ExpiresAt)},
 		{"exported at", rfc3339p(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
 		{"export digest", dash(r.ExportDigest)},
+	}
+	for _, a := range r.Approvals {
+		state := a.Decision
+		if a.Decision == registry.DecisionApprove {
+			state += " until " + rfc3339(a.ExpiresAt)
+		}
+		if a.WithdrawnAt != nil {
+			state += ", withdrawn " + rfc3339(*a.WithdrawnAt)
+		}
+		rows = append(rows, [2]string{"signed decision", fmt.Sprintf("%s (key %s) at %s: %s", escaped(a.Name), a.ApproverID, rfc3339(a.SignedAt), state)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
@@ -112,17 +128,20 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 	return tw.Flush()
 }
 
-func (a *app) requestsDecideCmd(as *string, approve bool) *cobra.Command {
-	var note string
+func (a *app) requestsDecideCmd(approve bool) *cobra.Command {
+	var note, key string
 	validFor := DefaultApprovalValidity
-	use, short := "reject ID --note REASON", "Reject a pending trace request"
+	use, short := "reject ID --key FILE --note REASON", "Reject a trace request, signed with your approver key"
 	if approve {
-		use, short = "approve ID [--valid-for 72h] [--note TEXT]", "Approve a pending trace request for one export"
+		use, short = "approve ID --key FILE [--valid-for 72h] [--note TEXT]", "Approve a trace request for one export, signed with your approver key"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Long: `The command shows what you sign (the request as stored) and signs it with
+your approver key. It refuses a key that is not a registered approver's and
+a second decision by the same key.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !approve && strings.TrimSpace(note) == "" {
 				return withHint(registry.Errorf(registry.EINVALID, "a rejection needs a reason"), "pass --note REASON; the health office sees it")
@@ -130,14 +149,23 @@ func (a *app) requestsDecideCmd(as *string, approve bool) *cobra.Command {
 			if validFor <= 0 || validFor > 14*24*time.Hour {
 				return withHint(registry.Errorf(registry.EINVALID, "--valid-for must lie between 1 minute and 14 days"), "the default is 72h")
 			}
-			actor, err := dpoActor(*as)
+			k, err := readKey(key)
 			if err != nil {
 				return err
 			}
 			now := a.now().UTC()
-			d := registry.Decision{Approve: approve, Note: note, Now: now, ExpiresAt: now.Add(validFor)}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				r, err := s.DecideTraceRequest(cmd.Context(), actor, args[0], d)
+				r, err := s.FindTraceRequest(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				decision, exp := registry.DecisionReject, time.Time{}
+				if approve {
+					decision, exp = registry.DecisionApprove, now.Add(validFor).Truncate(time.Microsecond)
+				}
+				ap := &registry.Approval{RequestID: r.ID, ApproverID: k.ID(), Decision: decision, ExpiresAt: exp, Note: note,
+					Signature: k.Sign(registry.PurposeDecision, registry.DecisionStatement(r, decision, exp))}
+				r, err = s.DecideTraceRequest(cmd.Context(), ap, now)
 				if err != nil {
 					return err
 				}
@@ -146,9 +174,38 @@ func (a *app) requestsDecideCmd(as *string, approve bool) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "reason or remark, recorded with the decision")
+	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE` ('registry approvers keygen')")
 	if approve {
 		cmd.Flags().DurationVar(&validFor, "valid-for", validFor, "the approval lapses after this long")
 	}
+	return cmd
+}
+
+func (a *app) requestsWithdrawCmd() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:   "withdraw ID --key FILE",
+		Short: "Withdraw your decision on a trace request before it is exported",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := readKey(key)
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				r, err := s.FindTraceRequest(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				sig := k.Sign(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}))
+				if r, err = s.WithdrawApproval(cmd.Context(), r.ID, k.ID(), sig, a.now()); err != nil {
+					return err
+				}
+				return printRequest(a.stdout, r)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE`")
 	return cmd
 }
 

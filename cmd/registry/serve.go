@@ -142,6 +142,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		Limits: &o.limits, IntakeOnly: o.intakeOnly}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
+		if cfg.Instance, err = keys.InstanceKey(a.now()); err != nil {
+			return err
+		}
 		if cfg.Scratch, err = a.scratch(o.dataDir, o.keystore); err != nil {
 			return err
 		}
@@ -254,8 +257,14 @@ func (a *app) loadRecipients(ctx context.Context, store registry.Store, o *serve
 	if err != nil {
 		return nil, err
 	}
-	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint())
+	signer, sig, err := readRecipientsSignature(o.recipients)
 	if err != nil {
+		return nil, err
+	}
+	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint(), signer, sig)
+	if registry.ErrorCode(err) == registry.EFORBIDDEN {
+		return nil, withHint(err, "if the health office really changed its keys, an approver signs the new file: 'registry recipients sign --key KEY %s' writes %s.sig; if not, restore the old file", o.recipients, o.recipients)
+	} else if err != nil {
 		return nil, fmt.Errorf("pin recipients: %w", err)
 	}
 	if changed {

@@ -57,7 +57,7 @@ func BenchmarkWrite(b *testing.B) {
 	s := loadBench(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Write(io.Discard, s.req, len(s.visits), visitSeq(s.visits), s.f.keys, s.f.to, 12*time.Hour, testNow); err != nil {
+		if _, err := Write(io.Discard, s.f.sign(s.req), len(s.visits), visitSeq(s.visits), s.f.keys, s.f.to, s.f.instance, 12*time.Hour, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -84,7 +84,7 @@ func BenchmarkRead(b *testing.B) {
 	s := loadBench(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Read(bytes.NewReader(s.bundle), s.f.office); err != nil {
+		if _, err := Read(bytes.NewReader(s.bundle), s.f.office, s.f.trust); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -117,7 +117,7 @@ func BenchmarkReadBaseline(b *testing.B) {
 
 func BenchmarkWriteCSV(b *testing.B) {
 	s := loadBench(b)
-	bundle, err := Read(bytes.NewReader(s.bundle), s.f.office)
+	bundle, err := Read(bytes.NewReader(s.bundle), s.f.office, s.f.trust)
 	if err != nil {
 		b.Fatal(err)
 	}

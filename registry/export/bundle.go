@@ -9,8 +9,10 @@ import (
 )
 
 // Format is the value of Header.Format for bundles this package writes and
-// the only one Read accepts.
-const Format = "registry-export/1"
+// the only one Read accepts. Version 2 carries the request's signed
+// approvals and ends in the instance's signature (version 1 bundles were
+// unsigned and are refused).
+const Format = "registry-export/2"
 
 // Limits Read enforces on a bundle, so that a hostile file cannot exhaust
 // memory.
@@ -39,6 +41,42 @@ type Header struct {
 	Areas      []string  `json:"areas"`
 	CreatedAt  time.Time `json:"created_at"`
 	Count      int       `json:"count"`
+	// Nonce and Origin are the request's, as its approvals signed them.
+	Nonce  string `json:"nonce"`
+	Origin string `json:"origin"`
+	// Approvals are the signed approvals the export consumed.
+	Approvals []HeaderApproval `json:"approvals"`
+	// Instance is the public key of the registry instance that signed the
+	// bundle (its last line).
+	Instance string `json:"instance"`
+}
+
+// HeaderApproval is one signed approval in a bundle. Name is the name
+// the bundle gives; after Open it is the name the health office pinned
+// for the key.
+type HeaderApproval struct {
+	Name      string    `json:"name"`
+	PublicKey string    `json:"public_key"`
+	ExpiresAt time.Time `json:"expires_at"`
+	SignedAt  time.Time `json:"signed_at"`
+	Signature []byte    `json:"signature"`
+}
+
+// trailer is the last line of a bundle: the instance's signature
+// (registry.PurposeBundle) over the SHA-256 of every line before it.
+type trailer struct {
+	Signature []byte `json:"signature"`
+}
+
+// request returns the trace request the header answers, as far as the
+// approvals' statements cover it.
+func (h *Header) request() *registry.TraceRequest {
+	r := &registry.TraceRequest{ID: h.RequestID, CaseRef: h.CaseRef, Office: h.Office, LegalBasis: h.LegalBasis,
+		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Nonce: h.Nonce}
+	if h.Origin == registry.OriginOffice {
+		r.OwnerToken = "office" // Origin() reads it; its value is not signed
+	}
+	return r
 }
 
 // Record is one decrypted visit of a bundle: its plaintext metadata and

@@ -29,7 +29,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	f := newFixture(t)
 	req, visits, contacts := roundTripSet(t, f)
 	var buf bytes.Buffer
-	digest, err := Write(&buf, req, len(visits), visitSeq(visits), f.keys, f.to, 12*time.Hour, testNow)
+	digest, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), f.keys, f.to, f.instance, 12*time.Hour, testNow)
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -37,7 +37,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if got, want := digest, hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("digest = %s, want SHA-256 of the written bytes %s", got, want)
 	}
-	b, err := Read(bytes.NewReader(buf.Bytes()), f.office)
+	b, err := Read(bytes.NewReader(buf.Bytes()), f.office, f.trust)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
@@ -47,6 +47,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	want := Header{
 		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office, LegalBasis: req.LegalBasis,
 		From: req.From, To: req.To, Sites: req.Sites, Areas: []string{}, CreatedAt: testNow, Count: 3,
+		Nonce: req.Nonce, Origin: registry.OriginOffice, Instance: registry.FormatPublicKey(f.instance.Public()),
+		Approvals: []HeaderApproval{{Name: "Anna DSB", PublicKey: registry.FormatPublicKey(f.approver.Public()),
+			ExpiresAt: req.Approvals[0].ExpiresAt, SignedAt: req.Approvals[0].SignedAt, Signature: req.Approvals[0].Signature}},
 	}
 	if !reflect.DeepEqual(b.Header, want) {
 		t.Errorf("header = %+v, want %+v", b.Header, want)
@@ -78,10 +81,10 @@ func TestWriteKeepsInnerLayer(t *testing.T) {
 	f := newFixture(t)
 	req, visits, _ := roundTripSet(t, f)
 	lines := f.plainLines(t, f.write(t, req, visits))
-	if got, want := len(lines), 4; got != want {
-		t.Fatalf("lines = %d, want header + 3", got)
+	if got, want := len(lines), 5; got != want {
+		t.Fatalf("lines = %d, want header + 3 + signature", got)
 	}
-	if !strings.HasPrefix(lines[0], `{"format":"registry-export/1",`) {
+	if !strings.HasPrefix(lines[0], `{"format":"registry-export/2",`) {
 		t.Errorf("line 1 = %.60s…, want the header first", lines[0])
 	}
 	for _, secret := range []string{"Zoë", "Jürgen", "Müller", "Meschede", "+49 291 1234", "example.org"} {
@@ -103,7 +106,7 @@ func TestWriteKeepsInnerLayer(t *testing.T) {
 func TestWriteReadEmpty(t *testing.T) {
 	f := newFixture(t)
 	req := testRequest(testNow.Add(-time.Hour), testNow, "rathaus")
-	b, err := Read(bytes.NewReader(f.write(t, req, nil)), f.office)
+	b, err := Read(bytes.NewReader(f.write(t, req, nil)), f.office, f.trust)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
@@ -150,7 +153,7 @@ func TestWriteFailures(t *testing.T) {
 			vs := []*registry.Visit{v0, v1}
 			tt.mangle(t, f, vs, req)
 			var buf bytes.Buffer
-			_, err := Write(&buf, req, len(vs), visitSeq(vs), f.keys, f.to, 12*time.Hour, testNow)
+			_, err := Write(&buf, f.sign(req), len(vs), visitSeq(vs), f.keys, f.to, f.instance, 12*time.Hour, testNow)
 			if got := registry.ErrorCode(err); got != tt.code {
 				t.Fatalf("Write error = %v (code %q), want code %q", err, got, tt.code)
 			}
@@ -162,7 +165,7 @@ func TestWriteFailures(t *testing.T) {
 			if strings.Contains(err.Error(), "Anna") || strings.Contains(err.Error(), "Berta") {
 				t.Errorf("error %q holds contact data", err)
 			}
-			if _, err := Read(bytes.NewReader(buf.Bytes()), f.office); err == nil {
+			if _, err := Read(bytes.NewReader(buf.Bytes()), f.office, f.trust); err == nil {
 				t.Errorf("the partial output of a failed Write reads as a bundle")
 			}
 		})
@@ -173,10 +176,10 @@ func TestWriteRefusesBadArguments(t *testing.T) {
 	f := newFixture(t)
 	req := testRequest(testNow.Add(-time.Hour), testNow, "rathaus")
 	var buf bytes.Buffer
-	if _, err := Write(&buf, req, 0, visitSeq(nil), f.keys, f.to, 0, testNow); registry.ErrorCode(err) != registry.EINVALID {
+	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), f.keys, f.to, f.instance, 0, testNow); registry.ErrorCode(err) != registry.EINVALID {
 		t.Errorf("maxStay 0: error = %v, want EINVALID", err)
 	}
-	if _, err := Write(&buf, req, 0, visitSeq(nil), f.keys, nil, time.Hour, testNow); registry.ErrorCode(err) != registry.EINVALID {
+	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), f.keys, nil, f.instance, time.Hour, testNow); registry.ErrorCode(err) != registry.EINVALID {
 		t.Errorf("no recipients: error = %v, want EINVALID", err)
 	}
 	if got := buf.Len(); got != 0 {

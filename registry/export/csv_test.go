@@ -183,7 +183,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := WriteJSON(&buf, b); err != nil {
 		t.Fatalf("WriteJSON: %v", err)
 	}
-	if !strings.HasPrefix(buf.String(), "{\n  \"header\": {\n    \"format\": \"registry-export/1\",") {
+	if !strings.HasPrefix(buf.String(), "{\n  \"header\": {\n    \"format\": \"registry-export/2\",") {
 		t.Errorf("output starts %.60q, want an indented document", buf.String())
 	}
 	var got Bundle

@@ -29,7 +29,7 @@ func FuzzRead(f *testing.F) {
 		if !raw {
 			in = fx.reseal(t, []string{strings.TrimSuffix(string(data), "\n")})
 		}
-		b, err := Read(bytes.NewReader(in), fx.office)
+		b, err := Read(bytes.NewReader(in), fx.office, fx.trust)
 		if err != nil {
 			if b != nil || registry.ErrorCode(err) != registry.EINVALID {
 				t.Fatalf("Read = %v, %v; want nil and EINVALID", b, err)

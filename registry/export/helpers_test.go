@@ -27,6 +27,11 @@ type fixture struct {
 	office []age.Identity
 	sealer *crypto.Sealer
 	epochs map[registry.Day]string // day → epoch recipient
+	// instance signs bundles; approver approves requests (sign); trust
+	// pins both, as the health office does.
+	instance *crypto.SigningKey
+	approver *crypto.SigningKey
+	trust    *Trust
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -49,7 +54,30 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatalf("OpenKeyStore: %v", err)
 	}
-	return &fixture{keys: keys, to: to, office: office, sealer: crypto.NewSealer(to), epochs: map[registry.Day]string{}}
+	f := &fixture{keys: keys, to: to, office: office, sealer: crypto.NewSealer(to), epochs: map[registry.Day]string{},
+		instance: crypto.GenerateSigningKey(), approver: crypto.GenerateSigningKey()}
+	f.pin()
+	return f
+}
+
+// pin sets f.trust to f's instance and approver keys.
+func (f *fixture) pin() {
+	f.trust = &Trust{Instance: f.instance.Public(), Approvers: map[string]TrustedApprover{
+		f.approver.ID(): {Name: "Anna DSB", Key: f.approver.Public()}}}
+}
+
+// sign gives req a nonce and f.approver's signed approval, as the store
+// hands an approved request to Write.
+func (f *fixture) sign(req *registry.TraceRequest) *registry.TraceRequest {
+	if req.Nonce == "" {
+		req.Nonce = registry.NewNonce()
+	}
+	exp := testNow.Add(72 * time.Hour)
+	req.Approvals = []*registry.Approval{{RequestID: req.ID, ApproverID: f.approver.ID(), Name: "Anna DSB",
+		PublicKey: registry.FormatPublicKey(f.approver.Public()), Decision: registry.DecisionApprove,
+		ExpiresAt: exp, SignedAt: testNow.Add(-time.Hour),
+		Signature: f.approver.Sign(registry.PurposeDecision, registry.DecisionStatement(req, registry.DecisionApprove, exp))}}
+	return req
 }
 
 // epoch returns the recipient of the day's epoch key, creating the key.
@@ -97,7 +125,7 @@ func testRequest(from, to time.Time, sites ...string) *registry.TraceRequest {
 	return &registry.TraceRequest{
 		ID: registry.NewID(), CaseRef: "GA-2021/0815", Office: "Gesundheitsamt Hochsauerlandkreis",
 		LegalBasis: "§ 25 IfSG i.V.m. § 28a Abs. 4 IfSG", From: from, To: to, Sites: sites,
-		Status: registry.TraceApproved,
+		Status: registry.TraceApproved, OwnerToken: "office1",
 	}
 }
 
@@ -105,7 +133,7 @@ func testRequest(from, to time.Time, sites ...string) *registry.TraceRequest {
 func (f *fixture) write(tb testing.TB, req *registry.TraceRequest, visits []*registry.Visit) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	if _, err := Write(&buf, req, len(visits), visitSeq(visits), f.keys, f.to, 12*time.Hour, testNow); err != nil {
+	if _, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), f.keys, f.to, f.instance, 12*time.Hour, testNow); err != nil {
 		tb.Fatalf("Write: %v", err)
 	}
 	return buf.Bytes()

@@ -43,7 +43,7 @@ func BenchmarkStreaming(b *testing.B) {
 	var exportPeak int64
 	bw := bufio.NewWriter(out)
 	watch(b, &exportPeak, func() {
-		if _, err := Write(bw, req, n, sealedVisits(b, f, from, n), f.keys, f.to, 12*time.Hour, testNow); err != nil {
+		if _, err := Write(bw, f.sign(req), n, sealedVisits(b, f, from, n), f.keys, f.to, f.instance, 12*time.Hour, testNow); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -62,7 +62,7 @@ func BenchmarkStreaming(b *testing.B) {
 		}
 		defer in.Close()
 		start := time.Now()
-		s, err := Open(bufio.NewReaderSize(in, 1<<20), f.office)
+		s, err := Open(bufio.NewReaderSize(in, 1<<20), f.office, f.trust)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -51,9 +51,16 @@ type Stream struct {
 }
 
 // Open opens a bundle with the health office's identities and reads and
-// checks its header (format, record count, window). Errors are EINVALID
-// *registry.Error values; messages never hold contact data.
-func Open(r io.Reader, office []age.Identity) (*Stream, error) {
+// checks its header (format, record count, window) and its authenticity
+// against trust: the pinned instance key and enough signed approvals by
+// pinned approvers (the names in the header become the pinned ones). The
+// instance's signature over the whole bundle is checked when All reaches
+// the end. Errors are EINVALID *registry.Error values; messages never
+// hold contact data.
+func Open(r io.Reader, office []age.Identity, trust *Trust) (*Stream, error) {
+	if trust == nil {
+		return nil, registry.Errorf(registry.EINVALID, "Opening a bundle needs the trust file pinned at setup (--trust).")
+	}
 	if len(office) == 0 {
 		return nil, registry.Errorf(registry.EINVALID, "Opening a bundle needs at least one identity.")
 	}
@@ -63,9 +70,12 @@ func Open(r io.Reader, office []age.Identity) (*Stream, error) {
 	if err != nil {
 		return nil, openError(err)
 	}
-	lr := &lineReader{r: bufio.NewReaderSize(ar, MaxLine)}
+	lr := &lineReader{r: bufio.NewReaderSize(ar, MaxLine), h: sha256.New()}
 	hdr, err := readHeader(lr)
 	if err != nil {
+		return nil, err
+	}
+	if err := verifyHeader(hdr, trust); err != nil {
 		return nil, err
 	}
 	return &Stream{header: *hdr, lr: lr, src: src, h: h, office: office}, nil
@@ -116,16 +126,14 @@ func (s *Stream) records(yield func(*Record, error) bool) error {
 		}
 		return true, nil
 	}
-	for {
+	for total < s.header.Count {
 		line, err := s.lr.next()
 		if err == io.EOF {
-			break
+			return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", s.header.Count, total)
 		} else if err != nil {
 			return err
 		}
-		if total++; total > s.header.Count {
-			return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d).", s.header.Count)
-		}
+		total++
 		var w wireRecord
 		if err := strictjson.Decode(line, &w); err != nil {
 			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", s.lr.n, registry.ErrorMessage(err))
@@ -140,10 +148,10 @@ func (s *Stream) records(yield func(*Record, error) bool) error {
 			}
 		}
 	}
-	if total != s.header.Count {
-		return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", s.header.Count, total)
-	}
 	if ok, err := flush(); !ok {
+		return err
+	}
+	if err := s.verifyTrailer(); err != nil {
 		return err
 	}
 	if _, err := io.Copy(io.Discard, s.src); err != nil {
@@ -153,11 +161,35 @@ func (s *Stream) records(yield func(*Record, error) bool) error {
 	return nil
 }
 
+// verifyTrailer reads the last line, the instance's signature over every
+// line before it, and checks that nothing follows.
+func (s *Stream) verifyTrailer() error {
+	sum := s.lr.h.Sum(nil)
+	line, err := s.lr.next()
+	if err == io.EOF {
+		return registry.Errorf(registry.EINVALID, "The bundle is truncated: its signature is missing.")
+	} else if err != nil {
+		return err
+	}
+	var tr trailer
+	if err := strictjson.Decode(line, &tr); err != nil {
+		return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d), or its last line is malformed.", s.header.Count)
+	}
+	inst, _ := registry.ParsePublicKey(s.header.Instance) // checked by Open
+	if !registry.VerifySignature(inst, registry.PurposeBundle, sum, tr.Signature) {
+		return registry.Errorf(registry.EINVALID, "The signature of the registry instance does not match the bundle: it was altered or made by someone else. Nothing was decrypted.")
+	}
+	if _, err := s.lr.next(); err != io.EOF {
+		return registry.Errorf(registry.EINVALID, "The bundle continues after its signature.")
+	}
+	return nil
+}
+
 // Read opens a bundle and verifies it completely (see Stream.All)
 // before returning it, all records in memory. For bundles of any size,
 // use Open and write while reading.
-func Read(r io.Reader, office []age.Identity) (*Bundle, error) {
-	s, err := Open(r, office)
+func Read(r io.Reader, office []age.Identity, trust *Trust) (*Bundle, error) {
+	s, err := Open(r, office, trust)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +216,8 @@ func openError(err error) error {
 // and a final newline.
 type lineReader struct {
 	r *bufio.Reader
-	n int // number of the line returned last
+	n int       // number of the line returned last
+	h hash.Hash // of every line returned
 }
 
 func (l *lineReader) next() ([]byte, error) {
@@ -200,6 +233,7 @@ func (l *lineReader) next() ([]byte, error) {
 	case err != nil:
 		return nil, registry.Errorf(registry.EINVALID, "The bundle is truncated or corrupt (after line %d).", l.n-1)
 	}
+	l.h.Write(line)
 	return line, nil
 }
 

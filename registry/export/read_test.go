@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,10 +62,10 @@ func TestReadRefusesTampering(t *testing.T) {
 		{"record outside the header's sites", func(t *testing.T, l []string) []string {
 			editLine(t, l, 0, func(m map[string]any) { m["sites"] = []string{"rathaus"} })
 			return l
-		}, []string{id(1), "outside the request"}},
+		}, []string{"approval of Anna DSB does not cover this request"}},
 		{"record duplicated", func(t *testing.T, l []string) []string {
 			editLine(t, l, 0, func(m map[string]any) { m["count"] = 4 })
-			return append(l, l[1])
+			return slices.Insert(l, len(l)-1, l[1])
 		}, []string{id(0), "duplicate visit id"}},
 		{"inner not age", func(t *testing.T, l []string) []string {
 			editLine(t, l, 1, func(m map[string]any) { m["inner"] = "bm90IGFnZQ==" })
@@ -78,8 +79,42 @@ func TestReadRefusesTampering(t *testing.T) {
 			return l[:3]
 		}, []string{"truncated", "announces 3 records, it holds 2"}},
 		{"record added beyond the count", func(t *testing.T, l []string) []string {
-			return append(l, l[1])
+			return slices.Insert(l, len(l)-1, l[1])
 		}, []string{"more records than its header announces"}},
+		{"line after the signature", func(t *testing.T, l []string) []string {
+			return append(l, l[1])
+		}, []string{"continues after its signature"}},
+		{"signature removed", func(t *testing.T, l []string) []string {
+			return l[:len(l)-1]
+		}, []string{"signature is missing"}},
+		{"record edited consistently", func(t *testing.T, l []string) []string {
+			// A forger who holds the office's public key rebuilds a
+			// record that passes every per-record check: only the
+			// instance's signature tells.
+			l[1], l[2] = l[2], l[1]
+			return l
+		}, []string{"signature of the registry instance does not match"}},
+		{"signed by another instance", func(t *testing.T, l []string) []string {
+			other := crypto.GenerateSigningKey()
+			editLine(t, l, 0, func(m map[string]any) { m["instance"] = registry.FormatPublicKey(other.Public()) })
+			return l
+		}, []string{"not signed by the pinned registry instance"}},
+		{"approval removed", func(t *testing.T, l []string) []string {
+			editLine(t, l, 0, func(m map[string]any) { m["approvals"] = []any{} })
+			return l
+		}, []string{"approvals of 0 distinct pinned approvers"}},
+		{"approval by an unpinned key", func(t *testing.T, l []string) []string {
+			other := crypto.GenerateSigningKey()
+			editLine(t, l, 0, func(m map[string]any) {
+				a := m["approvals"].([]any)[0].(map[string]any)
+				a["public_key"] = registry.FormatPublicKey(other.Public())
+			})
+			return l
+		}, []string{"does not pin"}},
+		{"letter request passed off as the office's", func(t *testing.T, l []string) []string {
+			editLine(t, l, 0, func(m map[string]any) { m["origin"] = "letter" })
+			return l
+		}, []string{"does not cover this request"}},
 		{"unknown field", func(t *testing.T, l []string) []string {
 			editLine(t, l, 1, func(m map[string]any) { m["note"] = "x" })
 			return l
@@ -101,7 +136,7 @@ func TestReadRefusesTampering(t *testing.T) {
 			return l
 		}, []string{"Line 2", "malformed"}},
 		{"unknown format", func(t *testing.T, l []string) []string {
-			editLine(t, l, 0, func(m map[string]any) { m["format"] = "registry-export/2" })
+			editLine(t, l, 0, func(m map[string]any) { m["format"] = "registry-export/1" })
 			return l
 		}, []string{"unknown format"}},
 		{"count beyond the limit", func(t *testing.T, l []string) []string {
@@ -120,7 +155,7 @@ func TestReadRefusesTampering(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			lines := f.plainLines(t, sealed)
 			forged := f.reseal(t, tt.tamper(t, lines))
-			b, err := Read(bytes.NewReader(forged), f.office)
+			b, err := Read(bytes.NewReader(forged), f.office, f.trust)
 			if b != nil || registry.ErrorCode(err) != registry.EINVALID {
 				t.Fatalf("Read = %v, %v; want nil and EINVALID", b, err)
 			}
@@ -138,7 +173,7 @@ func TestReadRefusesTampering(t *testing.T) {
 		})
 	}
 	t.Run("untampered reseal reads", func(t *testing.T) {
-		if _, err := Read(bytes.NewReader(f.reseal(t, f.plainLines(t, sealed))), f.office); err != nil {
+		if _, err := Read(bytes.NewReader(f.reseal(t, f.plainLines(t, sealed))), f.office, f.trust); err != nil {
 			t.Errorf("Read of the re-sealed original: %v", err)
 		}
 	})
@@ -156,11 +191,11 @@ func TestReadWrongIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Read(bytes.NewReader(sealed), ids)
+	b, err := Read(bytes.NewReader(sealed), ids, f.trust)
 	if b != nil || registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(err.Error(), "not sealed to the given identities") {
 		t.Errorf("Read with another identity = %v, %v; want EINVALID naming the identities", b, err)
 	}
-	if _, err := Read(bytes.NewReader(sealed), nil); registry.ErrorCode(err) != registry.EINVALID {
+	if _, err := Read(bytes.NewReader(sealed), nil, f.trust); registry.ErrorCode(err) != registry.EINVALID {
 		t.Errorf("Read without identities: error = %v, want EINVALID", err)
 	}
 }
@@ -169,9 +204,10 @@ func TestReadWrongIdentity(t *testing.T) {
 // inner ciphertexts are sealed to another office fails record by record.
 func TestReadInnerForOtherOffice(t *testing.T) {
 	f, g := newFixture(t), newFixture(t)
+	g.instance, g.approver = f.instance, f.approver // the same registry, another office's recipients
 	req, visits, _ := roundTripSet(t, g)
 	lines := g.plainLines(t, g.write(t, req, visits))
-	_, err := Read(bytes.NewReader(f.reseal(t, lines)), f.office)
+	_, err := Read(bytes.NewReader(f.reseal(t, lines)), f.office, f.trust)
 	if registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(err.Error(), "3 of 3 records") {
 		t.Errorf("Read = %v, want EINVALID for all 3 records", err)
 	}
@@ -188,14 +224,14 @@ func TestReadTruncated(t *testing.T) {
 	}
 	sealed := f.write(t, req, visits)
 	for _, n := range []int{0, 20, 200, len(sealed) / 2, len(sealed) - 70000, len(sealed) - 17, len(sealed) - 1} {
-		if _, err := Read(bytes.NewReader(sealed[:n]), f.office); registry.ErrorCode(err) != registry.EINVALID {
+		if _, err := Read(bytes.NewReader(sealed[:n]), f.office, f.trust); registry.ErrorCode(err) != registry.EINVALID {
 			t.Errorf("Read of the first %d of %d bytes: error = %v, want EINVALID", n, len(sealed), err)
 		}
 	}
-	if _, err := Read(bytes.NewReader(append(sealed, 0)), f.office); err == nil {
+	if _, err := Read(bytes.NewReader(append(sealed, 0)), f.office, f.trust); err == nil {
 		t.Errorf("Read with a trailing byte succeeded")
 	}
-	if _, err := Read(bytes.NewReader(sealed), f.office); err != nil {
+	if _, err := Read(bytes.NewReader(sealed), f.office, f.trust); err != nil {
 		t.Errorf("Read of the whole bundle: %v", err)
 	}
 }

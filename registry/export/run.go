@@ -18,8 +18,10 @@ type Job struct {
 	RequestID  string
 	Keys       Keys
 	Recipients *crypto.Recipients
-	MaxStay    time.Duration
-	Now        time.Time
+	// Instance signs the bundle (crypto.KeyStore.InstanceKey).
+	Instance *crypto.SigningKey
+	MaxStay  time.Duration
+	Now      time.Time
 	// Scratch holds the bundle until it is sent (crypto.ScratchDir: a
 	// private directory, every file sealed to a key only this process
 	// holds, so that an export broken off leaves nothing anyone can read).
@@ -53,7 +55,7 @@ func (j *Job) Run(ctx context.Context) (f *crypto.Scratch, req *registry.TraceRe
 		if f, err = j.Scratch.Create(); err != nil {
 			return "", err
 		}
-		digest, err := Write(f, r, count, visits, j.Keys, j.Recipients, j.MaxStay, j.Now)
+		digest, err := Write(f, r, count, visits, j.Keys, j.Recipients, j.Instance, j.MaxStay, j.Now)
 		if err == nil {
 			err = f.Close()
 		}

@@ -42,9 +42,16 @@ const batchSize = 256
 // writes into a scratch file that is removed). maxStay must be positive:
 // it ends open visits for the scope and the contact minutes (see
 // ContactMinutes).
-func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys Keys, to *crypto.Recipients, maxStay time.Duration, now time.Time) (digest string, err error) {
+//
+// The header carries req's signed approvals (req.Approvals, as
+// registry.CheckApprovals returned them) and the instance's public key;
+// the last line is the instance's signature over every line before it.
+func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys Keys, to *crypto.Recipients, instance *crypto.SigningKey, maxStay time.Duration, now time.Time) (digest string, err error) {
 	if maxStay <= 0 {
 		return "", registry.Errorf(registry.EINVALID, "The maximum stay must be positive.")
+	}
+	if instance == nil {
+		return "", registry.Errorf(registry.EINVALID, "The export needs the instance's signing key.")
 	}
 	if to == nil || len(to.List()) == 0 {
 		return "", registry.Errorf(registry.EINVALID, "The export needs the health office's recipients.")
@@ -55,8 +62,15 @@ func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[
 		return "", fmt.Errorf("seal export bundle: %w", err)
 	}
 	bw := bufio.NewWriterSize(aw, 64<<10)
-	if err := writeLines(bw, req, count, visits, &dayKeys{keys: keys}, maxStay, now); err != nil {
+	plain := sha256.New()
+	hdr := NewHeader(req, count, now)
+	hdr.Instance = registry.FormatPublicKey(instance.Public())
+	if err := writeLines(io.MultiWriter(bw, plain), &hdr, req, count, visits, &dayKeys{keys: keys}, maxStay); err != nil {
 		return "", err
+	}
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(trailer{Signature: instance.Sign(registry.PurposeBundle, plain.Sum(nil))}); err != nil {
+		return "", fmt.Errorf("write export trailer: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("write export bundle: %w", err)
@@ -67,13 +81,22 @@ func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// NewHeader returns the header of a bundle for req with count records.
+// NewHeader returns the header of a bundle for req with count records
+// and req's approvals (Instance is Write's to fill in).
 func NewHeader(req *registry.TraceRequest, count int, now time.Time) Header {
-	return Header{
+	h := Header{
 		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office,
 		LegalBasis: req.LegalBasis, From: req.From.UTC(), To: req.To.UTC(),
 		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), CreatedAt: now.UTC(), Count: count,
+		Nonce: req.Nonce, Origin: req.Origin(), Approvals: []HeaderApproval{},
 	}
+	for _, a := range req.Approvals {
+		if a.Decision == registry.DecisionApprove && a.WithdrawnAt == nil {
+			h.Approvals = append(h.Approvals, HeaderApproval{Name: a.Name, PublicKey: a.PublicKey,
+				ExpiresAt: a.ExpiresAt.UTC(), SignedAt: a.SignedAt.UTC(), Signature: a.Signature})
+		}
+	}
+	return h
 }
 
 func nonNil(s []string) []string {
@@ -109,10 +132,10 @@ func (d *dayKeys) identity(v *registry.Visit) (age.Identity, error) {
 // writeLines writes the header and the records, checking each batch of
 // visits and opening their outer layers in parallel, and writing the batch
 // in order.
-func writeLines(bw *bufio.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys *dayKeys, maxStay time.Duration, now time.Time) error {
+func writeLines(bw io.Writer, hdr *Header, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys *dayKeys, maxStay time.Duration) error {
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(NewHeader(req, count, now)); err != nil {
+	if err := enc.Encode(hdr); err != nil {
 		return fmt.Errorf("write export header: %w", err)
 	}
 	batch := make([]*registry.Visit, 0, batchSize)

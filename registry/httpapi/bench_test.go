@@ -13,6 +13,7 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
+	"github.com/cityhall/registry/registry/storetest"
 )
 
 // BenchmarkHTTPRegister measures registrations end to end over loopback
@@ -111,9 +112,6 @@ func benchApprovedRequest(b *testing.B, s *testServer, office *registry.Token) s
 	if err := s.Store.CreateTraceRequest(ctx, office.Actor(), r); err != nil {
 		b.Fatal(err)
 	}
-	d := registry.Decision{Approve: true, Now: s.Clock.Now(), ExpiresAt: s.Clock.Now().Add(time.Hour)}
-	if _, err := s.Store.DecideTraceRequest(ctx, "dpo:bench", r.ID, d); err != nil {
-		b.Fatal(err)
-	}
+	storetest.Approve(b, s.Store, r.ID, s.Clock.Now(), s.Clock.Now().Add(time.Hour), storetest.FirstSigner(b, s.Store, s.Clock.Now()))
 	return r.ID
 }

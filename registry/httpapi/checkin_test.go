@@ -349,7 +349,7 @@ func TestCheckinPostgres(t *testing.T) {
 func TestConfigRefusesBadPublicURL(t *testing.T) {
 	s := newCheckinServer(t)
 	for _, u := range []string{"besuch.example", "ftp://besuch.example", "https://besuch.example/x", "https://besuch.example?x", "https://u@besuch.example"} {
-		_, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys, Secret: s.Secret,
+		_, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys, Instance: s.Instance, Secret: s.Secret,
 			Scratch: s.scratch, Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay, PublicURL: u})
 		if err == nil {
 			t.Errorf("New accepted the public URL %q", u)

@@ -48,7 +48,7 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
 	job := &export.Job{
 		Store: s.cfg.Store, Audit: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok.ID,
-		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, MaxStay: s.cfg.MaxStay,
+		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, Instance: s.cfg.Instance, MaxStay: s.cfg.MaxStay,
 		Now: s.cfg.Now(), Scratch: s.cfg.Scratch,
 	}
 	f, req, err := job.Run(r.Context())

@@ -90,7 +90,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	}
 	srv, err := httpapi.New(httpapi.Config{
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
-		Keys: env.Keys, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
+		Keys: env.Keys, Instance: env.Instance, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
 		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout, PublicURL: opt.publicURL,
 		RequestTimeout: opt.requestTimeout,
 	})

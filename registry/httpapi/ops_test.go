@@ -148,7 +148,7 @@ func TestOpenBindError(t *testing.T) {
 
 // fullConfig returns a complete config over s's store and keys.
 func fullConfig(s *testServer) httpapi.Config {
-	return httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys,
+	return httpapi.Config{Addr: "127.0.0.1:0", Store: s.Store, Intake: s.Service, Keys: s.Keys, Instance: s.Instance,
 		Recipients: s.Recipients, Retention: testRetention, MaxStay: testMaxStay, Secret: s.Secret, Scratch: s.scratch}
 }
 

@@ -77,6 +77,10 @@ type Config struct {
 	// layer of the visits an export holds (*crypto.KeyStore). Required but
 	// on an intake-only node.
 	Keys export.Keys
+	// Instance is the registry instance's signing key
+	// (crypto.KeyStore.InstanceKey): it signs every export bundle.
+	// Required but on an intake-only node.
+	Instance *crypto.SigningKey
 	// IntakeOnly marks a node without key store: it registers and checks
 	// out, files and shows trace requests, but answers exports 503 (the
 	// node that holds the key store serves them), and /readyz says so.
@@ -187,8 +191,8 @@ func (cfg *Config) check() error {
 	switch {
 	case cfg.Store == nil || cfg.Intake == nil || cfg.Secret == nil:
 		return errors.New("httpapi: Config.Store, Config.Intake and Config.Secret are required")
-	case cfg.Recipients == nil || (cfg.Keys == nil || cfg.Scratch == nil) && !cfg.IntakeOnly:
-		return errors.New("httpapi: Config.Keys and Config.Scratch (but on an intake-only node) and Config.Recipients are required for trace-request exports")
+	case cfg.Recipients == nil || (cfg.Keys == nil || cfg.Scratch == nil || cfg.Instance == nil) && !cfg.IntakeOnly:
+		return errors.New("httpapi: Config.Keys, Config.Instance and Config.Scratch (but on an intake-only node) and Config.Recipients are required for trace-request exports")
 	case cfg.Retention <= 0 || cfg.MaxStay <= 0:
 		return errors.New("httpapi: Config.Retention and Config.MaxStay must be positive")
 	}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/export"
 	"github.com/cityhall/registry/registry/intake/intaketest"
+	"github.com/cityhall/registry/registry/storetest"
 )
 
 // traceEnv is a server with two health-office tokens and visits registered
@@ -20,8 +22,9 @@ type traceEnv struct {
 	*testServer
 	office, other       string // token secrets: the filing office, another office
 	officeTok, otherTok *registry.Token
-	inScope             []string // ids of visits the export must hold
-	tags                []string // canary tags of every registered visit
+	inScope             []string          // ids of visits the export must hold
+	tags                []string          // canary tags of every registered visit
+	signer              *storetest.Signer // the DPO's approver key, registered on first use
 }
 
 // The window of traceInput: two hours ending an hour before the clock's
@@ -133,16 +136,27 @@ func (e *traceEnv) file(t *testing.T, secret string, in *registry.TraceInput) st
 	return got.ID
 }
 
+// approver returns the DPO's approver key, registering it on first use.
+func (e *traceEnv) approver(t *testing.T) *storetest.Signer {
+	t.Helper()
+	if e.signer == nil {
+		e.signer = storetest.FirstSigner(t, e.Store, e.Clock.Now())
+	}
+	return e.signer
+}
+
 // approve approves id as the DPO, expiring after 72 hours.
 func (e *traceEnv) approve(t *testing.T, id string) *registry.TraceRequest {
 	t.Helper()
 	now := e.Clock.Now()
-	req, err := e.Store.DecideTraceRequest(context.Background(), "dpo:test", id,
-		registry.Decision{Approve: true, Note: "approved for the test", Now: now, ExpiresAt: now.Add(72 * time.Hour)})
-	if err != nil {
-		t.Fatalf("approve: %v", err)
-	}
-	return req
+	return storetest.Approve(t, e.Store, id, now, now.Add(72*time.Hour), e.approver(t))
+}
+
+// trust is what the health office pinned: the instance key and the DPO's.
+func (e *traceEnv) trust(t *testing.T) *export.Trust {
+	g := e.approver(t)
+	return &export.Trust{Instance: e.Instance.Public(), Approvers: map[string]export.TrustedApprover{
+		g.Key.ID(): {Name: g.Approver.Name, Key: g.Key.Public()}}}
 }
 
 // view gets id with the secret and decodes the answer strictly.

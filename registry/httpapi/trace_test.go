@@ -67,7 +67,7 @@ func TestTraceRequestLifecycle(t *testing.T) {
 
 	v = e.view(t, e.office, id)
 	if v["status"] != "exported" || v["export_count"] != float64(len(e.inScope)) || v["export_digest"] != digest ||
-		v["exported_at"] == nil || v["decision_note"] != "approved for the test" {
+		v["exported_at"] == nil || v["decision_note"] != "ok" {
 		t.Errorf("view after export = %v, want exported, %d records, digest %s", v, len(e.inScope), digest)
 	}
 	e.wantNoContact(t, "server log", []byte(e.logs.String()))
@@ -221,7 +221,7 @@ func (e *traceEnv) exportBundle(t *testing.T, id string) (*export.Bundle, string
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
-	b, err := export.Read(bytes.NewReader(r.body), e.Office)
+	b, err := export.Read(bytes.NewReader(r.body), e.Office, e.trust(t))
 	if err != nil {
 		t.Fatalf("open bundle: %v", err)
 	}

@@ -42,3 +42,8 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Errorf("Open() error %q reveals the password", err)
 	}
 }
+
+func TestTampering(t *testing.T) {
+	s := open(t)
+	storetest.Tampering(t, s, s.DB())
+}

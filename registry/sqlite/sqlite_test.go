@@ -67,3 +67,8 @@ func TestFileModes(t *testing.T) {
 		}
 	}
 }
+
+func TestTampering(t *testing.T) {
+	s := open(t)
+	storetest.Tampering(t, s, s.DB())
+}

@@ -104,7 +104,7 @@ const settingRecipients = "recipients_fingerprint"
 
 // PinRecipients records the fingerprint of the health-office recipient set;
 // see registry.EpochStore. The first pin has old = "" in its event.
-func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerprint string) (changed bool, err error) {
+func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerprint, signer string, sig []byte) (changed bool, err error) {
 	if fingerprint == "" {
 		return false, registry.Errorf(registry.EINVALID, "The recipients fingerprint is empty.")
 	}
@@ -120,13 +120,26 @@ func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerp
 		if err != nil || string(old) == fingerprint {
 			return err
 		}
+		if old != nil {
+			list, err := s.approvers(ctx, tx)
+			if err != nil {
+				return err
+			}
+			by, err := signerKey(list, signer)
+			if err != nil || !registry.VerifySignature(by.Key(), registry.PurposeRecipients, []byte(fingerprint), sig) {
+				return registry.Errorf(registry.EFORBIDDEN, "The health-office recipients differ from the pinned ones (%s, now %s) and the change is not signed by an approver.", old, fingerprint)
+			}
+			actor = by.Actor()
+		} else {
+			signer = ""
+		}
 		changed = true
 		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingRecipients, []byte(fingerprint))
 		if err != nil {
 			return s.errorf(err, "pin recipients")
 		}
-		return s.audit(ctx, tx, time.Time{}, actor, "", registry.RecipientsChanged{Old: string(old), New: fingerprint})
+		return s.audit(ctx, tx, time.Time{}, actor, "", registry.RecipientsChanged{Old: string(old), New: fingerprint, SignedBy: signer})
 	})
 	return changed && err == nil, err
 }

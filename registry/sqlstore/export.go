@@ -32,6 +32,10 @@ func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id
 		if err := checkExport(cur, now); err != nil {
 			return err
 		}
+		valid, err := s.checkApprovals(ctx, tx, cur, now)
+		if err != nil {
+			return err
+		}
 		r = cur
 		r.Status, r.ExportedAt, r.ExportCount, r.ExportDigest = registry.TraceExported, &now, count, digest
 		err = s.update(ctx, tx, "The request was exported concurrently.", `UPDATE trace_requests SET status = ?, exported_at = ?,
@@ -40,7 +44,11 @@ export_count = ?, export_digest = ?, closed_at = ? WHERE id = ? AND status = ?`,
 		if err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, now, actor, id, registry.RequestExported{Count: r.ExportCount, Digest: digest})
+		p := registry.RequestExported{Count: r.ExportCount, Digest: digest}
+		for _, a := range valid {
+			p.Approvers, p.Signatures = append(p.Approvers, a.ApproverID), append(p.Signatures, a.Signature)
+		}
+		return s.audit(ctx, tx, now, actor, id, p)
 	})
 	if err != nil {
 		return nil, err
@@ -61,6 +69,10 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 		return "", nil, 0, err
 	}
 	if err := checkExport(r, now); err != nil {
+		return "", nil, 0, err
+	}
+	// Build with the approvals that count: the bundle carries them.
+	if r.Approvals, err = s.checkApprovals(ctx, tx, r, now); err != nil {
 		return "", nil, 0, err
 	}
 	query, args, err := scopeQuery(`count(*)`, r, maxStay, false)

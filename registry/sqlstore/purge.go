@@ -244,6 +244,10 @@ func (s *Store) CountVisits(ctx context.Context, from, to time.Time) (int64, err
 // names stay. The audit chain still verifies: it covers commitments.
 func (s *Store) eraseStaff(ctx context.Context, tx *sqlx.Tx, before time.Time, rep *registry.PurgeReport) error {
 	var err error
+	if _, err := s.exec(ctx, tx, `UPDATE trace_approvals SET note = '' WHERE note <> '' AND request_id IN
+(SELECT id FROM trace_requests WHERE closed_at < ?)`, micros(before)); err != nil {
+		return err
+	}
 	rep.StaffRequestsErased, err = s.exec(ctx, tx, `UPDATE trace_requests SET contact = '', decision_note = '', created_by = '', decided_by = ''
 WHERE closed_at < ? AND (contact <> '' OR decision_note <> '' OR created_by <> '' OR decided_by <> '')`, micros(before))
 	if err != nil {

@@ -34,6 +34,7 @@ type traceRow struct {
 	ExportedAt   sql.NullInt64  `db:"exported_at"`
 	ExportCount  int            `db:"export_count"`
 	ExportDigest sql.NullString `db:"export_digest"`
+	Nonce        string         `db:"nonce"`
 }
 
 func (r *traceRow) request() (*registry.TraceRequest, error) {
@@ -43,7 +44,7 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 		OwnerToken: r.OwnerToken, CreatedBy: registry.Actor(r.CreatedBy), CreatedAt: fromMicros(r.CreatedAt),
 		DecidedBy: registry.Actor(r.DecidedBy), DecidedAt: fromNullMicros(r.DecidedAt), DecisionNote: r.DecisionNote,
 		ExpiresAt: fromNullMicros(r.ExpiresAt), ExportedAt: fromNullMicros(r.ExportedAt),
-		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest.String,
+		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest.String, Nonce: r.Nonce,
 	}
 	if err := json.Unmarshal([]byte(r.Sites), &t.Sites); err != nil {
 		return nil, fmt.Errorf("decode sites of request %s: %w", r.ID, err)
@@ -59,7 +60,7 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 
 const traceColumns = `id, case_ref, office, legal_basis, contact, window_from, window_to, sites, areas, status,
 owner_token, created_by, created_at, decided_by, decided_at, decision_note, expires_at, exported_at,
-export_count, export_digest`
+export_count, export_digest, nonce`
 
 // CreateTraceRequest stores r as a pending request with an
 // AuditRequestCreated event (office, window, sites, areas). It fills in ID
@@ -78,15 +79,18 @@ func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r 
 	if r.CreatedBy == "" {
 		r.CreatedBy = actor
 	}
+	if r.Nonce == "" {
+		r.Nonce = registry.NewNonce()
+	}
 	r.CreatedAt, r.From, r.To = utcMicro(r.CreatedAt), utcMicro(r.From), utcMicro(r.To)
 	r.Status = registry.TracePending
 	sites, _ := json.Marshal(nonNil(r.Sites))
 	areas, _ := json.Marshal(nonNil(r.Areas))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_requests (id, case_ref, office, legal_basis, contact,
-window_from, window_to, sites, areas, status, owner_token, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.CaseRef, r.Office, r.LegalBasis, r.Contact, micros(r.From), micros(r.To), string(sites), string(areas),
-			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt))
+			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce)
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}
@@ -101,7 +105,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// FindTraceRequest returns a request or ENOTFOUND.
+// FindTraceRequest returns a request with its approvals, or ENOTFOUND.
 func (s *Store) FindTraceRequest(ctx context.Context, id string) (*registry.TraceRequest, error) {
 	return s.findTraceRequest(ctx, s.read, id)
 }
@@ -114,7 +118,14 @@ func (s *Store) findTraceRequest(ctx context.Context, q sqlx.QueryerContext, id 
 	} else if err != nil {
 		return nil, s.errorf(err, "find trace request")
 	}
-	return row.request()
+	r, err := row.request()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.withApprovals(ctx, q, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // TraceRequests lists requests matching f, newest first.
@@ -133,59 +144,6 @@ WHERE (? = '' OR status = ?) AND (? = '' OR owner_token = ?) ORDER BY created_at
 		}
 	}
 	return reqs, nil
-}
-
-// DecideTraceRequest approves (with d.ExpiresAt) or rejects a pending
-// request with an AuditRequestApproved or AuditRequestRejected event.
-// ENOTFOUND for an unknown id, EFORBIDDEN when actor created the request,
-// ECONFLICT unless it is pending, EINVALID for an approval whose expiry is
-// not after d.Now.
-func (s *Store) DecideTraceRequest(ctx context.Context, actor registry.Actor, id string, d registry.Decision) (*registry.TraceRequest, error) {
-	now := utcMicro(d.Now)
-	var r *registry.TraceRequest
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := checkDecision(r, actor, d); err != nil {
-			return err
-		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.DecisionNote = registry.TraceRejected, actor, &now, d.Note
-		var payload registry.AuditPayload = registry.RequestRejected{}
-		if d.Approve {
-			exp := utcMicro(d.ExpiresAt)
-			r.Status, r.ExpiresAt = registry.TraceApproved, &exp
-			payload = registry.RequestApproved{ExpiresAt: exp}
-		}
-		var closed *time.Time
-		if !d.Approve {
-			closed = &now
-		}
-		err = s.update(ctx, tx, "The request was decided concurrently.", `UPDATE trace_requests SET status = ?, decided_by = ?,
-decided_at = ?, decision_note = ?, expires_at = ?, closed_at = ? WHERE id = ? AND status = ?`,
-			string(r.Status), string(actor), micros(now), d.Note, nullMicros(r.ExpiresAt), nullMicros(closed), id, string(registry.TracePending))
-		if err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, now, actor, id, payload)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-func checkDecision(r *registry.TraceRequest, actor registry.Actor, d registry.Decision) error {
-	switch {
-	case r.CreatedBy == actor:
-		return registry.Errorf(registry.EFORBIDDEN, "The request must be decided by someone other than its creator.")
-	case r.Status != registry.TracePending:
-		return registry.Errorf(registry.ECONFLICT, "The request is %s, not pending.", r.Status)
-	case d.Approve && !d.ExpiresAt.After(d.Now):
-		return registry.FieldError("expires_at", "An approval must expire after it is given.")
-	}
-	return nil
 }
 
 // expired reports whether an approval has lapsed at now.

@@ -36,6 +36,7 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 	const n = 4
 	want := map[string]int{"": 1, registry.ECONFLICT: n - 1}
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+	an := anna(t, s)
 	v := newVisit("rathaus", "", t0.Add(-time.Minute))
 	createVisits(t, s, v)
 	_, tok := registry.NewToken(registry.RoleIntake, "", "", t0)
@@ -47,8 +48,7 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 		fn   func(i int) error
 	}{
 		{"decide", func(i int) error {
-			d := registry.Decision{Approve: true, Now: t0, ExpiresAt: t0.Add(time.Hour)}
-			_, err := s.DecideTraceRequest(ctx, registry.Actor(fmt.Sprintf("dpo:%d", i)), r.ID, d)
+			_, err := s.DecideTraceRequest(ctx, an.Decision(r, registry.DecisionApprove, t0.Add(time.Hour), ""), t0)
 			return err
 		}},
 		{"export", func(int) error {
@@ -70,7 +70,8 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 	wantEvents(t, s, registry.AuditTokenRevoked, 1)
 
 	codes := race(n, func(i int) error {
-		_, err := s.PinRecipients(ctx, "dpo:anna", fmt.Sprintf("SHA256:%d", i))
+		fp := fmt.Sprintf("SHA256:%d", i)
+		_, err := s.PinRecipients(ctx, "dpo:anna", fp, an.Key.ID(), an.Key.Sign(registry.PurposeRecipients, []byte(fp)))
 		return err
 	})
 	if codes[""] != n {

@@ -110,6 +110,7 @@ func testEpochKeys(t *testing.T, s registry.Store) {
 
 func testPinRecipients(t *testing.T, s registry.Store) {
 	ctx := context.Background()
+	an := anna(t, s)
 	tests := []struct {
 		fingerprint string
 		changed     bool
@@ -120,10 +121,19 @@ func testPinRecipients(t *testing.T, s registry.Store) {
 		{"SHA256:second", false},
 	}
 	for _, tt := range tests {
-		changed, err := s.PinRecipients(ctx, "dpo:anna", tt.fingerprint)
+		changed, err := s.PinRecipients(ctx, "dpo:anna", tt.fingerprint, an.Key.ID(), an.Key.Sign(registry.PurposeRecipients, []byte(tt.fingerprint)))
 		if err != nil || changed != tt.changed {
 			t.Errorf("PinRecipients(%s) = %v, %v; want %v, nil", tt.fingerprint, changed, err, tt.changed)
 		}
+	}
+	// A change without a valid signature is refused and changes nothing.
+	for _, sig := range [][]byte{nil, an.Key.Sign(registry.PurposeRecipients, []byte("SHA256:other")), an.Key.Sign(registry.PurposeApprover, []byte("SHA256:third"))} {
+		if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", an.Key.ID(), sig); registry.ErrorCode(err) != registry.EFORBIDDEN {
+			t.Errorf("PinRecipients(unsigned change) = %v, want EFORBIDDEN", err)
+		}
+	}
+	if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", "0123456789abcdef", an.Key.Sign(registry.PurposeRecipients, []byte("SHA256:third"))); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("PinRecipients(unknown signer) = %v, want EFORBIDDEN", err)
 	}
 	evs := wantEvents(t, s, registry.AuditRecipientsChanged, 2)
 	if got, want := details(t, evs[1]), map[string]any{"old": "SHA256:first", "new": "SHA256:second"}; got["old"] != want["old"] || got["new"] != want["new"] {

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"PinRecipients", testPinRecipients},
 		{"TraceRequests", testTraceRequests},
 		{"DecideTraceRequest", testDecideTraceRequest},
+		{"LetterRequest", testLetterRequest},
+		{"Approvers", testApprovers},
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
 		{"ExportAreas", testExportAreas},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,13 +29,29 @@ func newRequest(t *testing.T, s registry.Store, owner string, createdAt, from, t
 	return r
 }
 
+var (
+	signersMu sync.Mutex
+	signers   = map[registry.Store]*Signer{}
+)
+
+// anna returns the store's first approver, "Anna DSB", registering her on
+// first use.
+func anna(t *testing.T, s registry.Store) *Signer {
+	t.Helper()
+	signersMu.Lock()
+	defer signersMu.Unlock()
+	if g := signers[s]; g != nil {
+		return g
+	}
+	g := FirstSigner(t, s, t0)
+	signers[s] = g
+	return g
+}
+
+// approve has Anna approve the request id.
 func approve(t *testing.T, s registry.Store, id string, now, expires time.Time) *registry.TraceRequest {
 	t.Helper()
-	r, err := s.DecideTraceRequest(context.Background(), "dpo:anna", id, registry.Decision{Approve: true, Note: "ok", Now: now, ExpiresAt: expires})
-	if err != nil {
-		t.Fatalf("DecideTraceRequest() = %v", err)
-	}
-	return r
+	return Approve(t, s, id, now, expires, anna(t, s))
 }
 
 func testTraceRequests(t *testing.T, s registry.Store) {
@@ -93,24 +110,40 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 	a := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	b := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	now, exp := t0.Add(time.Hour), t0.Add(73*time.Hour)
+	an := anna(t, s)
+	bert := AddSigner(t, s, "Bert DSB", an, t0)
+	stranger := NewSigner(t, "Mallory", t0) // never registered
+
+	altered := *a
+	altered.Sites = []string{"rathaus", "bauamt"}
+	other := *b
+	badExp := an.Decision(a, registry.DecisionApprove, now, "")
 	tests := []struct {
-		name  string
-		actor registry.Actor
-		id    string
-		d     registry.Decision
-		code  string
+		name string
+		a    *registry.Approval
+		code string
 	}{
-		{"creator approves", a.CreatedBy, a.ID, registry.Decision{Approve: true, Now: now, ExpiresAt: exp}, registry.EFORBIDDEN},
-		{"expiry not after now", "dpo:anna", a.ID, registry.Decision{Approve: true, Now: now, ExpiresAt: now}, registry.EINVALID},
-		{"approve", "dpo:anna", a.ID, registry.Decision{Approve: true, Note: "case confirmed", Now: now, ExpiresAt: exp}, ""},
-		{"approve again", "dpo:bert", a.ID, registry.Decision{Approve: true, Now: now, ExpiresAt: exp}, registry.ECONFLICT},
-		{"reject", "dpo:anna", b.ID, registry.Decision{Note: "no legal basis", Now: now}, ""},
-		{"reject again", "dpo:anna", b.ID, registry.Decision{Now: now}, registry.ECONFLICT},
-		{"unknown", "dpo:anna", registry.NewID(), registry.Decision{Now: now}, registry.ENOTFOUND},
+		{"unregistered key", stranger.Decision(a, registry.DecisionApprove, exp, ""), registry.EFORBIDDEN},
+		{"signature of another scope", an.Decision(&altered, registry.DecisionApprove, exp, ""), registry.EFORBIDDEN},
+		{"signature of another request", func() *registry.Approval {
+			d := an.Decision(&other, registry.DecisionApprove, exp, "")
+			d.RequestID = a.ID
+			return d
+		}(), registry.EFORBIDDEN},
+		{"expiry not after now", badExp, registry.EINVALID},
+		{"approve", an.Decision(a, registry.DecisionApprove, exp, "case confirmed"), ""},
+		{"approve again", an.Decision(a, registry.DecisionApprove, exp, ""), registry.ECONFLICT},
+		{"reject", bert.Decision(b, registry.DecisionReject, time.Time{}, "no legal basis"), ""},
+		{"approve rejected", an.Decision(b, registry.DecisionApprove, exp, ""), registry.ECONFLICT},
+		{"unknown", func() *registry.Approval {
+			d := an.Decision(a, registry.DecisionApprove, exp, "")
+			d.RequestID = registry.NewID()
+			return d
+		}(), registry.ENOTFOUND},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.DecideTraceRequest(ctx, tt.actor, tt.id, tt.d)
+			_, err := s.DecideTraceRequest(ctx, tt.a, now)
 			wantCode(t, err, tt.code)
 		})
 	}
@@ -118,19 +151,109 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != registry.TraceApproved || got.DecidedBy != "dpo:anna" || !equalTimePtr(got.DecidedAt, &now) ||
-		!equalTimePtr(got.ExpiresAt, &exp) || got.DecisionNote != "case confirmed" {
+	if got.Status != registry.TraceApproved || got.DecidedBy != an.Approver.Actor() || !equalTimePtr(got.DecidedAt, &now) ||
+		!equalTimePtr(got.ExpiresAt, &exp) || got.DecisionNote != "case confirmed" || len(got.Approvals) != 1 ||
+		got.Approvals[0].Name != "Anna DSB" {
 		t.Errorf("approved request = %+v", got)
 	}
 	if got, _ := s.FindTraceRequest(ctx, b.ID); got.Status != registry.TraceRejected || got.ExpiresAt != nil {
 		t.Errorf("rejected request = %+v", got)
 	}
-	if ev := wantEvents(t, s, registry.AuditRequestApproved, 1)[0]; ev.Subject != a.ID || ev.Actor != "dpo:anna" {
+	if ev := wantEvents(t, s, registry.AuditRequestApproved, 1)[0]; ev.Subject != a.ID || ev.Actor != an.Approver.Actor() {
 		t.Errorf("request.approved subject %q actor %q", ev.Subject, ev.Actor)
 	}
 	if ev := wantEvents(t, s, registry.AuditRequestRejected, 1)[0]; ev.Subject != b.ID {
 		t.Errorf("request.rejected subject %q, want %q", ev.Subject, b.ID)
 	}
+
+	// Withdrawing the only approval makes the request pending again.
+	wd := an.Key.Sign(registry.PurposeDecision, registry.DecisionStatement(got, registry.DecisionWithdraw, time.Time{}))
+	if _, err := s.WithdrawApproval(ctx, a.ID, bert.Key.ID(), wd, now); registry.ErrorCode(err) != registry.ENOTFOUND {
+		t.Errorf("WithdrawApproval(no decision of bert) = %v, want ENOTFOUND", err)
+	}
+	if _, err := s.WithdrawApproval(ctx, a.ID, an.Key.ID(), []byte("forged"), now); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("WithdrawApproval(forged) = %v, want EFORBIDDEN", err)
+	}
+	r, err := s.WithdrawApproval(ctx, a.ID, an.Key.ID(), wd, now)
+	if err != nil || r.Status != registry.TracePending || r.ExpiresAt != nil {
+		t.Fatalf("WithdrawApproval() = %+v, %v; want pending", r, err)
+	}
+	wantEvents(t, s, registry.AuditApprovalWithdrawn, 1)
+	_, err = s.ExportTraceRequest(ctx, office, a.ID, now, time.Hour, (&recorder{}).build)
+	wantCode(t, err, registry.EFORBIDDEN)
+	// Bert may approve it now.
+	if r := Approve(t, s, a.ID, now, exp, bert); r.Status != registry.TraceApproved {
+		t.Errorf("after Bert's approval: %s", r.Status)
+	}
+}
+
+// testLetterRequest: a request the DPO recorded from a letter needs two
+// distinct approvers.
+func testLetterRequest(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	r := &registry.TraceRequest{CaseRef: "GA-1", Office: "GA", LegalBasis: "§ 25 IfSG", Contact: "Frau B",
+		From: t0.Add(-time.Hour), To: t0, Sites: []string{"rathaus"}, CreatedBy: "dpo:Anna DSB"}
+	if err := s.CreateTraceRequest(ctx, "dpo:Anna DSB", r); err != nil {
+		t.Fatal(err)
+	}
+	an := anna(t, s)
+	got := approve(t, s, r.ID, t0, t0.Add(time.Hour))
+	if got.Status != registry.TracePending {
+		t.Fatalf("letter request after one approval: %s, want pending", got.Status)
+	}
+	_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
+	wantCode(t, err, registry.EFORBIDDEN)
+	bert := AddSigner(t, s, "Bert DSB", an, t0)
+	if got := Approve(t, s, r.ID, t0, t0.Add(2*time.Hour), bert); got.Status != registry.TraceApproved || !got.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("letter request after two approvals: %+v", got)
+	}
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build); err != nil {
+		t.Fatalf("export of a twice-approved letter request = %v", err)
+	}
+}
+
+// testApprovers: the first approver is added freely, every later one and
+// every removal needs an active approver's signature.
+func testApprovers(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	an := anna(t, s)
+	bert := NewSigner(t, "Bert", t0)
+	bert.Approver.AddedBy = an.Key.ID()
+	if err := s.AddApprover(ctx, bert.Approver); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("AddApprover(unsigned) = %v, want EFORBIDDEN", err)
+	}
+	bert.Approver.Signature = bert.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("add", bert.Approver))
+	if err := s.AddApprover(ctx, bert.Approver); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("AddApprover(signed by itself) = %v, want EFORBIDDEN", err)
+	}
+	b := AddSigner(t, s, "Bert", an, t0)
+	dup := NewSigner(t, "bert", t0)
+	dup.Approver.AddedBy = an.Key.ID()
+	dup.Approver.Signature = an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("add", dup.Approver))
+	if err := s.AddApprover(ctx, dup.Approver); registry.ErrorCode(err) != registry.EINVALID {
+		t.Errorf("AddApprover(same name, other case) = %v, want EINVALID", err)
+	}
+	rm := an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("remove", b.Approver))
+	if err := s.RemoveApprover(ctx, b.Approver.ID, an.Key.ID(), []byte("x"), t0); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("RemoveApprover(bad signature) = %v, want EFORBIDDEN", err)
+	}
+	if err := s.RemoveApprover(ctx, b.Approver.ID, an.Key.ID(), rm, t0); err != nil {
+		t.Fatalf("RemoveApprover() = %v", err)
+	}
+	last := an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("remove", an.Approver))
+	if err := s.RemoveApprover(ctx, an.Approver.ID, an.Key.ID(), last, t0); registry.ErrorCode(err) != registry.ECONFLICT {
+		t.Errorf("RemoveApprover(last) = %v, want ECONFLICT", err)
+	}
+	list, err := s.Approvers(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("Approvers() = %v, %v; want 2", list, err)
+	}
+	for _, a := range list {
+		if removed := a.ID == b.Approver.ID; (a.RemovedAt != nil) != removed || removed && a.RemovedBy != an.Key.ID() {
+			t.Errorf("approver %+v", a)
+		}
+	}
+	wantEvents(t, s, registry.AuditApproverChanged, 3)
 }
 
 // recorder is an ExportFunc that keeps what it was given.
@@ -161,9 +284,7 @@ func testExportTraceRequest(t *testing.T, s registry.Store) {
 	createVisits(t, s, newVisit("rathaus", "", t0.Add(-30*time.Minute)), newVisit("rathaus", "", t0.Add(-20*time.Minute)))
 	pending := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	rejected := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
-	if _, err := s.DecideTraceRequest(ctx, "dpo:anna", rejected.ID, registry.Decision{Now: t0}); err != nil {
-		t.Fatal(err)
-	}
+	Reject(t, s, rejected.ID, t0, anna(t, s))
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	exp := t0.Add(72 * time.Hour)
 	approve(t, s, r.ID, t0, exp)

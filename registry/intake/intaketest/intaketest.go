@@ -64,8 +64,9 @@ type Env struct {
 	Service    *intake.Service
 	Keys       *crypto.KeyStore
 	Recipients *crypto.Recipients
-	Office     []age.Identity // the health office's identity
-	Secret     *crypto.Secret // the server secret, in the key store directory
+	Office     []age.Identity     // the health office's identity
+	Secret     *crypto.Secret     // the server secret, in the key store directory
+	Instance   *crypto.SigningKey // the instance key, in the key store directory
 	Clock      *Clock
 }
 
@@ -109,7 +110,11 @@ func New(t testing.TB, store registry.Store, opt Options) *Env {
 	if err != nil {
 		t.Fatalf("create server secret: %v", err)
 	}
-	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Secret: secret, Clock: &Clock{t: Start}}
+	instance, err := keys.InstanceKey(Start)
+	if err != nil {
+		t.Fatalf("InstanceKey: %v", err)
+	}
+	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Secret: secret, Instance: instance, Clock: &Clock{t: Start}}
 	// The store writes its own times (audit events, created_at) by the
 	// test clock, as a store in production shares the host's clock.
 	if c, ok := store.(interface{ SetClock(func() time.Time) }); ok {

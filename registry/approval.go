@@ -1,0 +1,251 @@
+package registry
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Disclosure is decided by keys, not by names: every person who may
+// approve a trace request (an approver, usually a data-protection officer)
+// holds an Ed25519 signing key that never lives on the server. Approving,
+// rejecting and withdrawing are signatures over a canonical statement of
+// the request (DecisionStatement); the export refuses a request unless it
+// carries RequiredApprovals valid signatures of distinct registered
+// approvers (CheckApprovals), and the bundle carries the statements and
+// signatures so that the health office verifies them against the keys it
+// pinned (export.Trust).
+
+// PublicKeyPrefix starts the text form of a signing public key.
+const PublicKeyPrefix = "registry-ed25519:"
+
+// Signature purposes: every signature covers its purpose, so that a
+// signature made for one thing cannot be presented as another.
+const (
+	PurposeDecision   = "registry-trace-decision/1"
+	PurposeApprover   = "registry-approver/1"
+	PurposeRecipients = "registry-recipients/1"
+	PurposeBundle     = "registry-export-bundle/2"
+)
+
+// Approval decisions.
+const (
+	DecisionApprove  = "approve"
+	DecisionReject   = "reject"
+	DecisionWithdraw = "withdraw"
+)
+
+// ParsePublicKey parses the text form of a signing public key
+// ("registry-ed25519:" and 32 bytes in standard base64).
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	b64, ok := strings.CutPrefix(strings.TrimSpace(s), PublicKeyPrefix)
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, Errorf(EINVALID, "Not a signing public key: expected %s followed by 32 bytes in base64.", PublicKeyPrefix)
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// FormatPublicKey returns the text form of a signing public key.
+func FormatPublicKey(k ed25519.PublicKey) string {
+	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(k)
+}
+
+// KeyID is the id of a signing public key: the first 8 bytes of its
+// SHA-256 in hex, short enough to read aloud and compare on the phone.
+func KeyID(k ed25519.PublicKey) string {
+	sum := sha256.Sum256(k)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Signed returns the bytes a signature covers: the purpose, a NUL and the
+// message.
+func Signed(purpose string, msg []byte) []byte {
+	return append(append([]byte(purpose), 0), msg...)
+}
+
+// VerifySignature reports whether sig is k's signature over msg for
+// purpose.
+func VerifySignature(k ed25519.PublicKey, purpose string, msg, sig []byte) bool {
+	return len(k) == ed25519.PublicKeySize && ed25519.Verify(k, Signed(purpose, msg), sig)
+}
+
+// Approver is a person whose signing key may approve trace requests.
+type Approver struct {
+	ID        string    `json:"id"` // KeyID of the public key
+	Name      string    `json:"name"`
+	PublicKey string    `json:"public_key"` // text form
+	AddedAt   time.Time `json:"added_at"`
+	// AddedBy is the id of the approver whose signature (Signature, over
+	// ApproverStatement) admitted this one; "" for the first approver.
+	AddedBy   string     `json:"added_by,omitempty"`
+	Signature []byte     `json:"signature,omitempty"`
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
+	RemovedBy string     `json:"removed_by,omitempty"`
+}
+
+// Key returns the approver's public key.
+func (a *Approver) Key() ed25519.PublicKey {
+	k, _ := ParsePublicKey(a.PublicKey) // validated when stored
+	return k
+}
+
+// Actor is how the audit log names the approver: by the registered name
+// and the key id.
+func (a *Approver) Actor() Actor { return Actor("approver:" + a.Name + "#" + a.ID) }
+
+// NewApprover validates a name and public key for registration.
+func NewApprover(name, publicKey string, now time.Time) (*Approver, error) {
+	if err := (fieldRule{"name", &name, true, 100, nil, ""}).apply(); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(name, "#:") {
+		return nil, FieldError("name", "name must not contain '#' or ':'.")
+	}
+	k, err := ParsePublicKey(publicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Approver{ID: KeyID(k), Name: name, PublicKey: FormatPublicKey(k), AddedAt: now.UTC().Truncate(time.Microsecond)}, nil
+}
+
+// ApproverStatement is what an existing approver signs to add (op "add")
+// or remove (op "remove") an approver.
+func ApproverStatement(op string, a *Approver) []byte {
+	b, _ := json.Marshal(struct {
+		Op        string `json:"op"`
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		PublicKey string `json:"public_key"`
+	}{op, a.ID, a.Name, a.PublicKey})
+	return b
+}
+
+// Approval is one approver's signed decision on a trace request.
+type Approval struct {
+	ID         string    `json:"id"` // the store's id of the decision
+	RequestID  string    `json:"request_id"`
+	ApproverID string    `json:"approver_id"`
+	Name       string    `json:"name"` // the approver's registered name, when read back
+	PublicKey  string    `json:"public_key"`
+	Decision   string    `json:"decision"` // DecisionApprove or DecisionReject
+	ExpiresAt  time.Time `json:"expires_at"`
+	SignedAt   time.Time `json:"signed_at"`
+	Note       string    `json:"note,omitempty"`
+	Signature  []byte    `json:"signature"`
+	// WithdrawnAt is set when the approver withdrew the decision
+	// (a signed DecisionWithdraw statement) before the export.
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+}
+
+// Origin of a trace request: filed by a health office over the API, or
+// recorded by the DPO from a letter, fax or call.
+const (
+	OriginOffice = "office"
+	OriginLetter = "letter"
+)
+
+// Origin returns how the request reached the registry.
+func (r *TraceRequest) Origin() string {
+	if r.OwnerToken != "" {
+		return OriginOffice
+	}
+	return OriginLetter
+}
+
+// RequiredApprovals is the number of distinct approvers whose signed
+// approvals the export needs: one besides the health office's own
+// request, two for a request recorded from a letter (nobody else's
+// authenticated request stands behind it).
+func RequiredApprovals(r *TraceRequest) int {
+	if r.Origin() == OriginOffice {
+		return 1
+	}
+	return 2
+}
+
+// DecisionStatement is the canonical statement an approver signs for a
+// decision on r (approve, reject or withdraw): every field of the request
+// that decides what is disclosed, the request's one-time nonce and, for an
+// approval, when it lapses. The JSON is produced from a struct (fixed field
+// order, no HTML escaping differences matter: both sides use this
+// function).
+func DecisionStatement(r *TraceRequest, decision string, expiresAt time.Time) []byte {
+	areas := r.Areas
+	if areas == nil {
+		areas = []string{}
+	}
+	exp := ""
+	if decision == DecisionApprove {
+		exp = expiresAt.UTC().Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal(struct {
+		Decision   string   `json:"decision"`
+		Request    string   `json:"request"`
+		Nonce      string   `json:"nonce"`
+		Origin     string   `json:"origin"`
+		CaseRef    string   `json:"case_ref"`
+		Office     string   `json:"office"`
+		LegalBasis string   `json:"legal_basis"`
+		From       string   `json:"from"`
+		To         string   `json:"to"`
+		Sites      []string `json:"sites"`
+		Areas      []string `json:"areas"`
+		ExpiresAt  string   `json:"expires_at"`
+	}{decision, r.ID, r.Nonce, r.Origin(), r.CaseRef, r.Office, r.LegalBasis,
+		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, exp})
+	return b
+}
+
+// KeyLookup returns the public key and name of a registered approver by
+// key id; ok is false for an unknown or removed one.
+type KeyLookup func(id string) (key ed25519.PublicKey, name string, ok bool)
+
+// CheckApprovals verifies r's approvals at now against the registered
+// approvers: every approval that is not withdrawn must carry a valid
+// signature over DecisionStatement by a registered approver; a valid
+// rejection refuses; at least RequiredApprovals(r) distinct approvers must
+// have approved, each approval unexpired. It returns the valid approvals
+// (names from the lookup), or EFORBIDDEN saying what is missing.
+func CheckApprovals(r *TraceRequest, approvals []*Approval, lookup KeyLookup, now time.Time) ([]*Approval, error) {
+	var valid []*Approval
+	seen := map[string]bool{}
+	for _, a := range approvals {
+		if a.WithdrawnAt != nil {
+			continue
+		}
+		k, name, ok := lookup(a.ApproverID)
+		if !ok || KeyID(k) != a.ApproverID {
+			return nil, Errorf(EFORBIDDEN, "An approval of request %s is by key %s, which is not a registered approver.", r.ID, a.ApproverID)
+		}
+		if !VerifySignature(k, PurposeDecision, DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature) {
+			return nil, Errorf(EFORBIDDEN, "The signature of %s on request %s does not match the request as stored: it was altered after the decision.", a.ApproverID, r.ID)
+		}
+		switch {
+		case a.Decision == DecisionReject:
+			return nil, Errorf(EFORBIDDEN, "Request %s was rejected.", r.ID)
+		case a.Decision != DecisionApprove:
+			return nil, Errorf(EFORBIDDEN, "Request %s holds an approval of unknown kind.", r.ID)
+		case !now.Before(a.ExpiresAt):
+			continue
+		case seen[a.ApproverID]:
+			continue
+		}
+		seen[a.ApproverID] = true
+		c := *a
+		c.Name = name
+		valid = append(valid, &c)
+	}
+	if need := RequiredApprovals(r); len(valid) < need {
+		return nil, Errorf(EFORBIDDEN, "Request %s needs the signed approvals of %d distinct approvers (a %s request); it has %d valid ones.",
+			r.ID, need, r.Origin(), len(valid))
+	}
+	return valid, nil
+}
+
+// NewNonce returns a request's one-time nonce.
+func NewNonce() string { return NewID() }
