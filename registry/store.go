@@ -60,6 +60,9 @@ type VisitStore interface {
 	// Occupancy counts the open visits checked in at or after since, per
 	// site and area.
 	Occupancy(ctx context.Context, since time.Time) ([]Occupancy, error)
+	// AllVisits yields every stored visit, ordered by check-in, from one
+	// consistent snapshot (for `registry audit verify --data`).
+	AllVisits(ctx context.Context) iter.Seq2[*Visit, error]
 }
 
 // TokenStore keeps API tokens.

@@ -52,7 +52,7 @@ func (a *app) auditListCmd() *cobra.Command {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tSUBJECT\tDETAILS")
 				for _, e := range evs {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, rfc3339(e.Time), e.Actor, e.Action, dash(e.Subject), e.Details)
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, rfc3339(e.Time), dash(escaped(string(e.Actor))), e.Action, dash(e.Subject), e.Details)
 				}
 				return w.Flush()
 			})
@@ -84,10 +84,22 @@ func auditViews(evs []*registry.AuditEvent) []auditView {
 
 func (a *app) auditVerifyCmd() *cobra.Command {
 	var cpFile, vkeyFile string
+	var logOnly bool
 	cmd := &cobra.Command{
-		Use:   "verify [--checkpoint FILE --verifier-key FILE]",
-		Short: "Recompute the hash chain and prove the log extends a checkpoint",
-		Args:  cobra.NoArgs,
+		Use:   "verify [--checkpoint FILE --verifier-key FILE] [--log-only]",
+		Short: "Recompute the hash chain, prove the log extends a checkpoint, and check the data against it",
+		Long: `verify recomputes the hash chain of the audit log and, with --checkpoint,
+proves that the log still holds everything the checkpoint covered.
+
+Then it checks the database against what the log commits to: every visit
+must be one a registration entry committed to (a visit injected, or one
+whose site, area, check-in or sealed data was altered, is found), every
+visit the log committed to must still be there unless a purge removed its
+day, every check-out must be one the log recorded, every trace request's
+export mark must match the log (a request reset after its export is found),
+and every export must have consumed valid signed approvals. --log-only
+skips these checks. The exit status is 1 when anything does not verify.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cp *audit.Checkpoint
 			if cpFile != "" {
@@ -105,12 +117,31 @@ func (a *app) auditVerifyCmd() *cobra.Command {
 				if cp != nil {
 					fmt.Fprintf(a.stdout, "it contains, unchanged, the %d entries of checkpoint %s\n", cp.Size, cpFile)
 				}
+				if logOnly {
+					return nil
+				}
+				d, err := audit.VerifyData(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				for _, p := range d.Problems {
+					fmt.Fprintf(a.stdout, "DATA: %s\n", p)
+				}
+				if d.Omitted > 0 {
+					fmt.Fprintf(a.stdout, "DATA: and %d more findings\n", d.Omitted)
+				}
+				if n := len(d.Problems) + d.Omitted; n > 0 {
+					return registry.Errorf(registry.EINVALID, "the database does not match the audit log: %d findings", n)
+				}
+				fmt.Fprintf(a.stdout, "data verified: %d visits (the log commits to %d, the rest purged), %d trace requests, %d exports with valid signed approvals\n",
+					d.Visits, d.Leaves, d.Requests, d.Exports)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&cpFile, "checkpoint", "", "a signed checkpoint `FILE` from 'audit checkpoint'")
 	cmd.Flags().StringVar(&vkeyFile, "verifier-key", "", "`FILE` with the verifier key printed by 'audit keygen'")
+	cmd.Flags().BoolVar(&logOnly, "log-only", false, "check the log only, not the data against it")
 	settings(cmd.Flags(), "verifier-key")
 	return cmd
 }

@@ -121,3 +121,27 @@ func bundleName(req *registry.TraceRequest) string {
 	}
 	return ref + "-" + req.ID + ".registry-export.age"
 }
+
+// auditCredentialDenied records an export refused for its credential (no
+// token, an unknown or revoked one, or one of another role) as an
+// AuditExportDenied event: actor "anonymous" without a valid token,
+// subject the request id when it is well-formed. It returns an error only
+// when the event cannot be recorded.
+func (s *Server) auditCredentialDenied(r *http.Request, tok *registry.Token, err error) error {
+	actor := registry.Actor("anonymous")
+	if tok != nil {
+		actor = tok.Actor()
+	}
+	subject := r.PathValue("id")
+	if !registry.ValidID(subject) {
+		subject = ""
+	}
+	ev, aerr := registry.NewAuditEvent(s.cfg.Now(), actor, subject, registry.ExportDenied{Reason: registry.ErrorCode(err)})
+	if aerr == nil {
+		aerr = s.cfg.Store.AppendAudit(r.Context(), ev)
+	}
+	if aerr != nil {
+		return fmt.Errorf("record denied export (%s): %w", registry.ErrorCode(err), aerr)
+	}
+	return nil
+}

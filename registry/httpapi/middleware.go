@@ -124,6 +124,14 @@ func tokenFrom(ctx context.Context) *registry.Token {
 // of the role: 401 (with WWW-Authenticate) without one, 403 for another
 // role. The token is then in the request context (tokenFrom).
 func (s *Server) requireRole(role registry.Role, next http.Handler) http.Handler {
+	return s.guard(role, next, nil)
+}
+
+// guard is requireRole; denied, when not nil, is called for a missing,
+// wrong or revoked credential and for a token of another role (not for
+// clients over the limit of failures, which are answered 429 and counted
+// in the metrics only, so that a flood cannot fill the audit log).
+func (s *Server) guard(role registry.Role, next http.Handler, denied func(r *http.Request, tok *registry.Token, err error) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		client, now := s.limits.clientKey(r), s.cfg.Now()
 		if s.limits.authFailures.exhausted(client, now) {
@@ -139,6 +147,11 @@ func (s *Server) requireRole(role registry.Role, next http.Handler) http.Handler
 		}
 		if err == nil && tok.Role != role {
 			err = registry.Errorf(registry.EFORBIDDEN, "This token's role may not use this route.")
+		}
+		if err != nil && denied != nil {
+			if aerr := denied(r, tok, err); aerr != nil {
+				err = aerr
+			}
 		}
 		if err != nil {
 			s.fail(w, r, err)

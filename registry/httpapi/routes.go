@@ -55,7 +55,7 @@ func (s *Server) routes() http.Handler {
 	// streams a bundle that may be large and has its own write deadline.
 	api("POST /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleCreateTrace)))
 	api("GET /v1/trace-requests/{id}", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleGetTrace)))
-	mux.Handle("GET /v1/trace-requests/{id}/export", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace)))
+	mux.Handle("GET /v1/trace-requests/{id}/export", s.guard(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace), s.auditCredentialDenied))
 
 	// Operators.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)

@@ -41,6 +41,21 @@ func TestTraceRequestLifecycle(t *testing.T) {
 	e.wantNoContact(t, "pending export's answer", r.body)
 	e.wantDenied(t, e.officeTok.Actor(), id, registry.EFORBIDDEN)
 
+	// Refusals for the credential itself are audited too.
+	r = e.as(t, "", "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 401)
+	e.wantDenied(t, "anonymous", id, registry.EUNAUTHORIZED)
+	r = e.as(t, "rgt_"+strings.Repeat("A", 43), "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 401)
+	e.wantDenied(t, "anonymous", id, registry.EUNAUTHORIZED)
+	intakeSecret, intakeTok := registry.NewToken(registry.RoleIntake, "", "Pforte", e.Clock.Now())
+	if err := e.Store.CreateToken(context.Background(), "dpo:test", intakeTok); err != nil {
+		t.Fatal(err)
+	}
+	r = e.as(t, intakeSecret, "GET", "/v1/trace-requests/"+id+"/export", "")
+	wantStatus(t, r, 403)
+	e.wantDenied(t, intakeTok.Actor(), id, registry.EFORBIDDEN)
+
 	e.approve(t, id)
 	r = e.as(t, e.office, "HEAD", "/v1/trace-requests/"+id+"/export", "")
 	wantStatus(t, r, 405)

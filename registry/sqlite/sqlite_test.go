@@ -72,3 +72,8 @@ func TestTampering(t *testing.T) {
 	s := open(t)
 	storetest.Tampering(t, s, s.DB())
 }
+
+func TestDataTampering(t *testing.T) {
+	s := open(t)
+	storetest.DataTampering(t, s, s.DB())
+}

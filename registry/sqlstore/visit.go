@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -516,4 +517,36 @@ WHERE check_out IS NULL AND check_in >= ? GROUP BY site, area ORDER BY site, are
 		occ[i] = registry.Occupancy{Site: r.Site, Area: r.Area, Open: r.N}
 	}
 	return occ, nil
+}
+
+// AllVisits yields every stored visit, ordered by check-in and id, from
+// one read-only snapshot; see registry.VisitStore.
+func (s *Store) AllVisits(ctx context.Context) iter.Seq2[*registry.Visit, error] {
+	return func(yield func(*registry.Visit, error) bool) {
+		tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.dialect.SnapshotIsolation()})
+		if err != nil {
+			yield(nil, s.errorf(err, "begin snapshot"))
+			return
+		}
+		defer tx.Rollback()
+		rows, err := tx.QueryxContext(ctx, `SELECT `+visitColumns+` FROM visits ORDER BY check_in, id`)
+		if err != nil {
+			yield(nil, s.errorf(err, "select visits"))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row visitRow
+			if err := rows.StructScan(&row); err != nil {
+				yield(nil, s.errorf(err, "read visits"))
+				return
+			}
+			if !yield(row.visit(), nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, s.errorf(err, "read visits"))
+		}
+	}
 }
