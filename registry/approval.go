@@ -151,7 +151,7 @@ const (
 
 // Origin returns how the request reached the registry.
 func (r *TraceRequest) Origin() string {
-	if r.OwnerToken != "" {
+	if r.OwnerToken != "" || r.OwnerOffice != "" {
 		return OriginOffice
 	}
 	return OriginLetter

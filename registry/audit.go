@@ -28,6 +28,8 @@ const (
 	AuditUserChanged       = "user.changed"
 	AuditApproverChanged   = "approver.changed"
 	AuditApprovalWithdrawn = "approval.withdrawn"
+	AuditRequestWithdrawn  = "request.withdrawn"
+	AuditRequestNarrowed   = "request.narrowed"
 )
 
 // AuditVersion is the hash scheme of the events a store appends now.
@@ -161,8 +163,9 @@ func (VisitsRegistered) AuditAction() string { return AuditVisitsRegistered }
 
 // TokenCreated is the payload of AuditTokenCreated (never the hash).
 type TokenCreated struct {
-	Role Role   `json:"role"`
-	Site string `json:"site"`
+	Role   Role   `json:"role"`
+	Site   string `json:"site"`
+	Office string `json:"office,omitempty"`
 }
 
 func (TokenCreated) AuditAction() string { return AuditTokenCreated }
@@ -247,6 +250,24 @@ type ApprovalWithdrawn struct {
 }
 
 func (ApprovalWithdrawn) AuditAction() string { return AuditApprovalWithdrawn }
+
+// RequestWithdrawn is the payload of AuditRequestWithdrawn: the health
+// office withdrew its request before the export.
+type RequestWithdrawn struct{}
+
+func (RequestWithdrawn) AuditAction() string { return AuditRequestWithdrawn }
+
+// RequestNarrowed is the payload of AuditRequestNarrowed: the DPO narrowed
+// the scope of a pending request to the window, sites and areas given
+// (decisions signed before over the wider scope were withdrawn).
+type RequestNarrowed struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Sites []string  `json:"sites"`
+	Areas []string  `json:"areas"`
+}
+
+func (RequestNarrowed) AuditAction() string { return AuditRequestNarrowed }
 
 // ApproverChanged is the payload of AuditApproverChanged: an approver key
 // added or removed, and the key id of the approver whose signature (over

@@ -123,6 +123,19 @@ type TraceStore interface {
 	// suffice. ENOTFOUND without a decision of the approver, ECONFLICT
 	// after the export.
 	WithdrawApproval(ctx context.Context, requestID, approverID string, sig []byte, now time.Time) (*TraceRequest, error)
+	// WithdrawTraceRequest withdraws a pending or approved request for
+	// its office (status withdrawn, with an AuditRequestWithdrawn event);
+	// ECONFLICT once it is exported, rejected, expired or withdrawn.
+	WithdrawTraceRequest(ctx context.Context, actor Actor, id string, now time.Time) (*TraceRequest, error)
+	// NarrowTraceRequest narrows a pending or approved request to n (see
+	// TraceRequest.Narrow) with an AuditRequestNarrowed event; decisions
+	// signed over the wider scope are withdrawn and the request is pending
+	// again. ECONFLICT unless pending or approved.
+	NarrowTraceRequest(ctx context.Context, actor Actor, id string, n Narrowing, now time.Time) (*TraceRequest, error)
+	// ScopeSummary counts the visits in a request's scope per site, area
+	// and hour of check-in, from the plaintext metadata only: what the
+	// DPO sees before approving, without any personal data.
+	ScopeSummary(ctx context.Context, r *TraceRequest, maxStay time.Duration) ([]ScopeCount, error)
 	// ExportTraceRequest exports a request: it checks that the request is
 	// approved and unexpired at now (EFORBIDDEN otherwise, ECONFLICT when
 	// already exported), calls build with the request, the number of

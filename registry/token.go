@@ -34,9 +34,14 @@ func ParseRole(s string) (Role, error) {
 // Token is an API credential. The secret itself is shown once at creation
 // and stored only as Hash.
 type Token struct {
-	ID        string // public handle for list and revoke, 16 hex digits
-	Role      Role
-	Site      string // intake tokens: the only site they may register for; "" = any
+	ID   string // public handle for list and revoke, 16 hex digits
+	Role Role
+	Site string // intake tokens: the only site they may register for; "" = any
+	// Office is the health office a health-office token speaks for (a
+	// code like "ga-musterstadt"): its trace requests belong to the
+	// office, so that a replaced token keeps seeing them. "" on tokens
+	// made before offices existed: their requests belong to the token.
+	Office    string
 	Label     string // free text for the operator, for example "Pforte Rathaus"
 	Hash      []byte // HashToken of the secret
 	CreatedAt time.Time
@@ -46,6 +51,16 @@ type Token struct {
 // LogValue logs the token's handle, never its hash.
 func (t *Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", t.ID), slog.String("role", string(t.Role)))
+}
+
+// OwnsTrace reports whether the health-office token t may see and export
+// r: r belongs to t's office, or, for requests filed before offices
+// existed (or by a token without an office), to t itself.
+func (t *Token) OwnsTrace(r *TraceRequest) bool {
+	if r.OwnerOffice != "" {
+		return t.Office == r.OwnerOffice
+	}
+	return r.OwnerToken != "" && r.OwnerToken == t.ID
 }
 
 // Actor returns the audit actor of the token.

@@ -1,6 +1,9 @@
 package registry
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // TraceStatus is the state of a trace request:
 //
@@ -33,8 +36,12 @@ type TraceRequest struct {
 	Areas      []string    `json:"areas,omitempty"` // empty: every area of the sites
 	Status     TraceStatus `json:"status"`
 	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
-	CreatedBy  Actor       `json:"created_by"`
-	CreatedAt  time.Time   `json:"created_at"`
+	// OwnerOffice is the office of the token that filed it (Token.Office);
+	// the request belongs to the office. "" for a letter, or a token
+	// without an office.
+	OwnerOffice string    `json:"owner_office,omitempty"`
+	CreatedBy   Actor     `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
 
 	DecidedBy    Actor      `json:"decided_by,omitempty"`
 	DecidedAt    *time.Time `json:"decided_at,omitempty"`
@@ -56,8 +63,9 @@ type TraceRequest struct {
 
 // TraceFilter selects trace requests for listing. Zero fields match all.
 type TraceFilter struct {
-	Status     TraceStatus
-	OwnerToken string
+	Status      TraceStatus
+	OwnerToken  string
+	OwnerOffice string
 }
 
 // TraceInput is a trace request as a health office files it.
@@ -139,4 +147,66 @@ func checkPlaces(sites, areas []string) error {
 		}
 	}
 	return nil
+}
+
+// Narrowing is a smaller scope for a trace request: a window within its
+// window, some of its sites, some of its areas (zero fields keep the
+// request's).
+type Narrowing struct {
+	From, To time.Time
+	Sites    []string
+	Areas    []string
+}
+
+// Narrow applies n to r: only ever a subset of what the office asked for.
+// It returns EINVALID naming the field that would widen the scope.
+func (r *TraceRequest) Narrow(n Narrowing) error {
+	from, to, sites, areas := r.From, r.To, r.Sites, r.Areas
+	if !n.From.IsZero() {
+		from = n.From.UTC().Truncate(time.Microsecond)
+	}
+	if !n.To.IsZero() {
+		to = n.To.UTC().Truncate(time.Microsecond)
+	}
+	if n.Sites != nil {
+		sites = n.Sites
+	}
+	if n.Areas != nil {
+		areas = n.Areas
+	}
+	switch {
+	case from.Before(r.From):
+		return FieldError("from", "from may only move later than the request's %s.", r.From.Format(time.RFC3339))
+	case to.After(r.To):
+		return FieldError("to", "to may only move earlier than the request's %s.", r.To.Format(time.RFC3339))
+	case !from.Before(to):
+		return FieldError("to", "to must lie after from.")
+	}
+	if err := checkPlaces(sites, areas); err != nil {
+		return err
+	}
+	for _, s := range sites {
+		if !slices.Contains(r.Sites, s) {
+			return FieldError("sites", "site %s is not one the request names.", s)
+		}
+	}
+	for _, a := range areas {
+		if len(r.Areas) > 0 && !slices.Contains(r.Areas, a) {
+			return FieldError("areas", "area %q is not one the request names.", a)
+		}
+	}
+	if len(r.Areas) > 0 && len(areas) == 0 {
+		return FieldError("areas", "the request names areas; keep at least one.")
+	}
+	r.From, r.To, r.Sites, r.Areas = from, to, sites, areas
+	return nil
+}
+
+// ScopeCount is the number of visits in a scope at one site and area that
+// checked in during one hour.
+type ScopeCount struct {
+	Site   string    `json:"site"`
+	Area   string    `json:"area"`
+	Hour   time.Time `json:"hour"`
+	Visits int       `json:"visits"`
 }

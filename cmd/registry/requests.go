@@ -37,7 +37,8 @@ recorded in the audit log under the approver's registered name.`,
 	cmd.PersistentFlags().StringVar(&as, "as", "", "your name for 'create', recorded in the audit log (default: your login name)")
 	settings(cmd.PersistentFlags(), "as")
 	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(), a.requestsDecideCmd(true),
-		a.requestsDecideCmd(false), a.requestsWithdrawCmd(), a.requestsCreateCmd(&as))
+		a.requestsDecideCmd(false), a.requestsWithdrawCmd(), a.requestsCreateCmd(&as),
+		a.requestsPreviewCmd(), a.requestsNarrowCmd(&as))
 	return cmd
 }
 
@@ -106,7 +107,7 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
 		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
-		{"origin", r.Origin()}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
+		{"origin", r.Origin()}, {"owner office", dash(r.OwnerOffice)}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
 		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", rfc3339p(r.DecidedAt)},
 		{"decision note", dash(escaped(r.DecisionNote))}, {"approval expires", rfc3339p(r.ExpiresAt)},
 		{"exported at", rfc3339p(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
@@ -282,4 +283,96 @@ func rfc3339p(t *time.Time) string {
 		return "-"
 	}
 	return rfc3339(*t)
+}
+
+func (a *app) requestsPreviewCmd() *cobra.Command {
+	maxStay := retention.DefaultPolicy().MaxStay
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "preview ID",
+		Short: "Show the scope of a request without personal data: visits per site, area and hour",
+		Long: `preview counts the visits a request would export, per site, area and hour of
+check-in (German time), from the plaintext times and places only: nothing
+is decrypted, no name is shown. Look at it before approving; if the request
+asks for more than the case needs, narrow it ('requests narrow').`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				r, err := s.FindTraceRequest(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				counts, err := s.ScopeSummary(cmd.Context(), r, maxStay)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, counts)
+				}
+				total := 0
+				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "SITE\tAREA\tHOUR (German time)\tVISITS")
+				for _, c := range counts {
+					total += c.Visits
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", c.Site, dash(escaped(c.Area)), c.Hour.In(registry.LocalZone).Format("2006-01-02 15:00"), c.Visits)
+				}
+				fmt.Fprintf(w, "total\t\t\t%d\n", total)
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().Var(days{&maxStay}, "max-stay", "open visits count as present for this long after check-in")
+	settings(cmd.Flags(), "max-stay")
+	return cmd
+}
+
+func (a *app) requestsNarrowCmd(as *string) *cobra.Command {
+	var from, to string
+	var n registry.Narrowing
+	cmd := &cobra.Command{
+		Use:   "narrow ID [--from TIME] [--to TIME] [--site SITE…] [--area AREA…]",
+		Short: "Narrow a request to a shorter window, fewer sites or areas before approving it",
+		Long: `narrow makes a request smaller, never larger: a window inside its window,
+some of its sites, some of its areas. Decisions already signed over the
+wider scope are withdrawn; the request is pending again and needs new
+signatures. The change is in the audit log; the health office sees the
+narrowed scope on its request.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			actor, err := dpoActor(*as)
+			if err != nil {
+				return err
+			}
+			if from != "" {
+				if n.From, err = parseTime("--from", from); err != nil {
+					return err
+				}
+			}
+			if to != "" {
+				if n.To, err = parseTime("--to", to); err != nil {
+					return err
+				}
+			}
+			if !cmd.Flags().Changed("site") {
+				n.Sites = nil
+			}
+			if !cmd.Flags().Changed("area") {
+				n.Areas = nil
+			}
+			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				r, err := s.NarrowTraceRequest(cmd.Context(), actor, args[0], n, a.now())
+				if err != nil {
+					return err
+				}
+				return printRequest(a.stdout, r)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "new window start, RFC 3339 (not before the request's)")
+	f.StringVar(&to, "to", "", "new window end, RFC 3339 (not after the request's)")
+	f.StringSliceVar(&n.Sites, "site", nil, "keep only these sites")
+	f.StringSliceVar(&n.Areas, "area", nil, "keep only these areas")
+	return cmd
 }

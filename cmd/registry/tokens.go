@@ -35,12 +35,17 @@ Creating and revoking tokens is recorded in the audit log.`,
 }
 
 func (a *app) tokensCreateCmd(as *string) *cobra.Command {
-	var role, site, label, out string
+	var role, site, office, label, out string
 	cmd := &cobra.Command{
-		Use:   "create --role intake|health-office|dpo [--site S] [--label L] [-o FILE]",
+		Use:   "create --role intake|health-office|dpo [--site S] [--office O] [--label L] [-o FILE]",
 		Short: "Create a token and print it, once, on standard output or into a new file of mode 0600",
+		Long: `create makes an API token. Intake tokens may be bound to one --site.
+Health-office tokens need --office, a short code of the office (for
+example ga-musterstadt): trace requests belong to the office, so that when a
+token leaks you revoke it, create a new one with the same --office, and the
+office keeps seeing its requests.`,
 		Example: `  registry tokens create --role intake --site rathaus --label "Pforte Rathaus" -o pforte.token
-  registry tokens create --role health-office --label "Gesundheitsamt Musterstadt" -o ga.token`,
+  registry tokens create --role health-office --office ga-musterstadt --label "Gesundheitsamt Musterstadt" -o ga.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := registry.ParseRole(role)
@@ -49,6 +54,12 @@ func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 			}
 			if site != "" && (r != registry.RoleIntake || !registry.ValidSite(site)) {
 				return withHint(registry.Errorf(registry.EINVALID, "--site %q is not allowed here", site), "only intake tokens take a site, made of lowercase letters, digits and '-'")
+			}
+			switch {
+			case r == registry.RoleHealthOffice && office == "":
+				return withHint(registry.Errorf(registry.EINVALID, "a health-office token needs --office"), "pass --office CODE, for example --office ga-musterstadt: the office's requests belong to it")
+			case office != "" && (r != registry.RoleHealthOffice || !registry.ValidSite(office)):
+				return withHint(registry.Errorf(registry.EINVALID, "--office %q is not allowed here", office), "only health-office tokens take an office, made of lowercase letters, digits and '-'")
 			}
 			actor, err := dpoActor(*as)
 			if err != nil {
@@ -61,6 +72,7 @@ func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				secret, t := registry.NewToken(r, site, label, a.now())
+				t.Office = office
 				if err := s.CreateToken(cmd.Context(), actor, t); err != nil {
 					return err
 				}
@@ -79,6 +91,7 @@ func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&role, "role", "", "intake, health-office or dpo")
 	cmd.Flags().StringVar(&site, "site", "", "intake tokens only: the one site the token may register for")
+	cmd.Flags().StringVar(&office, "office", "", "health-office tokens: the office's code; its trace requests belong to the office")
 	cmd.Flags().StringVar(&label, "label", "", "a note for yourself, for example the desk or office")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the token to this new `FILE` (mode 0600) instead of standard output")
 	_ = cmd.MarkFlagRequired("role")
@@ -101,9 +114,9 @@ func (a *app) tokensListCmd() *cobra.Command {
 					return writeJSON(a.stdout, tokenViews(ts))
 				}
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tROLE\tSITE\tLABEL\tCREATED\tREVOKED")
+				fmt.Fprintln(w, "ID\tROLE\tSITE\tOFFICE\tLABEL\tCREATED\tREVOKED")
 				for _, v := range tokenViews(ts) {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Role, dash(v.Site), dash(v.Label), v.Created, dash(v.Revoked))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Role, dash(v.Site), dash(v.Office), dash(escaped(v.Label)), v.Created, dash(v.Revoked))
 				}
 				return w.Flush()
 			})
@@ -117,6 +130,7 @@ type tokenView struct {
 	ID      string `json:"id"`
 	Role    string `json:"role"`
 	Site    string `json:"site,omitempty"`
+	Office  string `json:"office,omitempty"`
 	Label   string `json:"label,omitempty"`
 	Created string `json:"created"`
 	Revoked string `json:"revoked,omitempty"`
@@ -125,7 +139,7 @@ type tokenView struct {
 func tokenViews(ts []*registry.Token) []tokenView {
 	vs := make([]tokenView, 0, len(ts))
 	for _, t := range ts {
-		v := tokenView{ID: t.ID, Role: string(t.Role), Site: t.Site, Label: t.Label, Created: t.CreatedAt.UTC().Format(time.RFC3339)}
+		v := tokenView{ID: t.ID, Role: string(t.Role), Site: t.Site, Office: t.Office, Label: t.Label, Created: t.CreatedAt.UTC().Format(time.RFC3339)}
 		if t.RevokedAt != nil {
 			v.Revoked = t.RevokedAt.UTC().Format(time.RFC3339)
 		}

@@ -26,11 +26,11 @@ type Job struct {
 	// private directory, every file sealed to a key only this process
 	// holds, so that an export broken off leaves nothing anyone can read).
 	Scratch *crypto.ScratchDir
-	// Owner, when not "", is the id of the token that must have filed the
-	// request (TraceRequest.OwnerToken). A request filed by anyone else is
+	// Owner, when not nil, is the health-office token that asks: a
+	// request that does not belong to it (registry.Token.OwnsTrace) is
 	// refused as ENOTFOUND, like an unknown id, and the refusal is recorded
-	// as an AuditExportDenied event. "" exports any request (the DPO's CLI).
-	Owner string
+	// as an AuditExportDenied event. nil exports any request (the DPO's CLI).
+	Owner *registry.Token
 }
 
 // Run runs the export (registry.TraceStore ExportTraceRequest): it writes
@@ -80,7 +80,7 @@ func (j *Job) find(ctx context.Context) (*registry.TraceRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.Owner != "" && req.OwnerToken != j.Owner {
+	if j.Owner != nil && !j.Owner.OwnsTrace(req) {
 		return nil, errNotFound
 	}
 	return req, nil

@@ -47,7 +47,7 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 	tok := tokenFrom(r.Context())
 	job := &export.Job{
-		Store: s.cfg.Store, Audit: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok.ID,
+		Store: s.cfg.Store, Audit: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok,
 		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, Instance: s.cfg.Instance, MaxStay: s.cfg.MaxStay,
 		Now: s.cfg.Now(), Scratch: s.cfg.Scratch,
 	}

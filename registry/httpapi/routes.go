@@ -54,7 +54,9 @@ func (s *Server) routes() http.Handler {
 	// Trace requests: health offices, each seeing only its own. The export
 	// streams a bundle that may be large and has its own write deadline.
 	api("POST /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleCreateTrace)))
+	api("GET /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleListTraces)))
 	api("GET /v1/trace-requests/{id}", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleGetTrace)))
+	api("POST /v1/trace-requests/{id}/withdraw", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleWithdrawTrace)))
 	mux.Handle("GET /v1/trace-requests/{id}/export", s.guard(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace), s.auditCredentialDenied))
 
 	// Operators.

@@ -88,6 +88,7 @@ func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	req.OwnerOffice = tok.Office
 	if err := s.cfg.Store.CreateTraceRequest(r.Context(), tok.Actor(), req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -108,8 +109,8 @@ func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, newTraceView(req))
 }
 
-// ownTrace returns the request named by the path if the request's token
-// filed it, else errTraceNotFound.
+// ownTrace returns the request named by the path if it belongs to the
+// token's office (Token.OwnsTrace), else errTraceNotFound.
 func (s *Server) ownTrace(r *http.Request) (*registry.TraceRequest, error) {
 	id := r.PathValue("id")
 	if !registry.ValidID(id) {
@@ -121,8 +122,63 @@ func (s *Server) ownTrace(r *http.Request) (*registry.TraceRequest, error) {
 		return nil, errTraceNotFound
 	case err != nil:
 		return nil, err
-	case req.OwnerToken == "" || req.OwnerToken != tokenFrom(r.Context()).ID:
+	case !tokenFrom(r.Context()).OwnsTrace(req):
 		return nil, errTraceNotFound
 	}
 	return req, nil
+}
+
+// traceList is the answer of GET /v1/trace-requests.
+type traceList struct {
+	Requests []traceView `json:"requests"`
+}
+
+// handleListTraces serves GET /v1/trace-requests[?status=…]: the requests
+// of the token's office, newest first (of the token itself for a token
+// without an office).
+func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r.Context())
+	f := registry.TraceFilter{Status: registry.TraceStatus(r.URL.Query().Get("status"))}
+	switch f.Status {
+	case "", registry.TracePending, registry.TraceApproved, registry.TraceRejected, registry.TraceExported,
+		registry.TraceExpired, registry.TraceWithdrawn:
+	default:
+		s.fail(w, r, registry.FieldError("status", "status is one of pending, approved, rejected, exported, expired, withdrawn."))
+		return
+	}
+	if tok.Office != "" {
+		f.OwnerOffice = tok.Office
+	} else {
+		f.OwnerToken = tok.ID
+	}
+	reqs, err := s.cfg.Store.TraceRequests(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := traceList{Requests: []traceView{}}
+	for _, req := range reqs {
+		if tok.OwnsTrace(req) {
+			out.Requests = append(out.Requests, newTraceView(req))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleWithdrawTrace serves POST /v1/trace-requests/{id}/withdraw: the
+// office withdraws its pending or approved request (200 with the view);
+// 409 once exported, rejected, expired or withdrawn; 404 for anyone
+// else's.
+func (s *Server) handleWithdrawTrace(w http.ResponseWriter, r *http.Request) {
+	req, err := s.ownTrace(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err = s.cfg.Store.WithdrawTraceRequest(r.Context(), tokenFrom(r.Context()).Actor(), req.ID, s.cfg.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newTraceView(req))
 }

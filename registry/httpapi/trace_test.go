@@ -276,3 +276,66 @@ func jsonBody(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestTraceRequestsOfTheOffice: requests belong to the office, not to the
+// token: a replacement token of the same office lists, sees and withdraws
+// them; another office sees none of them.
+func TestTraceRequestsOfTheOffice(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	old, oldTok := s.OfficeToken(t, registry.RoleHealthOffice, "", "ga-musterstadt")
+	first := e.file(t, old, traceInput())
+	e.Clock.Add(time.Second)
+	second := e.file(t, old, traceInput())
+	if err := e.Store.RevokeToken(context.Background(), "dpo:test", oldTok.ID, e.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Add(2 * time.Second) // past the token cache
+	wantStatus(t, e.as(t, old, "GET", "/v1/trace-requests", ""), 401)
+
+	fresh, _ := s.OfficeToken(t, registry.RoleHealthOffice, "", "ga-musterstadt")
+	other, _ := s.OfficeToken(t, registry.RoleHealthOffice, "", "ga-nachbarkreis")
+	list := func(secret, query string) []string {
+		t.Helper()
+		r := e.as(t, secret, "GET", "/v1/trace-requests"+query, "")
+		wantStatus(t, r, 200)
+		var got struct {
+			Requests []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"requests"`
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, q := range got.Requests {
+			ids = append(ids, q.ID+":"+q.Status)
+		}
+		return ids
+	}
+	if got, want := list(fresh, ""), []string{second + ":pending", first + ":pending"}; !slices.Equal(got, want) {
+		t.Errorf("the office's list = %v, want %v (newest first)", got, want)
+	}
+	if got := list(other, ""); len(got) != 0 {
+		t.Errorf("another office lists %v", got)
+	}
+	wantStatus(t, e.as(t, fresh, "GET", "/v1/trace-requests?status=bogus", ""), 400)
+	wantStatus(t, e.as(t, fresh, "GET", "/v1/trace-requests/"+first, ""), 200)
+	wantStatus(t, e.as(t, other, "GET", "/v1/trace-requests/"+first, ""), 404)
+	wantStatus(t, e.as(t, other, "POST", "/v1/trace-requests/"+first+"/withdraw", ""), 404)
+
+	r := e.as(t, fresh, "POST", "/v1/trace-requests/"+first+"/withdraw", "")
+	wantStatus(t, r, 200)
+	if !strings.Contains(string(r.body), `"status":"withdrawn"`) {
+		t.Errorf("withdraw answer = %s", r.body)
+	}
+	wantStatus(t, e.as(t, fresh, "POST", "/v1/trace-requests/"+first+"/withdraw", ""), 409)
+	if got, want := list(fresh, "?status=withdrawn"), []string{first + ":withdrawn"}; !slices.Equal(got, want) {
+		t.Errorf("withdrawn list = %v, want %v", got, want)
+	}
+	// The replacement token exports what the revoked one filed.
+	e.approve(t, second)
+	wantStatus(t, e.as(t, other, "GET", "/v1/trace-requests/"+second+"/export", ""), 404)
+	wantStatus(t, e.as(t, fresh, "GET", "/v1/trace-requests/"+second+"/export", ""), 200)
+}

@@ -15,6 +15,7 @@ type tokenRow struct {
 	ID        string        `db:"id"`
 	Role      string        `db:"role"`
 	Site      string        `db:"site"`
+	Office    string        `db:"office"`
 	Label     string        `db:"label"`
 	Hash      []byte        `db:"hash"`
 	CreatedAt int64         `db:"created_at"`
@@ -23,12 +24,12 @@ type tokenRow struct {
 
 func (r *tokenRow) token() *registry.Token {
 	return &registry.Token{
-		ID: r.ID, Role: registry.Role(r.Role), Site: r.Site, Label: r.Label, Hash: r.Hash,
+		ID: r.ID, Role: registry.Role(r.Role), Site: r.Site, Office: r.Office, Label: r.Label, Hash: r.Hash,
 		CreatedAt: fromMicros(r.CreatedAt), RevokedAt: fromNullMicros(r.RevokedAt),
 	}
 }
 
-const tokenColumns = `id, role, site, label, hash, created_at, revoked_at`
+const tokenColumns = `id, role, site, office, label, hash, created_at, revoked_at`
 
 // CreateToken stores t with an AuditTokenCreated event (role and site, never
 // the hash). EINVALID without id or hash, ECONFLICT for a duplicate id or
@@ -42,12 +43,12 @@ func (s *Store) CreateToken(ctx context.Context, actor registry.Actor, t *regist
 	}
 	t.CreatedAt = utcMicro(t.CreatedAt)
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			t.ID, string(t.Role), t.Site, t.Label, t.Hash, micros(t.CreatedAt), nullMicros(t.RevokedAt))
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			t.ID, string(t.Role), t.Site, t.Office, t.Label, t.Hash, micros(t.CreatedAt), nullMicros(t.RevokedAt))
 		if err != nil {
 			return s.errorf(err, "insert token")
 		}
-		return s.audit(ctx, tx, t.CreatedAt, actor, t.ID, registry.TokenCreated{Role: t.Role, Site: t.Site})
+		return s.audit(ctx, tx, t.CreatedAt, actor, t.ID, registry.TokenCreated{Role: t.Role, Site: t.Site, Office: t.Office})
 	})
 }
 

@@ -25,6 +25,7 @@ type traceRow struct {
 	Areas        string         `db:"areas"`
 	Status       string         `db:"status"`
 	OwnerToken   string         `db:"owner_token"`
+	OwnerOffice  string         `db:"owner_office"`
 	CreatedBy    string         `db:"created_by"`
 	CreatedAt    int64          `db:"created_at"`
 	DecidedBy    string         `db:"decided_by"`
@@ -41,7 +42,7 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 	t := &registry.TraceRequest{
 		ID: r.ID, CaseRef: r.CaseRef, Office: r.Office, LegalBasis: r.LegalBasis, Contact: r.Contact,
 		From: fromMicros(r.From), To: fromMicros(r.To), Status: registry.TraceStatus(r.Status),
-		OwnerToken: r.OwnerToken, CreatedBy: registry.Actor(r.CreatedBy), CreatedAt: fromMicros(r.CreatedAt),
+		OwnerToken: r.OwnerToken, OwnerOffice: r.OwnerOffice, CreatedBy: registry.Actor(r.CreatedBy), CreatedAt: fromMicros(r.CreatedAt),
 		DecidedBy: registry.Actor(r.DecidedBy), DecidedAt: fromNullMicros(r.DecidedAt), DecisionNote: r.DecisionNote,
 		ExpiresAt: fromNullMicros(r.ExpiresAt), ExportedAt: fromNullMicros(r.ExportedAt),
 		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest.String, Nonce: r.Nonce,
@@ -60,7 +61,7 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 
 const traceColumns = `id, case_ref, office, legal_basis, contact, window_from, window_to, sites, areas, status,
 owner_token, created_by, created_at, decided_by, decided_at, decision_note, expires_at, exported_at,
-export_count, export_digest, nonce`
+export_count, export_digest, nonce, owner_office`
 
 // CreateTraceRequest stores r as a pending request with an
 // AuditRequestCreated event (office, window, sites, areas). It fills in ID
@@ -88,9 +89,9 @@ func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r 
 	areas, _ := json.Marshal(nonNil(r.Areas))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_requests (id, case_ref, office, legal_basis, contact,
-window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.CaseRef, r.Office, r.LegalBasis, r.Contact, micros(r.From), micros(r.To), string(sites), string(areas),
-			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce)
+			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice)
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}
@@ -132,8 +133,8 @@ func (s *Store) findTraceRequest(ctx context.Context, q sqlx.QueryerContext, id 
 func (s *Store) TraceRequests(ctx context.Context, f registry.TraceFilter) ([]*registry.TraceRequest, error) {
 	var rows []traceRow
 	q := s.rebind(`SELECT ` + traceColumns + ` FROM trace_requests
-WHERE (? = '' OR status = ?) AND (? = '' OR owner_token = ?) ORDER BY created_at DESC, id DESC`)
-	err := s.read.SelectContext(ctx, &rows, q, string(f.Status), string(f.Status), f.OwnerToken, f.OwnerToken)
+WHERE (? = '' OR status = ?) AND (? = '' OR owner_token = ?) AND (? = '' OR owner_office = ?) ORDER BY created_at DESC, id DESC`)
+	err := s.read.SelectContext(ctx, &rows, q, string(f.Status), string(f.Status), f.OwnerToken, f.OwnerToken, f.OwnerOffice, f.OwnerOffice)
 	if err != nil {
 		return nil, s.errorf(err, "list trace requests")
 	}
@@ -149,4 +150,94 @@ WHERE (? = '' OR status = ?) AND (? = '' OR owner_token = ?) ORDER BY created_at
 // expired reports whether an approval has lapsed at now.
 func expired(r *registry.TraceRequest, now time.Time) bool {
 	return r.ExpiresAt == nil || !now.Before(*r.ExpiresAt)
+}
+
+// WithdrawTraceRequest withdraws a request; see registry.TraceStore.
+func (s *Store) WithdrawTraceRequest(ctx context.Context, actor registry.Actor, id string, now time.Time) (*registry.TraceRequest, error) {
+	now = utcMicro(now)
+	var r *registry.TraceRequest
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if r.Status != registry.TracePending && r.Status != registry.TraceApproved {
+			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be withdrawn.", r.Status)
+		}
+		old := r.Status
+		r.Status, r.ExpiresAt = registry.TraceWithdrawn, nil
+		err = s.update(ctx, tx, "The request changed concurrently.", `UPDATE trace_requests SET status = ?, expires_at = NULL,
+closed_at = ? WHERE id = ? AND status = ?`, string(r.Status), micros(now), id, string(old))
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, now, actor, id, registry.RequestWithdrawn{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NarrowTraceRequest narrows a request; see registry.TraceStore.
+func (s *Store) NarrowTraceRequest(ctx context.Context, actor registry.Actor, id string, n registry.Narrowing, now time.Time) (*registry.TraceRequest, error) {
+	now = utcMicro(now)
+	var r *registry.TraceRequest
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if r.Status != registry.TracePending && r.Status != registry.TraceApproved {
+			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be narrowed.", r.Status)
+		}
+		if err := r.Narrow(n); err != nil {
+			return err
+		}
+		old := r.Status
+		r.Status, r.ExpiresAt = registry.TracePending, nil
+		sites, _ := json.Marshal(nonNil(r.Sites))
+		areas, _ := json.Marshal(nonNil(r.Areas))
+		err = s.update(ctx, tx, "The request changed concurrently.", `UPDATE trace_requests SET window_from = ?, window_to = ?,
+sites = ?, areas = ?, status = ?, expires_at = NULL WHERE id = ? AND status = ?`,
+			micros(r.From), micros(r.To), string(sites), string(areas), string(r.Status), id, string(old))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE trace_approvals SET withdrawn_at = ? WHERE request_id = ? AND withdrawn_at IS NULL`), micros(now), id); err != nil {
+			return s.errorf(err, "withdraw approvals")
+		}
+		for _, a := range r.Approvals {
+			if a.WithdrawnAt == nil {
+				a.WithdrawnAt = &now
+			}
+		}
+		return s.audit(ctx, tx, now, actor, id, registry.RequestNarrowed{From: r.From, To: r.To, Sites: nonNil(r.Sites), Areas: nonNil(r.Areas)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ScopeSummary counts a request's scope; see registry.TraceStore.
+func (s *Store) ScopeSummary(ctx context.Context, r *registry.TraceRequest, maxStay time.Duration) ([]registry.ScopeCount, error) {
+	query, args, err := scopeQuery(`site, area, check_in / 3600000000 AS hour, count(*) AS n`, r, maxStay, false)
+	if err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		Site string `db:"site"`
+		Area string `db:"area"`
+		Hour int64  `db:"hour"`
+		N    int    `db:"n"`
+	}
+	if err := s.read.SelectContext(ctx, &rows, s.rebind(query+` GROUP BY site, area, hour ORDER BY site, area, hour`), args...); err != nil {
+		return nil, s.errorf(err, "summarise scope")
+	}
+	out := make([]registry.ScopeCount, len(rows))
+	for i, row := range rows {
+		out[i] = registry.ScopeCount{Site: row.Site, Area: row.Area, Hour: time.Unix(row.Hour*3600, 0).UTC(), Visits: row.N}
+	}
+	return out, nil
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"DecideTraceRequest", testDecideTraceRequest},
 		{"LetterRequest", testLetterRequest},
 		{"Approvers", testApprovers},
+		{"NarrowWithdraw", testNarrowWithdraw},
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
 		{"ExportAreas", testExportAreas},

@@ -336,3 +336,56 @@ func testExportTraceRequest(t *testing.T, s registry.Store) {
 		t.Errorf("request.exported event = %+v", ev)
 	}
 }
+
+// testNarrowWithdraw: the DPO narrows a request (never widens it), which
+// withdraws the signatures over the wider scope; the office withdraws a
+// request; the scope summary counts without personal data.
+func testNarrowWithdraw(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	createVisits(t, s, newVisit("rathaus", "Bürgerbüro", t0.Add(-90*time.Minute)), newVisit("rathaus", "Bürgerbüro", t0.Add(-80*time.Minute)),
+		newVisit("rathaus", "Standesamt", t0.Add(-30*time.Minute)), newVisit("bauamt", "", t0.Add(-20*time.Minute)))
+	r := newRequest(t, s, "office", t0, t0.Add(-2*time.Hour), t0, []string{"rathaus", "bauamt"}, nil)
+	got, err := s.ScopeSummary(ctx, r, 12*time.Hour)
+	want := []registry.ScopeCount{
+		{Site: "bauamt", Area: "", Hour: t0.Add(-time.Hour), Visits: 1},
+		{Site: "rathaus", Area: "Bürgerbüro", Hour: t0.Add(-2 * time.Hour), Visits: 2},
+		{Site: "rathaus", Area: "Standesamt", Hour: t0.Add(-time.Hour), Visits: 1},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("ScopeSummary() = %+v, %v; want %+v", got, err, want)
+	}
+	approve(t, s, r.ID, t0, t0.Add(time.Hour))
+	for _, n := range []registry.Narrowing{
+		{From: t0.Add(-3 * time.Hour)},
+		{To: t0.Add(time.Minute)},
+		{Sites: []string{"rathaus", "bibliothek"}},
+		{From: t0.Add(-time.Hour), To: t0.Add(-time.Hour)},
+	} {
+		if _, err := s.NarrowTraceRequest(ctx, "dpo:anna", r.ID, n, t0); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("NarrowTraceRequest(%+v) = %v, want EINVALID", n, err)
+		}
+	}
+	nr, err := s.NarrowTraceRequest(ctx, "dpo:anna", r.ID, registry.Narrowing{From: t0.Add(-time.Hour), Sites: []string{"rathaus"}}, t0)
+	if err != nil || nr.Status != registry.TracePending || !nr.From.Equal(t0.Add(-time.Hour)) || len(nr.Sites) != 1 || nr.Approvals[0].WithdrawnAt == nil {
+		t.Fatalf("NarrowTraceRequest() = %+v, %v", nr, err)
+	}
+	// The Bürgerbüro visits are still open, so they overlap the later window.
+	if got, _ := s.ScopeSummary(ctx, nr, 12*time.Hour); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("narrowed ScopeSummary() = %+v, want %+v (bauamt gone)", got, want[1:])
+	}
+	wantEvents(t, s, registry.AuditRequestNarrowed, 1)
+	// The old signature covers the wider scope: it no longer counts.
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, (&recorder{}).build)
+	wantCode(t, err, registry.EFORBIDDEN)
+	approve(t, s, r.ID, t0, t0.Add(time.Hour))
+
+	w, err := s.WithdrawTraceRequest(ctx, office, r.ID, t0)
+	if err != nil || w.Status != registry.TraceWithdrawn {
+		t.Fatalf("WithdrawTraceRequest() = %+v, %v", w, err)
+	}
+	_, err = s.WithdrawTraceRequest(ctx, office, r.ID, t0)
+	wantCode(t, err, registry.ECONFLICT)
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, (&recorder{}).build)
+	wantCode(t, err, registry.EFORBIDDEN)
+	wantEvents(t, s, registry.AuditRequestWithdrawn, 1)
+}

@@ -169,7 +169,14 @@ func (e *Env) AddEpochKey(t testing.TB, day registry.Day) {
 // its secret and record.
 func (e *Env) Token(t testing.TB, role registry.Role, site string) (string, *registry.Token) {
 	t.Helper()
+	return e.OfficeToken(t, role, site, "")
+}
+
+// OfficeToken is Token with the token's office (health-office tokens).
+func (e *Env) OfficeToken(t testing.TB, role registry.Role, site, office string) (string, *registry.Token) {
+	t.Helper()
 	secret, tok := registry.NewToken(role, site, "test", e.Clock.Now())
+	tok.Office = office
 	if err := e.Store.CreateToken(context.Background(), registry.ActorSystem, tok); err != nil {
 		t.Fatalf("create token: %v", err)
 	}

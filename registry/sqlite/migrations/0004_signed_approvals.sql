@@ -34,3 +34,9 @@ CREATE INDEX trace_approvals_request ON trace_approvals (request_id);
 ALTER TABLE trace_requests ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
 UPDATE trace_requests SET nonce = lower(hex(randomblob(16)));
 UPDATE trace_requests SET status = 'pending', expires_at = NULL WHERE status = 'approved';
+
+-- Requests belong to the health office, not to the token that filed them:
+-- a leaked token is revoked and replaced, and the office keeps seeing its
+-- requests (tokens.office names the office of a health-office token).
+ALTER TABLE tokens ADD COLUMN office TEXT NOT NULL DEFAULT '';
+ALTER TABLE trace_requests ADD COLUMN owner_office TEXT NOT NULL DEFAULT '';
