@@ -164,3 +164,12 @@ type Occupancy struct {
 	Area string
 	Open int
 }
+
+// SiteNames maps the sites' codes to their display names.
+func SiteNames(sites []*Site) map[string]string {
+	names := make(map[string]string, len(sites))
+	for _, s := range sites {
+		names[s.Code] = s.Name
+	}
+	return names
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"filippo.io/age/plugin"
@@ -18,16 +20,31 @@ import (
 
 type decryptOptions struct {
 	identity, trust, format, separator, out string
+	excel                                   bool
 }
 
 func (a *app) decryptCmd() *cobra.Command {
 	var o decryptOptions
 	cmd := &cobra.Command{
-		Use:   "decrypt --identity FILE --trust FILE [--format csv|json|sormas] [-o OUT] BUNDLE",
+		Use:   "decrypt --identity FILE --trust FILE [--format xlsx|pdf|csv|json|sormas|iris] [-o OUT] BUNDLE",
 		Short: "Open an export bundle on the health office's machine",
 		Long: `decrypt opens an export bundle with the health office's age identity and
-writes the contact data as CSV (default), JSON or the SORMAS
-event-participant import layout.
+writes the contact data for the tracing team:
+
+  xlsx    (default) an Excel workbook: a cover sheet with the case, window,
+          places, approvals and the bundle's digest; the contact list with
+          every personal field as text (never a formula, never turned into a
+          number or date), real date-time cells in German time, filters, a
+          frozen header and a landscape print layout; a timeline of who was
+          there when, with the requested window shaded
+  pdf     the same for paper: cover page, timeline, contact list (A4 landscape)
+  csv     a formula-safe CSV (--excel: ';' for German Excel and LibreOffice)
+  json    everything, as JSON
+  sormas  the SORMAS event-participant import layout
+  iris    the guest list JSON of IRIS connect
+
+Without --format the format follows the extension of -o (.xlsx, .pdf,
+.csv, .json), else xlsx. Workbooks and PDFs need -o.
 
 It checks the bundle against the trust file the health office pinned at
 setup (--trust, written by 'registry trust export' at the city hall): the
@@ -49,7 +66,9 @@ their leading +, the file is UTF-8 with a byte-order mark; use
 
 Run it on the health office's machine: this is the only place where the
 contact data becomes readable.`,
-		Example: `  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust --separator ';' -o kontakte.csv GA-2026-0815.registry-export.age
+		Example: `  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust -o kontakte.xlsx GA-2026-0815.registry-export.age
+  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust -o kontakte.pdf GA-2026-0815.registry-export.age
+  registry decrypt --identity gesundheitsamt.key --trust rathaus.trust --excel -o kontakte.csv GA-2026-0815.registry-export.age
   registry decrypt --identity gesundheitsamt.key --trust rathaus.trust --format sormas -o sormas.csv bundle.age`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,19 +78,42 @@ contact data becomes readable.`,
 	f := cmd.Flags()
 	f.StringVar(&o.identity, "identity", "", "the health office's age identity `FILE`")
 	f.StringVar(&o.trust, "trust", "", "the trust `FILE` pinned at setup (instance and approver keys)")
-	f.StringVar(&o.format, "format", "csv", "output format: csv, json or sormas")
+	f.StringVar(&o.format, "format", "", "output format: xlsx, pdf, csv, json, sormas or iris (default: from the -o extension, else xlsx)")
 	f.StringVar(&o.separator, "separator", ",", "CSV and SORMAS field separator (one character, ';' for German Excel)")
+	f.BoolVar(&o.excel, "excel", false, "CSV for German Excel and LibreOffice: ';' as separator (UTF-8 with BOM and CRLF as always)")
 	f.StringVarP(&o.out, "output", "o", "", "write to `FILE` instead of standard output (must not exist)")
 	settings(f, "identity", "trust")
 	return cmd
 }
 
 func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
+	if o.excel {
+		o.separator = ";"
+		if o.format == "" {
+			o.format = "csv"
+		}
+	}
 	sep, size := utf8.DecodeRuneInString(o.separator)
 	if size == 0 || size != len(o.separator) || sep == '"' || sep == '\r' || sep == '\n' {
 		return withHint(registry.Errorf(registry.EINVALID, "--separator must be one character"), "use ',' or ';'")
 	}
-	write, err := outputFormat(o.format, sep)
+	format := o.format
+	if format == "" {
+		switch strings.ToLower(filepath.Ext(o.out)) {
+		case ".pdf":
+			format = "pdf"
+		case ".csv":
+			format = "csv"
+		case ".json":
+			format = "json"
+		default:
+			format = "xlsx"
+		}
+	}
+	if (format == "xlsx" || format == "pdf") && o.out == "" {
+		return withHint(registry.Errorf(registry.EINVALID, "a %s file needs -o", format), "pass -o FILE.%s, or --format csv|json|sormas|iris for standard output", format)
+	}
+	write, err := outputFormat(format, sep, a.now())
 	if err != nil {
 		return err
 	}
@@ -171,8 +213,14 @@ func (a *app) deliver(f *crypto.Scratch, out string) error {
 	})
 }
 
-func outputFormat(format string, sep rune) (func(io.Writer, export.Source) error, error) {
+func outputFormat(format string, sep rune, now time.Time) (func(io.Writer, export.Source) error, error) {
 	switch format {
+	case "xlsx":
+		return func(w io.Writer, src export.Source) error { return export.WriteXLSX(w, src, now) }, nil
+	case "pdf":
+		return func(w io.Writer, src export.Source) error { return export.WritePDF(w, src, now) }, nil
+	case "iris":
+		return export.WriteIRIS, nil
 	case "csv":
 		return func(w io.Writer, src export.Source) error { return export.WriteCSV(w, src, sep) }, nil
 	case "json":
@@ -180,7 +228,7 @@ func outputFormat(format string, sep rune) (func(io.Writer, export.Source) error
 	case "sormas":
 		return func(w io.Writer, src export.Source) error { return export.WriteSORMAS(w, src, sep) }, nil
 	}
-	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use csv, json or sormas")
+	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use xlsx, pdf, csv, json, sormas or iris")
 }
 
 // writeFileAtomic writes a new file (mode 0600, it holds contact data) via

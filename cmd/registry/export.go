@@ -77,8 +77,12 @@ func (a *app) runExport(ctx context.Context, id string, o *exportOptions) error 
 		return err
 	}
 	return a.withStore(ctx, func(s registry.Store) error {
-		job := &export.Job{Store: s, Audit: s, Actor: actor, RequestID: id, Keys: keys, Recipients: rcpts,
-			Instance: instance, MaxStay: o.maxStay, Now: a.now(), Scratch: scratch}
+		sites, err := s.Sites(ctx)
+		if err != nil {
+			return err
+		}
+		job := &export.Job{Store: s, Audit: s, Actor: actor, RequestID: id, Scratch: scratch,
+			Sealing: export.Sealing{Keys: keys, Recipients: rcpts, Instance: instance, MaxStay: o.maxStay, Now: a.now(), SiteNames: registry.SiteNames(sites)}}
 		f, req, err := job.Run(ctx)
 		if err != nil {
 			return err

@@ -57,7 +57,7 @@ func BenchmarkWrite(b *testing.B) {
 	s := loadBench(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Write(io.Discard, s.f.sign(s.req), len(s.visits), visitSeq(s.visits), s.f.keys, s.f.to, s.f.instance, 12*time.Hour, testNow); err != nil {
+		if _, err := Write(io.Discard, s.f.sign(s.req), len(s.visits), visitSeq(s.visits), &Sealing{Keys: s.f.keys, Recipients: s.f.to, Instance: s.f.instance, MaxStay: 12 * time.Hour, Now: testNow}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -49,6 +49,27 @@ type Header struct {
 	// Instance is the public key of the registry instance that signed the
 	// bundle (its last line).
 	Instance string `json:"instance"`
+	// SiteNames are the display names of the sites (code → name), and
+	// MaxStayMinutes the maximum stay after which an open visit is checked
+	// out automatically: for the health office's outputs.
+	SiteNames      []SiteLabel `json:"site_names,omitempty"`
+	MaxStayMinutes int         `json:"max_stay_minutes,omitempty"`
+}
+
+// SiteLabel is a site's code and display name.
+type SiteLabel struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// SiteName returns the display name of a site code, or the code.
+func (h *Header) SiteName(code string) string {
+	for _, l := range h.SiteNames {
+		if l.Code == code && l.Name != "" {
+			return l.Name
+		}
+	}
+	return code
 }
 
 // HeaderApproval is one signed approval in a bundle. Name is the name

@@ -29,7 +29,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	f := newFixture(t)
 	req, visits, contacts := roundTripSet(t, f)
 	var buf bytes.Buffer
-	digest, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), f.keys, f.to, f.instance, 12*time.Hour, testNow)
+	digest, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: 12 * time.Hour, Now: testNow})
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -47,7 +47,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	want := Header{
 		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office, LegalBasis: req.LegalBasis,
 		From: req.From, To: req.To, Sites: req.Sites, Areas: []string{}, CreatedAt: testNow, Count: 3,
-		Nonce: req.Nonce, Origin: registry.OriginOffice, Instance: registry.FormatPublicKey(f.instance.Public()),
+		Nonce: req.Nonce, Origin: registry.OriginOffice, Instance: registry.FormatPublicKey(f.instance.Public()), MaxStayMinutes: 720,
 		Approvals: []HeaderApproval{{Name: "Anna DSB", PublicKey: registry.FormatPublicKey(f.approver.Public()),
 			ExpiresAt: req.Approvals[0].ExpiresAt, SignedAt: req.Approvals[0].SignedAt, Signature: req.Approvals[0].Signature}},
 	}
@@ -153,7 +153,7 @@ func TestWriteFailures(t *testing.T) {
 			vs := []*registry.Visit{v0, v1}
 			tt.mangle(t, f, vs, req)
 			var buf bytes.Buffer
-			_, err := Write(&buf, f.sign(req), len(vs), visitSeq(vs), f.keys, f.to, f.instance, 12*time.Hour, testNow)
+			_, err := Write(&buf, f.sign(req), len(vs), visitSeq(vs), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: 12 * time.Hour, Now: testNow})
 			if got := registry.ErrorCode(err); got != tt.code {
 				t.Fatalf("Write error = %v (code %q), want code %q", err, got, tt.code)
 			}
@@ -176,10 +176,10 @@ func TestWriteRefusesBadArguments(t *testing.T) {
 	f := newFixture(t)
 	req := testRequest(testNow.Add(-time.Hour), testNow, "rathaus")
 	var buf bytes.Buffer
-	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), f.keys, f.to, f.instance, 0, testNow); registry.ErrorCode(err) != registry.EINVALID {
+	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: 0, Now: testNow}); registry.ErrorCode(err) != registry.EINVALID {
 		t.Errorf("maxStay 0: error = %v, want EINVALID", err)
 	}
-	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), f.keys, nil, f.instance, time.Hour, testNow); registry.ErrorCode(err) != registry.EINVALID {
+	if _, err := Write(&buf, f.sign(req), 0, visitSeq(nil), &Sealing{Keys: f.keys, Recipients: nil, Instance: f.instance, MaxStay: time.Hour, Now: testNow}); registry.ErrorCode(err) != registry.EINVALID {
 		t.Errorf("no recipients: error = %v, want EINVALID", err)
 	}
 	if got := buf.Len(); got != 0 {

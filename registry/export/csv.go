@@ -54,7 +54,8 @@ var csvColumns = []string{
 // Ort, Telefon, E-Mail, Besuchte Person, Termin), one row per record, cells
 // separated by sep (',', ';' for German Excel, or a tab; EINVALID
 // otherwise), RFC 4180 quoting, CRLF line ends. Times are RFC 3339 in
-// TimeZone.
+// TimeZone; a visit still open at the export says so in "Verlassen"
+// (openText). Sites show their display names.
 //
 // Every cell is neutralised so that no spreadsheet reads it as a formula: a
 // cell starting with = + - @ (or their full-width forms), a control
@@ -95,14 +96,23 @@ func csvRow(h *Header, r *Record) []string {
 		c = &registry.Contact{}
 	}
 	return []string{
-		csvCell(h.CaseRef, false), csvCell(r.VisitID, false), csvCell(r.Site, false),
-		csvCell(r.Area, false), localTime(&r.CheckIn), localTime(r.CheckOut),
+		csvCell(h.CaseRef, false), csvCell(r.VisitID, false), csvCell(h.SiteName(r.Site), false),
+		csvCell(r.Area, false), localTime(&r.CheckIn), departureCell(h, r),
 		yesNo(r.CheckoutAuto), strconv.Itoa(r.ContactMinutes),
 		csvCell(c.GivenName, false), csvCell(c.FamilyName, false), csvCell(c.Street, false),
 		csvCell(c.HouseNumber, true), csvCell(c.Postcode, true), csvCell(c.City, false),
 		csvCell(c.Phone, true), csvCell(c.Email, false), csvCell(c.Host, false),
 		csvCell(c.Appointment, false),
 	}
+}
+
+// departureCell is the departure time, or, for a visit open at the
+// export, openText: never an empty cell that reads like missing data.
+func departureCell(h *Header, r *Record) string {
+	if r.CheckOut == nil {
+		return openText(h, r)
+	}
+	return localTime(r.CheckOut)
 }
 
 func yesNo(b bool) string {

@@ -133,7 +133,7 @@ func testRequest(from, to time.Time, sites ...string) *registry.TraceRequest {
 func (f *fixture) write(tb testing.TB, req *registry.TraceRequest, visits []*registry.Visit) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	if _, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), f.keys, f.to, f.instance, 12*time.Hour, testNow); err != nil {
+	if _, err := Write(&buf, f.sign(req), len(visits), visitSeq(visits), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: 12 * time.Hour, Now: testNow}); err != nil {
 		tb.Fatalf("Write: %v", err)
 	}
 	return buf.Bytes()

@@ -240,7 +240,32 @@ func readSheet(t *testing.T, path string) [][]odsCell {
 	return rows
 }
 
+// readSheets parses every sheet of a flat ODS file, by name.
+func readSheets(t *testing.T, path string) map[string][][]odsCell {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("LibreOffice output: %v", err)
+	}
+	sheets, _, err := parseFODSSheets(data)
+	if err != nil {
+		t.Fatalf("parse %s: %v", filepath.Base(path), err)
+	}
+	return sheets
+}
+
+// parseFODS returns the first sheet.
 func parseFODS(data []byte) ([][]odsCell, error) {
+	sheets, order, err := parseFODSSheets(data)
+	if err != nil || len(order) == 0 {
+		return nil, err
+	}
+	return sheets[order[0]], nil
+}
+
+func parseFODSSheets(data []byte) (map[string][][]odsCell, []string, error) {
+	sheets := map[string][][]odsCell{}
+	var order []string
 	var rows [][]odsCell
 	var cell *odsCell
 	start, paras, inPara := 0, 0, false
@@ -248,13 +273,21 @@ func parseFODS(data []byte) ([][]odsCell, error) {
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return rows, nil
+			if len(order) > 0 {
+				sheets[order[len(order)-1]] = rows
+			}
+			return sheets, order, nil
 		} else if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch el := tok.(type) {
 		case xml.StartElement:
 			switch el.Name.Local {
+			case "table":
+				if len(order) > 0 {
+					sheets[order[len(order)-1]] = rows
+				}
+				order, rows = append(order, attr(el, "name")), nil
 			case "table-row":
 				rows = append(rows, nil)
 			case "table-cell", "covered-table-cell":

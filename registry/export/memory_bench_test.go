@@ -43,7 +43,7 @@ func BenchmarkStreaming(b *testing.B) {
 	var exportPeak int64
 	bw := bufio.NewWriter(out)
 	watch(b, &exportPeak, func() {
-		if _, err := Write(bw, f.sign(req), n, sealedVisits(b, f, from, n), f.keys, f.to, f.instance, 12*time.Hour, testNow); err != nil {
+		if _, err := Write(bw, f.sign(req), n, sealedVisits(b, f, from, n), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: 12 * time.Hour, Now: testNow}); err != nil {
 			b.Fatal(err)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"time"
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
@@ -12,16 +11,14 @@ import (
 
 // Job is one export of an approved trace request.
 type Job struct {
-	Store      registry.TraceStore
-	Audit      registry.AuditStore
-	Actor      registry.Actor
-	RequestID  string
-	Keys       Keys
-	Recipients *crypto.Recipients
-	// Instance signs the bundle (crypto.KeyStore.InstanceKey).
-	Instance *crypto.SigningKey
-	MaxStay  time.Duration
-	Now      time.Time
+	Store     registry.TraceStore
+	Audit     registry.AuditStore
+	Actor     registry.Actor
+	RequestID string
+	// Sealing holds the keys, the recipients, the instance key
+	// (crypto.KeyStore.InstanceKey), the maximum stay, the time and the
+	// sites' display names of the bundle.
+	Sealing
 	// Scratch holds the bundle until it is sent (crypto.ScratchDir: a
 	// private directory, every file sealed to a key only this process
 	// holds, so that an export broken off leaves nothing anyone can read).
@@ -55,7 +52,7 @@ func (j *Job) Run(ctx context.Context) (f *crypto.Scratch, req *registry.TraceRe
 		if f, err = j.Scratch.Create(); err != nil {
 			return "", err
 		}
-		digest, err := Write(f, r, count, visits, j.Keys, j.Recipients, j.Instance, j.MaxStay, j.Now)
+		digest, err := Write(f, r, count, visits, &j.Sealing)
 		if err == nil {
 			err = f.Close()
 		}

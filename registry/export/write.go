@@ -25,6 +25,18 @@ var _ Keys = (*crypto.KeyStore)(nil)
 // written in order; it bounds the memory held between the two steps.
 const batchSize = 256
 
+// Sealing is what Write needs besides the request and its visits.
+type Sealing struct {
+	Keys       Keys               // the epoch keys (outer layers)
+	Recipients *crypto.Recipients // the health office's recipients
+	Instance   *crypto.SigningKey // signs the bundle
+	MaxStay    time.Duration      // ends open visits for scope and contact minutes
+	Now        time.Time          // the bundle's creation time
+	// SiteNames maps site codes to display names, for the health
+	// office's outputs (optional).
+	SiteNames map[string]string
+}
+
 // Write streams the bundle of req's scope to w, sealed with age to the
 // health-office recipients, and returns the hex SHA-256 of the bytes
 // written (the sealed file, the request's ExportDigest). visits yields the
@@ -46,7 +58,8 @@ const batchSize = 256
 // The header carries req's signed approvals (req.Approvals, as
 // registry.CheckApprovals returned them) and the instance's public key;
 // the last line is the instance's signature over every line before it.
-func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys Keys, to *crypto.Recipients, instance *crypto.SigningKey, maxStay time.Duration, now time.Time) (digest string, err error) {
+func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], s *Sealing) (digest string, err error) {
+	keys, to, instance, maxStay, now := s.Keys, s.Recipients, s.Instance, s.MaxStay, s.Now
 	if maxStay <= 0 {
 		return "", registry.Errorf(registry.EINVALID, "The maximum stay must be positive.")
 	}
@@ -65,6 +78,12 @@ func Write(w io.Writer, req *registry.TraceRequest, count int, visits iter.Seq2[
 	plain := sha256.New()
 	hdr := NewHeader(req, count, now)
 	hdr.Instance = registry.FormatPublicKey(instance.Public())
+	hdr.MaxStayMinutes = int(maxStay / time.Minute)
+	for _, code := range req.Sites {
+		if name := s.SiteNames[code]; name != "" {
+			hdr.SiteNames = append(hdr.SiteNames, SiteLabel{Code: code, Name: name})
+		}
+	}
 	if err := writeLines(io.MultiWriter(bw, plain), &hdr, req, count, visits, &dayKeys{keys: keys}, maxStay); err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -48,8 +49,9 @@ func (s *Server) handleExportTrace(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
 	job := &export.Job{
 		Store: s.cfg.Store, Audit: s.cfg.Store, Actor: tok.Actor(), RequestID: r.PathValue("id"), Owner: tok,
-		Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, Instance: s.cfg.Instance, MaxStay: s.cfg.MaxStay,
-		Now: s.cfg.Now(), Scratch: s.cfg.Scratch,
+		Sealing: export.Sealing{Keys: s.cfg.Keys, Recipients: s.cfg.Recipients, Instance: s.cfg.Instance,
+			MaxStay: s.cfg.MaxStay, Now: s.cfg.Now(), SiteNames: s.siteNames(r.Context())},
+		Scratch: s.cfg.Scratch,
 	}
 	f, req, err := job.Run(r.Context())
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
@@ -144,4 +146,15 @@ func (s *Server) auditCredentialDenied(r *http.Request, tok *registry.Token, err
 		return fmt.Errorf("record denied export (%s): %w", registry.ErrorCode(err), aerr)
 	}
 	return nil
+}
+
+// siteNames maps the configured sites' codes to their display names, for
+// the bundle's header (best effort: without them the codes show).
+func (s *Server) siteNames(ctx context.Context) map[string]string {
+	sites, err := s.cfg.Store.Sites(ctx)
+	if err != nil {
+		s.cfg.Logger.Warn("export: site names unavailable", "err", err)
+		return nil
+	}
+	return registry.SiteNames(sites)
 }

@@ -1,0 +1,295 @@
+package export
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/signintech/gopdf"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/sfnt"
+
+	"github.com/cityhall/registry/registry"
+)
+
+// MaxPDFRecords bounds what WritePDF puts on paper (it holds every record
+// in memory); beyond it the workbook is the format to use.
+const MaxPDFRecords = 20000
+
+// Landscape A4 in millimetres.
+const (
+	pdfW, pdfH   = 297.0, 210.0
+	pdfMargin    = 12.0
+	pdfRow       = 5.2
+	pdfLabelW    = 72.0
+	pdfFooterGap = 8.0
+)
+
+// WritePDF writes the bundle for paper (github.com/signintech/gopdf, the
+// Go fonts), A4 landscape: a cover page with the same information as the
+// workbook's "Fall" sheet, a timeline of the window (one bar per visit,
+// grouped by site and area, the requested window shaded, the part of a
+// stay inside it darker), and the contact list with a header on every
+// page. Every page names the case and its number. Characters the font
+// cannot show are printed as "?" (the cover says so; the workbook holds
+// them exactly). It refuses more than MaxPDFRecords records.
+func WritePDF(w io.Writer, src Source, decrypted time.Time) error {
+	h := src.BundleHeader()
+	if h.Count > MaxPDFRecords {
+		return registry.Errorf(registry.EINVALID, "The bundle holds %d records; a PDF takes at most %d. Use --format xlsx.", h.Count, MaxPDFRecords)
+	}
+	var recs []Record
+	for r, err := range src.All() {
+		if err != nil {
+			return err
+		}
+		recs = append(recs, *r)
+	}
+	p, err := newPDF(h)
+	if err != nil {
+		return err
+	}
+	p.cover(coverRows(h, src.BundleDigest(), decrypted))
+	bars := make([]bar, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		c := r.Contact
+		if c == nil {
+			c = &registry.Contact{}
+		}
+		bars[i] = bar{site: h.SiteName(r.Site), area: r.Area, label: c.FamilyName + ", " + c.GivenName,
+			from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil}
+	}
+	p.timeline(h, bars)
+	p.contacts(h, recs)
+	if err := p.pdf.Write(w); err != nil {
+		return fmt.Errorf("write pdf: %w", err)
+	}
+	return nil
+}
+
+type pdfDoc struct {
+	pdf     *gopdf.GoPdf
+	font    *sfnt.Font
+	buf     sfnt.Buffer
+	caseRef string
+	page    int
+	y       float64
+}
+
+func newPDF(h *Header) (*pdfDoc, error) {
+	font, err := sfnt.Parse(goregular.TTF)
+	if err != nil {
+		return nil, fmt.Errorf("pdf font: %w", err)
+	}
+	pdf := &gopdf.GoPdf{}
+	pdf.Start(gopdf.Config{PageSize: gopdf.Rect{W: pdfW, H: pdfH}, Unit: gopdf.UnitMM})
+	pdf.SetInfo(gopdf.PdfInfo{Title: "Kontaktnachverfolgung " + h.CaseRef, Creator: "registry", Producer: "registry"})
+	if err := pdf.AddTTFFontData("regular", goregular.TTF); err != nil {
+		return nil, fmt.Errorf("pdf font: %w", err)
+	}
+	if err := pdf.AddTTFFontData("bold", gobold.TTF); err != nil {
+		return nil, fmt.Errorf("pdf font: %w", err)
+	}
+	p := &pdfDoc{pdf: pdf, font: font}
+	p.caseRef = p.printable(h.CaseRef)
+	return p, nil
+}
+
+// printable replaces what the font cannot show, and control characters,
+// with "?".
+func (p *pdfDoc) printable(s string) string {
+	s = clean(s)
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		if i, err := p.font.GlyphIndex(&p.buf, r); err != nil || i == 0 {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// rect fills a rectangle in the colour, and sets the fill colour back to
+// black (gopdf draws text in the fill colour).
+func (p *pdfDoc) rect(x, y, w, h float64, r, g, b uint8) {
+	p.pdf.SetFillColor(r, g, b)
+	p.pdf.RectFromUpperLeftWithStyle(x, y, w, h, "F")
+	p.pdf.SetFillColor(0, 0, 0)
+}
+
+func (p *pdfDoc) newPage(title string) {
+	p.pdf.AddPage()
+	p.page++
+	p.pdf.SetFont("bold", "", 13)
+	p.pdf.SetXY(pdfMargin, pdfMargin)
+	p.pdf.Cell(nil, title)
+	p.pdf.SetFont("regular", "", 8)
+	p.pdf.SetXY(pdfMargin, pdfH-pdfMargin+2)
+	p.pdf.Cell(nil, fmt.Sprintf("Aktenzeichen %s · Seite %d · vertraulich: Kontaktdaten nach § 28a IfSG, nur für die Kontaktnachverfolgung", p.caseRef, p.page))
+	p.y = pdfMargin + 9
+}
+
+// fit shortens s to width at the current font, with an ellipsis.
+func (p *pdfDoc) fit(s string, width float64) string {
+	s = p.printable(s)
+	if w, err := p.pdf.MeasureTextWidth(s); err == nil && w <= width {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 {
+		r = r[:len(r)-1]
+		if w, err := p.pdf.MeasureTextWidth(string(r) + "…"); err == nil && w <= width {
+			return string(r) + "…"
+		}
+	}
+	return ""
+}
+
+func (p *pdfDoc) cover(rows [][2]string) {
+	p.newPage("Kontaktnachverfolgung: Besucherliste")
+	rows = append(rows, [2]string{"Zeichen", "Zeichen, die die Schrift dieses PDFs nicht darstellen kann, erscheinen als „?“; die XLSX-Datei enthält alle Angaben unverändert."})
+	for _, r := range rows {
+		p.pdf.SetFont("bold", "", 10)
+		p.pdf.SetXY(pdfMargin, p.y)
+		p.pdf.Cell(nil, r[0])
+		p.pdf.SetFont("regular", "", 10)
+		lines, err := p.pdf.SplitTextWithWordWrap(p.printable(r[1]), pdfW-2*pdfMargin-75)
+		if err != nil || len(lines) == 0 {
+			lines = []string{p.printable(r[1])}
+		}
+		for _, l := range lines {
+			p.pdf.SetXY(pdfMargin+75, p.y)
+			p.pdf.Cell(nil, strings.TrimSpace(l))
+			p.y += 5
+		}
+		p.y += 1.5
+	}
+}
+
+// timeline draws the bars, a page at a time.
+func (p *pdfDoc) timeline(h *Header, bars []bar) {
+	sortBars(bars)
+	from, to, slot := timelineSpan(h, bars)
+	x0, width := pdfMargin+pdfLabelW, pdfW-2*pdfMargin-pdfLabelW
+	scale := width / float64(to.Sub(from))
+	xOf := func(t time.Time) float64 {
+		return x0 + float64(maxTime(from, minTime(to, t)).Sub(from))*scale
+	}
+	title := fmt.Sprintf("Zeitleiste %s bis %s: gelb der angefragte Zeitraum, dunkel die Anwesenheit darin", germanTime(h.From), germanTime(h.To))
+	top := 0.0
+	start := func() {
+		p.newPage(title)
+		top = p.y
+		// The window, shaded, and the hour lines with their labels.
+		p.rect(xOf(h.From), top, xOf(h.To)-xOf(h.From), pdfH-pdfMargin-pdfFooterGap-top, 255, 242, 204)
+		step := max(slot*4, time.Hour)
+		p.pdf.SetStrokeColor(200, 200, 200)
+		p.pdf.SetFont("regular", "", 7)
+		for t := from.Truncate(step); !t.After(to); t = t.Add(step) {
+			if t.Before(from) {
+				continue
+			}
+			p.pdf.Line(xOf(t), top+4, xOf(t), pdfH-pdfMargin-pdfFooterGap)
+			p.pdf.SetXY(xOf(t)-4, top)
+			p.pdf.Cell(nil, germanClock(t))
+		}
+		p.y = top + 5
+	}
+	start()
+	group := ""
+	for _, b := range bars {
+		g := b.site + " · " + orDash(b.area)
+		need := pdfRow
+		if g != group {
+			need += pdfRow
+		}
+		if p.y+need > pdfH-pdfMargin-pdfFooterGap {
+			start()
+			group = ""
+		}
+		if g != group {
+			group = g
+			p.pdf.SetFont("bold", "", 8)
+			p.pdf.SetXY(pdfMargin, p.y+0.8)
+			p.pdf.Cell(nil, p.fit(g, pdfLabelW-2))
+			p.y += pdfRow
+		}
+		p.pdf.SetFont("regular", "", 8)
+		p.pdf.SetXY(pdfMargin+2, p.y+0.8)
+		until := germanClock(b.to)
+		if b.open {
+			until = "noch da"
+		}
+		p.pdf.Cell(nil, p.fit(b.label, pdfLabelW-28)+"  "+germanClock(b.from)+"–"+until)
+		x1, x2 := xOf(b.from), xOf(b.to)
+		p.rect(x1, p.y+1, max(x2-x1, 0.6), pdfRow-2, 122, 156, 198)
+		if in1, in2 := maxTime(b.from, h.From), minTime(b.to, h.To); in1.Before(in2) {
+			p.rect(xOf(in1), p.y+1, max(xOf(in2)-xOf(in1), 0.6), pdfRow-2, 31, 78, 121)
+		}
+		p.y += pdfRow
+	}
+}
+
+// pdfColumns of the contact list, widths in millimetres.
+var pdfColumns = []struct {
+	title string
+	width float64
+}{
+	{"Name", 40}, {"Anschrift", 52}, {"Telefon", 30}, {"E-Mail", 32}, {"Standort · Bereich", 33},
+	{"Ankunft", 24}, {"Verlassen", 40}, {"Kontakt", 20},
+}
+
+func (p *pdfDoc) contacts(h *Header, recs []Record) {
+	header := func() {
+		p.newPage("Kontaktliste (" + fmt.Sprint(len(recs)) + " Besuche)")
+		p.pdf.SetFont("bold", "", 8)
+		x := pdfMargin
+		for _, c := range pdfColumns {
+			p.pdf.SetXY(x, p.y)
+			p.pdf.Cell(nil, c.title)
+			x += c.width
+		}
+		p.y += pdfRow
+		p.pdf.SetStrokeColor(0, 0, 0)
+		p.pdf.Line(pdfMargin, p.y-0.8, pdfW-pdfMargin, p.y-0.8)
+	}
+	header()
+	for i := range recs {
+		r := &recs[i]
+		if p.y+pdfRow > pdfH-pdfMargin-pdfFooterGap {
+			header()
+		}
+		c := r.Contact
+		if c == nil {
+			c = &registry.Contact{}
+		}
+		out := departureText(h, r)
+		if r.CheckOut == nil {
+			out = "noch anwesend"
+			if h.MaxStayMinutes > 0 {
+				auto := r.CheckIn.Add(time.Duration(h.MaxStayMinutes) * time.Minute)
+				out = "noch da, autom. " + auto.In(localZone()).Format("02.01. 15:04")
+			}
+		} else if r.CheckoutAuto {
+			out = germanTime(*r.CheckOut) + " autom."
+		}
+		cells := []string{
+			c.FamilyName + ", " + c.GivenName,
+			strings.TrimSpace(c.Street+" "+c.HouseNumber) + ", " + strings.TrimSpace(c.Postcode+" "+c.City),
+			c.Phone, c.Email, h.SiteName(r.Site) + " · " + orDash(r.Area), germanTime(r.CheckIn), out,
+			minutesText(r.ContactMinutes),
+		}
+		p.pdf.SetFont("regular", "", 8)
+		x := pdfMargin
+		for j, col := range pdfColumns {
+			p.pdf.SetXY(x, p.y)
+			p.pdf.Cell(nil, p.fit(cells[j], col.width-1.5))
+			x += col.width
+		}
+		p.y += pdfRow
+	}
+}
