@@ -52,14 +52,20 @@ func OpenScratchDir(dir string) (*ScratchDir, error) {
 	return d, nil
 }
 
-// clean removes leftover scratch files.
+// ForeignPrefix starts the temporary files that libraries write into the
+// scratch directory (excelize's spill files while a workbook is built):
+// they are not sealed, so the directory's privacy and the clean-up at the
+// next start are what protects them.
+const ForeignPrefix = "excelize-"
+
+// clean removes leftover scratch files, ours and the libraries'.
 func (d *ScratchDir) clean() error {
 	entries, err := os.ReadDir(d.Dir)
 	if err != nil {
 		return fmt.Errorf("list scratch directory: %w", err)
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), scratchPrefix) && e.Type().IsRegular() {
+		if (strings.HasPrefix(e.Name(), scratchPrefix) || strings.HasPrefix(e.Name(), ForeignPrefix)) && e.Type().IsRegular() {
 			if err := os.Remove(filepath.Join(d.Dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove leftover scratch file: %w", err)
 			}

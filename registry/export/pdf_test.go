@@ -84,7 +84,7 @@ func TestPDF(t *testing.T) {
 		exec.Command(pdftoppm, "-png", "-r", "60", path, filepath.Join(shots, "healthoffice-pdf")).Run()
 		os.WriteFile(filepath.Join(shots, "healthoffice-example.pdf"), buf.Bytes(), 0o644)
 		var x bytes.Buffer
-		if err := WriteXLSX(&x, b, b.Header.CreatedAt.Add(time.Hour)); err == nil {
+		if err := WriteXLSX(&x, b, b.Header.CreatedAt.Add(time.Hour), t.TempDir()); err == nil {
 			os.WriteFile(filepath.Join(shots, "healthoffice-example.xlsx"), x.Bytes(), 0o644)
 		}
 	}

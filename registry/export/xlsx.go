@@ -32,7 +32,7 @@ var xlsxColumns = []struct {
 
 // maxTimelineRows bounds the timeline sheet: beyond it a tracer filters the
 // contact list instead.
-const maxTimelineRows = 5000
+const maxTimelineRows = 2000
 
 // WriteXLSX writes the bundle as an Excel workbook (github.com/xuri/excelize):
 //
@@ -54,9 +54,11 @@ const maxTimelineRows = 5000
 //     whom, and for how long, shows at a glance.
 //
 // The contact sheet is streamed: memory grows with the timeline's few
-// fields per visit, not with the contacts.
-func WriteXLSX(w io.Writer, src Source, decrypted time.Time) error {
-	f := excelize.NewFile()
+// fields per visit, not with the contacts. Beyond a few MiB excelize spills
+// the sheets into temporary files in tmpDir ("" for the system's): pass a
+// private directory (crypto.ScratchDir.Dir), since they hold contact data.
+func WriteXLSX(w io.Writer, src Source, decrypted time.Time, tmpDir string) error {
+	f := excelize.NewFile(excelize.Options{TmpDir: tmpDir})
 	defer f.Close()
 	st, err := newXLSXStyles(f)
 	if err != nil {

@@ -37,7 +37,7 @@ func TestXLSXInLibreOffice(t *testing.T) {
 	b.Header.Approvals = []HeaderApproval{{Name: "Anna DSB", SignedAt: b.Header.From}}
 	b.Digest = strings.Repeat("ab", 32)
 	var buf bytes.Buffer
-	if err := WriteXLSX(&buf, b, b.Header.To); err != nil {
+	if err := WriteXLSX(&buf, b, b.Header.To, t.TempDir()); err != nil {
 		t.Fatalf("WriteXLSX: %v", err)
 	}
 	path := writeFile(t, filepath.Join(t.TempDir(), "kontakte.xlsx"), buf.Bytes())
