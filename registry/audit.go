@@ -30,6 +30,7 @@ const (
 	AuditApprovalWithdrawn = "approval.withdrawn"
 	AuditRequestWithdrawn  = "request.withdrawn"
 	AuditRequestNarrowed   = "request.narrowed"
+	AuditAppointment       = "appointment.changed"
 )
 
 // AuditVersion is the hash scheme of the events a store appends now.
@@ -157,6 +158,11 @@ type VisitsRegistered struct {
 	// (paper forms typed in afterwards): per check-in day, the
 	// DepartureLeaf of each, in order.
 	Departures map[Day]string `json:"departures,omitempty"`
+	// Appointments counts the parties registered for an appointment, and
+	// WalkIns those admitted without one at a site that requires one, by
+	// the reason the desk chose (WalkInReasons).
+	Appointments int            `json:"appointments,omitempty"`
+	WalkIns      map[string]int `json:"walk_ins,omitempty"`
 }
 
 func (VisitsRegistered) AuditAction() string { return AuditVisitsRegistered }
@@ -268,6 +274,23 @@ type RequestNarrowed struct {
 }
 
 func (RequestNarrowed) AuditAction() string { return AuditRequestNarrowed }
+
+// AppointmentChanged is the payload of AuditAppointment (subject: the
+// appointment's id): created (with its site, day, code, area and source),
+// arrived (with the visit), or cancelled. No visitor data (an appointment
+// holds none), and not the host: a staff name would outlive the staff
+// retention period in the log.
+type AppointmentChanged struct {
+	Change string `json:"change"`
+	Site   string `json:"site"`
+	Day    Day    `json:"day"`
+	Code   string `json:"code"`
+	Area   string `json:"area,omitempty"`
+	Source string `json:"source,omitempty"`
+	Visit  string `json:"visit,omitempty"`
+}
+
+func (AppointmentChanged) AuditAction() string { return AuditAppointment }
 
 // ApproverChanged is the payload of AuditApproverChanged: an approver key
 // added or removed, and the key id of the approver whose signature (over

@@ -28,6 +28,7 @@ type PurgeReport struct {
 	KeysDestroyed        []Day     `json:"keys_destroyed"`
 	VisitsAutoCheckedOut int64     `json:"visits_auto_checked_out"`
 	RequestsExpired      int64     `json:"requests_expired"`
+	AppointmentsDeleted  int64     `json:"appointments_deleted"`
 	// StaffRequestsErased counts the closed trace requests whose staff
 	// contact, notes and actors were erased; StaffNamesErased the actor
 	// names (with their salts) erased from the audit log's actor table.

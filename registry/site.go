@@ -34,6 +34,9 @@ type Site struct {
 	// RequiresAppointment admits visitors only with an appointment of the
 	// day; a walk-in at the desk needs an override with a reason.
 	RequiresAppointment bool `json:"requires_appointment"`
+	// Hosts are the staff members or departments appointments are made
+	// with; none: any host.
+	Hosts []string `json:"hosts,omitempty"`
 	// Controller and DPOContact are the privacy notice's controller (the
 	// authority, with its address) and its data-protection officer's
 	// contact (Art. 13 GDPR), in the words the visitor reads.
@@ -55,6 +58,16 @@ func (s *Site) String() string { return "site " + s.Code }
 func (s *Site) HasArea(name string) bool {
 	for _, a := range s.Areas {
 		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// HasHost reports whether the site lists the host.
+func (s *Site) HasHost(name string) bool {
+	for _, h := range s.Hosts {
+		if h == name {
 			return true
 		}
 	}
@@ -99,6 +112,17 @@ func (s *Site) Validate() error {
 	}
 	if len(s.Areas) > 100 {
 		errs = append(errs, FieldError("areas", "A site has at most 100 areas."))
+	}
+	hosts := map[string]bool{}
+	for i := range s.Hosts {
+		errs = append(errs, fieldRule{"hosts", &s.Hosts[i], true, 100, nil, ""}.apply())
+		if hosts[s.Hosts[i]] {
+			errs = append(errs, FieldError("hosts", "The host %d repeats a name.", i+1))
+		}
+		hosts[s.Hosts[i]] = true
+	}
+	if len(s.Hosts) > 500 {
+		errs = append(errs, FieldError("hosts", "A site has at most 500 hosts."))
 	}
 	if s.Capacity < 0 {
 		errs = append(errs, FieldError("capacity", "The capacity cannot be negative."))

@@ -21,6 +21,7 @@ type Store interface {
 	SiteStore
 	UserStore
 	ApproverStore
+	AppointmentStore
 
 	// Ping returns an error unless the database answers.
 	Ping(ctx context.Context) error

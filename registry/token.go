@@ -20,15 +20,18 @@ const (
 	RoleIntake       Role = "intake"
 	RoleHealthOffice Role = "health-office"
 	RoleDPO          Role = "dpo"
+	// RoleScheduler tokens are the city's booking or calendar system's:
+	// they make and cancel appointments (optionally for one site only).
+	RoleScheduler Role = "scheduler"
 )
 
 // ParseRole returns the role named s, or EINVALID.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleIntake, RoleHealthOffice, RoleDPO:
+	case RoleIntake, RoleHealthOffice, RoleDPO, RoleScheduler:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown role %q: use intake, health-office or dpo.", s)
+	return "", Errorf(EINVALID, "unknown role %q: use intake, health-office, scheduler or dpo.", s)
 }
 
 // Token is an API credential. The secret itself is shown once at creation
@@ -75,7 +78,7 @@ func (t *Token) Registrar() (*Registrar, error) {
 	case t.Role != RoleIntake:
 		return nil, Errorf(EFORBIDDEN, "Only intake tokens may register visits.")
 	}
-	r := &Registrar{Actor: t.Actor(), Scope: t.ID}
+	r := &Registrar{Actor: t.Actor(), Scope: t.ID, MayWalkIn: true}
 	if t.Site != "" {
 		r.Sites = []string{t.Site}
 	}

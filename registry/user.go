@@ -82,7 +82,7 @@ func (u *User) Registrar() (*Registrar, error) {
 	case u.Role != UserDesk:
 		return nil, Errorf(EFORBIDDEN, "Only desk accounts may register visitors.")
 	}
-	return &Registrar{Actor: u.Actor(), Scope: string(u.Actor()), Sites: u.Sites}, nil
+	return &Registrar{Actor: u.Actor(), Scope: string(u.Actor()), Sites: u.Sites, MayWalkIn: true}, nil
 }
 
 // MaySite reports whether the account works for site.

@@ -24,19 +24,24 @@ const (
 
 // Registration is one visitor as the intake API receives it.
 type Registration struct {
-	Site        string     `json:"site"`
-	Area        string     `json:"area,omitempty"`
-	GivenName   string     `json:"given_name"`
-	FamilyName  string     `json:"family_name"`
-	Street      string     `json:"street"`
-	HouseNumber string     `json:"house_number"`
-	Postcode    string     `json:"postcode"`
-	City        string     `json:"city"`
-	Phone       string     `json:"phone"`
-	Email       string     `json:"email,omitempty"`
-	Host        string     `json:"host,omitempty"`
-	Appointment string     `json:"appointment,omitempty"`
-	CheckIn     *time.Time `json:"check_in,omitempty"`
+	Site        string `json:"site"`
+	Area        string `json:"area,omitempty"`
+	GivenName   string `json:"given_name"`
+	FamilyName  string `json:"family_name"`
+	Street      string `json:"street"`
+	HouseNumber string `json:"house_number"`
+	Postcode    string `json:"postcode"`
+	City        string `json:"city"`
+	Phone       string `json:"phone"`
+	Email       string `json:"email,omitempty"`
+	Host        string `json:"host,omitempty"`
+	// Appointment is the code of the visitor's appointment of the day
+	// (T-4711), checked against the site's appointments.
+	Appointment string `json:"appointment,omitempty"`
+	// WalkIn is the reason (registry.WalkInReasons) the desk admits a
+	// visitor without an appointment at a site that requires one.
+	WalkIn  string     `json:"walk_in,omitempty"`
+	CheckIn *time.Time `json:"check_in,omitempty"`
 	// CheckOut is the departure of a visit registered afterwards (a paper
 	// form typed in at the desk); nil while the visitor is inside.
 	CheckOut *time.Time `json:"check_out,omitempty"`

@@ -64,6 +64,10 @@ type Registrar struct {
 	Scope string
 	// Sites are the sites it may register for; nil for any.
 	Sites []string
+	// MayWalkIn lets it admit a visitor without an appointment at a site
+	// that requires one, with a reason (the desk and intake tokens; not
+	// the public form).
+	MayWalkIn bool
 }
 
 // Registrant is anything that may register visits: an intake token, a
@@ -108,6 +112,13 @@ type Party struct {
 	// before: it is the record stored with the first registration, and
 	// Visits were not stored again.
 	Replay *IdempotencyKey
+	// Appointment, when not "", is the id of the appointment the party
+	// came for: the store marks it arrived with the registrant's visit, in
+	// the same transaction (and AppointmentChanged "arrived").
+	Appointment string
+	// WalkIn is the reason (WalkInReasons) the desk admitted the party
+	// without an appointment at a site that requires one.
+	WalkIn string
 }
 
 // IdempotencyKey is what a store keeps of a client's Idempotency-Key: no

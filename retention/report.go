@@ -48,6 +48,7 @@ func writeText(w io.Writer, r *registry.PurgeReport) error {
 		{"epoch keys destroyed", keyList(r.KeysDestroyed)},
 		{"visits auto-checked-out", fmt.Sprint(r.VisitsAutoCheckedOut)},
 		{"trace requests expired", fmt.Sprint(r.RequestsExpired)},
+		{"appointments deleted", fmt.Sprint(r.AppointmentsDeleted)},
 		{"staff data erased", fmt.Sprintf("%d requests, %d actor names", r.StaffRequestsErased, r.StaffNamesErased)},
 		{"visits remaining", fmt.Sprint(r.VisitsRemaining)},
 		{"oldest remaining check-in", optStamp(r.OldestCheckIn)},

@@ -38,6 +38,7 @@ visits deleted:            1
 epoch keys destroyed:      2026-03-30, 2026-03-31
 visits auto-checked-out:   3
 trace requests expired:    0
+appointments deleted:      0
 staff data erased:         0 requests, 0 actor names
 visits remaining:          2
 oldest remaining check-in: 2026-04-02T08:00:01Z
@@ -53,6 +54,7 @@ visits deleted:            0
 epoch keys destroyed:      none
 visits auto-checked-out:   0
 trace requests expired:    1
+appointments deleted:      0
 staff data erased:         0 requests, 0 actor names
 visits remaining:          1
 oldest remaining check-in: none

@@ -18,6 +18,7 @@ import (
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/httpapi"
 	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/registry/notify"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -34,6 +35,7 @@ type serveOptions struct {
 	demoDir        string
 	publicSites    []string
 	publicURL      string
+	webhooks       string
 	trustedProxies []string
 	limits         httpapi.Limits
 }
@@ -92,6 +94,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "replaced by 'registry sites add|set CODE --self-checkin'")
 	_ = f.MarkHidden("public-sites")
+	f.StringVar(&o.webhooks, "webhooks", "", "`FILE` of webhooks that tell hosts their visitor arrived: lines \"SITE[/HOST] URL SECRET-FILE\" (spaces in HOST as _)")
 	f.StringVar(&o.publicURL, "public-url", "", "the `URL` visitors reach the server at, for example https://besuch.musterstadt.de: check-out links and QR codes point there, and https makes every cookie Secure (default: each request's own host)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "comma-separated `CIDRS` of reverse proxies whose X-Forwarded-For names the client (none: believe no header)")
 	f.Float64Var(&o.limits.PerClient.PerMinute, "limit-client", o.limits.PerClient.PerMinute, "public form: registrations per minute from one client address")
@@ -99,7 +102,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "public-sites",
-		"public-url", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
+		"public-url", "webhooks", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
 }
@@ -135,6 +138,19 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	}
 	svc := intake.New(store, crypto.NewSealer(rcpts), secret, a.logger)
 	svc.Now = a.now
+	if o.webhooks != "" {
+		targets, err := notify.ReadTargets(o.webhooks)
+		if err != nil {
+			return err
+		}
+		n := &notify.Notifier{Targets: targets, Logger: a.logger, Now: a.now}
+		n.Start(ctx)
+		svc.OnArrival = func(ap *registry.Appointment, at time.Time) {
+			site, _ := svc.Site(context.WithoutCancel(ctx), ap.Site) // cached; the name is cosmetic
+			n.Notify(notify.NewArrival(ap, site, at))
+		}
+		a.logger.Info("arrival webhooks", "targets", len(targets))
+	}
 	svc.Start(ctx)
 	defer svc.Close()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,

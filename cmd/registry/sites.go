@@ -39,9 +39,9 @@ is recorded in the audit log; running servers pick it up within seconds.`,
 // siteFlags are the flags that describe a site.
 type siteFlags struct {
 	name, address, opens, closes, controller, dpo string
-	areas                                         []string
+	areas, hosts                                  []string
 	capacity                                      int
-	selfCheckin, fullNotice                       bool
+	selfCheckin, fullNotice, byAppointment        bool
 }
 
 func (f *siteFlags) register(fs *pflag.FlagSet) {
@@ -53,6 +53,8 @@ func (f *siteFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.closes, "closes", "", "closing time, for example 18:00: visits still open then are checked out automatically")
 	fs.BoolVar(&f.selfCheckin, "self-checkin", false, "visitors may check in on their own phones at /checkin/CODE")
 	fs.BoolVar(&f.fullNotice, "full-notice", false, "the public form asks visitors to wait at the desk while the site is at capacity")
+	fs.BoolVar(&f.byAppointment, "by-appointment", false, "visitors only with an appointment of the day; the desk admits a walk-in with a reason")
+	fs.StringArrayVar(&f.hosts, "host", nil, "a staff member or department appointments are made with, repeatable (--host replaces all)")
 	fs.StringVar(&f.controller, "controller", "", "privacy notice: the controller, for example \"Stadt Musterstadt, Der Bürgermeister, Marktplatz 1\"")
 	fs.StringVar(&f.dpo, "dpo-contact", "", "privacy notice: the data-protection officer's contact")
 }
@@ -72,6 +74,8 @@ func (f *siteFlags) apply(fs *pflag.FlagSet, s *registry.Site) error {
 	set("closes", func() { s.Closes = f.closes })
 	set("self-checkin", func() { s.SelfCheckin = f.selfCheckin })
 	set("full-notice", func() { s.FullNotice = f.fullNotice })
+	set("by-appointment", func() { s.RequiresAppointment = f.byAppointment })
+	set("host", func() { s.Hosts = f.hosts })
 	set("controller", func() { s.Controller = f.controller })
 	set("dpo-contact", func() { s.DPOContact = f.dpo })
 	if fs.Changed("area") {
@@ -216,8 +220,12 @@ func (a *app) sitesShowCmd() *cobra.Command {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "code\t%s\nname\t%s\naddress\t%s\ncapacity\t%s\nhours\t%s\nself check-in\t%s\nfull notice\t%s\ncontroller\t%s\ndata-protection officer\t%s\n",
 					s.Code, s.Name, dash(s.Address), capacity(s.Capacity), hours(s), yesNo(s.SelfCheckin), yesNo(s.FullNotice), dash(s.Controller), dash(s.DPOContact))
+				fmt.Fprintf(w, "by appointment only\t%s\n", yesNo(s.RequiresAppointment))
 				for _, ar := range s.Areas {
 					fmt.Fprintf(w, "area\t%s (capacity %s)\n", ar.Name, capacity(ar.Capacity))
+				}
+				for _, h := range s.Hosts {
+					fmt.Fprintf(w, "host\t%s\n", h)
 				}
 				return w.Flush()
 			})

@@ -37,7 +37,7 @@ Creating and revoking tokens is recorded in the audit log.`,
 func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 	var role, site, office, label, out string
 	cmd := &cobra.Command{
-		Use:   "create --role intake|health-office|dpo [--site S] [--office O] [--label L] [-o FILE]",
+		Use:   "create --role intake|health-office|scheduler|dpo [--site S] [--office O] [--label L] [-o FILE]",
 		Short: "Create a token and print it, once, on standard output or into a new file of mode 0600",
 		Long: `create makes an API token. Intake tokens may be bound to one --site.
 Health-office tokens need --office, a short code of the office (for
@@ -52,8 +52,8 @@ office keeps seeing its requests.`,
 			if err != nil {
 				return err
 			}
-			if site != "" && (r != registry.RoleIntake || !registry.ValidSite(site)) {
-				return withHint(registry.Errorf(registry.EINVALID, "--site %q is not allowed here", site), "only intake tokens take a site, made of lowercase letters, digits and '-'")
+			if site != "" && (r != registry.RoleIntake && r != registry.RoleScheduler || !registry.ValidSite(site)) {
+				return withHint(registry.Errorf(registry.EINVALID, "--site %q is not allowed here", site), "only intake and scheduler tokens take a site, made of lowercase letters, digits and '-'")
 			}
 			switch {
 			case r == registry.RoleHealthOffice && office == "":

@@ -100,4 +100,3 @@ func TestXLSXInLibreOffice(t *testing.T) {
 		t.Errorf("timeline: %d rows, want a row per visit and group headers", len(tl))
 	}
 }
-

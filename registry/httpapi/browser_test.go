@@ -522,3 +522,58 @@ func mustToken(t *testing.T, s *testServer) *registry.Token {
 	}
 	return tok
 }
+
+// TestBrowserAppointments: at a site by appointment only the desk sees the
+// day's appointments, registers a visitor from one (code, host and room
+// filled in; the appointment turns "da"), and admits a walk-in only with
+// a reason chosen from the list.
+func TestBrowserAppointments(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	const pw = "Eingang-Nord-2026!"
+	u := &registry.User{Login: "pforte", Name: "Maria Pforte", Role: registry.UserDesk, Sites: []string{"rathaus"}, PasswordHash: crypto.HashPassword(pw)}
+	if err := s.Store.CreateUser(context.Background(), "dpo:it", u); err != nil {
+		t.Fatal(err)
+	}
+	a := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", s.Clock.Now().Add(15*time.Minute))
+	s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", s.Clock.Now().Add(2*time.Hour))
+
+	b := startBrowser(t, "")
+	ctx := b.ctx
+	do(t, ctx, "tablet size", chromedp.EmulateViewport(1024, 768))
+	do(t, ctx, "open the desk", chromedp.Navigate(s.url+"/desk/"), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+	act(t, ctx, "sign in", chromedp.KeyEvent("pforte\t"+pw+"\r"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+
+	act(t, ctx, "day list", chromedp.Click(`//nav//a[.="Termine heute"]`), chromedp.WaitVisible(chromedp.CSS("table.day")))
+	wantText(t, ctx, a.Code, "Standesamt Frau Roth", "erwartet")
+	screen(t, ctx, "desk-day")
+	act(t, ctx, "register from the appointment", chromedp.Click(`//tr[td[.="`+a.Code+`"]]//a`), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	for id, want := range map[string]string{"f-appointment": a.Code, "f-host": "Standesamt Frau Roth", "f-area": "Standesamt"} {
+		if got := eval[string](t, ctx, `document.getElementById("`+id+`").value`); got != want {
+			t.Errorf("%s = %q, want %q from the appointment", id, got, want)
+		}
+	}
+	fill(t, ctx, visitor, visitorOrder[:7]...)
+	act(t, ctx, "register", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	act(t, ctx, "day list again", chromedp.Navigate(s.url+"/desk/rathaus/day"), chromedp.WaitVisible(chromedp.CSS("table.day")))
+	if got := eval[string](t, ctx, `[...document.querySelectorAll("tr")].find(r => r.textContent.includes("`+a.Code+`")).textContent`); !strings.Contains(got, "da") || strings.Contains(got, "Anmelden") {
+		t.Errorf("the appointment's row after arrival: %q", got)
+	}
+
+	// A walk-in: refused without a reason, admitted with one.
+	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-walk_in")))
+	fill(t, ctx, map[string]string{"f-given_name": "Walter", "f-family_name": "Ohnetermin", "f-street": "Weg", "f-house_number": "1",
+		"f-postcode": "12345", "f-city": "Ort", "f-phone": "+49 30 1234567"},
+		"f-given_name", "f-family_name", "f-street", "f-house_number", "f-postcode", "f-city", "f-phone")
+	act(t, ctx, "register without a code", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS("#errors")))
+	wantText(t, ctx, "Kein gültiger Termin-Code für heute")
+	if got := focused(t, ctx); got != "f-appointment" {
+		t.Errorf("focus after the refusal = %q, want f-appointment", got)
+	}
+	do(t, ctx, "choose a reason", chromedp.SetValue(chromedp.CSS("#f-walk_in"), "escorted"))
+	screen(t, ctx, "desk-walk-in")
+	act(t, ctx, "register the walk-in", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	if !s.auditWith(t, registry.AuditVisitsRegistered, `"walk_ins":{"escorted":1}`) {
+		t.Errorf("the walk-in's reason is not in the audit log")
+	}
+}

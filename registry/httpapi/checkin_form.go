@@ -52,7 +52,7 @@ func companionInput(row int, name string) string { return "c" + strconv.Itoa(row
 // checkinFields and checkoutFields are the fields each public form may
 // post; checkoutMulti those that may repeat.
 var (
-	checkinFields  = formFieldSet(nil, maxFormCompanions, "nonce", "lang")
+	checkinFields  = formFieldSet([]fieldSpec{{name: "appointment"}}, maxFormCompanions, "nonce", "lang")
 	checkoutFields = map[string]bool{"t": true, "lang": true}
 	checkoutMulti  = map[string]bool{"t": true}
 )
@@ -158,7 +158,7 @@ type checkinForm struct {
 // intake.Companion).
 func newCheckinForm(site string, vals map[string]string, rows int) *checkinForm {
 	f := &checkinForm{reg: &registry.Registration{
-		Site: site, Area: vals["area"], Host: vals["host"], Appointment: vals["appointment"],
+		Site: site, Area: vals["area"], Host: vals["host"], Appointment: vals["appointment"], WalkIn: vals["walk_in"],
 		GivenName: vals["given_name"], FamilyName: vals["family_name"],
 		Street: vals["street"], HouseNumber: vals["house_number"],
 		Postcode: vals["postcode"], City: vals["city"],
@@ -214,8 +214,17 @@ func (s *Server) formPage(r *http.Request, site *registry.Site, lang, nonce stri
 	d := s.newPage(r, site, lang, "title_form")
 	d.Nonce = nonce
 	d.Notice = s.fullNotice(r.Context(), site, d.T)
-	d.fillRegistration(site, mainSpecs, maxFormCompanions, vals, bad)
+	d.fillRegistration(site, publicSpecs(site), maxFormCompanions, vals, bad)
 	return d
+}
+
+// publicSpecs are the public form's inputs: at a site by appointment only
+// also the appointment's code, required.
+func publicSpecs(site *registry.Site) []fieldSpec {
+	if !site.RequiresAppointment {
+		return mainSpecs
+	}
+	return append(append([]fieldSpec(nil), mainSpecs...), fieldSpec{"appointment", "off", "text", true})
 }
 
 // fillRegistration fills the inputs of a registration form (specs, rows
@@ -223,9 +232,15 @@ func (s *Server) formPage(r *http.Request, site *registry.Site, lang, nonce stri
 // the error summary in form order and focuses the first.
 func (d *pageData) fillRegistration(site *registry.Site, specs []fieldSpec, rows int, vals map[string]string, bad map[string]bool) {
 	for _, f := range specs {
+		if f.name == "walk_in" && !site.RequiresAppointment {
+			continue
+		}
 		in := d.input(f, f.name, "", vals, bad)
-		if f.name == "area" && len(site.Areas) > 0 {
+		switch {
+		case f.name == "area" && len(site.Areas) > 0:
 			in.Label, in.Options = d.T["label_area_select"], areaOptions(site, vals["area"], d.T["area_none"])
+		case f.name == "walk_in":
+			in.Options = walkInOptions(vals["walk_in"], d.T["walk_in_none"], d.Lang)
 		}
 		d.Fields = append(d.Fields, in)
 	}
@@ -237,6 +252,20 @@ func (d *pageData) fillRegistration(site *registry.Site, specs []fieldSpec, rows
 		d.Companions = append(d.Companions, inputs)
 	}
 	d.summarize(bad)
+}
+
+// walkInOptions are the choices of the walk-in reason (German labels; the
+// codes in English for the English page).
+func walkInOptions(selected, none, lang string) []option {
+	opts := []option{{Value: "", Label: none, Selected: selected == ""}}
+	for _, r := range registry.WalkInReasons {
+		label := r.Label
+		if lang == "en" {
+			label = r.Code
+		}
+		opts = append(opts, option{Value: r.Code, Label: label, Selected: selected == r.Code})
+	}
+	return opts
 }
 
 // summarize lists the bad inputs of the form in form order in the error

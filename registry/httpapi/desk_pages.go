@@ -25,11 +25,11 @@ const (
 )
 
 var (
-	deskSpecs  = append(append([]fieldSpec(nil), mainSpecs...), fieldSpec{"appointment", "off", "text", false})
+	deskSpecs  = append(append([]fieldSpec(nil), mainSpecs...), fieldSpec{"appointment", "off", "text", false}, fieldSpec{"walk_in", "off", "select", false})
 	paperSpecs = []fieldSpec{{"date", "off", "date", true}, {"arrival", "off", "time", true}, {"departure", "off", "time", false}}
 
-	deskFields  = formFieldSet([]fieldSpec{{name: "appointment"}}, intake.MaxCompanions, "nonce", "lang", "rows", "more")
-	paperFields = formFieldSet(append([]fieldSpec{{name: "appointment"}}, paperSpecs...), intake.MaxCompanions, "nonce", "lang", "rows", "more")
+	deskFields  = formFieldSet([]fieldSpec{{name: "appointment"}, {name: "walk_in"}}, intake.MaxCompanions, "nonce", "lang", "rows", "more")
+	paperFields = formFieldSet(append([]fieldSpec{{name: "appointment"}, {name: "walk_in"}}, paperSpecs...), intake.MaxCompanions, "nonce", "lang", "rows", "more")
 )
 
 // handleDeskHome serves GET /desk/: the account's site, or a choice of
@@ -52,6 +52,13 @@ func (s *Server) handleDeskRegisterPage(w http.ResponseWriter, r *http.Request, 
 	if paper {
 		vals["date"] = s.cfg.Now().In(registry.LocalZone).Format("2006-01-02")
 	}
+	// From the day list: the appointment's code, host and room (a code is
+	// no personal data; it may stand in the URL).
+	if code := registry.NormalizeCode(r.URL.Query().Get("appointment")); code != "" {
+		if a, err := s.cfg.Store.FindAppointment(r.Context(), dr.site.Code, registry.LocalDay(s.cfg.Now()), code); err == nil {
+			vals["appointment"], vals["host"], vals["area"] = a.Code, a.Host, a.Area
+		}
+	}
 	s.render(w, r, http.StatusOK, "desk_register", s.deskForm(r, dr, paper, issueNonce(s.formKey, dr.site.Code, s.cfg.Now()), vals, deskRows, nil))
 }
 
@@ -70,6 +77,14 @@ func (s *Server) deskForm(r *http.Request, dr *deskRequest, paper bool, nonce st
 			d.Times = append(d.Times, d.input(f, f.name, "", vals, bad))
 		}
 	}
+	// The desk's own words for the appointment's error: the desk can admit
+	// a walk-in, the visitor cannot.
+	t := make(map[string]string, len(d.T))
+	for k, v := range d.T {
+		t[k] = v
+	}
+	t["err_appointment"] = d.T["err_desk_appointment"]
+	d.T = t
 	d.fillRegistration(dr.site, deskSpecs, rows, vals, bad)
 	for i := range d.Fields {
 		if d.Fields[i].Name == "host" {
@@ -512,4 +527,34 @@ func (s *Server) handleDeskPassword(w http.ResponseWriter, r *http.Request, dr *
 	}
 	d.summarize(bad)
 	s.render(w, r, status, "desk_password", d)
+}
+
+// dayRow is one appointment on the desk's day list: no visitor data, an
+// appointment holds none.
+type dayRow struct {
+	From, To, Code, Host, Area, Status, StatusText string
+	CanRegister                                    bool
+}
+
+// handleDeskDay serves GET /desk/{site}/day: today's appointments of the
+// site by time, with their status and, for the expected ones, a link that
+// registers the visitor from the appointment.
+func (s *Server) handleDeskDay(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	now := s.cfg.Now()
+	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(now))
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	d := s.deskPage(r, dr, "title_day")
+	d.Page = "day"
+	for _, a := range list {
+		st := a.StatusAt(now)
+		d.Appointments = append(d.Appointments, dayRow{
+			From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
+			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)],
+			CanRegister: st == registry.AppointmentExpected || st == registry.AppointmentNoShow,
+		})
+	}
+	s.render(w, r, http.StatusOK, "desk_day", d)
 }

@@ -255,7 +255,7 @@ func TestDeskOnlyWrites(t *testing.T) {
 	nonce := nonceRE.FindStringSubmatch(form)[1]
 	reg := url.Values{"nonce": {nonce}, "lang": {"de"}, "rows": {"3"}, "given_name": {"Erika"}, "family_name": {"Mustermann"},
 		"street": {"Heidestraße"}, "house_number": {"17"}, "postcode": {"51147"}, "city": {"Köln"}, "phone": {"+49 221 1234567"},
-		"area": {"Standesamt"}, "host": {"Frau Amt"}, "appointment": {"T-4711"}, "c1_given_name": {"Max"}, "c1_family_name": {"Mustermann"}}
+		"area": {"Standesamt"}, "host": {"Frau Amt"}, "c1_given_name": {"Max"}, "c1_family_name": {"Mustermann"}}
 	status, slips := c.page("POST", "/desk/rathaus/register", reg)
 	if status != 200 || strings.Count(slips, `class="slip"`) != 2 {
 		t.Fatalf("register: %d, %d slips", status, strings.Count(slips, `class="slip"`))

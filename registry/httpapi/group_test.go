@@ -187,7 +187,7 @@ func TestLargestGroupFitsBodyLimit(t *testing.T) {
 	s.PutSite(t, &registry.Site{Code: long(64), Name: long(120)})
 	reg := registry.Registration{Site: long(64), Area: long(64), GivenName: long(100), FamilyName: long(100),
 		Street: long(120), HouseNumber: long(20), Postcode: long(12), City: long(100), Phone: phone,
-		Email: email, Host: long(120), Appointment: long(100)}
+		Email: email, Host: long(120)}
 	body := groupBody{Registration: reg}
 	for range intake.MaxCompanions {
 		body.Companions = append(body.Companions, intake.Companion{GivenName: long(100), FamilyName: long(100),

@@ -31,7 +31,7 @@ const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; form-a
 // pageNames are the templates, each the layout with its own content.
 var pageNames = []string{
 	"form", "status", "out", "message",
-	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites",
+	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites", "desk_day",
 }
 
 // pages are the parsed page templates by name.
@@ -77,15 +77,16 @@ type pageData struct {
 	OutLink string
 
 	// the desk
-	Desk       bool
-	User       *registry.User
-	OtherSites []*registry.Site
-	Paper      bool
-	Slips      []slip
-	Present    []presentRow
-	Occupancy  []occupancyRow
-	Count      int
-	Login      string
+	Desk         bool
+	User         *registry.User
+	OtherSites   []*registry.Site
+	Paper        bool
+	Slips        []slip
+	Present      []presentRow
+	Occupancy    []occupancyRow
+	Appointments []dayRow
+	Count        int
+	Login        string
 }
 
 type pageLink struct{ Href, Text string }

@@ -48,6 +48,7 @@ func (s *Server) routes() http.Handler {
 	desk("POST /desk/{site}/paper", s.handleDeskRegister)
 	desk("GET /desk/{site}/present", s.handleDeskPresent)
 	desk("GET /desk/{site}/close", s.handleDeskClose)
+	desk("GET /desk/{site}/day", s.handleDeskDay)
 	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
 	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 
@@ -58,6 +59,11 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/trace-requests/{id}", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleGetTrace)))
 	api("POST /v1/trace-requests/{id}/withdraw", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleWithdrawTrace)))
 	mux.Handle("GET /v1/trace-requests/{id}/export", s.guard(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace), s.auditCredentialDenied))
+
+	// Appointments: the city's booking or calendar system.
+	api("POST /v1/appointments", s.requireRole(registry.RoleScheduler, http.HandlerFunc(s.handleCreateAppointment)))
+	api("GET /v1/appointments", s.requireRole(registry.RoleScheduler, http.HandlerFunc(s.handleListAppointments)))
+	api("POST /v1/appointments/{site}/{day}/{code}/cancel", s.requireRole(registry.RoleScheduler, http.HandlerFunc(s.handleCancelAppointment)))
 
 	// Operators.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)

@@ -56,7 +56,7 @@ func registryWithTag(tag string) *registry.Registration {
 		GivenName: "Zoë" + tag, FamilyName: "Müller-Łukasiewicz" + tag,
 		Street: "Straße" + tag, HouseNumber: "12a" + tag, Postcode: "P" + tag, City: "Köln" + tag,
 		Phone: fmt.Sprintf("+49 (221) %d%d%d 7788-13", len(tag), tag[2]-'0', tag[2]-'0'), Email: "m." + tag + "@example.org",
-		Host: "Frau Dr. " + tag, Appointment: "AZ-" + tag,
+		Host: "Frau Dr. " + tag,
 	}
 }
 
@@ -115,7 +115,7 @@ func TestRegisterSQLite(t *testing.T) {
 		for _, x := range visits {
 			r := x.reg
 			canaries = append(canaries, r.GivenName, r.FamilyName, r.Street, r.HouseNumber, r.Postcode, r.City,
-				r.Phone, r.Email, r.Host, r.Appointment, x.idemKey, x.answer.CheckoutToken)
+				r.Phone, r.Email, r.Host, x.idemKey, x.answer.CheckoutToken)
 		}
 		canaries = append(canaries, s.intake)
 		closeAll(t, s)

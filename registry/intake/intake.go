@@ -33,6 +33,7 @@ type Store interface {
 	registry.VisitStore
 	EpochKey(ctx context.Context, day registry.Day) (*registry.EpochKey, error)
 	Site(ctx context.Context, code string) (*registry.Site, error)
+	FindAppointment(ctx context.Context, site string, day registry.Day, code string) (*registry.Appointment, error)
 }
 
 // Service turns registrations into sealed, stored visits. Set the optional
@@ -43,6 +44,9 @@ type Service struct {
 	// Secret derives checkout tokens, idempotency records and keyed visit
 	// ids (see crypto.Secret).
 	Secret *crypto.Secret
+	// OnArrival, when set, is called after a registration for an expected
+	// appointment is stored (the host's notification); it must not block.
+	OnArrival func(a *registry.Appointment, at time.Time)
 	// Now is the clock; it defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

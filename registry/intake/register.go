@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cityhall/registry/registry"
@@ -70,17 +71,23 @@ func (s *Service) RegisterGroup(ctx context.Context, who registry.Registrant, re
 	if err != nil {
 		return nil, err
 	}
-	regs, err := groupRegistrations(reg, companions, now)
-	if err != nil {
-		return nil, err
-	}
 	if !rr.MaySite(reg.Site) {
 		return nil, &registry.Error{Code: registry.EFORBIDDEN, Field: "site", Message: "You may not register visits for this site."}
+	}
+	// The appointment fills in host and area before the companions take
+	// them; its field errors are reported with all the others.
+	appt, walkIn, apptErr := s.checkAppointment(ctx, rr, reg, now)
+	regs, err := groupRegistrations(reg, companions, now)
+	if err := registry.Invalid(apptErr, err); err != nil {
+		return nil, err
 	}
 	if err := s.checkSite(ctx, reg); err != nil {
 		return nil, err
 	}
-	party := &registry.Party{Actor: rr.Actor, Visits: make([]*registry.Visit, len(regs))}
+	party := &registry.Party{Actor: rr.Actor, Visits: make([]*registry.Visit, len(regs)), WalkIn: walkIn}
+	if appt != nil {
+		party.Appointment = appt.ID
+	}
 	checkIn := *reg.CheckIn
 	if idemKey != "" {
 		party.Key = &registry.IdempotencyKey{
@@ -102,6 +109,9 @@ func (s *Service) RegisterGroup(ctx context.Context, who registry.Registrant, re
 	}
 	if party.Replay != nil {
 		return s.replay(ctx, rr.Scope, idemKey, party)
+	}
+	if appt != nil && appt.Status == registry.AppointmentExpected && s.OnArrival != nil {
+		s.OnArrival(appt, checkIn)
 	}
 	return s.result(party.Visits, false), nil
 }
@@ -162,6 +172,70 @@ func (s *Service) checkSite(ctx context.Context, reg *registry.Registration) err
 		return registry.FieldError("area", "The site has no area of this name.")
 	}
 	return nil
+}
+
+// checkAppointment checks the registration's appointment code against the
+// site's appointments of the check-in day and fills in the appointment's
+// host and area when the registration leaves them out; it returns the
+// appointment's id. At a site that requires appointments a registration
+// without one needs a walk-in reason (registrars that may give one) and
+// returns it. Field errors name "appointment" or "walk_in".
+func (s *Service) checkAppointment(ctx context.Context, rr *registry.Registrar, reg *registry.Registration, now time.Time) (appt *registry.Appointment, walkIn string, err error) {
+	site, err := s.Site(ctx, reg.Site)
+	if err != nil {
+		return nil, "", nil // checkSite answers for the site
+	}
+	day := registry.LocalDay(now)
+	if reg.CheckIn != nil {
+		day = registry.LocalDay(*reg.CheckIn)
+	}
+	walk := strings.TrimSpace(reg.WalkIn)
+	raw := strings.TrimSpace(reg.Appointment)
+	switch {
+	case raw != "":
+		code := registry.NormalizeCode(raw)
+		if code == "" {
+			return nil, "", registry.FieldError("appointment", "appointment must be an appointment code like T-4711, as the service line gave it.")
+		}
+		a, err := s.Store.FindAppointment(ctx, site.Code, day, code)
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			return nil, "", registry.FieldError("appointment", "There is no appointment %s at this site on %s.", code, day)
+		} else if err != nil {
+			return nil, "", err
+		}
+		if a.Status == registry.AppointmentCancelled {
+			return nil, "", registry.FieldError("appointment", "The appointment %s was cancelled.", code)
+		}
+		reg.Appointment = code
+		if reg.Host == "" {
+			reg.Host = a.Host
+		}
+		if reg.Area == "" {
+			reg.Area = a.Area
+		}
+		return a, "", nil
+	case !site.RequiresAppointment:
+		if walk != "" {
+			return nil, "", registry.FieldError("walk_in", "This site admits visitors without an appointment; leave walk_in out.")
+		}
+		return nil, "", nil
+	case !rr.MayWalkIn:
+		return nil, "", registry.FieldError("appointment", "This site admits visitors by appointment only: enter the code of your appointment (T-4711), or ask at the desk.")
+	case walk == "":
+		return nil, "", registry.FieldError("appointment", "This site admits visitors by appointment only: give the appointment's code, or admit the visitor as a walk-in with a reason (walk_in).")
+	case !registry.ValidWalkInReason(walk):
+		return nil, "", registry.FieldError("walk_in", "walk_in must be one of the listed reasons (%s).", walkInCodes())
+	}
+	reg.WalkIn = walk
+	return nil, walk, nil
+}
+
+func walkInCodes() string {
+	var codes []string
+	for _, r := range registry.WalkInReasons {
+		codes = append(codes, r.Code)
+	}
+	return strings.Join(codes, ", ")
 }
 
 // seal builds visit id of a normalised registration, its contact sealed to

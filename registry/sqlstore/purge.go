@@ -162,6 +162,15 @@ func (s *Store) purge(ctx context.Context, tx *sqlx.Tx, p registry.PurgePlan, re
 	if _, err := s.exec(ctx, tx, `DELETE FROM idempotency WHERE check_in < ?`, cutoff); err != nil {
 		return err
 	}
+	// Appointments (and their link to visits) go with the same period.
+	if p.DryRun {
+		err = tx.GetContext(ctx, &rep.AppointmentsDeleted, s.rebind(`SELECT count(*) FROM appointments WHERE start_at < ?`), cutoff)
+	} else {
+		rep.AppointmentsDeleted, err = s.exec(ctx, tx, `DELETE FROM appointments WHERE start_at < ?`, cutoff)
+	}
+	if err != nil {
+		return s.errorf(err, "delete expired appointments")
+	}
 	if !p.StaleBefore.IsZero() {
 		rep.VisitsAutoCheckedOut, err = s.exec(ctx, tx, `UPDATE visits SET check_out = check_in + ?, checkout_auto = ?, checkout_reason = ?
 WHERE check_out IS NULL AND check_in >= ? AND check_in < ?`, p.MaxStay.Microseconds(), true, string(registry.CheckoutMaxStay), cutoff, micros(p.StaleBefore))

@@ -121,6 +121,9 @@ func (s *Store) CreateParties(ctx context.Context, parties []*registry.Party) er
 		if err != nil {
 			return err
 		}
+		if err := s.markArrived(ctx, tx, stored, now); err != nil {
+			return err
+		}
 		batches := newBatches()
 		for _, p := range stored {
 			batches.add(p)
@@ -288,6 +291,8 @@ type batch struct {
 	sites      map[string]int
 	leaves     map[registry.Day][]byte
 	departures map[registry.Day][]byte
+	appts      int
+	walkIns    map[string]int
 }
 
 func newBatches() *batches { return &batches{index: map[registry.Actor]*batch{}} }
@@ -298,6 +303,15 @@ func (bs *batches) add(p *registry.Party) {
 		b = &batch{actor: p.Actor, sites: map[string]int{}, leaves: map[registry.Day][]byte{}}
 		bs.index[p.Actor] = b
 		bs.list = append(bs.list, b)
+	}
+	if p.Appointment != "" {
+		b.appts++
+	}
+	if p.WalkIn != "" {
+		if b.walkIns == nil {
+			b.walkIns = map[string]int{}
+		}
+		b.walkIns[p.WalkIn]++
 	}
 	for _, v := range p.Visits {
 		b.n++
@@ -313,7 +327,8 @@ func (bs *batches) add(p *registry.Party) {
 }
 
 func (b *batch) payload() registry.VisitsRegistered {
-	return registry.VisitsRegistered{Count: b.n, Sites: b.sites, Leaves: encodeLeaves(b.leaves), Departures: encodeLeaves(b.departures)}
+	return registry.VisitsRegistered{Count: b.n, Sites: b.sites, Leaves: encodeLeaves(b.leaves), Departures: encodeLeaves(b.departures),
+		Appointments: b.appts, WalkIns: b.walkIns}
 }
 
 // encodeLeaves encodes leaves per day in standard base64; nil for none.

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"LetterRequest", testLetterRequest},
 		{"Approvers", testApprovers},
 		{"NarrowWithdraw", testNarrowWithdraw},
+		{"Appointments", testAppointments},
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
 		{"ExportAreas", testExportAreas},

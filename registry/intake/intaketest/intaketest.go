@@ -230,6 +230,5 @@ func Registration(tag string) *registry.Registration {
 		Phone:       fmt.Sprintf("+49 170 %08d", crc32.ChecksumIEEE([]byte(tag))%100_000_000),
 		Email:       "mail" + tag + "@example.org",
 		Host:        "Host" + tag,
-		Appointment: "Appt" + tag,
 	}
 }

@@ -1,0 +1,203 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake/intaketest"
+)
+
+// apptSite is a site by appointment only, with hosts.
+func apptSite() *registry.Site {
+	s := browserSite()
+	s.RequiresAppointment = true
+	s.Hosts = []string{"Bürgerbüro", "Standesamt Frau Roth"}
+	return s
+}
+
+// TestAppointmentsAPI: the booking system books, lists and cancels; a
+// retry with the same uid books once; the token's site binds it.
+func TestAppointmentsAPI(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	s.PutSite(t, &registry.Site{Code: "bauamt", Name: "Bauamt"})
+	secret, _ := s.Token(t, registry.RoleScheduler, "rathaus")
+	intakeSecret, _ := s.Token(t, registry.RoleIntake, "")
+	as := func(secret, method, path, body string) *response {
+		h := hdr("Authorization", "Bearer "+secret)
+		if body != "" {
+			h.Set("Content-Type", "application/json")
+		}
+		return s.do(t, request{method: method, path: path, header: h, body: body})
+	}
+	start := intaketest.Start.Add(time.Hour)
+	book := func(extra string) *response {
+		return as(secret, "POST", "/v1/appointments", `{"site":"rathaus","host":"Bürgerbüro","area":"Bürgerbüro","start":"`+
+			start.Format(time.RFC3339)+`","end":"`+start.Add(30*time.Minute).Format(time.RFC3339)+`"`+extra+`}`)
+	}
+	r := book(`,"uid":"termin-1"`)
+	wantStatus(t, r, 201)
+	var a struct {
+		ID, Code, Status string
+		Day              registry.Day
+	}
+	if err := json.Unmarshal(r.body, &a); err != nil || !regexp.MustCompile(`^T-\d{4}$`).MatchString(a.Code) || a.Status != "expected" {
+		t.Fatalf("booking = %s (%v)", r.body, err)
+	}
+	r = book(`,"uid":"termin-1"`)
+	wantStatus(t, r, 200)
+	if !strings.Contains(string(r.body), a.Code) {
+		t.Errorf("retry booked another appointment: %s", r.body)
+	}
+	wantStatus(t, as(secret, "POST", "/v1/appointments", `{"site":"rathaus","host":"Niemand","start":"x"}`), 400)
+	r = as(secret, "POST", "/v1/appointments", `{"site":"rathaus","host":"Niemand","start":"`+start.Format(time.RFC3339)+`","end":"`+start.Format(time.RFC3339)+`"}`)
+	wantStatus(t, r, 400)
+	if !strings.Contains(string(r.body), `"#/host"`) || !strings.Contains(string(r.body), `"#/end"`) {
+		t.Errorf("invalid booking names %s, want host and end", r.body)
+	}
+	wantStatus(t, as(secret, "POST", "/v1/appointments", `{"site":"bauamt","host":"x","start":"`+start.Format(time.RFC3339)+`","end":"`+start.Add(time.Hour).Format(time.RFC3339)+`"}`), 403)
+	wantStatus(t, as(intakeSecret, "POST", "/v1/appointments", `{}`), 403)
+
+	r = as(secret, "GET", "/v1/appointments?site=rathaus&date="+string(a.Day), "")
+	wantStatus(t, r, 200)
+	if strings.Count(string(r.body), `"code"`) != 1 {
+		t.Errorf("list = %s, want one appointment", r.body)
+	}
+	wantStatus(t, as(secret, "POST", "/v1/appointments/rathaus/"+string(a.Day)+"/"+a.Code+"/cancel", ""), 200)
+	wantStatus(t, as(secret, "POST", "/v1/appointments/rathaus/"+string(a.Day)+"/"+a.Code+"/cancel", ""), 409)
+	wantStatus(t, as(secret, "POST", "/v1/appointments/rathaus/"+string(a.Day)+"/T-0000/cancel", ""), 404)
+}
+
+// TestRegisterByAppointment: at a site by appointment only the API needs a
+// code of the day or a walk-in reason; a code marks the appointment
+// arrived and fills in host and area; the public form asks for the code.
+func TestRegisterByAppointment(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	a := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", intaketest.Start.Add(10*time.Minute))
+	reg := intaketest.Registration("appt")
+	reg.Site, reg.Host, reg.Area = "rathaus", "", ""
+	post := func(mod func(*registry.Registration)) *response {
+		r := *reg
+		mod(&r)
+		return s.register(t, regJSON(t, &r), "")
+	}
+	r := post(func(*registry.Registration) {})
+	wantStatus(t, r, 400)
+	if !strings.Contains(string(r.body), `"#/appointment"`) {
+		t.Errorf("no code at a site by appointment only: %s", r.body)
+	}
+	wantStatus(t, post(func(r *registry.Registration) { r.Appointment = "T-0000" }), 400)
+	wantStatus(t, post(func(r *registry.Registration) { r.Appointment = "NO-SUCH-APPT" }), 400)
+	r = post(func(r *registry.Registration) { r.WalkIn = "because" })
+	wantStatus(t, r, 400)
+	if !strings.Contains(string(r.body), `"#/walk_in"`) {
+		t.Errorf("unknown walk-in reason: %s", r.body)
+	}
+	wantStatus(t, post(func(r *registry.Registration) { r.WalkIn = "urgent" }), 201)
+	code := strings.Replace(a.Code, "T-", "t ", 1) // as typed
+	r = post(func(r *registry.Registration) { r.Appointment = code })
+	wantStatus(t, r, 201)
+	id := r.created(t).ID
+	v, c, err := s.Open(t, id)
+	if err != nil || c.Appointment != a.Code || c.Host != "Standesamt Frau Roth" || v.Area != "Standesamt" {
+		t.Errorf("visit from the appointment: area %q, contact appointment %q host %q (%v)", v.Area, c.Appointment, c.Host, err)
+	}
+	got, err := s.Store.FindAppointment(t.Context(), "rathaus", a.Day, a.Code)
+	if err != nil || got.Status != registry.AppointmentArrived || got.VisitID != id {
+		t.Errorf("appointment after registration: %+v, %v", got, err)
+	}
+	ev, err := s.Store.LastAudit(t.Context(), registry.AuditVisitsRegistered)
+	if err != nil || !strings.Contains(ev.Details, `"appointments":1`) {
+		t.Errorf("registration event: %v %v", ev, err)
+	}
+	walk := s.auditWith(t, registry.AuditVisitsRegistered, `"walk_ins":{"urgent":1}`)
+	if !walk {
+		t.Errorf("the walk-in's reason is not in the audit log")
+	}
+
+	// The public form asks for the code, and refuses a visitor without one
+	// (the walk-in override is the desk's).
+	page := wantPage(t, s.do(t, request{method: "GET", path: "/checkin/rathaus"}), 200)
+	if !strings.Contains(page, `name="appointment"`) || !strings.Contains(page, "Termin-Code") {
+		t.Errorf("public form of a site by appointment only lacks the code input")
+	}
+	postPublic := func(extra url.Values) string {
+		vals := url.Values{"nonce": {getForm(t, s, "rathaus")}, "lang": {"de"}, "given_name": {"Eva"}, "family_name": {"Ohnetermin"},
+			"street": {"Weg"}, "house_number": {"1"}, "postcode": {"12345"}, "city": {"Ort"}, "phone": {"+49 30 1234567"}}
+		for k, v := range extra {
+			vals[k] = v
+		}
+		r := s.do(t, request{method: "POST", path: "/checkin/rathaus", header: hdr("Content-Type", "application/x-www-form-urlencoded"), body: vals.Encode()})
+		return string(r.body)
+	}
+	if body := postPublic(nil); !strings.Contains(body, "den Sie am Telefon erhalten haben") {
+		t.Errorf("public form without a code: no error about the code")
+	}
+	if body := postPublic(url.Values{"walk_in": {"urgent"}}); strings.Contains(body, "Sie sind angemeldet") {
+		t.Errorf("the public form took a walk-in reason")
+	}
+	b := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", intaketest.Start.Add(20*time.Minute))
+	if body := postPublic(url.Values{"appointment": {b.Code}}); !strings.Contains(body, "Sie sind angemeldet") {
+		t.Errorf("public form with the code: not registered")
+	}
+	if got, _ := s.Store.FindAppointment(t.Context(), "rathaus", b.Day, b.Code); got.Status != registry.AppointmentArrived {
+		t.Errorf("the visitor's own check-in did not mark the appointment arrived: %s", got.Status)
+	}
+}
+
+// appointment books one through the store, as the service line does.
+func (s *testServer) appointment(t *testing.T, site, host, area string, start time.Time) *registry.Appointment {
+	t.Helper()
+	st, err := s.Store.Site(t.Context(), site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := registry.NewAppointment(&registry.AppointmentInput{Site: site, Host: host, Area: area, Start: start, End: start.Add(30 * time.Minute)},
+		st, "cli", s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _, err = s.Store.CreateAppointment(t.Context(), "user:service", a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// auditWith reports whether an event of the action holds details.
+func (s *testServer) auditWith(t *testing.T, action, details string) bool {
+	t.Helper()
+	evs, err := s.Store.AuditEvents(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Action == action && strings.Contains(e.Details, details) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDeskDayPage: the day list over HTTP, and the form filled from an
+// appointment.
+func TestDeskDayPage(t *testing.T) {
+	s, pw := deskServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	a := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", s.Clock.Now().Add(time.Hour))
+	c := newDeskClient(t, s)
+	c.signIn("pforte", pw)
+	status, body := c.page("GET", "/desk/rathaus/day", nil)
+	if status != 200 || !strings.Contains(body, a.Code) || !strings.Contains(body, "erwartet") || !strings.Contains(body, "?appointment="+a.Code) {
+		t.Fatalf("day page: %d\n%s", status, body)
+	}
+	status, body = c.page("GET", "/desk/rathaus/?appointment="+a.Code, nil)
+	if status != 200 || !strings.Contains(body, `value="`+a.Code+`"`) || !strings.Contains(body, `name="walk_in"`) {
+		t.Errorf("form from the appointment: %d", status)
+	}
+}

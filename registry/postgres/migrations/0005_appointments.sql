@@ -1,0 +1,23 @@
+-- +goose Up
+-- Issue 12: appointments. An appointment holds nothing about the visitor:
+-- site, day, code, host, area, times, status and the visit registered for
+-- it. It is deleted with the statutory period, like visits.
+CREATE TABLE appointments (
+    id         TEXT PRIMARY KEY,
+    site       TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    area       TEXT NOT NULL DEFAULT '',
+    start_at   BIGINT NOT NULL,
+    end_at     BIGINT NOT NULL,
+    status     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    uid        TEXT NOT NULL DEFAULT '',
+    visit_id   TEXT NOT NULL DEFAULT '',
+    arrived_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX appointments_code ON appointments (site, day, code);
+CREATE UNIQUE INDEX appointments_uid ON appointments (site, uid) WHERE uid <> '';
+CREATE INDEX appointments_start ON appointments (start_at);

@@ -1,0 +1,173 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/cityhall/registry/registry"
+)
+
+type appointmentRow struct {
+	ID        string        `db:"id"`
+	Site      string        `db:"site"`
+	Day       string        `db:"day"`
+	Code      string        `db:"code"`
+	Host      string        `db:"host"`
+	Area      string        `db:"area"`
+	Start     int64         `db:"start_at"`
+	End       int64         `db:"end_at"`
+	Status    string        `db:"status"`
+	Source    string        `db:"source"`
+	UID       string        `db:"uid"`
+	VisitID   string        `db:"visit_id"`
+	ArrivedAt sql.NullInt64 `db:"arrived_at"`
+	CreatedAt int64         `db:"created_at"`
+	VisitLeft sql.NullInt64 `db:"visit_left"`
+}
+
+const appointmentColumns = `a.id, a.site, a.day, a.code, a.host, a.area, a.start_at, a.end_at, a.status, a.source, a.uid,
+a.visit_id, a.arrived_at, a.created_at, v.check_out AS visit_left`
+
+// appointmentFrom joins the linked visit, for its check-out.
+const appointmentFrom = ` FROM appointments a LEFT JOIN visits v ON v.id = a.visit_id AND a.visit_id <> ''`
+
+func (r *appointmentRow) appointment() *registry.Appointment {
+	return &registry.Appointment{ID: r.ID, Site: r.Site, Day: registry.Day(r.Day), Code: r.Code, Host: r.Host, Area: r.Area,
+		Start: fromMicros(r.Start), End: fromMicros(r.End), Status: registry.AppointmentStatus(r.Status), Source: r.Source,
+		UID: r.UID, VisitID: r.VisitID, ArrivedAt: fromNullMicros(r.ArrivedAt), CreatedAt: fromMicros(r.CreatedAt),
+		VisitLeft: fromNullMicros(r.VisitLeft)}
+}
+
+// CreateAppointment stores an appointment; see registry.AppointmentStore.
+func (s *Store) CreateAppointment(ctx context.Context, actor registry.Actor, a *registry.Appointment) (*registry.Appointment, bool, error) {
+	var stored *registry.Appointment
+	created := false
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for range 20 {
+			n, err := s.exec(ctx, tx, `INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.ID, a.Site, string(a.Day), a.Code, a.Host, a.Area,
+				micros(a.Start), micros(a.End), string(a.Status), a.Source, a.UID, micros(a.CreatedAt))
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				stored, created = a, true
+				return s.audit(ctx, tx, a.CreatedAt, actor, a.ID, registry.AppointmentChanged{Change: "created", Site: a.Site,
+					Day: a.Day, Code: a.Code, Area: a.Area, Source: a.Source})
+			}
+			if a.UID != "" {
+				var row appointmentRow
+				err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.site = ? AND a.uid = ?`), a.Site, a.UID)
+				if err == nil {
+					stored = row.appointment()
+					return nil
+				} else if !errors.Is(err, sql.ErrNoRows) {
+					return s.errorf(err, "find appointment")
+				}
+			}
+			a.Code = registry.NewAppointmentCode() // the day has this code already
+		}
+		return registry.Errorf(registry.EUNAVAILABLE, "No free appointment code for %s at %s; try again.", a.Day, a.Site)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return stored, created, nil
+}
+
+// Appointments lists a site's appointments of a day; see
+// registry.AppointmentStore.
+func (s *Store) Appointments(ctx context.Context, site string, day registry.Day) ([]*registry.Appointment, error) {
+	var rows []appointmentRow
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+
+		` WHERE a.site = ? AND a.day = ? ORDER BY a.start_at, a.code`), site, string(day))
+	if err != nil {
+		return nil, s.errorf(err, "list appointments")
+	}
+	out := make([]*registry.Appointment, len(rows))
+	for i := range rows {
+		out[i] = rows[i].appointment()
+	}
+	return out, nil
+}
+
+// FindAppointment finds an appointment by code; see
+// registry.AppointmentStore.
+func (s *Store) FindAppointment(ctx context.Context, site string, day registry.Day, code string) (*registry.Appointment, error) {
+	var row appointmentRow
+	err := s.read.GetContext(ctx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+
+		` WHERE a.site = ? AND a.day = ? AND a.code = ?`), site, string(day), code)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, registry.Errorf(registry.ENOTFOUND, "There is no appointment %s at this site today.", code)
+	} else if err != nil {
+		return nil, s.errorf(err, "find appointment")
+	}
+	return row.appointment(), nil
+}
+
+// CancelAppointment cancels an appointment; see registry.AppointmentStore.
+func (s *Store) CancelAppointment(ctx context.Context, actor registry.Actor, id string, now time.Time) (*registry.Appointment, error) {
+	var a *registry.Appointment
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row appointmentRow
+		err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.id = ?`), id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return registry.Errorf(registry.ENOTFOUND, "Appointment not found.")
+		} else if err != nil {
+			return s.errorf(err, "find appointment")
+		}
+		a = row.appointment()
+		if a.Status != registry.AppointmentExpected {
+			return registry.Errorf(registry.ECONFLICT, "The appointment is %s; only an expected one can be cancelled.", a.Status)
+		}
+		err = s.update(ctx, tx, "The appointment changed concurrently.", `UPDATE appointments SET status = ? WHERE id = ? AND status = ?`,
+			string(registry.AppointmentCancelled), id, string(registry.AppointmentExpected))
+		if err != nil {
+			return err
+		}
+		a.Status = registry.AppointmentCancelled
+		return s.audit(ctx, tx, utcMicro(now), actor, id, registry.AppointmentChanged{Change: "cancelled", Site: a.Site, Day: a.Day, Code: a.Code})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// markArrived links the stored parties that came for an appointment to
+// it: an expected appointment becomes arrived with the registrant's visit
+// (AppointmentChanged "arrived"). One already arrived (a second party for
+// the same code) keeps its first visit; that does not fail the batch.
+func (s *Store) markArrived(ctx context.Context, tx *sqlx.Tx, parties []*registry.Party, now time.Time) error {
+	for _, p := range parties {
+		if p.Appointment == "" || len(p.Visits) == 0 {
+			continue
+		}
+		v := p.Visits[0]
+		n, err := s.exec(ctx, tx, `UPDATE appointments SET status = ?, visit_id = ?, arrived_at = ? WHERE id = ? AND status = ?`,
+			string(registry.AppointmentArrived), v.ID, micros(v.CheckIn), p.Appointment, string(registry.AppointmentExpected))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		var row struct {
+			Site string `db:"site"`
+			Day  string `db:"day"`
+			Code string `db:"code"`
+		}
+		if err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT site, day, code FROM appointments WHERE id = ?`), p.Appointment); err != nil {
+			return s.errorf(err, "read appointment")
+		}
+		if err := s.audit(ctx, tx, now, p.Actor, p.Appointment, registry.AppointmentChanged{Change: "arrived", Site: row.Site,
+			Day: registry.Day(row.Day), Code: row.Code, Visit: v.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cityhall/registry/registry"
+)
+
+func newAppointment(t *testing.T, start time.Time, uid string) *registry.Appointment {
+	t.Helper()
+	site := &registry.Site{Code: "rathaus", Name: "Rathaus", Hosts: []string{"Bürgerbüro", "Bauamt"}}
+	a, err := registry.NewAppointment(&registry.AppointmentInput{Site: "rathaus", Host: "Bauamt", Start: start, End: start.Add(30 * time.Minute), UID: uid},
+		site, "cli", t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatalf("NewAppointment() = %v", err)
+	}
+	return a
+}
+
+// testAppointments: codes unique per site and day, an import is
+// idempotent by UID, an arrival links the visit in the registration's
+// transaction, check-out makes it "left", cancel, purge.
+func testAppointments(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	a := newAppointment(t, t0.Add(time.Hour), "")
+	b := newAppointment(t, t0.Add(2*time.Hour), "outlook-123")
+	b.Code = a.Code // the store draws another
+	for _, x := range []*registry.Appointment{a, b} {
+		got, created, err := s.CreateAppointment(ctx, "user:service", x)
+		if err != nil || !created || got.ID != x.ID {
+			t.Fatalf("CreateAppointment() = %+v, %v, %v", got, created, err)
+		}
+	}
+	if a.Code == b.Code {
+		t.Fatalf("two appointments of a day share the code %s", a.Code)
+	}
+	again := newAppointment(t, t0.Add(2*time.Hour), "outlook-123")
+	got, created, err := s.CreateAppointment(ctx, "user:service", again)
+	if err != nil || created || got.ID != b.ID {
+		t.Errorf("re-import by UID = %+v, %v, %v; want the stored one", got, created, err)
+	}
+	list, err := s.Appointments(ctx, "rathaus", a.Day)
+	if err != nil || len(list) != 2 || list[0].ID != a.ID || list[0].Host != "Bauamt" {
+		t.Fatalf("Appointments() = %+v, %v", list, err)
+	}
+	if _, err := s.FindAppointment(ctx, "rathaus", a.Day, "T-0000"); registry.ErrorCode(err) != registry.ENOTFOUND {
+		t.Errorf("FindAppointment(unknown) = %v", err)
+	}
+
+	v := newVisit("rathaus", "", t0.Add(55*time.Minute))
+	p := party("user:pforte", nil, v)
+	p.Appointment = a.ID
+	createParties(t, s, p)
+	found, err := s.FindAppointment(ctx, "rathaus", a.Day, a.Code)
+	if err != nil || found.Status != registry.AppointmentArrived || found.VisitID != v.ID || found.StatusAt(t0) != registry.AppointmentArrived {
+		t.Fatalf("after arrival: %+v, %v", found, err)
+	}
+	if err := checkOut(s, v.ID, t0.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	found, _ = s.FindAppointment(ctx, "rathaus", a.Day, a.Code)
+	if found.StatusAt(t0.Add(2*time.Hour)) != registry.AppointmentLeft {
+		t.Errorf("after check-out: %s, want left", found.StatusAt(t0.Add(2*time.Hour)))
+	}
+	ev := wantEvents(t, s, registry.AuditVisitsRegistered, 1)[0]
+	if m := details(t, ev); m["appointments"] != 1.0 {
+		t.Errorf("registration event = %s, want appointments 1", ev.Details)
+	}
+	if b2, _ := s.FindAppointment(ctx, "rathaus", b.Day, b.Code); b2.StatusAt(t0.Add(3*time.Hour)) != registry.AppointmentNoShow {
+		t.Errorf("unattended appointment: %s, want no-show", b2.StatusAt(t0.Add(3*time.Hour)))
+	}
+	if _, err := s.CancelAppointment(ctx, "user:service", a.ID, t0); registry.ErrorCode(err) != registry.ECONFLICT {
+		t.Errorf("cancel after arrival = %v, want ECONFLICT", err)
+	}
+	if c, err := s.CancelAppointment(ctx, "user:service", b.ID, t0); err != nil || c.Status != registry.AppointmentCancelled {
+		t.Errorf("cancel = %+v, %v", c, err)
+	}
+	wantEvents(t, s, registry.AuditAppointment, 4) // two created, one arrived, one cancelled
+
+	rep, err := s.Purge(ctx, registry.ActorSystem, registry.PurgePlan{Now: t0.AddDate(0, 0, 29), Cutoff: t0.AddDate(0, 0, 1)})
+	if err != nil || rep.AppointmentsDeleted != 2 {
+		t.Fatalf("Purge() = %+v, %v; want 2 appointments deleted", rep, err)
+	}
+	if list, _ := s.Appointments(ctx, "rathaus", a.Day); len(list) != 0 {
+		t.Errorf("after the purge: %d appointments", len(list))
+	}
+}
