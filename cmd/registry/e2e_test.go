@@ -35,6 +35,14 @@ func TestScripts(t *testing.T) {
 				Dir:   "testdata/script",
 				Setup: func(env *testscript.Env) error { return setupScript(env, bin, server) },
 				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE},
+				// [sqlite] and [postgres] guard the steps of one store.
+				Condition: func(cond string) (bool, error) {
+					switch cond {
+					case "sqlite", "postgres":
+						return cond == store, nil
+					}
+					return false, fmt.Errorf("unknown condition %q", cond)
+				},
 			})
 		})
 	}

@@ -21,6 +21,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newApp(os.Stdout, os.Stderr).root().ExecuteContext(ctx)
 	stop()
+	var exit *exitError
+	if errors.As(err, &exit) {
+		fmt.Fprintf(os.Stderr, "registry: %s\n", exit.msg)
+		os.Exit(exit.code)
+	}
 	if err != nil {
 		printError(err)
 		os.Exit(1)

@@ -218,3 +218,15 @@ func migrationsFS() fs.FS {
 	}
 	return sub
 }
+
+// Backup writes a consistent copy of the database to path (VACUUM INTO:
+// online, while serve runs; a new file of mode 0600). path must not exist.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name.", path)
+	}
+	if _, err := s.DB().ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("back up the database: %w", err)
+	}
+	return os.Chmod(path, 0o600)
+}
