@@ -115,15 +115,14 @@ func parseSigningKey(data []byte, path string) (*SigningKey, error) {
 	return key, nil
 }
 
-// readKeyFile reads a small key file, refusing one that group or others
-// may read (a secret key readable by others is a leaked key).
+// readKeyFile reads a small key file, refusing an unprotected one that
+// group or others may read (a secret key readable by others is a leaked
+// key). A passphrase-protected file may be readable (a USB stick's FAT
+// file system shows every file as such): the passphrase protects it.
 func readKeyFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, registry.Errorf(registry.EINVALID, "Cannot read key file %q: %v.", path, pathErrReason(err))
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, registry.Errorf(registry.EINVALID, "The key file %q may be read by others (mode %04o); chmod 600 it.", path, fi.Mode().Perm())
 	}
 	if fi.Size() > keyFileSizeLimit {
 		return nil, registry.Errorf(registry.EINVALID, "The key file %q is larger than %d MiB.", path, keyFileSizeLimit>>20)
@@ -131,6 +130,9 @@ func readKeyFile(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, registry.Errorf(registry.EINVALID, "Cannot read key file %q: %v.", path, pathErrReason(err))
+	}
+	if fi.Mode().Perm()&0o077 != 0 && !protected(data) {
+		return nil, registry.Errorf(registry.EINVALID, "The key file %q may be read by others (mode %04o); chmod 600 it, or protect it with a passphrase.", path, fi.Mode().Perm())
 	}
 	return data, nil
 }

@@ -62,6 +62,10 @@ func TestSigningKeyFile(t *testing.T) {
 	if _, err := ReadSigningKeyFile(plain, nil); err == nil || !strings.Contains(err.Error(), "read by others") {
 		t.Errorf("world-readable key = %v, want refused", err)
 	}
+	os.Chmod(prot, 0o644) // a USB stick shows every file so
+	if _, err := ReadSigningKeyFile(prot, fixedPass("ein langes Kennwort")); err != nil {
+		t.Errorf("readable but passphrase-protected key = %v, want read", err)
+	}
 }
 
 // TestProtectedIdentityFile: an identity file sealed with a passphrase
