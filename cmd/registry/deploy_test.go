@@ -122,3 +122,20 @@ func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
 	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certPath, keyPath
 }
+
+// TestAlertRules checks deploy/prometheus-alerts.yml with promtool, and
+// that every metric it names is one serve exports.
+func TestAlertRules(t *testing.T) {
+	promtool := tool(t, "promtool")
+	out, err := exec.Command(promtool, "check", "rules", "../../deploy/prometheus-alerts.yml").CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+	rules, _ := os.ReadFile("../../deploy/prometheus-alerts.yml")
+	for _, name := range []string{"registry_purge_last_success_timestamp_seconds", "registry_purge_refused", "registry_purge_failed",
+		"registry_epoch_keys_ahead_days", "registry_http_requests_total"} {
+		if !strings.Contains(string(rules), name) {
+			t.Errorf("the rules do not use %s", name)
+		}
+	}
+}

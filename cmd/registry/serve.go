@@ -36,6 +36,7 @@ type serveOptions struct {
 	publicSites    []string
 	publicURL      string
 	webhooks       string
+	metricsListen  string
 	trustedProxies []string
 	limits         httpapi.Limits
 }
@@ -94,6 +95,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "replaced by 'registry sites add|set CODE --self-checkin'")
 	_ = f.MarkHidden("public-sites")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics on this `ADDR` of its own (for the monitoring network) instead of --listen")
 	f.StringVar(&o.webhooks, "webhooks", "", "`FILE` of webhooks that tell hosts their visitor arrived: lines \"SITE[/HOST] URL SECRET-FILE\" (spaces in HOST as _)")
 	f.StringVar(&o.publicURL, "public-url", "", "the `URL` visitors reach the server at, for example https://besuch.musterstadt.de: check-out links and QR codes point there, and https makes every cookie Secure (default: each request's own host)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "comma-separated `CIDRS` of reverse proxies whose X-Forwarded-For names the client (none: believe no header)")
@@ -102,7 +104,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "public-sites",
-		"public-url", "webhooks", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
+		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
 }
@@ -155,7 +157,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	defer svc.Close()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
-		Limits: &o.limits, IntakeOnly: o.intakeOnly}
+		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
 		if cfg.Instance, err = keys.InstanceKey(a.now()); err != nil {

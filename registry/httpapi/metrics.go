@@ -2,77 +2,155 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake"
-	"github.com/cityhall/registry/retention"
 )
 
-// metrics counts requests and errors for GET /metrics. Label values are
-// route patterns, status codes and error codes only: bounded sets, nothing
-// a client can choose freely.
+// metrics are the server's Prometheus metrics (github.com/prometheus/
+// client_golang), in a registry of the server's own. Label values are
+// route patterns, status codes, error codes, limit names and configured
+// site and area names only: bounded sets, nothing a client can choose
+// freely, no personal data.
 type metrics struct {
-	mu       sync.Mutex
-	requests map[requestKey]uint64
-	errors   map[string]uint64
-	limited  map[string]uint64
-}
-
-type requestKey struct {
-	route  string
-	status int
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
-	return &metrics{requests: map[requestKey]uint64{}, errors: map[string]uint64{}, limited: map[string]uint64{}}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registry_http_requests_total",
+			Help: "HTTP requests by route pattern and status."}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "registry_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registry_http_errors_total",
+			Help: "Error answers by error code."}, []string{"code"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "registry_http_limited_total",
+			Help: "Requests refused with 429 by a limit, and connections that waited for a free slot (limit=connections)."}, []string{"limit"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.errors, m.limited,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
 }
 
-func (m *metrics) countRequest(route string, status int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[requestKey{route, status}]++
+func (m *metrics) countRequest(route string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
 // countLimited counts a request refused by a limit (client, site, total,
 // pages, auth_failures) or a connection that waited (connections).
-func (m *metrics) countLimited(limit string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.limited[limit]++
+func (m *metrics) countLimited(limit string) { m.limited.WithLabelValues(limit).Inc() }
+
+func (m *metrics) countError(code string) { m.errors.WithLabelValues(code).Inc() }
+
+// register adds the collectors that read the server's state at each
+// scrape: intake, purge, epoch keys and occupancy.
+func (s *Server) registerCollectors() {
+	s.metrics.reg.MustRegister(&stateCollector{s: s})
 }
 
-func (m *metrics) countError(code string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.errors[code]++
-}
-
-// handleMetrics serves GET /metrics in the Prometheus text format 0.0.4.
+// handleMetrics serves GET /metrics (the Prometheus text format).
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var b strings.Builder
-	s.metrics.write(&b)
-	writeIntakeStats(&b, s.cfg.Intake.Stats())
-	if s.cfg.PurgeStatus != nil {
-		writePurgeStatus(&b, s.cfg.PurgeStatus())
-	}
-	s.writeOccupancy(r.Context(), &b)
-	io.WriteString(w, b.String())
+	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
 }
 
-// writeOccupancy writes the open visits and capacities per site and
+// stateCollector reports what the server holds at scrape time.
+type stateCollector struct{ s *Server }
+
+var (
+	descRegistered  = prometheus.NewDesc("registry_registrations_total", "Visits newly stored.", nil, nil)
+	descReplayed    = prometheus.NewDesc("registry_registrations_replayed_total", "Registrations whose Idempotency-Key was stored before.", nil, nil)
+	descFailed      = prometheus.NewDesc("registry_registrations_failed_total", "Registrations the committer could not store.", nil, nil)
+	descRetried     = prometheus.NewDesc("registry_intake_batches_retried_total", "Group commits that failed and were stored visit by visit.", nil, nil)
+	descBatch       = prometheus.NewDesc("registry_intake_batch_size", "Visits per group-commit transaction.", nil, nil)
+	descPurgeLast   = prometheus.NewDesc("registry_purge_last_success_timestamp_seconds", "When the last purge completed (unix seconds; 0: none since start).", nil, nil)
+	descPurgeRef    = prometheus.NewDesc("registry_purge_refused", "1 while the last purge was refused by the clock guard.", nil, nil)
+	descPurgeFail   = prometheus.NewDesc("registry_purge_failed", "1 while the last purge failed.", nil, nil)
+	descPurgeSusp   = prometheus.NewDesc("registry_purge_suspicious", "1 when the last purge ran after an unusual pause of the clock.", nil, nil)
+	descKeysAhead   = prometheus.NewDesc("registry_epoch_keys_ahead_days", "Days after today with an epoch key in the key store (the purge node only).", nil, nil)
+	descOpenVisits  = prometheus.NewDesc("registry_open_visits", "Open visits (checked in, not out, within the longest stay) per site and configured area; area=\"\" for the rest.", []string{"site", "area"}, nil)
+	descSiteCap     = prometheus.NewDesc("registry_site_capacity", "Configured capacity per site (area=\"\") and area; 0: no limit.", []string{"site", "area"}, nil)
+	stateCollectors = []*prometheus.Desc{descRegistered, descReplayed, descFailed, descRetried, descBatch, descPurgeLast,
+		descPurgeRef, descPurgeFail, descPurgeSusp, descKeysAhead, descOpenVisits, descSiteCap}
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range stateCollectors {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	st := s.cfg.Intake.Stats()
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descRegistered, st.Registered)
+	counter(descReplayed, st.Replayed)
+	counter(descFailed, st.Failed)
+	counter(descRetried, st.BatchesRetried)
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, n := range st.BatchSizes {
+		cum += n
+		if i < len(intake.BatchSizeBounds) {
+			buckets[float64(intake.BatchSizeBounds[i])] = cum
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(descBatch, st.Batches, float64(st.BatchSizeSum), buckets)
+	if s.cfg.PurgeStatus != nil {
+		ps := s.cfg.PurgeStatus()
+		last := 0.0
+		if !ps.LastSuccess.IsZero() {
+			last = float64(ps.LastSuccess.Unix())
+		}
+		gauge(descPurgeLast, last)
+		gauge(descPurgeRef, b2f(ps.Refused))
+		gauge(descPurgeFail, b2f(ps.Failed))
+		gauge(descPurgeSusp, b2f(ps.Suspicious))
+	}
+	if s.cfg.Keys != nil && !s.cfg.IntakeOnly {
+		gauge(descKeysAhead, float64(s.keysAhead()))
+	}
+	s.collectOccupancy(gauge)
+}
+
+// keysAhead counts the days after today with an epoch key, up to 60.
+func (s *Server) keysAhead() int {
+	day := registry.DayOf(s.cfg.Now())
+	n := 0
+	for ; n < 60; n++ {
+		day = day.AddDays(1)
+		if _, err := s.cfg.Keys.Identity(day); err != nil {
+			break
+		}
+	}
+	return n
+}
+
+// collectOccupancy reports the open visits and capacities per site and
 // configured area (visits of other areas count under area=""), so that
 // the labels are a bounded set IT configured. A database that does not
 // answer leaves them out (the request metrics still come).
-func (s *Server) writeOccupancy(ctx context.Context, b *strings.Builder) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+func (s *Server) collectOccupancy(gauge func(d *prometheus.Desc, v float64, labels ...string)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	sites, err := s.cfg.Store.Sites(ctx)
 	if err != nil {
@@ -82,90 +160,19 @@ func (s *Server) writeOccupancy(ctx context.Context, b *strings.Builder) {
 	if err != nil {
 		return
 	}
-	header(b, "registry_open_visits", "gauge", "Open visits (checked in, not out, within the longest stay) per site and configured area; area=\"\" for the rest.")
 	for _, site := range sites {
 		rest := occ.site(site.Code)
 		for _, a := range site.Areas {
 			n := occ.area(site.Code, a.Name)
 			rest -= n
-			fmt.Fprintf(b, "registry_open_visits{site=%s,area=%s} %d\n", label(site.Code), label(a.Name), n)
+			gauge(descOpenVisits, float64(n), site.Code, a.Name)
 		}
-		fmt.Fprintf(b, "registry_open_visits{site=%s,area=\"\"} %d\n", label(site.Code), rest)
-	}
-	header(b, "registry_site_capacity", "gauge", "Configured capacity per site (area=\"\") and area; 0: no limit.")
-	for _, site := range sites {
-		fmt.Fprintf(b, "registry_site_capacity{site=%s,area=\"\"} %d\n", label(site.Code), site.Capacity)
+		gauge(descOpenVisits, float64(rest), site.Code, "")
+		gauge(descSiteCap, float64(site.Capacity), site.Code, "")
 		for _, a := range site.Areas {
-			fmt.Fprintf(b, "registry_site_capacity{site=%s,area=%s} %d\n", label(site.Code), label(a.Name), a.Capacity)
+			gauge(descSiteCap, float64(a.Capacity), site.Code, a.Name)
 		}
 	}
-}
-
-func (m *metrics) write(b *strings.Builder) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	header(b, "registry_http_requests_total", "counter", "HTTP requests by route pattern and status.")
-	keys := make([]requestKey, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b requestKey) int {
-		return strings.Compare(fmt.Sprintf("%s %03d", a.route, a.status), fmt.Sprintf("%s %03d", b.route, b.status))
-	})
-	for _, k := range keys {
-		fmt.Fprintf(b, "registry_http_requests_total{route=%s,status=\"%d\"} %d\n", label(k.route), k.status, m.requests[k])
-	}
-	header(b, "registry_http_errors_total", "counter", "Error answers by error code.")
-	codes := make([]string, 0, len(m.errors))
-	for c := range m.errors {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
-	for _, c := range codes {
-		fmt.Fprintf(b, "registry_http_errors_total{code=%s} %d\n", label(c), m.errors[c])
-	}
-	header(b, "registry_http_limited_total", "counter", "Requests refused with 429 by a limit, and connections that waited for a free slot (limit=connections).")
-	limits := make([]string, 0, len(m.limited))
-	for l := range m.limited {
-		limits = append(limits, l)
-	}
-	slices.Sort(limits)
-	for _, l := range limits {
-		fmt.Fprintf(b, "registry_http_limited_total{limit=%s} %d\n", label(l), m.limited[l])
-	}
-}
-
-func writeIntakeStats(b *strings.Builder, st intake.Stats) {
-	counter(b, "registry_registrations_total", "Visits newly stored.", st.Registered)
-	counter(b, "registry_registrations_replayed_total", "Registrations whose Idempotency-Key was stored before.", st.Replayed)
-	counter(b, "registry_registrations_failed_total", "Registrations the committer could not store.", st.Failed)
-	counter(b, "registry_intake_batches_retried_total", "Group commits that failed and were stored visit by visit.", st.BatchesRetried)
-	header(b, "registry_intake_batch_size", "histogram", "Visits per group-commit transaction.")
-	var cum uint64
-	for i, n := range st.BatchSizes {
-		cum += n
-		le := "+Inf"
-		if i < len(intake.BatchSizeBounds) {
-			le = strconv.Itoa(intake.BatchSizeBounds[i])
-		}
-		fmt.Fprintf(b, "registry_intake_batch_size_bucket{le=\"%s\"} %d\n", le, cum)
-	}
-	fmt.Fprintf(b, "registry_intake_batch_size_sum %d\nregistry_intake_batch_size_count %d\n", st.BatchSizeSum, st.Batches)
-}
-
-func writePurgeStatus(b *strings.Builder, st retention.Status) {
-	gauge := func(name, help string, v float64) {
-		header(b, name, "gauge", help)
-		fmt.Fprintf(b, "%s %g\n", name, v)
-	}
-	last := 0.0
-	if !st.LastSuccess.IsZero() {
-		last = float64(st.LastSuccess.Unix())
-	}
-	gauge("registry_purge_last_success_timestamp_seconds", "When the last purge completed (unix seconds; 0: none since start).", last)
-	gauge("registry_purge_refused", "1 while the last purge was refused by the clock guard.", b2f(st.Refused))
-	gauge("registry_purge_failed", "1 while the last purge failed.", b2f(st.Failed))
-	gauge("registry_purge_suspicious", "1 when the last purge ran after an unusual pause of the clock.", b2f(st.Suspicious))
 }
 
 func b2f(b bool) float64 {
@@ -174,17 +181,3 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
-
-func header(b *strings.Builder, name, typ, help string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func counter(b *strings.Builder, name, help string, v uint64) {
-	header(b, name, "counter", help)
-	fmt.Fprintf(b, "%s %d\n", name, v)
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// label quotes a label value as the text format requires.
-func label(v string) string { return `"` + labelEscaper.Replace(v) + `"` }

@@ -37,7 +37,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		route := routeOf(r)
-		s.metrics.countRequest(route, status)
+		s.metrics.countRequest(route, status, time.Since(start))
 		level := slog.LevelInfo
 		if quietRoutes[route] && status < 400 {
 			level = slog.LevelDebug

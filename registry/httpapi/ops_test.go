@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,16 @@ func TestMetrics(t *testing.T) {
 		"registry_intake_batch_size_sum 2\n",
 		"registry_intake_batch_size_count 2\n",
 		"# TYPE registry_intake_batch_size histogram\n",
-		`registry_open_visits{site="rathaus",area="Saal 1"} 2`,
-		`registry_open_visits{site="rathaus",area="Foyer"} 0`,
-		`registry_open_visits{site="rathaus",area=""} 0`,
-		`registry_open_visits{site="bauamt",area=""} 0`,
-		`registry_site_capacity{site="rathaus",area=""} 40`,
-		`registry_site_capacity{site="rathaus",area="Saal 1"} 10`,
+		`registry_open_visits{area="Saal 1",site="rathaus"} 2`,
+		`registry_open_visits{area="Foyer",site="rathaus"} 0`,
+		`registry_open_visits{area="",site="rathaus"} 0`,
+		`registry_open_visits{area="",site="bauamt"} 0`,
+		`registry_site_capacity{area="",site="rathaus"} 40`,
+		`registry_site_capacity{area="Saal 1",site="rathaus"} 10`,
+		`registry_http_request_duration_seconds_bucket{route="POST /v1/visits",le="+Inf"} 3`,
+		"registry_epoch_keys_ahead_days ",
+		"go_goroutines ",
+		"process_resident_memory_bytes ",
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, r.body)
@@ -177,5 +182,35 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 				t.Error("New succeeded, want an error")
 			}
 		})
+	}
+}
+
+// TestMetricsListener: with a listener of its own, /metrics is served
+// there and not on the main listener.
+func TestMetricsListener(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	cfg := fullConfig(s)
+	cfg.MetricsAddr = "127.0.0.1:0"
+	srv, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	get := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(srv.URL() + "/metrics"); got != 404 {
+		t.Errorf("main listener /metrics = %d, want 404", got)
+	}
+	if got := get(srv.MetricsURL() + "/metrics"); got != 200 {
+		t.Errorf("metrics listener /metrics = %d, want 200", got)
 	}
 }

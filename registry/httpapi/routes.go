@@ -68,7 +68,9 @@ func (s *Server) routes() http.Handler {
 	// Operators.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /readyz", deadline(readyTimeout, s.readyTimedOut, http.HandlerFunc(s.handleReadyz)))
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	if s.cfg.MetricsAddr == "" {
+		mux.HandleFunc("GET /metrics", s.handleMetrics)
+	}
 
 	return s.observe(s.recoverPanics(securityHeaders(problemErrors(mux))))
 }

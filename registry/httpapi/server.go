@@ -73,6 +73,10 @@ type Config struct {
 	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
 
+	// MetricsAddr, when not "", serves GET /metrics on a listener of its
+	// own (for example 10.0.0.5:9090, reachable by the monitoring network
+	// only) instead of the main one, which then answers it 404.
+	MetricsAddr string
 	// Keys is the epoch key store whose private day keys remove the outer
 	// layer of the visits an export holds (*crypto.KeyStore). Required but
 	// on an intake-only node.
@@ -126,7 +130,10 @@ type Server struct {
 	ln      net.Listener
 	handler http.Handler
 	metrics *metrics
-	served  chan error
+	// metricsHTTP serves /metrics on Config.MetricsAddr.
+	metricsHTTP *http.Server
+	metricsLn   net.Listener
+	served      chan error
 
 	limits  *limits
 	tokens  *tokenCache
@@ -170,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, metrics: newMetrics(), pages: pages,
 		limits: newLimits(*cfg.Limits), formKey: cfg.Secret.FormKey(),
 		tokens: &tokenCache{find: cfg.Store.FindTokenByHash, now: cfg.Now}}
+	s.registerCollectors()
 	s.handler = s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -224,7 +232,27 @@ func (s *Server) Open() error {
 	s.served = make(chan error, 1)
 	ln = newLimitListener(ln, s.cfg.Limits.MaxConns, func() { s.metrics.countLimited("connections") })
 	go func() { s.served <- s.http.Serve(ln) }()
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			s.http.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /metrics", s.handleMetrics)
+		s.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+		s.metricsLn = mln
+		go s.metricsHTTP.Serve(mln)
+	}
 	return nil
+}
+
+// MetricsURL is the base URL of the metrics listener, "" without one.
+func (s *Server) MetricsURL() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return "http://" + s.metricsLn.Addr().String()
 }
 
 // URL returns the base URL of the listening server, for example
@@ -252,6 +280,9 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
+	}
+	if s.metricsHTTP != nil {
+		s.metricsHTTP.Close()
 	}
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.http.Close()
