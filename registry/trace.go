@@ -34,6 +34,9 @@ type TraceRequest struct {
 	To         time.Time   `json:"to"`
 	Sites      []string    `json:"sites"`
 	Areas      []string    `json:"areas,omitempty"` // empty: every area of the sites
+	// Hosts, when not empty, limits the scope to the visitors who had an
+	// appointment with one of these hosts (and their companions).
+	Hosts []string `json:"hosts,omitempty"`
 	Status     TraceStatus `json:"status"`
 	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
 	// OwnerOffice is the office of the token that filed it (Token.Office);
@@ -78,6 +81,7 @@ type TraceInput struct {
 	To         time.Time `json:"to"`
 	Sites      []string  `json:"sites"`
 	Areas      []string  `json:"areas,omitempty"`
+	Hosts      []string  `json:"hosts,omitempty"`
 }
 
 // NewTraceRequest validates in and returns a pending request. The window
@@ -102,10 +106,13 @@ func NewTraceRequest(in *TraceInput, actor Actor, ownerToken string, now time.Ti
 	if err := checkPlaces(in.Sites, in.Areas); err != nil {
 		return nil, err
 	}
+	if err := checkHosts(in.Hosts); err != nil {
+		return nil, err
+	}
 	return &TraceRequest{
 		ID: NewID(), CaseRef: in.CaseRef, Office: in.Office, LegalBasis: in.LegalBasis, Contact: in.Contact,
 		From: in.From.UTC().Truncate(time.Microsecond), To: in.To.UTC().Truncate(time.Microsecond),
-		Sites: in.Sites, Areas: in.Areas, Status: TracePending,
+		Sites: in.Sites, Areas: in.Areas, Hosts: in.Hosts, Status: TracePending,
 		OwnerToken: ownerToken, CreatedBy: actor, CreatedAt: now.UTC().Truncate(time.Microsecond),
 		Nonce: NewNonce(),
 	}, nil
@@ -125,6 +132,18 @@ func checkWindow(from, to, now time.Time, retention time.Duration) error {
 			cutoff.UTC().Format(time.RFC3339), int(retention/(24*time.Hour)))
 	case to.After(now.Add(MaxCheckInSkew)):
 		return FieldError("to", "the window ends in the future.")
+	}
+	return nil
+}
+
+func checkHosts(hosts []string) error {
+	if len(hosts) > 50 {
+		return FieldError("hosts", "name at most 50 hosts.")
+	}
+	for i := range hosts {
+		if err := (fieldRule{"hosts", &hosts[i], true, 100, nil, ""}).apply(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

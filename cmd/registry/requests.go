@@ -106,6 +106,7 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 		{"id", r.ID}, {"status", string(r.Status)}, {"case reference", r.CaseRef}, {"office", r.Office},
 		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
 		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
+		{"hosts", dash(escaped(strings.Join(r.Hosts, ", ")))},
 		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
 		{"origin", r.Origin()}, {"owner office", dash(r.OwnerOffice)}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
 		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", rfc3339p(r.DecidedAt)},
@@ -253,6 +254,7 @@ example 2026-11-20T08:00:00+01:00.`,
 	f.StringVar(&to, "to", "", "window end, RFC 3339")
 	f.StringSliceVar(&in.Sites, "site", nil, "site code (repeat or separate with commas)")
 	f.StringSliceVar(&in.Areas, "area", nil, "area within the sites (repeat; default: all areas)")
+	f.StringArrayVar(&in.Hosts, "host", nil, "only the visitors who had an appointment with this host (repeat)")
 	f.Var(days{&retentionPeriod}, "retention", "statutory retention period (a window starting before it is refused)")
 	settings(f, "retention")
 	return cmd

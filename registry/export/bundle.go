@@ -39,6 +39,7 @@ type Header struct {
 	To         time.Time `json:"to"`
 	Sites      []string  `json:"sites"`
 	Areas      []string  `json:"areas"`
+	Hosts      []string  `json:"hosts,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	Count      int       `json:"count"`
 	// Nonce and Origin are the request's, as its approvals signed them.
@@ -93,7 +94,7 @@ type trailer struct {
 // approvals' statements cover it.
 func (h *Header) request() *registry.TraceRequest {
 	r := &registry.TraceRequest{ID: h.RequestID, CaseRef: h.CaseRef, Office: h.Office, LegalBasis: h.LegalBasis,
-		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Nonce: h.Nonce}
+		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Hosts: h.Hosts, Nonce: h.Nonce}
 	if h.Origin == registry.OriginOffice {
 		r.OwnerToken = "office" // Origin() reads it; its value is not signed
 	}

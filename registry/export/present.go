@@ -82,6 +82,9 @@ func coverRows(h *Header, digest string, decrypted time.Time) [][2]string {
 		{"Standorte", strings.Join(sites, "; ")},
 		{"Bereiche", areas},
 	}
+	if len(h.Hosts) > 0 {
+		rows = append(rows, [2]string{"Nur Besuche mit Termin bei", strings.Join(h.Hosts, ", ")})
+	}
 	for _, a := range h.Approvals {
 		rows = append(rows, [2]string{"Freigegeben von", a.Name + " am " + germanTime(a.SignedAt)})
 	}

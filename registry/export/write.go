@@ -106,7 +106,7 @@ func NewHeader(req *registry.TraceRequest, count int, now time.Time) Header {
 	h := Header{
 		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office,
 		LegalBasis: req.LegalBasis, From: req.From.UTC(), To: req.To.UTC(),
-		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), CreatedAt: now.UTC(), Count: count,
+		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), Hosts: req.Hosts, CreatedAt: now.UTC(), Count: count,
 		Nonce: req.Nonce, Origin: req.Origin(), Approvals: []HeaderApproval{},
 	}
 	for _, a := range req.Approvals {

@@ -114,6 +114,15 @@ WHERE check_in < ? AND check_in >= ? AND coalesce(check_out, check_in + ?) > ? A
 		query += ` AND area IN (?)`
 		args = append(args, r.Areas)
 	}
+	if len(r.Hosts) > 0 {
+		// The visitors of an appointment with one of the hosts: the
+		// registrant's visit is linked to it, the companions share its
+		// party.
+		query += ` AND (id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND host IN (?))
+OR (party <> '' AND party IN (SELECT p.party FROM visits p JOIN appointments a ON a.visit_id = p.id
+WHERE p.party <> '' AND a.host IN (?))))`
+		args = append(args, r.Hosts, r.Hosts)
+	}
 	if ordered {
 		query += ` ORDER BY check_in, id`
 	}

@@ -23,6 +23,7 @@ type traceRow struct {
 	To           int64          `db:"window_to"`
 	Sites        string         `db:"sites"`
 	Areas        string         `db:"areas"`
+	Hosts        string         `db:"hosts"`
 	Status       string         `db:"status"`
 	OwnerToken   string         `db:"owner_token"`
 	OwnerOffice  string         `db:"owner_office"`
@@ -56,12 +57,18 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 	if len(t.Areas) == 0 {
 		t.Areas = nil // "every area" reads back as it was written
 	}
+	if err := json.Unmarshal([]byte(r.Hosts), &t.Hosts); err != nil {
+		return nil, fmt.Errorf("decode hosts of request %s: %w", r.ID, err)
+	}
+	if len(t.Hosts) == 0 {
+		t.Hosts = nil
+	}
 	return t, nil
 }
 
 const traceColumns = `id, case_ref, office, legal_basis, contact, window_from, window_to, sites, areas, status,
 owner_token, created_by, created_at, decided_by, decided_at, decision_note, expires_at, exported_at,
-export_count, export_digest, nonce, owner_office`
+export_count, export_digest, nonce, owner_office, hosts`
 
 // CreateTraceRequest stores r as a pending request with an
 // AuditRequestCreated event (office, window, sites, areas). It fills in ID
@@ -87,11 +94,12 @@ func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r 
 	r.Status = registry.TracePending
 	sites, _ := json.Marshal(nonNil(r.Sites))
 	areas, _ := json.Marshal(nonNil(r.Areas))
+	hosts, _ := json.Marshal(nonNil(r.Hosts))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_requests (id, case_ref, office, legal_basis, contact,
-window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office, hosts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.CaseRef, r.Office, r.LegalBasis, r.Contact, micros(r.From), micros(r.To), string(sites), string(areas),
-			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice)
+			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice, string(hosts))
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}

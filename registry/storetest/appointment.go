@@ -87,3 +87,48 @@ func testAppointments(t *testing.T, s registry.Store) {
 		t.Errorf("after the purge: %d appointments", len(list))
 	}
 }
+
+// testScopeByHost: a request naming a host covers the visitors of an
+// appointment with that host, companions included, and nobody else.
+func testScopeByHost(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	a := newAppointment(t, t0.Add(-30*time.Minute), "")
+	if _, _, err := s.CreateAppointment(ctx, "user:service", a); err != nil {
+		t.Fatal(err)
+	}
+	reg, comp := newVisit("rathaus", "", t0.Add(-40*time.Minute)), newVisit("rathaus", "", t0.Add(-40*time.Minute))
+	reg.Party, comp.Party = "party-1", "party-1"
+	p := party("user:pforte", nil, reg, comp)
+	p.Appointment = a.ID
+	other := newVisit("rathaus", "", t0.Add(-35*time.Minute))
+	createParties(t, s, p)
+	createVisits(t, s, other)
+
+	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+	all := &recorder{}
+	approve(t, s, r.ID, t0, t0.Add(time.Hour))
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 3 {
+		t.Fatalf("export without hosts: %d visits, %v", len(all.visits), err)
+	}
+	h := &registry.TraceRequest{ID: registry.NewID(), CaseRef: "GA-2", Office: "GA", LegalBasis: "§ 25 IfSG", Contact: "x",
+		From: t0.Add(-time.Hour), To: t0, Sites: []string{"rathaus"}, Hosts: []string{"Bauamt"}, OwnerToken: "office"}
+	if err := s.CreateTraceRequest(ctx, office, h); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindTraceRequest(ctx, h.ID)
+	if err != nil || len(got.Hosts) != 1 || got.Hosts[0] != "Bauamt" {
+		t.Fatalf("stored hosts = %v, %v", got.Hosts, err)
+	}
+	approve(t, s, h.ID, t0, t0.Add(time.Hour))
+	byHost := &recorder{}
+	if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, byHost.build); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, v := range byHost.visits {
+		ids[v.ID] = true
+	}
+	if len(ids) != 2 || !ids[reg.ID] || !ids[comp.ID] {
+		t.Errorf("export by host = %v, want the registrant %s and the companion %s", ids, reg.ID, comp.ID)
+	}
+}

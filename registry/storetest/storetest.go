@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"Approvers", testApprovers},
 		{"NarrowWithdraw", testNarrowWithdraw},
 		{"Appointments", testAppointments},
+		{"ScopeByHost", testScopeByHost},
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
 		{"ExportAreas", testExportAreas},

@@ -21,3 +21,7 @@ CREATE TABLE appointments (
 CREATE UNIQUE INDEX appointments_code ON appointments (site, day, code);
 CREATE UNIQUE INDEX appointments_uid ON appointments (site, uid) WHERE uid <> '';
 CREATE INDEX appointments_start ON appointments (start_at);
+
+-- A trace request may name hosts instead of (or besides) areas: everyone
+-- who had an appointment with one of them.
+ALTER TABLE trace_requests ADD COLUMN hosts TEXT NOT NULL DEFAULT '[]';
