@@ -135,6 +135,9 @@ skips these checks. The exit status is 1 when anything does not verify.`,
 				}
 				fmt.Fprintf(a.stdout, "data verified: %d visits (the log commits to %d, the rest purged), %d trace requests, %d exports with valid signed approvals\n",
 					d.Visits, d.Leaves, d.Requests, d.Exports)
+				if d.Unattested > 0 {
+					fmt.Fprintf(a.stdout, "note: %d visits were stored before this version committed visits to the log; they cannot be checked and are purged within the retention period\n", d.Unattested)
+				}
 				return nil
 			})
 		},

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/audit"
 )
 
 // Release1 is what SeedRelease1 wrote into a database of the first
@@ -104,6 +105,12 @@ func CheckUpgrade(t *testing.T, s registry.Store, db *sqlx.DB, r *Release1) {
 	}
 	createVisits(t, s, newVisit("rathaus", "", t0.Add(48*time.Hour)))
 	checkChain(t, s)
+	// The release's visits predate the log's leaves: not checkable, not
+	// findings; the new one is checked.
+	d, err := audit.VerifyData(ctx, s)
+	if err != nil || len(d.Problems) != 0 || d.Unattested != len(r.visits) || d.Leaves != 1 {
+		t.Errorf("VerifyData after the upgrade = %+v, %v; want no findings, %d unattested, 1 leaf", d, err, len(r.visits))
+	}
 	events := allEvents(t, s)
 	if len(events) != r.events+1 || events[0].Version != 1 || events[len(events)-1].Version != registry.AuditVersion {
 		t.Errorf("audit log after the upgrade has %d events (versions %d…%d), want %d from release 1 then one new",
