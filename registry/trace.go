@@ -25,18 +25,18 @@ const (
 // TraceRequest is a health office's request for the contact data of everyone
 // whose stay overlapped a time window at some sites (and areas).
 type TraceRequest struct {
-	ID         string      `json:"id"`
-	CaseRef    string      `json:"case_ref"`    // the health office's case reference (Aktenzeichen)
-	Office     string      `json:"office"`      // requesting health office
-	LegalBasis string      `json:"legal_basis"` // for example "§ 25 IfSG i.V.m. § 28a Abs. 4 IfSG"
-	Contact    string      `json:"contact"`     // contact person at the office (office staff, not a visitor)
-	From       time.Time   `json:"from"`
-	To         time.Time   `json:"to"`
-	Sites      []string    `json:"sites"`
-	Areas      []string    `json:"areas,omitempty"` // empty: every area of the sites
+	ID         string    `json:"id"`
+	CaseRef    string    `json:"case_ref"`    // the health office's case reference (Aktenzeichen)
+	Office     string    `json:"office"`      // requesting health office
+	LegalBasis string    `json:"legal_basis"` // for example "§ 25 IfSG i.V.m. § 28a Abs. 4 IfSG"
+	Contact    string    `json:"contact"`     // contact person at the office (office staff, not a visitor)
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Sites      []string  `json:"sites"`
+	Areas      []string  `json:"areas,omitempty"` // empty: every area of the sites
 	// Hosts, when not empty, limits the scope to the visitors who had an
 	// appointment with one of these hosts (and their companions).
-	Hosts []string `json:"hosts,omitempty"`
+	Hosts      []string    `json:"hosts,omitempty"`
 	Status     TraceStatus `json:"status"`
 	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
 	// OwnerOffice is the office of the token that filed it (Token.Office);

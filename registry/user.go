@@ -20,15 +20,19 @@ type UserRole string
 // never see stored contact data, since the desk only writes.
 const (
 	UserDesk UserRole = "desk"
+	// UserHost accounts are staff members or departments that receive
+	// visitors by appointment: they see their own appointments of the day
+	// and who has arrived (by code, never by name), and nothing else.
+	UserHost UserRole = "host"
 )
 
 // ParseUserRole returns the role named s, or EINVALID.
 func ParseUserRole(s string) (UserRole, error) {
 	switch r := UserRole(s); r {
-	case UserDesk:
+	case UserDesk, UserHost:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown role %q: use desk.", s)
+	return "", Errorf(EINVALID, "unknown role %q: use desk or host.", s)
 }
 
 // Sign-in rules: a password of at least MinPasswordLen characters;
@@ -52,6 +56,9 @@ type User struct {
 	Name  string   // the person's name, shown in lists; erased with the account
 	Role  UserRole // see the UserRole constants
 	Sites []string // the sites the account works for, by code
+	// Host is, for a host account, the host its appointments name (one of
+	// the sites' Hosts).
+	Host string
 	// PasswordHash is the PHC string of the password's argon2id hash.
 	PasswordHash string
 	// MustChange is set for a password IT handed out: the first sign-in
@@ -101,6 +108,14 @@ func (u *User) Validate() error {
 	errs = append(errs, fieldRule{"name", &u.Name, true, 120, nil, ""}.apply())
 	if _, err := ParseUserRole(string(u.Role)); err != nil {
 		errs = append(errs, FieldError("role", "%s", ErrorMessage(err)))
+	}
+	switch {
+	case u.Role == UserHost && u.Host == "":
+		errs = append(errs, FieldError("host", "A host account names its host (one of the site's hosts)."))
+	case u.Role != UserHost && u.Host != "":
+		errs = append(errs, FieldError("host", "Only host accounts name a host."))
+	case u.Host != "":
+		errs = append(errs, fieldRule{"host", &u.Host, true, 100, nil, ""}.apply())
 	}
 	if len(u.Sites) == 0 {
 		errs = append(errs, FieldError("sites", "An account works for at least one site."))

@@ -43,13 +43,14 @@ erased with the other staff names after --staff-retention.`,
 }
 
 func (a *app) usersAddCmd(as *string) *cobra.Command {
-	var name, role, out string
+	var name, role, out, host string
 	var sites []string
 	cmd := &cobra.Command{
-		Use:   "add LOGIN --name NAME --role desk --site CODE[,CODE…] [-o FILE]",
+		Use:   "add LOGIN --name NAME --role desk|host [--host HOST] --site CODE[,CODE…] [-o FILE]",
 		Short: "Create an account and print its one-time password",
 		Example: `  registry users add mmueller --name "Maria Müller" --role desk --site rathaus -o mmueller.password
-  registry users add pforte2 --name "Jan Schmidt" --role desk --site rathaus,bauamt`,
+  registry users add pforte2 --name "Jan Schmidt" --role desk --site rathaus,bauamt
+  registry users add bauamt --name "Bauamt, Vorzimmer" --role host --host Bauamt --site rathaus`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			actor, err := dpoActor(*as)
@@ -64,10 +65,17 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 				return err
 			}
 			pw := registry.NewPassword()
-			u := &registry.User{Login: args[0], Name: name, Role: r, Sites: sites, PasswordHash: crypto.HashPassword(pw), MustChange: true}
+			u := &registry.User{Login: args[0], Name: name, Role: r, Sites: sites, Host: host, PasswordHash: crypto.HashPassword(pw), MustChange: true}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				if err := a.checkSites(cmd, s, sites); err != nil {
 					return err
+				}
+				if host != "" {
+					for _, code := range sites {
+						if site, err := s.Site(cmd.Context(), code); err == nil && len(site.Hosts) > 0 && !site.HasHost(host) {
+							return withHint(registry.Errorf(registry.EINVALID, "%q is not one of the hosts of site %s", host, code), "registry sites set %s --host … lists them", code)
+						}
+					}
 				}
 				if err := s.CreateUser(cmd.Context(), actor, u); err != nil {
 					return withHint(err, "a login is 2 to 64 of a-z, 0-9, '.', '-' and '_', starting with a letter")
@@ -78,7 +86,8 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "the person's name")
-	f.StringVar(&role, "role", "desk", "desk")
+	f.StringVar(&role, "role", "desk", "desk (the Pforte) or host (sees its own appointments)")
+	f.StringVar(&host, "host", "", "host accounts: the host their appointments name")
 	f.StringSliceVar(&sites, "site", nil, "the site codes the account works for")
 	f.StringVarP(&out, "output", "o", "", "write the one-time password to this new `FILE` (mode 0600) instead of standard output")
 	_ = cmd.MarkFlagRequired("name")

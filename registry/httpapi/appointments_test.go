@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
 )
@@ -199,5 +200,42 @@ func TestDeskDayPage(t *testing.T) {
 	status, body = c.page("GET", "/desk/rathaus/?appointment="+a.Code, nil)
 	if status != 200 || !strings.Contains(body, `value="`+a.Code+`"`) || !strings.Contains(body, `name="walk_in"`) {
 		t.Errorf("form from the appointment: %d", status)
+	}
+}
+
+// TestHostPage: a host account sees its own appointments of the day and
+// the arrival, reloading itself, and nothing else of the desk.
+func TestHostPage(t *testing.T) {
+	s, _ := deskServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	mine := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", s.Clock.Now().Add(10*time.Minute))
+	other := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", s.Clock.Now().Add(20*time.Minute))
+	const pw = "Standesamt-Roth-2026"
+	u := &registry.User{Login: "roth", Name: "Frau Roth", Role: registry.UserHost, Host: "Standesamt Frau Roth", Sites: []string{"rathaus"}, PasswordHash: crypto.HashPassword(pw)}
+	if err := s.Store.CreateUser(t.Context(), "dpo:it", u); err != nil {
+		t.Fatal(err)
+	}
+	c := newDeskClient(t, s)
+	c.signIn("roth", pw)
+	status, body := c.page("GET", "/desk/rathaus/host", nil)
+	if status != 200 || !strings.Contains(body, mine.Code) || strings.Contains(body, other.Code) || !strings.Contains(body, `http-equiv="refresh"`) ||
+		!strings.Contains(body, "erwartet") {
+		t.Fatalf("host page: %d\n%s", status, body)
+	}
+	// The visitor arrives at the desk.
+	reg := intaketest.Registration("roth")
+	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", mine.Code
+	wantStatus(t, s.register(t, regJSON(t, reg), ""), 201)
+	if _, body = c.page("GET", "/desk/rathaus/host", nil); !strings.Contains(body, "da seit") || strings.Contains(body, reg.FamilyName) {
+		t.Errorf("host page after the arrival lacks the arrival or shows the name:\n%s", body)
+	}
+	// Nothing of the desk: registering, who is present, the day list.
+	for _, path := range []string{"/desk/rathaus/", "/desk/rathaus/present", "/desk/rathaus/day", "/desk/rathaus/paper"} {
+		if resp := c.send("GET", path, nil); resp.StatusCode != 303 || !strings.HasSuffix(strings.Split(resp.Header.Get("Location"), "?")[0], "/host") {
+			t.Errorf("host account GET %s: %d to %q, want a redirect to its page", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if resp := c.send("POST", "/desk/rathaus/checkout", url.Values{"code": {"X"}}); resp.StatusCode != 403 {
+		t.Errorf("host account POST checkout: %d, want 403", resp.StatusCode)
 	}
 }

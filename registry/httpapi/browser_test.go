@@ -576,4 +576,18 @@ func TestBrowserAppointments(t *testing.T) {
 	if !s.auditWith(t, registry.AuditVisitsRegistered, `"walk_ins":{"escorted":1}`) {
 		t.Errorf("the walk-in's reason is not in the audit log")
 	}
+
+	// The host signs in (keyboard) and sees the arrival, without a name.
+	const hostPW = "Standesamt-Roth-2026"
+	host := &registry.User{Login: "roth", Name: "Frau Roth", Role: registry.UserHost, Host: "Standesamt Frau Roth", Sites: []string{"rathaus"}, PasswordHash: crypto.HashPassword(hostPW)}
+	if err := s.Store.CreateUser(context.Background(), "dpo:it", host); err != nil {
+		t.Fatal(err)
+	}
+	act(t, ctx, "sign out", chromedp.Click(`//button[.="Ausloggen"]`), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+	act(t, ctx, "host signs in", chromedp.KeyEvent("roth\t"+hostPW+"\r"), chromedp.WaitVisible(chromedp.CSS("table.day")))
+	wantText(t, ctx, "Meine Termine heute", a.Code, "da seit")
+	if strings.Contains(bodyText(t, ctx), "Mustermann") || strings.Contains(bodyText(t, ctx), "Im Haus") {
+		t.Errorf("the host's page shows a name or the desk's navigation")
+	}
+	screen(t, ctx, "host-page")
 }

@@ -107,6 +107,15 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 			http.Redirect(w, r, "/desk/password?lang="+lang, http.StatusSeeOther)
 			return
 		}
+		if u.Role == registry.UserHost && !hostMay(r.URL.Path) {
+			// A host account sees its own appointments, nothing else.
+			if r.Method == http.MethodGet && len(u.Sites) > 0 {
+				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/host?lang="+lang, http.StatusSeeOther)
+				return
+			}
+			s.renderMessage(w, r, http.StatusForbidden, lang, "title_error", "msg_forbidden_site", nil)
+			return
+		}
 		dr := &deskRequest{user: u, sess: sess, lang: lang}
 		if code := r.PathValue("site"); code != "" {
 			if !u.MaySite(code) {
@@ -127,6 +136,12 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 		}
 		h(w, r, dr)
 	}
+}
+
+// hostMay reports whether a host account may open path: its
+// appointments page, the password page and sign-out.
+func hostMay(path string) bool {
+	return strings.HasSuffix(path, "/host") || strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 
 // deskPage returns the page data of a desk page.

@@ -529,6 +529,38 @@ func (s *Server) handleDeskPassword(w http.ResponseWriter, r *http.Request, dr *
 	s.render(w, r, status, "desk_password", d)
 }
 
+// handleHostPage serves GET /desk/{site}/host to host accounts: their own
+// appointments of the day at the site with their status, so that the
+// host sees the visitor arrive (by code and time, never by name). The
+// page reloads itself every 20 seconds.
+func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	if dr.user.Role != registry.UserHost {
+		http.Redirect(w, r, "/desk/"+dr.site.Code+"/day?lang="+dr.lang, http.StatusSeeOther)
+		return
+	}
+	now := s.cfg.Now()
+	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(now))
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	d := s.deskPage(r, dr, "title_host")
+	d.Page, d.Refresh = "host", 20
+	for _, a := range list {
+		if a.Host != dr.user.Host {
+			continue
+		}
+		st := a.StatusAt(now)
+		row := dayRow{From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
+			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)]}
+		if a.ArrivedAt != nil {
+			row.StatusText += " " + fmt.Sprintf(d.T["arrived_at"], a.ArrivedAt.In(registry.LocalZone).Format("15:04"))
+		}
+		d.Appointments = append(d.Appointments, row)
+	}
+	s.render(w, r, http.StatusOK, "desk_host", d)
+}
+
 // dayRow is one appointment on the desk's day list: no visitor data, an
 // appointment holds none.
 type dayRow struct {

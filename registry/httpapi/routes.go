@@ -49,6 +49,7 @@ func (s *Server) routes() http.Handler {
 	desk("GET /desk/{site}/present", s.handleDeskPresent)
 	desk("GET /desk/{site}/close", s.handleDeskClose)
 	desk("GET /desk/{site}/day", s.handleDeskDay)
+	desk("GET /desk/{site}/host", s.handleHostPage)
 	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
 	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 

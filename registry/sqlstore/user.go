@@ -23,15 +23,16 @@ type userRow struct {
 	LockedUntil   sql.NullInt64 `db:"locked_until"`
 	CreatedAt     int64         `db:"created_at"`
 	DisabledAt    sql.NullInt64 `db:"disabled_at"`
+	Host          string        `db:"host"`
 }
 
-const userColumns = `login, name, role, sites, password_hash, must_change, failed_sign_ins, locked_until, created_at, disabled_at`
+const userColumns = `login, name, role, sites, password_hash, must_change, failed_sign_ins, locked_until, created_at, disabled_at, host`
 
 func (r *userRow) user() *registry.User {
 	return &registry.User{
 		Login: r.Login, Name: r.Name, Role: registry.UserRole(r.Role), Sites: strings.Split(r.Sites, ","),
 		PasswordHash: r.PasswordHash, MustChange: r.MustChange, FailedSignIns: r.FailedSignIns,
-		LockedUntil: fromNullMicros(r.LockedUntil), CreatedAt: fromMicros(r.CreatedAt), DisabledAt: fromNullMicros(r.DisabledAt),
+		LockedUntil: fromNullMicros(r.LockedUntil), CreatedAt: fromMicros(r.CreatedAt), DisabledAt: fromNullMicros(r.DisabledAt), Host: r.Host,
 	}
 }
 
@@ -66,8 +67,8 @@ func (s *Store) CreateUser(ctx context.Context, actor registry.Actor, u *registr
 	}
 	u.CreatedAt = s.now()
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			u.Login, u.Name, string(u.Role), strings.Join(u.Sites, ","), u.PasswordHash, u.MustChange, 0, nil, micros(u.CreatedAt), nil)
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			u.Login, u.Name, string(u.Role), strings.Join(u.Sites, ","), u.PasswordHash, u.MustChange, 0, nil, micros(u.CreatedAt), nil, u.Host)
 		if registry.ErrorCode(s.errorf(err, "")) == registry.ECONFLICT {
 			return registry.Errorf(registry.ECONFLICT, "The login %s is taken.", u.Login)
 		} else if err != nil {
@@ -118,9 +119,9 @@ func (s *Store) UpdateUser(ctx context.Context, actor registry.Actor, u *registr
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE users SET name = ?, role = ?, sites = ?, password_hash = ?, must_change = ?,
-failed_sign_ins = ?, locked_until = ?, disabled_at = ? WHERE login = ?`),
+failed_sign_ins = ?, locked_until = ?, disabled_at = ?, host = ? WHERE login = ?`),
 			u.Name, string(u.Role), strings.Join(u.Sites, ","), u.PasswordHash, u.MustChange,
-			u.FailedSignIns, nullMicros(u.LockedUntil), nullMicros(u.DisabledAt), u.Login)
+			u.FailedSignIns, nullMicros(u.LockedUntil), nullMicros(u.DisabledAt), u.Host, u.Login)
 		if err != nil {
 			return s.errorf(err, "update account")
 		}

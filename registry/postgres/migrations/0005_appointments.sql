@@ -25,3 +25,6 @@ CREATE INDEX appointments_start ON appointments (start_at);
 -- A trace request may name hosts instead of (or besides) areas: everyone
 -- who had an appointment with one of them.
 ALTER TABLE trace_requests ADD COLUMN hosts TEXT NOT NULL DEFAULT '[]';
+
+-- Host accounts see their own appointments of the day.
+ALTER TABLE users ADD COLUMN host TEXT NOT NULL DEFAULT '';
