@@ -24,15 +24,18 @@ const (
 	// visitors by appointment: they see their own appointments of the day
 	// and who has arrived (by code, never by name), and nothing else.
 	UserHost UserRole = "host"
+	// UserScheduler accounts are the service line's: they make and cancel
+	// appointments on the desk pages, and see the day's list.
+	UserScheduler UserRole = "scheduler"
 )
 
 // ParseUserRole returns the role named s, or EINVALID.
 func ParseUserRole(s string) (UserRole, error) {
 	switch r := UserRole(s); r {
-	case UserDesk, UserHost:
+	case UserDesk, UserHost, UserScheduler:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown role %q: use desk or host.", s)
+	return "", Errorf(EINVALID, "unknown role %q: use desk, host or scheduler.", s)
 }
 
 // Sign-in rules: a password of at least MinPasswordLen characters;

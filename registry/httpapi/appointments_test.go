@@ -239,3 +239,54 @@ func TestHostPage(t *testing.T) {
 		t.Errorf("host account POST checkout: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestBookPage: the service line books on a desk page: every fault at
+// once, then the code; the same form twice books once; a scheduler sees
+// the day list without the desk's registration links.
+func TestBookPage(t *testing.T) {
+	s, _ := deskServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	const pw = "Buergertelefon-2026"
+	u := &registry.User{Login: "service", Name: "Bürgertelefon", Role: registry.UserScheduler, Sites: []string{"rathaus"}, PasswordHash: crypto.HashPassword(pw)}
+	if err := s.Store.CreateUser(t.Context(), "dpo:it", u); err != nil {
+		t.Fatal(err)
+	}
+	c := newDeskClient(t, s)
+	if resp := c.signIn("service", pw); resp.StatusCode != 303 {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	if resp := c.send("GET", "/desk/", nil); resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/desk/rathaus/book") {
+		t.Errorf("a scheduler's start: %d to %q, want the booking page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	status, form := c.page("GET", "/desk/rathaus/book", nil)
+	if status != 200 || !strings.Contains(form, `name="host"`) || !strings.Contains(form, "Termin vergeben") || strings.Contains(form, "Im Haus") {
+		t.Fatalf("a scheduler's start page: %d\n%s", status, form)
+	}
+	nonce := nonceRE.FindStringSubmatch(form)[1]
+	day := s.Clock.Now().In(registry.LocalZone).Format(time.DateOnly)
+	status, body := c.page("POST", "/desk/rathaus/book", url.Values{"nonce": {nonce}, "lang": {"de"}, "host": {""}, "area": {"Standesamt"},
+		"date": {day}, "arrival": {"23:00"}, "departure": {"22:00"}})
+	if status != 400 || !strings.Contains(body, "Bitte wählen Sie, bei wem") || !strings.Contains(body, "Das Ende muss nach dem Beginn") {
+		t.Errorf("booking with faults: %d", status)
+	}
+	book := url.Values{"nonce": {nonce}, "lang": {"de"}, "host": {"Standesamt Frau Roth"}, "area": {"Standesamt"},
+		"date": {day}, "arrival": {"23:00"}, "departure": {"23:30"}}
+	status, body = c.page("POST", "/desk/rathaus/book", book)
+	code := regexp.MustCompile(`Termin (T-[0-9]{4}) am`).FindStringSubmatch(body)
+	if status != 200 || code == nil {
+		t.Fatalf("booking: %d\n%s", status, body)
+	}
+	if _, again := c.page("POST", "/desk/rathaus/book", book); !strings.Contains(again, code[1]) {
+		t.Errorf("the same form again booked another appointment")
+	}
+	list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
+	if len(list) != 1 || list[0].Source != "desk" {
+		t.Errorf("appointments = %+v, want one from the desk", list)
+	}
+	if _, body := c.page("GET", "/desk/rathaus/day", nil); !strings.Contains(body, code[1]) || strings.Contains(body, "?appointment=") {
+		t.Errorf("a scheduler's day list lacks the appointment or offers registration")
+	}
+	if resp := c.send("GET", "/desk/rathaus/present", nil); resp.StatusCode != 303 {
+		t.Errorf("a scheduler opens who is present: %d", resp.StatusCode)
+	}
+}

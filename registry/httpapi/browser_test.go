@@ -560,6 +560,13 @@ func TestBrowserAppointments(t *testing.T) {
 		t.Errorf("the appointment's row after arrival: %q", got)
 	}
 
+	// The desk books a later appointment for a caller.
+	act(t, ctx, "book", chromedp.Click(`//nav//a[.="Termin vergeben"]`), chromedp.WaitVisible(chromedp.CSS("#f-host")))
+	do(t, ctx, "choose host and times", chromedp.SetValue(chromedp.CSS("#f-host"), "Bürgerbüro"),
+		chromedp.SetValue(chromedp.CSS("#f-arrival"), "16:00"), chromedp.SetValue(chromedp.CSS("#f-departure"), "16:30"))
+	act(t, ctx, "make it", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(`//p[contains(., "angelegt")]`))
+	screen(t, ctx, "desk-book")
+
 	// A walk-in: refused without a reason, admitted with one.
 	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-walk_in")))
 	fill(t, ctx, map[string]string{"f-given_name": "Walter", "f-family_name": "Ohnetermin", "f-street": "Weg", "f-house_number": "1",

@@ -107,6 +107,14 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 			http.Redirect(w, r, "/desk/password?lang="+lang, http.StatusSeeOther)
 			return
 		}
+		if u.Role == registry.UserScheduler && !schedulerMay(r.URL.Path) {
+			if r.Method == http.MethodGet && len(u.Sites) > 0 {
+				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/book?lang="+lang, http.StatusSeeOther)
+				return
+			}
+			s.renderMessage(w, r, http.StatusForbidden, lang, "title_error", "msg_forbidden_site", nil)
+			return
+		}
 		if u.Role == registry.UserHost && !hostMay(r.URL.Path) {
 			// A host account sees its own appointments, nothing else.
 			if r.Method == http.MethodGet && len(u.Sites) > 0 {
@@ -142,6 +150,13 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 // appointments page, the password page and sign-out.
 func hostMay(path string) bool {
 	return strings.HasSuffix(path, "/host") || strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
+}
+
+// schedulerMay reports whether a scheduler account may open path: booking,
+// the day list, the password page and sign-out.
+func schedulerMay(path string) bool {
+	return strings.HasSuffix(path, "/book") || strings.HasSuffix(path, "/day") ||
+		strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 
 // deskPage returns the page data of a desk page.

@@ -585,8 +585,110 @@ func (s *Server) handleDeskDay(w http.ResponseWriter, r *http.Request, dr *deskR
 		d.Appointments = append(d.Appointments, dayRow{
 			From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
 			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)],
-			CanRegister: st == registry.AppointmentExpected || st == registry.AppointmentNoShow,
+			CanRegister: dr.user.Role == registry.UserDesk && (st == registry.AppointmentExpected || st == registry.AppointmentNoShow),
 		})
 	}
 	s.render(w, r, http.StatusOK, "desk_day", d)
+}
+
+// bookSpecs are the inputs of the booking form.
+var (
+	bookSpecs = []fieldSpec{{"host", "off", "text", true}, {"area", "off", "text", false}, {"date", "off", "date", true},
+		{"arrival", "off", "time", true}, {"departure", "off", "time", true}}
+	bookFields = map[string]bool{"host": true, "area": true, "date": true, "arrival": true, "departure": true, "nonce": true, "lang": true}
+)
+
+// bookForm is the booking form with vals and the inputs bad names marked.
+func (s *Server) bookForm(r *http.Request, dr *deskRequest, nonce string, vals map[string]string, bad map[string]bool) *pageData {
+	d := s.deskPage(r, dr, "title_book")
+	d.Page, d.Nonce = "book", nonce
+	for _, f := range bookSpecs {
+		in := d.input(f, f.name, "book_", vals, bad)
+		switch {
+		case f.name == "host" && len(dr.site.Hosts) > 0:
+			in.Options = []option{{Value: "", Label: d.T["book_choose"], Selected: vals["host"] == ""}}
+			for _, h := range dr.site.Hosts {
+				in.Options = append(in.Options, option{Value: h, Label: h, Selected: vals["host"] == h})
+			}
+		case f.name == "area" && len(dr.site.Areas) > 0:
+			in.Options = areaOptions(dr.site, vals["area"], d.T["area_none"])
+		}
+		d.Fields = append(d.Fields, in)
+	}
+	d.summarize(bad)
+	return d
+}
+
+// handleBookPage serves GET /desk/{site}/book: the service line's form
+// to make an appointment (scheduler and desk accounts).
+func (s *Server) handleBookPage(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	if dr.user.Role == registry.UserHost {
+		s.renderMessage(w, r, http.StatusForbidden, dr.lang, "title_error", "msg_forbidden_site", nil)
+		return
+	}
+	vals := map[string]string{"date": s.cfg.Now().In(registry.LocalZone).Format(time.DateOnly)}
+	s.render(w, r, http.StatusOK, "desk_book", s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, s.cfg.Now()), vals, nil))
+}
+
+// handleBook serves POST /desk/{site}/book: 200 with the form again and
+// the new appointment's code to tell the caller, 400 naming every input at
+// fault. The form's nonce is the appointment's UID, so that submitting the
+// same form twice books once.
+func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	if dr.user.Role == registry.UserHost {
+		s.renderMessage(w, r, http.StatusForbidden, dr.lang, "title_error", "msg_forbidden_site", nil)
+		return
+	}
+	posted, err := s.readForm(w, r, bookFields, nil)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	vals := posted.singles()
+	dr.lang = formLang(vals["lang"])
+	now := s.cfg.Now()
+	if !checkNonce(s.formKey, dr.site.Code, vals["nonce"], now) {
+		d := s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, now), vals, nil)
+		d.Message, d.Alert = d.T["msg_form_expired"], true
+		s.render(w, r, http.StatusBadRequest, "desk_book", d)
+		return
+	}
+	bad := map[string]bool{}
+	at := func(clock string) time.Time {
+		t, err := time.ParseInLocation("2006-01-02 15:04", vals["date"]+" "+vals[clock], registry.LocalZone)
+		if err != nil {
+			bad[clock] = true
+		}
+		return t
+	}
+	in := &registry.AppointmentInput{Site: dr.site.Code, Host: vals["host"], Area: vals["area"], Start: at("arrival"), End: at("departure"),
+		UID: "desk-" + vals["nonce"]}
+	var a *registry.Appointment
+	if len(bad) == 0 {
+		if a, err = registry.NewAppointment(in, dr.site, "desk", now); err == nil {
+			a, _, err = s.cfg.Store.CreateAppointment(r.Context(), dr.user.Actor(), a)
+		}
+		for _, is := range registry.ErrorFields(err) {
+			switch is.Field {
+			case "start":
+				bad["arrival"] = true
+			case "end":
+				bad["departure"] = true
+			default:
+				bad[is.Field] = true
+			}
+		}
+		if err != nil && len(bad) == 0 {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+	}
+	if len(bad) > 0 {
+		s.metrics.countError(registry.EINVALID)
+		s.render(w, r, http.StatusBadRequest, "desk_book", s.bookForm(r, dr, vals["nonce"], vals, bad))
+		return
+	}
+	d := s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, now), map[string]string{"date": vals["date"]}, nil)
+	d.Message = fmt.Sprintf(d.T["book_done"], a.Code, a.Start.In(registry.LocalZone).Format("02.01.2006 15:04"), a.Host)
+	s.render(w, r, http.StatusOK, "desk_book", d)
 }

@@ -31,7 +31,7 @@ const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; form-a
 // pageNames are the templates, each the layout with its own content.
 var pageNames = []string{
 	"form", "status", "out", "message",
-	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites", "desk_day", "desk_host",
+	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites", "desk_day", "desk_host", "desk_book",
 }
 
 // pages are the parsed page templates by name.

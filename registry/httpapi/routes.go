@@ -50,6 +50,8 @@ func (s *Server) routes() http.Handler {
 	desk("GET /desk/{site}/close", s.handleDeskClose)
 	desk("GET /desk/{site}/day", s.handleDeskDay)
 	desk("GET /desk/{site}/host", s.handleHostPage)
+	desk("GET /desk/{site}/book", s.handleBookPage)
+	desk("POST /desk/{site}/book", s.handleBook)
 	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
 	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 
