@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -272,7 +273,10 @@ lacks the approvals of pinned approvers.`,
 				if len(t.Approvers) == 0 {
 					return withHint(registry.Errorf(registry.ECONFLICT, "there is no approver yet"), "add one first: registry approvers add NAME --public-key KEY")
 				}
-				if err := writeFileNew(out, t.Marshal(), 0o644); err != nil {
+				if err := checkNewFile(out); err != nil {
+					return err
+				}
+				if err := writeFileAtomic(out, func(w io.Writer) error { _, err := w.Write(t.Marshal()); return err }); err != nil {
 					return err
 				}
 				_, err = fmt.Fprintf(a.stdout, "wrote %s: instance %s, %d approvers\ndigest %s (read it to the health office on the phone)\n",
@@ -286,21 +290,6 @@ lacks the approvals of pinned approvers.`,
 	settings(exp.Flags(), "keystore")
 	cmd.AddCommand(exp)
 	return cmd
-}
-
-// writeFileNew writes a new file, never replacing one.
-func writeFileNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if errors.Is(err, fs.ErrExist) {
-		return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", path)
-	} else if err != nil {
-		return registry.Errorf(registry.EINVALID, "cannot write %s: %v", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func (a *app) recipientsCmd() *cobra.Command {

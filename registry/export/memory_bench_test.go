@@ -53,46 +53,31 @@ func BenchmarkStreaming(b *testing.B) {
 	out.Close()
 
 	raw := rawInnerRate(b, f)
-	var decryptPeak int64
-	var took time.Duration
-	watch(b, &decryptPeak, func() {
-		in, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Close()
-		start := time.Now()
-		s, err := Open(bufio.NewReaderSize(in, 1<<20), f.office, f.trust)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := WriteCSV(io.Discard, s, ';'); err != nil {
-			b.Fatal(err)
-		}
-		took = time.Since(start)
-	})
+	decrypt := func(write func(io.Writer, Source) error) (peak int64, took time.Duration) {
+		watch(b, &peak, func() {
+			in, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close()
+			start := time.Now()
+			s, err := Open(bufio.NewReaderSize(in, 1<<20), f.office, f.trust)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := write(io.Discard, s); err != nil {
+				b.Fatal(err)
+			}
+			took = time.Since(start)
+		})
+		return peak, took
+	}
+	decryptPeak, took := decrypt(func(w io.Writer, s Source) error { return WriteCSV(w, s, ';') })
 	rate := float64(n) / took.Seconds()
 	// The workbook (the default of decrypt) beside it: streamed, spilling
 	// into a private directory, under the soft memory limit decrypt sets.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(96 << 20))
-	var xlsxPeak int64
-	var xlsxTook time.Duration
-	watch(b, &xlsxPeak, func() {
-		in, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Close()
-		start := time.Now()
-		s, err := Open(bufio.NewReaderSize(in, 1<<20), f.office, f.trust)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := WriteXLSX(io.Discard, s, testNow, b.TempDir()); err != nil {
-			b.Fatal(err)
-		}
-		xlsxTook = time.Since(start)
-	})
+	xlsxPeak, xlsxTook := decrypt(func(w io.Writer, s Source) error { return WriteXLSX(w, s, testNow, b.TempDir()) })
 	b.ReportMetric(float64(xlsxPeak)/(1<<20), "xlsx-peak-rss-MB")
 	b.ReportMetric(float64(n)/xlsxTook.Seconds(), "xlsx-records/s")
 	b.ReportMetric(float64(exportPeak)/(1<<20), "export-peak-rss-MB")

@@ -597,4 +597,12 @@ func TestBrowserAppointments(t *testing.T) {
 		t.Errorf("the host's page shows a name or the desk's navigation")
 	}
 	screen(t, ctx, "host-page")
+
+	// The visitor's own form at a site by appointment only asks for the code.
+	do(t, ctx, "phone size", chromedp.EmulateViewport(phoneW, phoneH))
+	do(t, ctx, "public form", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-appointment")))
+	if got := eval[bool](t, ctx, `document.getElementById("f-appointment").required`); !got {
+		t.Errorf("the code input of a site by appointment only is not required")
+	}
+	screen(t, ctx, "phone-appointment")
 }

@@ -215,6 +215,11 @@ func (s *Server) formPage(r *http.Request, site *registry.Site, lang, nonce stri
 	d.Nonce = nonce
 	d.Notice = s.fullNotice(r.Context(), site, d.T)
 	d.fillRegistration(site, publicSpecs(site), maxFormCompanions, vals, bad)
+	for i := range d.Fields {
+		if d.Fields[i].Name == "appointment" && d.Fields[i].Required {
+			d.Fields[i].Label += " *" // as the other required inputs' labels
+		}
+	}
 	return d
 }
 

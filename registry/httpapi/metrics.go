@@ -25,6 +25,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	handler  http.Handler // serves reg
 }
 
 func newMetrics() *metrics {
@@ -42,6 +43,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.errors, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }
 
@@ -56,7 +58,7 @@ func (m *metrics) countLimited(limit string) { m.limited.WithLabelValues(limit).
 
 func (m *metrics) countError(code string) { m.errors.WithLabelValues(code).Inc() }
 
-// register adds the collectors that read the server's state at each
+// registerCollectors adds the collectors that read the server's state at each
 // scrape: intake, purge, epoch keys and occupancy.
 func (s *Server) registerCollectors() {
 	s.metrics.reg.MustRegister(&stateCollector{s: s})
@@ -64,7 +66,7 @@ func (s *Server) registerCollectors() {
 
 // handleMetrics serves GET /metrics (the Prometheus text format).
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+	s.metrics.handler.ServeHTTP(w, r)
 }
 
 // stateCollector reports what the server holds at scrape time.

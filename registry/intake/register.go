@@ -76,12 +76,19 @@ func (s *Service) RegisterGroup(ctx context.Context, who registry.Registrant, re
 	}
 	// The appointment fills in host and area before the companions take
 	// them; its field errors are reported with all the others.
-	appt, walkIn, apptErr := s.checkAppointment(ctx, rr, reg, now)
+	// The site is read once (cached) for the appointment and the area.
+	site, siteErr := s.Site(ctx, reg.Site)
+	var appt *registry.Appointment
+	var walkIn string
+	var apptErr error
+	if siteErr == nil {
+		appt, walkIn, apptErr = s.checkAppointment(ctx, rr, site, reg, now)
+	}
 	regs, err := groupRegistrations(reg, companions, now)
 	if err := registry.Invalid(apptErr, err); err != nil {
 		return nil, err
 	}
-	if err := s.checkSite(ctx, reg); err != nil {
+	if err := checkSite(site, siteErr, reg); err != nil {
 		return nil, err
 	}
 	party := &registry.Party{Actor: rr.Actor, Visits: make([]*registry.Visit, len(regs)), WalkIn: walkIn}
@@ -159,10 +166,10 @@ var (
 	errKeyReused  = registry.Errorf(registry.ECONFLICT, "Idempotency-Key was used for a different request.")
 )
 
-// checkSite returns EINVALID unless reg's site is configured and its area,
-// when the site lists areas, is one of them.
-func (s *Service) checkSite(ctx context.Context, reg *registry.Registration) error {
-	site, err := s.Site(ctx, reg.Site)
+// checkSite returns EINVALID unless reg's site is configured (site, err
+// as Service.Site returned them) and its area, when the site lists areas,
+// is one of them.
+func checkSite(site *registry.Site, err error, reg *registry.Registration) error {
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
 		return registry.FieldError("site", "There is no site of this code; 'registry sites list' shows the configured ones.")
 	} else if err != nil {
@@ -180,11 +187,7 @@ func (s *Service) checkSite(ctx context.Context, reg *registry.Registration) err
 // appointment's id. At a site that requires appointments a registration
 // without one needs a walk-in reason (registrars that may give one) and
 // returns it. Field errors name "appointment" or "walk_in".
-func (s *Service) checkAppointment(ctx context.Context, rr *registry.Registrar, reg *registry.Registration, now time.Time) (appt *registry.Appointment, walkIn string, err error) {
-	site, err := s.Site(ctx, reg.Site)
-	if err != nil {
-		return nil, "", nil // checkSite answers for the site
-	}
+func (s *Service) checkAppointment(ctx context.Context, rr *registry.Registrar, site *registry.Site, reg *registry.Registration, now time.Time) (appt *registry.Appointment, walkIn string, err error) {
 	day := registry.LocalDay(now)
 	if reg.CheckIn != nil {
 		day = registry.LocalDay(*reg.CheckIn)

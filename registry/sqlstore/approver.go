@@ -252,7 +252,7 @@ signed_at, note, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), a.ID, r.ID, a.App
 			r.Status, r.ExpiresAt = registry.TraceRejected, nil
 			payload = registry.RequestRejected{Approver: a.ApproverID, Signature: a.Signature}
 		} else {
-			complete := s.settle(r, list, now)
+			complete := settle(r, list, now)
 			payload = registry.RequestApproved{Approver: a.ApproverID, ExpiresAt: a.ExpiresAt, Signature: a.Signature,
 				Complete: complete && old != registry.TraceApproved}
 		}
@@ -271,7 +271,7 @@ signed_at, note, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), a.ID, r.ID, a.App
 // settle sets r's status from its approvals: approved, with the earliest
 // expiry of the approvals that count, when CheckApprovals passes; pending
 // otherwise. It reports whether r is approved.
-func (s *Store) settle(r *registry.TraceRequest, list []*registry.Approver, now time.Time) bool {
+func settle(r *registry.TraceRequest, list []*registry.Approver, now time.Time) bool {
 	valid, err := registry.CheckApprovals(r, r.Approvals, registry.ActiveApprovers(list), now)
 	if err != nil {
 		r.Status, r.ExpiresAt = registry.TracePending, nil
@@ -337,7 +337,7 @@ WHERE id = ? AND withdrawn_at IS NULL`, micros(now), mine.ID)
 		}
 		mine.WithdrawnAt = &now
 		old := r.Status
-		s.settle(r, list, now)
+		settle(r, list, now)
 		r.DecidedBy, r.DecidedAt = signer.Actor(), &now
 		if err := s.saveDecision(ctx, tx, r, old, now); err != nil {
 			return err
