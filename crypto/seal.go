@@ -52,16 +52,44 @@ func (s *Sealer) Seal(c *registry.Contact, epochRecipient string) ([]byte, error
 	if err := checkSealable(c); err != nil {
 		return nil, err
 	}
-	outer, err := s.epochRecipient(epochRecipient)
-	if err != nil {
-		return nil, err
-	}
 	plain, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("marshal contact: %w", err)
 	}
+	return s.seal(plain, epochRecipient)
+}
+
+// SealNote seals an appointment's note for the health office exactly as
+// Seal seals a contact: the JSON of n encrypted to the health-office
+// recipients, that encrypted to epochRecipient, the public epoch key of
+// the appointment's day. EINVALID when n lacks its version or binding, or
+// holds a character the registry refuses.
+func (s *Sealer) SealNote(n *registry.AppointmentNote, epochRecipient string) ([]byte, error) {
+	switch {
+	case n == nil || n.Version != registry.NoteVersion:
+		return nil, registry.Errorf(registry.EINVALID, "No note of version %d to seal.", registry.NoteVersion)
+	case n.AppointmentID == "" || n.Site == "" || n.Day == "" || n.Code == "":
+		return nil, registry.Errorf(registry.EINVALID, "Note lacks its binding to an appointment (id, site, day, code).")
+	}
+	if r, _, bad := registry.BadRune(n.Text); bad {
+		return nil, registry.Errorf(registry.EINVALID, "Note holds a character the registry refuses (%s).", registry.DescribeRune(r))
+	}
+	plain, err := json.Marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("marshal note: %w", err)
+	}
+	return s.seal(plain, epochRecipient)
+}
+
+// seal encrypts plain to the health office, then to the epoch recipient,
+// and clears plain.
+func (s *Sealer) seal(plain []byte, epochRecipient string) ([]byte, error) {
+	defer clear(plain)
+	outer, err := s.epochRecipient(epochRecipient)
+	if err != nil {
+		return nil, err
+	}
 	inner, err := encrypt(plain, s.inner...)
-	clear(plain)
 	if err != nil {
 		return nil, fmt.Errorf("seal inner layer: %w", err)
 	}
@@ -163,6 +191,26 @@ func OpenInner(inner []byte, office []age.Identity) (*registry.Contact, error) {
 		return nil, registry.Errorf(registry.EINVALID, "Sealed contact is not a valid contact record.")
 	}
 	return c, nil
+}
+
+// OpenNote decrypts the inner ciphertext of an appointment's note with
+// the health-office identities and parses it strictly. EINVALID on any
+// failure; the message never holds content. The caller checks the
+// binding (AppointmentNote.CheckBinding).
+func OpenNote(inner []byte, office []age.Identity) (*registry.AppointmentNote, error) {
+	if len(office) == 0 {
+		return nil, registry.Errorf(registry.EINVALID, "No health-office identity to open the note.")
+	}
+	plain, err := decrypt(inner, office...)
+	if err != nil {
+		return nil, openError("inner ciphertext of a note", "the health-office identities", err)
+	}
+	defer clear(plain)
+	var n registry.AppointmentNote
+	if err := strictjson.Decode(plain, &n); err != nil || n.Version != registry.NoteVersion {
+		return nil, registry.Errorf(registry.EINVALID, "Sealed note is not a valid appointment note.")
+	}
+	return &n, nil
 }
 
 // Open removes both layers of v.Sealed and checks that the contact belongs

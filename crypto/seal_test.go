@@ -358,3 +358,60 @@ func TestSealerConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestSealNote: an appointment's note is sealed in the same two layers as
+// a contact, opens only with both keys, and is bound to its appointment.
+func TestSealNote(t *testing.T) {
+	o := newOffice(t)
+	e := newEpoch(t, registry.DayOf(testNow))
+	s := crypto.NewSealer(o.recipients)
+	a := &registry.Appointment{ID: registry.NewID(), Site: "rathaus", Day: "2026-11-03", Code: "T-4711"}
+	want := registry.NewAppointmentNote(a, "kommt mit Dolmetscherin, Tel. 0171 5550123")
+	sealed, err := s.SealNote(want, e.key.Recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"Dolmetscherin", "0171", a.ID, "T-4711"} {
+		if bytes.Contains(sealed, []byte(p)) {
+			t.Fatalf("sealed note contains %q", p)
+		}
+	}
+	if _, err := crypto.OpenNote(sealed, o.identities); err == nil {
+		t.Fatal("the note opened without removing the epoch layer")
+	}
+	inner, err := crypto.OpenOuter(sealed, e.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypto.OpenNote(inner, []age.Identity{e.id}); registry.ErrorCode(err) != registry.EINVALID {
+		t.Errorf("OpenNote with the epoch key = %v, want EINVALID", err)
+	}
+	got, err := crypto.OpenNote(inner, o.identities)
+	if err != nil || *got != *want {
+		t.Fatalf("OpenNote() = %+v, %v; want %+v", got, err, want)
+	}
+	if err := got.CheckBinding(a.ID, a.Site, a.Day, a.Code); err != nil {
+		t.Error(err)
+	}
+	if err := got.CheckBinding(a.ID, a.Site, a.Day, "T-4712"); registry.ErrorCode(err) != registry.EINVALID {
+		t.Errorf("binding to another code = %v, want EINVALID", err)
+	}
+	// A contact is not a note, and a note is not a contact.
+	if _, err := crypto.OpenInner(inner, o.identities); err == nil {
+		t.Error("a note opened as a contact")
+	}
+	contact, _ := s.Seal(testContact(), e.key.Recipient)
+	cinner, _ := crypto.OpenOuter(contact, e.id)
+	if _, err := crypto.OpenNote(cinner, o.identities); err == nil {
+		t.Error("a contact opened as a note")
+	}
+	for name, n := range map[string]*registry.AppointmentNote{
+		"no version": {AppointmentID: a.ID, Site: "rathaus", Day: a.Day, Code: a.Code, Text: "x"},
+		"no binding": {Version: registry.NoteVersion, Text: "x"},
+		"bad rune":   registry.NewAppointmentNote(a, "x\u202ey"),
+	} {
+		if _, err := s.SealNote(n, e.key.Recipient); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("SealNote(%s) = %v, want EINVALID", name, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,7 +52,68 @@ type Appointment struct {
 	// VisitLeft is the linked visit's check-out, read with the
 	// appointment (not stored with it).
 	VisitLeft *time.Time `json:"-"`
+	// HasNote says that the appointment carries a note for the health
+	// office. The note itself (NoteSealed, two age layers around an
+	// AppointmentNote, outer layer by the epoch key of NoteEpoch) is never
+	// readable on the server and never listed.
+	HasNote    bool   `json:"has_note,omitempty"`
+	NoteEpoch  Day    `json:"-"`
+	NoteSealed []byte `json:"-"`
 }
+
+// NoteVersion is the schema version of AppointmentNote.
+const NoteVersion = 1
+
+// MaxNoteLength is the longest note for the health office, in characters.
+const MaxNoteLength = 500
+
+// AppointmentNote is what the service line or the host notes for the
+// health office when booking (for example "kommt mit Dolmetscherin,
+// Tel. …"): sealed like a contact, opened only by the health office, and
+// bound to its appointment (id, site, day, code) so that a note moved to
+// another appointment's visit is detected.
+type AppointmentNote struct {
+	Version       int    `json:"v"`
+	AppointmentID string `json:"appointment_id"`
+	Site          string `json:"site"`
+	Day           Day    `json:"day"`
+	Code          string `json:"code"`
+	Text          string `json:"text"`
+}
+
+// NewAppointmentNote returns a's note holding text.
+func NewAppointmentNote(a *Appointment, text string) *AppointmentNote {
+	return &AppointmentNote{Version: NoteVersion, AppointmentID: a.ID, Site: a.Site, Day: a.Day, Code: a.Code, Text: text}
+}
+
+// CheckBinding returns EINVALID unless the note belongs to the
+// appointment id at site on day with code.
+func (n *AppointmentNote) CheckBinding(id, site string, day Day, code string) error {
+	if n.Version != NoteVersion || n.AppointmentID != id || n.Site != site || n.Day != day || n.Code != code {
+		return Errorf(EINVALID, "The sealed note does not belong to this appointment.")
+	}
+	return nil
+}
+
+// CleanNote returns a note as it is sealed: lines joined with " / ", then
+// the text rules (CleanText) and MaxNoteLength applied; "" when it is
+// empty. EINVALID names the field "note".
+func CleanNote(s string) (string, error) {
+	lines := strings.FieldsFunc(strings.ReplaceAll(s, "\r\n", "\n"), func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	joined := strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), " / ")
+	if err := (fieldRule{"note", &joined, false, MaxNoteLength, nil, ""}).apply(); err != nil {
+		return "", err
+	}
+	return joined, nil
+}
+
+// NoteSealer seals a's note for the health office into a.NoteSealed,
+// setting a.NoteEpoch and a.HasNote. AppointmentStore.CreateAppointment
+// calls it once the code is final, again for every code it draws anew.
+type NoteSealer func(a *Appointment) error
 
 // AppointmentGrace is how long after its start an appointment still waits
 // for its visitor before it counts as a no-show.
@@ -104,6 +166,10 @@ type AppointmentInput struct {
 	End   time.Time `json:"end"`
 	// UID is the booking or calendar system's id (optional).
 	UID string `json:"uid,omitempty"`
+	// Note is for the health office only (optional, at most
+	// MaxNoteLength characters): it is sealed at once (intake.Booking)
+	// and never stored or shown readable.
+	Note string `json:"note,omitempty"`
 }
 
 // NewAppointment validates in against the site (host from its list when
@@ -122,6 +188,11 @@ func NewAppointment(in *AppointmentInput, site *Site, source string, now time.Ti
 		if err := f.apply(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if note, err := CleanNote(in.Note); err != nil {
+		errs = append(errs, err)
+	} else {
+		in.Note = note
 	}
 	if in.Host != "" && len(site.Hosts) > 0 && !site.HasHost(in.Host) {
 		errs = append(errs, FieldError("host", "host is not one of the site's hosts (%s).", strings.Join(site.Hosts, ", ")))
@@ -177,10 +248,12 @@ func ValidWalkInReason(code string) bool {
 // AppointmentStore keeps appointments.
 type AppointmentStore interface {
 	// CreateAppointment stores a, drawing a new code while the site's day
-	// has it already, with an AuditAppointmentChanged event. An
-	// appointment with the UID of a stored one of the site is not stored
-	// again: the stored one is returned with created = false.
-	CreateAppointment(ctx context.Context, actor Actor, a *Appointment) (stored *Appointment, created bool, err error)
+	// has it already, with an AuditAppointmentChanged event. When note is
+	// not nil it seals a's note after every code drawn (the note is bound
+	// to its code). An appointment with the UID of a stored one of the
+	// site is not stored again: the stored one is returned with created =
+	// false, and its note is left as it was.
+	CreateAppointment(ctx context.Context, actor Actor, a *Appointment, note NoteSealer) (stored *Appointment, created bool, err error)
 	// Appointments lists a site's appointments of a day by start, with
 	// the linked visits' check-outs.
 	Appointments(ctx context.Context, site string, day Day) ([]*Appointment, error)

@@ -196,9 +196,10 @@ func DecisionStatement(r *TraceRequest, decision string, expiresAt time.Time) []
 		Sites      []string `json:"sites"`
 		Areas      []string `json:"areas"`
 		Hosts      []string `json:"hosts,omitempty"`
+		Codes      []string `json:"appointments,omitempty"`
 		ExpiresAt  string   `json:"expires_at"`
 	}{decision, r.ID, r.Nonce, r.Origin(), r.CaseRef, r.Office, r.LegalBasis,
-		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, r.Hosts, exp})
+		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, r.Hosts, r.Appointments, exp})
 	return b
 }
 

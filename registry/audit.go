@@ -288,6 +288,9 @@ type AppointmentChanged struct {
 	Area   string `json:"area,omitempty"`
 	Source string `json:"source,omitempty"`
 	Visit  string `json:"visit,omitempty"`
+	// Note says that a sealed note for the health office was stored
+	// (never its text, which the server cannot read).
+	Note bool `json:"note,omitempty"`
 }
 
 func (AppointmentChanged) AuditAction() string { return AuditAppointment }

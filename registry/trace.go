@@ -34,11 +34,14 @@ type TraceRequest struct {
 	To         time.Time `json:"to"`
 	Sites      []string  `json:"sites"`
 	Areas      []string  `json:"areas,omitempty"` // empty: every area of the sites
-	// Hosts, when not empty, limits the scope to the visitors who had an
-	// appointment with one of these hosts (and their companions).
-	Hosts      []string    `json:"hosts,omitempty"`
-	Status     TraceStatus `json:"status"`
-	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
+	// Hosts and Appointments (codes such as T-4711), when either is not
+	// empty, limit the scope to the visitors who had an appointment with
+	// one of these hosts or with one of these codes (and their
+	// companions).
+	Hosts        []string    `json:"hosts,omitempty"`
+	Appointments []string    `json:"appointments,omitempty"`
+	Status       TraceStatus `json:"status"`
+	OwnerToken   string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
 	// OwnerOffice is the office of the token that filed it (Token.Office);
 	// the request belongs to the office. "" for a letter, or a token
 	// without an office.
@@ -82,6 +85,9 @@ type TraceInput struct {
 	Sites      []string  `json:"sites"`
 	Areas      []string  `json:"areas,omitempty"`
 	Hosts      []string  `json:"hosts,omitempty"`
+	// Appointments are appointment codes (T-4711; typed loosely, stored
+	// as NormalizeCode returns them).
+	Appointments []string `json:"appointments,omitempty"`
 }
 
 // NewTraceRequest validates in and returns a pending request. The window
@@ -109,10 +115,13 @@ func NewTraceRequest(in *TraceInput, actor Actor, ownerToken string, now time.Ti
 	if err := checkHosts(in.Hosts); err != nil {
 		return nil, err
 	}
+	if err := checkCodes(in.Appointments); err != nil {
+		return nil, err
+	}
 	return &TraceRequest{
 		ID: NewID(), CaseRef: in.CaseRef, Office: in.Office, LegalBasis: in.LegalBasis, Contact: in.Contact,
 		From: in.From.UTC().Truncate(time.Microsecond), To: in.To.UTC().Truncate(time.Microsecond),
-		Sites: in.Sites, Areas: in.Areas, Hosts: in.Hosts, Status: TracePending,
+		Sites: in.Sites, Areas: in.Areas, Hosts: in.Hosts, Appointments: in.Appointments, Status: TracePending,
 		OwnerToken: ownerToken, CreatedBy: actor, CreatedAt: now.UTC().Truncate(time.Microsecond),
 		Nonce: NewNonce(),
 	}, nil
@@ -144,6 +153,21 @@ func checkHosts(hosts []string) error {
 		if err := (fieldRule{"hosts", &hosts[i], true, 100, nil, ""}).apply(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkCodes normalises appointment codes in place (NormalizeCode).
+func checkCodes(codes []string) error {
+	if len(codes) > 50 {
+		return FieldError("appointments", "name at most 50 appointment codes.")
+	}
+	for i, c := range codes {
+		n := NormalizeCode(c)
+		if n == "" {
+			return FieldError("appointments", "appointments holds a malformed code: expected T- and four digits, for example T-4711.")
+		}
+		codes[i] = n
 	}
 	return nil
 }

@@ -35,6 +35,9 @@ func TestNewTraceRequest(t *testing.T) {
 		{"no sites", func(in *registry.TraceInput) { in.Sites = nil }, "sites"},
 		{"malformed site", func(in *registry.TraceInput) { in.Sites = []string{"Rathaus Mitte"} }, "sites"},
 		{"control character in area", func(in *registry.TraceInput) { in.Areas = []string{"a\x00"} }, "areas"},
+		{"appointment codes", func(in *registry.TraceInput) { in.Appointments = []string{"t 4711", "T-1000"} }, ""},
+		{"malformed appointment code", func(in *registry.TraceInput) { in.Appointments = []string{"T-47"} }, "appointments"},
+		{"empty host", func(in *registry.TraceInput) { in.Hosts = []string{" "} }, "hosts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +51,11 @@ func TestNewTraceRequest(t *testing.T) {
 				t.Errorf("request = %+v; want a pending request with an id and its owner", r)
 			}
 		})
+	}
+	in := valid()
+	in.Appointments = []string{"t 4711", "4712"}
+	if r, err := registry.NewTraceRequest(in, "dpo:a", "", now, retention); err != nil || strings.Join(r.Appointments, ",") != "T-4711,T-4712" {
+		t.Errorf("codes typed loosely are stored as %v, %v; want T-4711,T-4712", r, err)
 	}
 	_, err := registry.NewTraceRequest(&registry.TraceInput{CaseRef: "x", Office: "x", LegalBasis: "x", Contact: "x",
 		From: cutoff.Add(-time.Hour), To: now.Add(-time.Hour), Sites: []string{"rathaus"}}, "dpo:a", "", now, retention)

@@ -23,6 +23,19 @@ type Visit struct {
 	Epoch     Day    // DayOf(CheckIn): the day whose key seals the outer layer
 	Sealed    []byte // two age layers around the Contact JSON, see package crypto
 	CreatedAt time.Time
+	// Note is the sealed note for the health office of the appointment
+	// the visit was registered for; only an export's scope reads it (nil
+	// otherwise, and for visits without one).
+	Note *SealedNote
+}
+
+// SealedNote is an appointment's note as stored: two age layers around
+// an AppointmentNote, the outer one by the epoch key of Epoch.
+type SealedNote struct {
+	AppointmentID string
+	Code          string
+	Epoch         Day
+	Sealed        []byte
 }
 
 // CheckoutReason says who or what ended a visit.

@@ -49,6 +49,49 @@ func (p *Purger) EnsureKeys(ctx context.Context, actor registry.Actor) (created 
 	}
 }
 
+// DayRecipient returns the public epoch key ("age1…") of day, creating
+// the day's key pair (with one audit event by actor) when it has none yet:
+// an appointment's note is sealed with the key of the appointment's day,
+// which may lie months beyond the days EnsureKeys keeps ready. ENOTFOUND
+// when the day's key was destroyed or would already be expired, ECONFLICT
+// when its stored key has no matching private half.
+func (p *Purger) DayRecipient(ctx context.Context, actor registry.Actor, day registry.Day) (string, error) {
+	if err := p.check(); err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.Policy.KeyExpired(day, now) {
+		return "", registry.Errorf(registry.ENOTFOUND, "the epoch key of %s has expired", day)
+	}
+	for attempt := 1; ; attempt++ {
+		st, err := p.keyState(ctx)
+		if err != nil {
+			return "", err
+		}
+		add, broken, err := p.missingKeys(st, []registry.Day{day}, now)
+		switch {
+		case err != nil:
+			return "", err
+		case len(broken) > 0:
+			return "", brokenError(broken)
+		case st.usable[day]:
+			return st.stored[day].Recipient, nil
+		case len(add) == 0:
+			return "", registry.Errorf(registry.ENOTFOUND, "the epoch key of %s was destroyed", day)
+		}
+		err = p.Store.AddEpochKeys(ctx, actorOr(actor), add)
+		if registry.ErrorCode(err) == registry.ECONFLICT && attempt < 3 {
+			continue // another process added it first: read it
+		} else if err != nil {
+			return "", fmt.Errorf("add epoch key: %w", err)
+		}
+		p.logger().Info("epoch key added ahead for an appointment", "day", string(day))
+		return add[0].Recipient, nil
+	}
+}
+
 // errRaced marks an AddEpochKeys that lost to another process.
 var errRaced = errors.New("another process added epoch keys at the same time")
 

@@ -228,3 +228,37 @@ func TestKeyStoreTemporaryFiles(t *testing.T) {
 		t.Errorf("temporary file of a current day removed: %v", err)
 	}
 }
+
+// TestDayRecipient: an appointment's day months ahead gets its key on
+// demand, once; a destroyed or expired day gets none.
+func TestDayRecipient(t *testing.T) {
+	now := mustTime(t, "2026-03-02T10:00:00Z")
+	e := newEnv(t, openSQLite(t), now)
+	e.ensureKeysAt(now)
+	ahead := registry.Day("2026-07-15")
+	r, err := e.purger.DayRecipient(e.ctx, "user:service", ahead)
+	if err != nil || !strings.HasPrefix(r, "age1") {
+		t.Fatalf("DayRecipient(%s) = %q, %v", ahead, r, err)
+	}
+	wantPublicHalves(t, e, []registry.Day{ahead})
+	audit := len(e.auditActions())
+	if again, err := e.purger.DayRecipient(e.ctx, "user:service", ahead); err != nil || again != r {
+		t.Errorf("second DayRecipient = %q, %v; want the same key", again, err)
+	}
+	if today, err := e.purger.DayRecipient(e.ctx, "user:service", registry.DayOf(now)); err != nil || today == r {
+		t.Errorf("DayRecipient(today) = %q, %v; want today's own key", today, err)
+	}
+	if got := len(e.auditActions()); got != audit {
+		t.Errorf("reading existing keys appended %d audit events", got-audit)
+	}
+	if _, err := e.purger.DayRecipient(e.ctx, "user:service", "2026-01-01"); registry.ErrorCode(err) != registry.ENOTFOUND {
+		t.Errorf("DayRecipient(expired day) = %v, want ENOTFOUND", err)
+	}
+	// After a purge destroyed a day's key, it is never made again.
+	rep := e.purge(now.Add(40*24*time.Hour), retention.Options{AllowClockJump: true})
+	e.clock.Set(now)
+	gone := rep.KeysDestroyed[len(rep.KeysDestroyed)-1]
+	if _, err := e.purger.DayRecipient(e.ctx, "user:service", gone); registry.ErrorCode(err) != registry.ENOTFOUND || e.keyFile(gone) {
+		t.Errorf("DayRecipient(destroyed %s) = %v, key file %v; want ENOTFOUND and none", gone, err, e.keyFile(gone))
+	}
+}

@@ -10,8 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/ical"
+	"github.com/cityhall/registry/registry/intake"
+	"github.com/cityhall/registry/retention"
 )
 
 func (a *app) appointmentsCmd() *cobra.Command {
@@ -59,12 +62,24 @@ func (a *app) parseDay(s string) (registry.Day, error) {
 
 func (a *app) appointmentsAddCmd(as *string) *cobra.Command {
 	var in registry.AppointmentInput
-	var start, end string
+	var start, end, noteFile, keystore, recipients string
 	cmd := &cobra.Command{
-		Use:     "add --site SITE --host HOST [--area AREA] --start TIME --end TIME",
-		Short:   "Make an appointment and print its code",
-		Example: `  registry appointments add --site rathaus --host Bauamt --area Bauamt --start "2026-11-03 09:15" --end "2026-11-03 09:45"`,
-		Args:    cobra.NoArgs,
+		Use:   "add --site SITE --host HOST [--area AREA] --start TIME --end TIME [--note-file FILE]",
+		Short: "Make an appointment and print its code",
+		Long: `add makes an appointment and prints its code.
+
+--note-file reads a note for the health office (at most 500 characters, for
+example a companion with a phone number; "-" reads standard input). It is
+sealed at once, like a contact: to the health office's recipients
+(--recipients) and the epoch key of the appointment's day (--keystore, which
+makes that key when the day lies beyond the keys made ahead). Nobody at the
+city hall can read it; the health office finds it beside the visitor's
+contact in an export. A note is never taken from a flag, so that it stays out
+of the shell history and the process list.`,
+		Example: `  registry appointments add --site rathaus --host Bauamt --area Bauamt --start "2026-11-03 09:15" --end "2026-11-03 09:45"
+  printf 'kommt mit Dolmetscherin, Tel. 0171 5550123' | registry appointments add --site rathaus --host Bauamt \
+    --start "2026-11-03 11:00" --end "2026-11-03 11:30" --note-file -`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			actor, err := dpoActor(*as)
 			if err != nil {
@@ -76,6 +91,11 @@ func (a *app) appointmentsAddCmd(as *string) *cobra.Command {
 			if in.End, err = parseLocal("--end", end); err != nil {
 				return err
 			}
+			if noteFile != "" {
+				if in.Note, err = readNote(cmd.InOrStdin(), noteFile); err != nil {
+					return err
+				}
+			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				site, err := s.Site(cmd.Context(), in.Site)
 				if err != nil {
@@ -85,7 +105,11 @@ func (a *app) appointmentsAddCmd(as *string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if ap, _, err = s.CreateAppointment(cmd.Context(), actor, ap); err != nil {
+				b, err := a.booking(cmd.Context(), s, in.Note != "", keystore, recipients)
+				if err != nil {
+					return err
+				}
+				if ap, _, err = b.Book(cmd.Context(), actor, ap, in.Note); err != nil {
 					return err
 				}
 				return printAppointments(a.stdout, []*registry.Appointment{ap}, a.now())
@@ -98,7 +122,57 @@ func (a *app) appointmentsAddCmd(as *string) *cobra.Command {
 	f.StringVar(&in.Area, "area", "", "room or area (one of the site's areas)")
 	f.StringVar(&start, "start", "", "start, \"2026-11-03 09:15\" (German time) or RFC 3339")
 	f.StringVar(&end, "end", "", "end, as --start")
+	f.StringVar(&noteFile, "note-file", "", "read a note for the health office from `FILE` (\"-\": standard input); sealed at once")
+	f.StringVar(&keystore, "keystore", "", "epoch key store `DIR` (for a note)")
+	f.StringVar(&recipients, "recipients", "", "the health office's age recipients `FILE` (for a note)")
+	settings(f, "keystore", "recipients")
 	return cmd
+}
+
+// readNote reads a note for the health office from path ("-": stdin),
+// refusing more bytes than registry.MaxNoteLength characters can take.
+func readNote(stdin io.Reader, path string) (string, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", registry.Errorf(registry.EINVALID, "cannot read the note: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 4*registry.MaxNoteLength+1))
+	if err != nil {
+		return "", registry.Errorf(registry.EINVALID, "cannot read the note: %v", err)
+	}
+	if len(b) > 4*registry.MaxNoteLength {
+		return "", registry.FieldError("note", "note is longer than %d characters.", registry.MaxNoteLength)
+	}
+	return string(b), nil
+}
+
+// booking returns the Booking of the CLI: with a note, the pinned
+// health-office recipients (a changed file is refused, as by serve) and
+// the key store, which makes the appointment day's key when missing.
+func (a *app) booking(ctx context.Context, s registry.Store, note bool, keystore, recipients string) (*intake.Booking, error) {
+	b := &intake.Booking{Store: s}
+	if !note {
+		return b, nil
+	}
+	rcpts, err := a.loadRecipients(ctx, s, recipients)
+	if err != nil {
+		return nil, err
+	}
+	if keystore == "" {
+		return nil, withHint(registry.Errorf(registry.EINVALID, "a note needs the key store"), "pass --keystore DIR (or REGISTRY_KEYSTORE): the note is sealed with the epoch key of the appointment's day")
+	}
+	keys, err := crypto.OpenKeyStore(keystore)
+	if err != nil {
+		return nil, err
+	}
+	b.Sealer = crypto.NewSealer(rcpts)
+	b.Keys = &retention.Purger{Store: s, Keys: keys, Policy: retention.DefaultPolicy(), Now: a.now, Logger: a.logger}
+	return b, nil
 }
 
 func printAppointments(w io.Writer, list []*registry.Appointment, now time.Time) error {
@@ -236,7 +310,7 @@ func (a *app) importEvents(ctx context.Context, s registry.Store, actor registry
 				skipped++
 				continue
 			}
-			stored, created, err := s.CreateAppointment(ctx, actor, ap)
+			stored, created, err := s.CreateAppointment(ctx, actor, ap, nil)
 			if err != nil {
 				return err
 			}
@@ -254,7 +328,7 @@ func (a *app) importEvents(ctx context.Context, s registry.Store, actor registry
 		} else if err != nil {
 			return fmt.Errorf("event %d (%s): %w", i+1, e, err)
 		}
-		stored, _, err := s.CreateAppointment(ctx, actor, ap)
+		stored, _, err := s.CreateAppointment(ctx, actor, ap, nil)
 		if err != nil {
 			return err
 		}

@@ -107,6 +107,7 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
 		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"hosts", dash(escaped(strings.Join(r.Hosts, ", ")))},
+		{"appointments", dash(strings.Join(r.Appointments, ", "))},
 		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
 		{"origin", r.Origin()}, {"owner office", dash(r.OwnerOffice)}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
 		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", rfc3339p(r.DecidedAt)},
@@ -255,6 +256,7 @@ example 2026-11-20T08:00:00+01:00.`,
 	f.StringSliceVar(&in.Sites, "site", nil, "site code (repeat or separate with commas)")
 	f.StringSliceVar(&in.Areas, "area", nil, "area within the sites (repeat; default: all areas)")
 	f.StringArrayVar(&in.Hosts, "host", nil, "only the visitors who had an appointment with this host (repeat)")
+	f.StringSliceVar(&in.Appointments, "appointment", nil, "only the visitors of this appointment code, for example T-4711 (repeat; with --host: either)")
 	f.Var(days{&retentionPeriod}, "retention", "statutory retention period (a window starting before it is refused)")
 	settings(f, "retention")
 	return cmd

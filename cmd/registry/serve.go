@@ -123,7 +123,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	rcpts, err := a.loadRecipients(ctx, store, o)
+	rcpts, err := a.loadRecipients(ctx, store, o.recipients)
 	if err != nil {
 		return err
 	}
@@ -160,6 +160,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
+		cfg.Booking = &intake.Booking{Store: store, Sealer: svc.Sealer, Keys: purger}
 		if cfg.Instance, err = keys.InstanceKey(a.now()); err != nil {
 			return err
 		}
@@ -266,22 +267,22 @@ func (a *app) startKeys(ctx context.Context, store registry.Store, o *serveOptio
 
 // loadRecipients reads the recipients (failing closed) and pins their
 // fingerprint in the audit log.
-func (a *app) loadRecipients(ctx context.Context, store registry.Store, o *serveOptions) (*crypto.Recipients, error) {
-	if o.recipients == "" {
+func (a *app) loadRecipients(ctx context.Context, store registry.Store, path string) (*crypto.Recipients, error) {
+	if path == "" {
 		return nil, withHint(registry.Errorf(registry.EINVALID, "no health-office recipients configured; refusing to store contact data I could not seal"),
 			"pass --recipients FILE (or REGISTRY_RECIPIENTS); 'registry keygen' on the health office's machine prints a recipient; 'make run' uses demo keys")
 	}
-	rcpts, err := crypto.ReadRecipients(o.recipients)
+	rcpts, err := crypto.ReadRecipients(path)
 	if err != nil {
 		return nil, err
 	}
-	signer, sig, err := readRecipientsSignature(o.recipients)
+	signer, sig, err := readRecipientsSignature(path)
 	if err != nil {
 		return nil, err
 	}
 	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint(), signer, sig)
 	if registry.ErrorCode(err) == registry.EFORBIDDEN {
-		return nil, withHint(err, "if the health office really changed its keys, an approver signs the new file: 'registry recipients sign --key KEY %s' writes %s.sig; if not, restore the old file", o.recipients, o.recipients)
+		return nil, withHint(err, "if the health office really changed its keys, an approver signs the new file: 'registry recipients sign --key KEY %s' writes %s.sig; if not, restore the old file", path, path)
 	} else if err != nil {
 		return nil, fmt.Errorf("pin recipients: %w", err)
 	}

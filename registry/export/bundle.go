@@ -40,8 +40,10 @@ type Header struct {
 	Sites      []string  `json:"sites"`
 	Areas      []string  `json:"areas"`
 	Hosts      []string  `json:"hosts,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	Count      int       `json:"count"`
+	// Appointments are the appointment codes the request named.
+	Appointments []string  `json:"appointments,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Count        int       `json:"count"`
 	// Nonce and Origin are the request's, as its approvals signed them.
 	Nonce  string `json:"nonce"`
 	Origin string `json:"origin"`
@@ -94,7 +96,7 @@ type trailer struct {
 // approvals' statements cover it.
 func (h *Header) request() *registry.TraceRequest {
 	r := &registry.TraceRequest{ID: h.RequestID, CaseRef: h.CaseRef, Office: h.Office, LegalBasis: h.LegalBasis,
-		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Hosts: h.Hosts, Nonce: h.Nonce}
+		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Hosts: h.Hosts, Appointments: h.Appointments, Nonce: h.Nonce}
 	if h.Origin == registry.OriginOffice {
 		r.OwnerToken = "office" // Origin() reads it; its value is not signed
 	}
@@ -112,6 +114,9 @@ type Record struct {
 	CheckoutAuto   bool              `json:"checkout_auto"`
 	ContactMinutes int               `json:"contact_minutes"`
 	Contact        *registry.Contact `json:"contact"`
+	// Note is the note for the health office of the appointment the
+	// visit was registered for, sealed when it was booked ("" for none).
+	Note string `json:"note,omitempty"`
 }
 
 // Bundle is an opened and verified export bundle.
@@ -134,6 +139,18 @@ type wireRecord struct {
 	CheckoutAuto   bool       `json:"checkout_auto"`
 	ContactMinutes int        `json:"contact_minutes"`
 	Inner          []byte     `json:"inner"` // base64 (standard) in JSON
+	// Appointment carries the note of the visit's appointment, when it
+	// has one.
+	Appointment *wireNote `json:"appointment,omitempty"`
+}
+
+// wireNote is an appointment's note inside a record line: the
+// appointment's id and code, and the note's inner ciphertext (sealed to
+// the health office, bound to them).
+type wireNote struct {
+	ID    string `json:"id"`
+	Code  string `json:"code"`
+	Inner []byte `json:"inner"`
 }
 
 // ContactMinutes returns the overlap of a stay with the window [from, to) in

@@ -90,6 +90,9 @@ func WriteIRIS(w io.Writer, src Source) error {
 		if c.Appointment != "" {
 			info = "Termin: " + c.Appointment + "; " + info
 		}
+		if r.Note != "" {
+			info += "; Hinweis zum Termin: " + r.Note
+		}
 		list.Guests = append(list.Guests, irisGuest{
 			FirstName: c.GivenName, LastName: c.FamilyName, Email: c.Email, Phone: c.Phone,
 			Address: irisAddress{Street: c.Street, HouseNumber: c.HouseNumber, ZipCode: c.Postcode, City: c.City},

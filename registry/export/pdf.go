@@ -149,6 +149,18 @@ func (p *pdfDoc) fit(s string, width float64) string {
 	return ""
 }
 
+// wrap splits s (made printable) into lines of at most width at the
+// regular 8-point font.
+func (p *pdfDoc) wrap(s string, width float64) []string {
+	s = p.printable(s)
+	p.pdf.SetFont("regular", "", 8)
+	lines, err := p.pdf.SplitText(s, width)
+	if err != nil {
+		return []string{p.fit(s, width)}
+	}
+	return lines
+}
+
 func (p *pdfDoc) cover(rows [][2]string) {
 	p.newPage("Kontaktnachverfolgung: Besucherliste")
 	rows = append(rows, [2]string{"Zeichen", "Zeichen, die die Schrift dieses PDFs nicht darstellen kann, erscheinen als „?“; die XLSX-Datei enthält alle Angaben unverändert."})
@@ -260,12 +272,17 @@ func (p *pdfDoc) contacts(h *Header, recs []Record) {
 	header()
 	for i := range recs {
 		r := &recs[i]
-		if p.y+pdfRow > pdfH-pdfMargin-pdfFooterGap {
-			header()
-		}
 		c := r.Contact
 		if c == nil {
 			c = &registry.Contact{}
+		}
+		var note []string
+		if r.Note != "" {
+			// The note on lines of their own below the row.
+			note = p.wrap("Hinweis zum Termin "+c.Appointment+": "+r.Note, pdfW-2*pdfMargin-5.5)
+		}
+		if p.y+float64(1+len(note))*pdfRow > pdfH-pdfMargin-pdfFooterGap {
+			header()
 		}
 		out := departureText(h, r)
 		if r.CheckOut == nil {
@@ -291,5 +308,10 @@ func (p *pdfDoc) contacts(h *Header, recs []Record) {
 			x += col.width
 		}
 		p.y += pdfRow
+		for _, line := range note {
+			p.pdf.SetXY(pdfMargin+4, p.y)
+			p.pdf.Cell(nil, line)
+			p.y += pdfRow
+		}
 	}
 }

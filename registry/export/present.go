@@ -85,6 +85,9 @@ func coverRows(h *Header, digest string, decrypted time.Time) [][2]string {
 	if len(h.Hosts) > 0 {
 		rows = append(rows, [2]string{"Nur Besuche mit Termin bei", strings.Join(h.Hosts, ", ")})
 	}
+	if len(h.Appointments) > 0 {
+		rows = append(rows, [2]string{"Nur Besuche mit den Terminen", strings.Join(h.Appointments, ", ")})
+	}
 	for _, a := range h.Approvals {
 		rows = append(rows, [2]string{"Freigegeben von", a.Name + " am " + germanTime(a.SignedAt)})
 	}

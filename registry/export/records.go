@@ -48,10 +48,24 @@ func verifyRecord(h *Header, w *wireRecord, office []age.Identity) (Record, stri
 	if err := c.CheckBinding(w.VisitID, w.Site, w.CheckIn); err != nil {
 		return Record{}, "sealed contact does not belong to this record"
 	}
-	return Record{
+	rec := Record{
 		VisitID: w.VisitID, Site: w.Site, Area: w.Area, CheckIn: w.CheckIn, CheckOut: w.CheckOut,
 		CheckoutAuto: w.CheckoutAuto, ContactMinutes: w.ContactMinutes, Contact: c,
-	}, ""
+	}
+	if a := w.Appointment; a != nil {
+		n, err := crypto.OpenNote(a.Inner, office)
+		if err != nil {
+			return Record{}, "appointment note does not open with the given identities"
+		}
+		// The note is bound to its appointment, and the appointment to
+		// the visit by the code sealed in the visitor's own contact.
+		code := registry.NormalizeCode(c.Appointment)
+		if code == "" || code != a.Code || n.CheckBinding(a.ID, w.Site, registry.LocalDay(w.CheckIn), code) != nil {
+			return Record{}, "appointment note does not belong to this record"
+		}
+		rec.Note = n.Text
+	}
+	return rec, ""
 }
 
 // checkMetadata checks a record's plaintext fields and that it lies in the

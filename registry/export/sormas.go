@@ -102,6 +102,9 @@ func involvement(r *Record) string {
 	if c := r.Contact; c != nil && c.Appointment != "" {
 		fmt.Fprintf(&b, ", Termin: %s", c.Appointment)
 	}
+	if r.Note != "" {
+		fmt.Fprintf(&b, ", Hinweis zum Termin: %s", r.Note)
+	}
 	fmt.Fprintf(&b, ", Besuchs-ID %s", r.VisitID)
 	return b.String()
 }

@@ -106,7 +106,8 @@ func NewHeader(req *registry.TraceRequest, count int, now time.Time) Header {
 	h := Header{
 		Format: Format, RequestID: req.ID, CaseRef: req.CaseRef, Office: req.Office,
 		LegalBasis: req.LegalBasis, From: req.From.UTC(), To: req.To.UTC(),
-		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), Hosts: req.Hosts, CreatedAt: now.UTC(), Count: count,
+		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), Hosts: req.Hosts,
+		Appointments: req.Appointments, CreatedAt: now.UTC(), Count: count,
 		Nonce: req.Nonce, Origin: req.Origin(), Approvals: []HeaderApproval{},
 	}
 	for _, a := range req.Approvals {
@@ -131,21 +132,38 @@ type dayKeys struct {
 	ids  map[registry.Day]age.Identity
 }
 
-func (d *dayKeys) identity(v *registry.Visit) (age.Identity, error) {
-	if id, ok := d.ids[v.Epoch]; ok {
-		return id, nil
+// identity returns the key of day, which opens what of visit id.
+func (d *dayKeys) identity(day registry.Day, what, id string) (age.Identity, error) {
+	if k, ok := d.ids[day]; ok {
+		return k, nil
 	}
-	id, err := d.keys.Identity(v.Epoch)
+	k, err := d.keys.Identity(day)
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
-		return nil, registry.Errorf(registry.EUNAVAILABLE, "The epoch key of day %s is missing (destroyed by a purge?), so visit %s cannot be exported; nothing was exported.", v.Epoch, v.ID)
+		return nil, registry.Errorf(registry.EUNAVAILABLE, "The epoch key of day %s is missing (destroyed by a purge?), so %s %s cannot be exported; nothing was exported.", day, what, id)
 	} else if err != nil {
-		return nil, fmt.Errorf("epoch key of day %s for visit %s: %w", v.Epoch, v.ID, err)
+		return nil, fmt.Errorf("epoch key of day %s for %s %s: %w", day, what, id, err)
 	}
 	if d.ids == nil {
 		d.ids = map[registry.Day]age.Identity{}
 	}
-	d.ids[v.Epoch] = id
-	return id, nil
+	d.ids[day] = k
+	return k, nil
+}
+
+// visitKeys are the keys that open a visit's outer layers: its day's and
+// its appointment note's (nil without a note).
+type visitKeys struct{ visit, note age.Identity }
+
+func (d *dayKeys) forVisit(v *registry.Visit) (visitKeys, error) {
+	var k visitKeys
+	var err error
+	if k.visit, err = d.identity(v.Epoch, "visit", v.ID); err != nil {
+		return k, err
+	}
+	if v.Note != nil {
+		k.note, err = d.identity(v.Note.Epoch, "the appointment note of visit", v.ID)
+	}
+	return k, err
 }
 
 // writeLines writes the header and the records, checking each batch of
@@ -158,7 +176,7 @@ func writeLines(bw io.Writer, hdr *Header, req *registry.TraceRequest, count int
 		return fmt.Errorf("write export header: %w", err)
 	}
 	batch := make([]*registry.Visit, 0, batchSize)
-	ids := make([]age.Identity, 0, batchSize)
+	ids := make([]visitKeys, 0, batchSize)
 	lines := make([]wireRecord, batchSize)
 	errs := make([]error, batchSize)
 	n := 0
@@ -187,7 +205,7 @@ func writeLines(bw io.Writer, hdr *Header, req *registry.TraceRequest, count int
 		if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
 			return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
 		}
-		id, err := keys.identity(v)
+		id, err := keys.forVisit(v)
 		if err != nil {
 			return err
 		}
@@ -204,17 +222,25 @@ func writeLines(bw io.Writer, hdr *Header, req *registry.TraceRequest, count int
 	return flush()
 }
 
-func openRecord(v *registry.Visit, epoch age.Identity, req *registry.TraceRequest, maxStay time.Duration) (wireRecord, error) {
-	inner, err := crypto.OpenOuter(v.Sealed, epoch)
+func openRecord(v *registry.Visit, keys visitKeys, req *registry.TraceRequest, maxStay time.Duration) (wireRecord, error) {
+	inner, err := crypto.OpenOuter(v.Sealed, keys.visit)
 	if err != nil {
 		return wireRecord{}, registry.Errorf(registry.EINTERNAL, "The outer layer of visit %s does not open with the epoch key of day %s; nothing was exported.", v.ID, v.Epoch)
 	}
-	return wireRecord{
+	w := wireRecord{
 		VisitID: v.ID, Site: v.Site, Area: v.Area, CheckIn: v.CheckIn.UTC(), CheckOut: utcPtr(v.CheckOut),
 		CheckoutAuto:   v.CheckoutAuto,
 		ContactMinutes: ContactMinutes(v.CheckIn, v.CheckOut, maxStay, req.From, req.To),
 		Inner:          inner,
-	}, nil
+	}
+	if n := v.Note; n != nil {
+		note, err := crypto.OpenOuter(n.Sealed, keys.note)
+		if err != nil {
+			return wireRecord{}, registry.Errorf(registry.EINTERNAL, "The outer layer of the appointment note of visit %s does not open with the epoch key of day %s; nothing was exported.", v.ID, n.Epoch)
+		}
+		w.Appointment = &wireNote{ID: n.AppointmentID, Code: n.Code, Inner: note}
+	}
+	return w, nil
 }
 
 func utcPtr(t *time.Time) *time.Time {

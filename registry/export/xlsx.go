@@ -27,7 +27,7 @@ var xlsxColumns = []struct {
 	{"Nachname", 18}, {"Vorname", 16}, {"Straße", 20}, {"Hausnummer", 8}, {"PLZ", 7}, {"Ort", 16},
 	{"Telefon", 17}, {"E-Mail", 24}, {"Standort", 20}, {"Bereich", 14}, {"Ankunft", 16}, {"Verlassen", 16},
 	{"Verlassen (Hinweis)", 30}, {"Kontaktdauer (Minuten)", 11}, {"Besuchte Person", 16}, {"Termin", 10},
-	{"Besuchs-ID", 34},
+	{"Hinweis zum Termin", 30}, {"Besuchs-ID", 34},
 }
 
 // maxTimelineRows bounds the timeline sheet: beyond it a tracer filters the
@@ -194,7 +194,7 @@ func writeContacts(f *excelize.File, st *xlsxStyles, src Source) ([]bar, int, er
 			text(h.SiteName(r.Site), st.text), text(r.Area, st.text),
 			excelize.Cell{Value: excelTime(r.CheckIn), StyleID: st.date}, out, text(note, st.wrap),
 			excelize.Cell{Value: r.ContactMinutes, StyleID: st.number},
-			text(c.Host, st.text), text(c.Appointment, st.text), text(r.VisitID, st.text),
+			text(c.Host, st.text), text(c.Appointment, st.text), text(r.Note, st.wrap), text(r.VisitID, st.text),
 		}
 		cell, _ := excelize.CoordinatesToCellName(1, n+1)
 		if err := sw.SetRow(cell, row); err != nil {

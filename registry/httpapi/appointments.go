@@ -20,11 +20,14 @@ type appointmentView struct {
 	End    time.Time                  `json:"end"`
 	Status registry.AppointmentStatus `json:"status"`
 	UID    string                     `json:"uid,omitempty"`
+	// HasNote says that a sealed note for the health office is stored
+	// (its text is never shown: the server cannot read it).
+	HasNote bool `json:"has_note,omitempty"`
 }
 
 func (s *Server) newAppointmentView(a *registry.Appointment) appointmentView {
 	return appointmentView{ID: a.ID, Site: a.Site, Day: a.Day, Code: a.Code, Host: a.Host, Area: a.Area,
-		Start: a.Start.UTC(), End: a.End.UTC(), Status: a.StatusAt(s.cfg.Now()), UID: a.UID}
+		Start: a.Start.UTC(), End: a.End.UTC(), Status: a.StatusAt(s.cfg.Now()), UID: a.UID, HasNote: a.HasNote}
 }
 
 // schedulerSite returns the site a scheduler token may book for, or an
@@ -67,7 +70,7 @@ func (s *Server) handleCreateAppointment(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, err)
 		return
 	}
-	stored, created, err := s.cfg.Store.CreateAppointment(r.Context(), tokenFrom(r.Context()).Actor(), a)
+	stored, created, err := s.cfg.Booking.Book(r.Context(), tokenFrom(r.Context()).Actor(), a, in.Note)
 	if err != nil {
 		s.fail(w, r, err)
 		return

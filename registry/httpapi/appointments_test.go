@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,7 +167,7 @@ func (s *testServer) appointment(t *testing.T, site, host, area string, start ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, _, err = s.Store.CreateAppointment(t.Context(), "user:service", a); err != nil {
+	if a, _, err = s.Store.CreateAppointment(t.Context(), "user:service", a, nil); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -280,13 +283,104 @@ func TestBookPage(t *testing.T) {
 		t.Errorf("the same form again booked another appointment")
 	}
 	list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
-	if len(list) != 1 || list[0].Source != "desk" {
-		t.Errorf("appointments = %+v, want one from the desk", list)
+	if len(list) != 1 || list[0].Source != "desk" || list[0].HasNote {
+		t.Errorf("appointments = %+v, want one from the desk without a note", list)
+	}
+	// A note for the health office, typed over lines: sealed, never shown.
+	noted := url.Values{"nonce": {nonceRE.FindStringSubmatch(body)[1]}, "lang": {"de"}, "host": {"Bürgerbüro"}, "date": {day},
+		"arrival": {"22:00"}, "departure": {"22:30"}, "note": {strings.Repeat("lang ", 101)}}
+	if status, body := c.page("POST", "/desk/rathaus/book", noted); status != 400 || !strings.Contains(body, "Der Hinweis ist zu lang") {
+		t.Errorf("a note too long: %d", status)
+	}
+	noted.Set("note", "Begleitung: Herr Notar\r\nTel. 0171 5550177\r\n")
+	status, body = c.page("POST", "/desk/rathaus/book", noted)
+	if status != 200 || !strings.Contains(body, "angelegt") || strings.Contains(body, "Notar") {
+		t.Fatalf("booking with a note: %d\n%s", status, body)
+	}
+	list, _ = s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
+	if len(list) != 2 || !list[0].HasNote || list[0].NoteEpoch != registry.DayOf(list[0].Start) {
+		t.Errorf("appointments = %+v, want the new one first with a note sealed for its day", list)
+	}
+	if _, body := c.page("GET", "/desk/rathaus/day", nil); strings.Contains(body, "Notar") {
+		t.Errorf("the day list shows the note")
 	}
 	if _, body := c.page("GET", "/desk/rathaus/day", nil); !strings.Contains(body, code[1]) || strings.Contains(body, "?appointment=") {
 		t.Errorf("a scheduler's day list lacks the appointment or offers registration")
 	}
 	if resp := c.send("GET", "/desk/rathaus/present", nil); resp.StatusCode != 303 {
 		t.Errorf("a scheduler opens who is present: %d", resp.StatusCode)
+	}
+}
+
+// TestAppointmentNote: the booking system's note for the health office is
+// sealed on arrival at the server, never shown or stored readable, and
+// reaches the health office beside its visitor's contact in an export of
+// a request by appointment code.
+func TestAppointmentNote(t *testing.T) {
+	s, path := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s) // visits of others, out of the scope by code
+	s.PutSite(t, apptSite())
+	secret, _ := s.Token(t, registry.RoleScheduler, "rathaus")
+	const note = "Begleitperson Frau Notizia, Tel. 0171 5550199"
+	start := s.Clock.Now().Add(10 * time.Minute)
+	body := func(note string) string {
+		b, _ := json.Marshal(map[string]any{"site": "rathaus", "host": "Bürgerbüro", "start": start, "end": start.Add(30 * time.Minute), "note": note})
+		return string(b)
+	}
+	r := e.as(t, secret, "POST", "/v1/appointments", body(strings.Repeat("x", registry.MaxNoteLength+1)))
+	wantStatus(t, r, 400)
+	if !strings.Contains(string(r.body), `"#/note"`) {
+		t.Errorf("a note too long: %s", r.body)
+	}
+	// The API's text rules refuse line breaks in every string, naming the
+	// field; the desk's form joins lines instead.
+	r = e.as(t, secret, "POST", "/v1/appointments", body("Zeile 1\nZeile 2"))
+	wantStatus(t, r, 400)
+	if !strings.Contains(string(r.body), `"#/note"`) {
+		t.Errorf("a note with a line break: %s", r.body)
+	}
+	r = e.as(t, secret, "POST", "/v1/appointments", body("  "+note+" "))
+	wantStatus(t, r, 201)
+	var a struct {
+		Code    string `json:"code"`
+		HasNote bool   `json:"has_note"`
+	}
+	if err := json.Unmarshal(r.body, &a); err != nil || !a.HasNote || strings.Contains(string(r.body), "Notizia") {
+		t.Fatalf("booking with a note = %s (%v)", r.body, err)
+	}
+	if list := e.as(t, secret, "GET", "/v1/appointments?site=rathaus", ""); strings.Contains(string(list.body), "Notizia") ||
+		!strings.Contains(string(list.body), `"has_note":true`) {
+		t.Errorf("the list shows the note or hides that there is one: %s", list.body)
+	}
+	other := s.appointment(t, "rathaus", "Bürgerbüro", "", start)
+
+	reg := intaketest.Registration("Noted")
+	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", a.Code
+	r = s.register(t, regJSON(t, reg), "")
+	wantStatus(t, r, 201)
+	e.inScope = []string{r.created(t).ID} // what exportBundle expects
+	reg2 := intaketest.Registration("Unnoted")
+	reg2.Site, reg2.Host, reg2.Area, reg2.Appointment = "rathaus", "", "", other.Code
+	wantStatus(t, s.register(t, regJSON(t, reg2), ""), 201)
+
+	s.Clock.Add(time.Hour)
+	in := traceInput()
+	in.From, in.To, in.Areas, in.Appointments = start.Add(-time.Hour), s.Clock.Now(), nil, []string{strings.ToLower(a.Code)}
+	id := e.file(t, e.office, in)
+	if v := e.view(t, e.office, id); fmt.Sprint(v["appointments"]) != "["+a.Code+"]" {
+		t.Errorf("request names appointments %v, want [%s]", v["appointments"], a.Code)
+	}
+	e.approve(t, id)
+	b, _ := e.exportBundle(t, id)
+	if len(b.Records) != 1 || b.Records[0].Note != note || b.Records[0].Contact.Appointment != a.Code ||
+		!slices.Equal(b.Header.Appointments, []string{a.Code}) {
+		t.Fatalf("export by code = %d records %+v, header appointments %v; want the one visitor with the note", len(b.Records), b.Records, b.Header.Appointments)
+	}
+	closeAll(t, s)
+	if files := readDBFiles(t, path); bytes.Contains(files, []byte("Notizia")) || bytes.Contains(files, []byte("5550199")) {
+		t.Error("the database files hold the note")
+	}
+	if strings.Contains(s.logs.String(), "Notizia") {
+		t.Error("the log holds the note")
 	}
 }

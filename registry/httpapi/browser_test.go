@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -563,9 +564,19 @@ func TestBrowserAppointments(t *testing.T) {
 	// The desk books a later appointment for a caller.
 	act(t, ctx, "book", chromedp.Click(`//nav//a[.="Termin vergeben"]`), chromedp.WaitVisible(chromedp.CSS("#f-host")))
 	do(t, ctx, "choose host and times", chromedp.SetValue(chromedp.CSS("#f-host"), "Bürgerbüro"),
-		chromedp.SetValue(chromedp.CSS("#f-arrival"), "16:00"), chromedp.SetValue(chromedp.CSS("#f-departure"), "16:30"))
+		chromedp.SetValue(chromedp.CSS("#f-arrival"), "16:00"), chromedp.SetValue(chromedp.CSS("#f-departure"), "16:30"),
+		chromedp.SendKeys(chromedp.CSS("#f-note"), "Kommt mit Betreuerin\nTel. 0171 5550188"))
+	if got := eval[string](t, ctx, `document.getElementById("f-note").getAttribute("aria-describedby")`); got != "f-note-hint" {
+		t.Errorf("the note's hint is not its description: %q", got)
+	}
+	screen(t, ctx, "desk-book-note")
 	act(t, ctx, "make it", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(`//p[contains(., "angelegt")]`))
 	screen(t, ctx, "desk-book")
+	if list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now())); !slices.ContainsFunc(list, func(a *registry.Appointment) bool {
+		return a.HasNote && a.Start.In(registry.LocalZone).Format("15:04") == "16:00"
+	}) {
+		t.Errorf("the booked appointment has no sealed note: %+v", list)
+	}
 
 	// A walk-in: refused without a reason, admitted with one.
 	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-walk_in")))

@@ -337,7 +337,7 @@ func areaOptions(site *registry.Site, selected, none string) []option {
 // label and error texts ("" for the registrant, "c_" for companions).
 func (d *pageData) input(f fieldSpec, name, textPrefix string, vals map[string]string, bad map[string]bool) inputField {
 	in := inputField{ID: "f-" + name, Name: name, Label: d.T["label_"+textPrefix+f.name], Value: vals[name],
-		Type: f.inputType, Autocomplete: f.autocomplete, Required: f.required}
+		Type: f.inputType, Autocomplete: f.autocomplete, Required: f.required, Hint: d.T["hint_"+textPrefix+f.name]}
 	if bad[name] {
 		in.Error = d.T["err_"+textPrefix+f.name]
 	}

@@ -594,8 +594,8 @@ func (s *Server) handleDeskDay(w http.ResponseWriter, r *http.Request, dr *deskR
 // bookSpecs are the inputs of the booking form.
 var (
 	bookSpecs = []fieldSpec{{"host", "off", "text", true}, {"area", "off", "text", false}, {"date", "off", "date", true},
-		{"arrival", "off", "time", true}, {"departure", "off", "time", true}}
-	bookFields = map[string]bool{"host": true, "area": true, "date": true, "arrival": true, "departure": true, "nonce": true, "lang": true}
+		{"arrival", "off", "time", true}, {"departure", "off", "time", true}, {"note", "off", "textarea", false}}
+	bookFields = map[string]bool{"host": true, "area": true, "date": true, "arrival": true, "departure": true, "note": true, "nonce": true, "lang": true}
 )
 
 // bookForm is the booking form with vals and the inputs bad names marked.
@@ -662,11 +662,11 @@ func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequ
 		return t
 	}
 	in := &registry.AppointmentInput{Site: dr.site.Code, Host: vals["host"], Area: vals["area"], Start: at("arrival"), End: at("departure"),
-		UID: "desk-" + vals["nonce"]}
+		UID: "desk-" + vals["nonce"], Note: vals["note"]}
 	var a *registry.Appointment
 	if len(bad) == 0 {
 		if a, err = registry.NewAppointment(in, dr.site, "desk", now); err == nil {
-			a, _, err = s.cfg.Store.CreateAppointment(r.Context(), dr.user.Actor(), a)
+			a, _, err = s.cfg.Booking.Book(r.Context(), dr.user.Actor(), a, in.Note)
 		}
 		for _, is := range registry.ErrorFields(err) {
 			switch is.Field {

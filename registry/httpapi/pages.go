@@ -95,6 +95,7 @@ type pageLink struct{ Href, Text string }
 // inputField is one input of a form as the template shows it.
 type inputField struct {
 	ID, Name, Label, Value, Error, Type, Autocomplete string
+	Hint                                              string // shown below the label (texts "hint_…")
 	Required, Autofocus                               bool
 	Options                                           []option // a select instead of an input
 }

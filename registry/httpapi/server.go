@@ -57,6 +57,10 @@ type Config struct {
 	// Intake registers and checks out visits. Required; started by the
 	// caller.
 	Intake *intake.Service
+	// Booking stores appointments and seals their notes for the health
+	// office. Nil books with Store and Intake's sealer, taking notes
+	// only for days whose epoch key exists.
+	Booking *intake.Booking
 	// Logger receives the access log and internal errors (never personal
 	// data, tokens or bodies). Nil discards.
 	Logger *slog.Logger
@@ -156,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Booking == nil {
+		cfg.Booking = &intake.Booking{Store: cfg.Store, Sealer: cfg.Intake.Sealer}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

@@ -32,6 +32,7 @@ type traceView struct {
 	Sites        []string             `json:"sites"`
 	Areas        []string             `json:"areas"`
 	Hosts        []string             `json:"hosts,omitempty"`
+	Appointments []string             `json:"appointments,omitempty"`
 	Status       registry.TraceStatus `json:"status"`
 	CreatedAt    time.Time            `json:"created_at"`
 	DecidedAt    *time.Time           `json:"decided_at"`
@@ -49,7 +50,7 @@ func newTraceView(r *registry.TraceRequest) traceView {
 	}
 	return traceView{
 		ID: r.ID, CaseRef: r.CaseRef, Office: r.Office, LegalBasis: r.LegalBasis, Contact: r.Contact,
-		From: r.From.UTC(), To: r.To.UTC(), Sites: r.Sites, Areas: areas, Hosts: r.Hosts, Status: r.Status,
+		From: r.From.UTC(), To: r.To.UTC(), Sites: r.Sites, Areas: areas, Hosts: r.Hosts, Appointments: r.Appointments, Status: r.Status,
 		CreatedAt: r.CreatedAt.UTC(), DecidedAt: utc(r.DecidedAt), DecisionNote: r.DecisionNote,
 		ExpiresAt: utc(r.ExpiresAt), ExportedAt: utc(r.ExportedAt),
 		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest,

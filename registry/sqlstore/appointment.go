@@ -27,10 +27,11 @@ type appointmentRow struct {
 	ArrivedAt sql.NullInt64 `db:"arrived_at"`
 	CreatedAt int64         `db:"created_at"`
 	VisitLeft sql.NullInt64 `db:"visit_left"`
+	NoteEpoch string        `db:"note_epoch"`
 }
 
 const appointmentColumns = `a.id, a.site, a.day, a.code, a.host, a.area, a.start_at, a.end_at, a.status, a.source, a.uid,
-a.visit_id, a.arrived_at, a.created_at, v.check_out AS visit_left`
+a.visit_id, a.arrived_at, a.created_at, v.check_out AS visit_left, a.note_epoch`
 
 // appointmentFrom joins the linked visit, for its check-out.
 const appointmentFrom = ` FROM appointments a LEFT JOIN visits v ON v.id = a.visit_id AND a.visit_id <> ''`
@@ -39,25 +40,34 @@ func (r *appointmentRow) appointment() *registry.Appointment {
 	return &registry.Appointment{ID: r.ID, Site: r.Site, Day: registry.Day(r.Day), Code: r.Code, Host: r.Host, Area: r.Area,
 		Start: fromMicros(r.Start), End: fromMicros(r.End), Status: registry.AppointmentStatus(r.Status), Source: r.Source,
 		UID: r.UID, VisitID: r.VisitID, ArrivedAt: fromNullMicros(r.ArrivedAt), CreatedAt: fromMicros(r.CreatedAt),
-		VisitLeft: fromNullMicros(r.VisitLeft)}
+		VisitLeft: fromNullMicros(r.VisitLeft), HasNote: r.NoteEpoch != "", NoteEpoch: registry.Day(r.NoteEpoch)}
 }
 
 // CreateAppointment stores an appointment; see registry.AppointmentStore.
-func (s *Store) CreateAppointment(ctx context.Context, actor registry.Actor, a *registry.Appointment) (*registry.Appointment, bool, error) {
+func (s *Store) CreateAppointment(ctx context.Context, actor registry.Actor, a *registry.Appointment, note registry.NoteSealer) (*registry.Appointment, bool, error) {
 	var stored *registry.Appointment
 	created := false
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for range 20 {
-			n, err := s.exec(ctx, tx, `INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.ID, a.Site, string(a.Day), a.Code, a.Host, a.Area,
-				micros(a.Start), micros(a.End), string(a.Status), a.Source, a.UID, micros(a.CreatedAt))
+			if note != nil {
+				if err := note(a); err != nil {
+					return err
+				}
+			}
+			var sealed any // NULL without a note
+			if a.HasNote {
+				sealed = a.NoteSealed
+			}
+			n, err := s.exec(ctx, tx, `INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, created_at,
+note_epoch, note_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.ID, a.Site, string(a.Day), a.Code, a.Host, a.Area,
+				micros(a.Start), micros(a.End), string(a.Status), a.Source, a.UID, micros(a.CreatedAt), string(a.NoteEpoch), sealed)
 			if err != nil {
 				return err
 			}
 			if n == 1 {
 				stored, created = a, true
 				return s.audit(ctx, tx, a.CreatedAt, actor, a.ID, registry.AppointmentChanged{Change: "created", Site: a.Site,
-					Day: a.Day, Code: a.Code, Area: a.Area, Source: a.Source})
+					Day: a.Day, Code: a.Code, Area: a.Area, Source: a.Source, Note: a.HasNote})
 			}
 			if a.UID != "" {
 				var row appointmentRow

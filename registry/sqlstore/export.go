@@ -104,7 +104,17 @@ func checkExport(r *registry.TraceRequest, now time.Time) error {
 // scopeQuery builds the query of the request's scope (registry.ScopeQuery)
 // selecting what, ordered by check-in and id when ordered.
 func scopeQuery(what string, r *registry.TraceRequest, maxStay time.Duration, ordered bool) (string, []any, error) {
-	query := `SELECT ` + what + ` FROM visits
+	from := `visits`
+	if ordered {
+		// The visits themselves, with the sealed note of the appointment
+		// each was registered for (the derived table's columns are named
+		// apart from the visits' so that the conditions below stay
+		// unambiguous).
+		what += `, n.note_appointment, n.note_code, n.note_epoch, n.note_sealed`
+		from += ` LEFT JOIN (SELECT visit_id AS note_visit, id AS note_appointment, code AS note_code, note_epoch, note_sealed
+FROM appointments WHERE visit_id <> '' AND note_sealed IS NOT NULL) n ON n.note_visit = visits.id`
+	}
+	query := `SELECT ` + what + ` FROM ` + from + `
 WHERE check_in < ? AND check_in >= ? AND coalesce(check_out, check_in + ?) > ? AND site IN (?)`
 	// check_in >= from - MaxStayLimit: no stay lasts longer, so older
 	// visits cannot overlap; the bound lets PostgreSQL read only the
@@ -114,14 +124,16 @@ WHERE check_in < ? AND check_in >= ? AND coalesce(check_out, check_in + ?) > ? A
 		query += ` AND area IN (?)`
 		args = append(args, r.Areas)
 	}
-	if len(r.Hosts) > 0 {
-		// The visitors of an appointment with one of the hosts: the
-		// registrant's visit is linked to it, the companions share its
-		// party.
-		query += ` AND (id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND host IN (?))
+	if len(r.Hosts) > 0 || len(r.Appointments) > 0 {
+		// The visitors of an appointment with one of the hosts or codes:
+		// the registrant's visit is linked to it, the companions share its
+		// party. sqlx.In refuses an empty list, so an absent one is a
+		// list no host or code equals.
+		hosts, codes := orNone(r.Hosts), orNone(r.Appointments)
+		query += ` AND (id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND (host IN (?) OR code IN (?)))
 OR (party <> '' AND party IN (SELECT p.party FROM visits p JOIN appointments a ON a.visit_id = p.id
-WHERE p.party <> '' AND a.host IN (?))))`
-		args = append(args, r.Hosts, r.Hosts)
+WHERE p.party <> '' AND (a.host IN (?) OR a.code IN (?)))))`
+		args = append(args, hosts, codes, hosts, codes)
 	}
 	if ordered {
 		query += ` ORDER BY check_in, id`
@@ -131,6 +143,24 @@ WHERE p.party <> '' AND a.host IN (?))))`
 		return "", nil, fmt.Errorf("build scope query: %w", err)
 	}
 	return query, args, nil
+}
+
+// scopeRow is a visit of a scope with its appointment's sealed note.
+type scopeRow struct {
+	visitRow
+	NoteAppointment sql.NullString `db:"note_appointment"`
+	NoteCode        sql.NullString `db:"note_code"`
+	NoteEpoch       sql.NullString `db:"note_epoch"`
+	NoteSealed      []byte         `db:"note_sealed"`
+}
+
+// orNone returns list, or a list of the empty string (which no host or
+// appointment code is) when list is empty.
+func orNone(list []string) []string {
+	if len(list) == 0 {
+		return []string{""}
+	}
+	return list
 }
 
 // scope yields the visits in the request's scope, ordered by check-in and
@@ -149,12 +179,17 @@ func (s *Store) scope(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var row visitRow
+			var row scopeRow
 			if err := rows.StructScan(&row); err != nil {
 				yield(nil, s.errorf(err, "read scope"))
 				return
 			}
-			if !yield(row.visit(), nil) {
+			v := row.visit()
+			if row.NoteAppointment.Valid {
+				v.Note = &registry.SealedNote{AppointmentID: row.NoteAppointment.String, Code: row.NoteCode.String,
+					Epoch: registry.Day(row.NoteEpoch.String), Sealed: row.NoteSealed}
+			}
+			if !yield(v, nil) {
 				return
 			}
 		}

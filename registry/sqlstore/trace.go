@@ -24,6 +24,7 @@ type traceRow struct {
 	Sites        string         `db:"sites"`
 	Areas        string         `db:"areas"`
 	Hosts        string         `db:"hosts"`
+	Appointments string         `db:"appointments"`
 	Status       string         `db:"status"`
 	OwnerToken   string         `db:"owner_token"`
 	OwnerOffice  string         `db:"owner_office"`
@@ -63,12 +64,18 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 	if len(t.Hosts) == 0 {
 		t.Hosts = nil
 	}
+	if err := json.Unmarshal([]byte(r.Appointments), &t.Appointments); err != nil {
+		return nil, fmt.Errorf("decode appointments of request %s: %w", r.ID, err)
+	}
+	if len(t.Appointments) == 0 {
+		t.Appointments = nil
+	}
 	return t, nil
 }
 
 const traceColumns = `id, case_ref, office, legal_basis, contact, window_from, window_to, sites, areas, status,
 owner_token, created_by, created_at, decided_by, decided_at, decision_note, expires_at, exported_at,
-export_count, export_digest, nonce, owner_office, hosts`
+export_count, export_digest, nonce, owner_office, hosts, appointments`
 
 // CreateTraceRequest stores r as a pending request with an
 // AuditRequestCreated event (office, window, sites, areas). It fills in ID
@@ -95,11 +102,12 @@ func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r 
 	sites, _ := json.Marshal(nonNil(r.Sites))
 	areas, _ := json.Marshal(nonNil(r.Areas))
 	hosts, _ := json.Marshal(nonNil(r.Hosts))
+	codes, _ := json.Marshal(nonNil(r.Appointments))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_requests (id, case_ref, office, legal_basis, contact,
-window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office, hosts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office, hosts, appointments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.CaseRef, r.Office, r.LegalBasis, r.Contact, micros(r.From), micros(r.To), string(sites), string(areas),
-			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice, string(hosts))
+			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice, string(hosts), string(codes))
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}

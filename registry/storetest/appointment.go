@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func testAppointments(t *testing.T, s registry.Store) {
 	b := newAppointment(t, t0.Add(2*time.Hour), "outlook-123")
 	b.Code = a.Code // the store draws another
 	for _, x := range []*registry.Appointment{a, b} {
-		got, created, err := s.CreateAppointment(ctx, "user:service", x)
+		got, created, err := s.CreateAppointment(ctx, "user:service", x, nil)
 		if err != nil || !created || got.ID != x.ID {
 			t.Fatalf("CreateAppointment() = %+v, %v, %v", got, created, err)
 		}
@@ -37,7 +38,7 @@ func testAppointments(t *testing.T, s registry.Store) {
 		t.Fatalf("two appointments of a day share the code %s", a.Code)
 	}
 	again := newAppointment(t, t0.Add(2*time.Hour), "outlook-123")
-	got, created, err := s.CreateAppointment(ctx, "user:service", again)
+	got, created, err := s.CreateAppointment(ctx, "user:service", again, nil)
 	if err != nil || created || got.ID != b.ID {
 		t.Errorf("re-import by UID = %+v, %v, %v; want the stored one", got, created, err)
 	}
@@ -88,47 +89,71 @@ func testAppointments(t *testing.T, s registry.Store) {
 	}
 }
 
-// testScopeByHost: a request naming a host covers the visitors of an
-// appointment with that host, companions included, and nobody else.
+// testScopeByHost: a request naming a host or an appointment code covers
+// the visitors of the appointments with that host or code, companions
+// included, and nobody else; naming both covers either.
 func testScopeByHost(t *testing.T, s registry.Store) {
 	ctx := context.Background()
 	a := newAppointment(t, t0.Add(-30*time.Minute), "")
-	if _, _, err := s.CreateAppointment(ctx, "user:service", a); err != nil {
-		t.Fatal(err)
+	b := newAppointment(t, t0.Add(-20*time.Minute), "")
+	b.Host = "Bürgerbüro"
+	for _, x := range []*registry.Appointment{a, b} {
+		if _, _, err := s.CreateAppointment(ctx, "user:service", x, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reg, comp := newVisit("rathaus", "", t0.Add(-40*time.Minute)), newVisit("rathaus", "", t0.Add(-40*time.Minute))
 	reg.Party, comp.Party = "party-1", "party-1"
 	p := party("user:pforte", nil, reg, comp)
 	p.Appointment = a.ID
+	second := newVisit("rathaus", "", t0.Add(-25*time.Minute))
+	q := party("user:pforte", nil, second)
+	q.Appointment = b.ID
 	other := newVisit("rathaus", "", t0.Add(-35*time.Minute))
-	createParties(t, s, p)
+	createParties(t, s, p, q)
 	createVisits(t, s, other)
 
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	all := &recorder{}
 	approve(t, s, r.ID, t0, t0.Add(time.Hour))
-	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 3 {
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 4 {
 		t.Fatalf("export without hosts: %d visits, %v", len(all.visits), err)
 	}
-	h := &registry.TraceRequest{ID: registry.NewID(), CaseRef: "GA-2", Office: "GA", LegalBasis: "§ 25 IfSG", Contact: "x",
-		From: t0.Add(-time.Hour), To: t0, Sites: []string{"rathaus"}, Hosts: []string{"Bauamt"}, OwnerToken: "office"}
-	if err := s.CreateTraceRequest(ctx, office, h); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.FindTraceRequest(ctx, h.ID)
-	if err != nil || len(got.Hosts) != 1 || got.Hosts[0] != "Bauamt" {
-		t.Fatalf("stored hosts = %v, %v", got.Hosts, err)
-	}
-	approve(t, s, h.ID, t0, t0.Add(time.Hour))
-	byHost := &recorder{}
-	if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, byHost.build); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]bool{}
-	for _, v := range byHost.visits {
-		ids[v.ID] = true
-	}
-	if len(ids) != 2 || !ids[reg.ID] || !ids[comp.ID] {
-		t.Errorf("export by host = %v, want the registrant %s and the companion %s", ids, reg.ID, comp.ID)
+	for _, c := range []struct {
+		name         string
+		hosts, codes []string
+		want         []string
+	}{
+		{"host", []string{"Bauamt"}, nil, []string{reg.ID, comp.ID}},
+		{"code", nil, []string{b.Code}, []string{second.ID}},
+		{"host or code", []string{"Bauamt"}, []string{b.Code}, []string{reg.ID, comp.ID, second.ID}},
+		{"unknown code", nil, []string{"T-0000"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := &registry.TraceRequest{ID: registry.NewID(), CaseRef: "GA-2", Office: "GA", LegalBasis: "§ 25 IfSG", Contact: "x",
+				From: t0.Add(-time.Hour), To: t0, Sites: []string{"rathaus"}, Hosts: c.hosts, Appointments: c.codes, OwnerToken: "office"}
+			if err := s.CreateTraceRequest(ctx, office, h); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.FindTraceRequest(ctx, h.ID)
+			if err != nil || !slices.Equal(got.Hosts, c.hosts) || !slices.Equal(got.Appointments, c.codes) {
+				t.Fatalf("stored hosts, codes = %v, %v, %v", got.Hosts, got.Appointments, err)
+			}
+			approve(t, s, h.ID, t0, t0.Add(time.Hour))
+			rec := &recorder{}
+			if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, rec.build); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, v := range rec.visits {
+				ids = append(ids, v.ID)
+			}
+			slices.Sort(ids)
+			want := slices.Clone(c.want)
+			slices.Sort(want)
+			if !slices.Equal(ids, want) {
+				t.Errorf("export = %v, want %v", ids, want)
+			}
+		})
 	}
 }
