@@ -263,4 +263,11 @@ type AppointmentStore interface {
 	// CancelAppointment cancels an expected appointment (ECONFLICT after
 	// arrival or when cancelled), with an AuditAppointmentChanged event.
 	CancelAppointment(ctx context.Context, actor Actor, id string, now time.Time) (*Appointment, error)
+	// PendingArrivals lists the arrived appointments whose host was not
+	// told yet (MarkNotified), arrived at or after since, oldest first,
+	// at most limit: the outbox of the arrival webhooks.
+	PendingArrivals(ctx context.Context, since time.Time, limit int) ([]*Appointment, error)
+	// MarkNotified records that the arrival for appointment id was
+	// delivered (or given up) at t; marking it again changes nothing.
+	MarkNotified(ctx context.Context, id string, t time.Time) error
 }

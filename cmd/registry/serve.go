@@ -145,12 +145,10 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		if err != nil {
 			return err
 		}
-		n := &notify.Notifier{Targets: targets, Logger: a.logger, Now: a.now}
+		n := &notify.Notifier{Store: store, Targets: targets, Logger: a.logger, Now: a.now}
 		n.Start(ctx)
-		svc.OnArrival = func(ap *registry.Appointment, at time.Time) {
-			site, _ := svc.Site(context.WithoutCancel(ctx), ap.Site) // cached; the name is cosmetic
-			n.Notify(notify.NewArrival(ap, site, at))
-		}
+		// The arrival is in the store; the nudge only tells it sooner.
+		svc.OnArrival = func(*registry.Appointment, time.Time) { n.Nudge() }
 		a.logger.Info("arrival webhooks", "targets", len(targets))
 	}
 	svc.Start(ctx)

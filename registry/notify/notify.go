@@ -2,7 +2,8 @@
 // arrived: an outgoing webhook per site or host (for example a chat
 // system's incoming webhook), JSON with the appointment's code, time,
 // room and host, never the visitor's name, signed with a shared secret
-// (HMAC-SHA256) and retried.
+// (HMAC-SHA256), retried, and sent from the store's record of arrivals not
+// yet told, so that a restart loses none.
 package notify
 
 import (
@@ -21,6 +22,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cityhall/registry/registry"
@@ -127,94 +129,211 @@ func Sign(secret []byte, ts time.Time, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Notifier sends arrivals to their targets from a bounded queue, retrying
-// each delivery with backoff. Deliveries are best effort: a notification
-// is a convenience for the host, not a record (the registration is stored
-// and audited whether or not it arrives), and the queue lives in memory.
+// Store is what the Notifier needs of a store: the arrivals not yet told
+// (the outbox) and the sites' names.
+type Store interface {
+	PendingArrivals(ctx context.Context, since time.Time, limit int) ([]*registry.Appointment, error)
+	MarkNotified(ctx context.Context, id string, t time.Time) error
+	Site(ctx context.Context, code string) (*registry.Site, error)
+}
+
+// Notifier tells the targets of the arrivals the store holds as not yet
+// told, retrying each delivery with backoff, and marks an arrival told
+// once every target answered 2xx or was given up. The outbox is the
+// appointments table itself (an arrival is stored in the registration's
+// transaction), so a restart loses no notification; one that was under
+// way may be sent again: receivers dedupe by X-Registry-Delivery.
+// Deliveries run in parallel, so one slow or unreachable target does not
+// hold up the others.
 type Notifier struct {
+	Store   Store
 	Targets []Target
 	Client  *http.Client
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// Attempts per delivery (default 5) and the first backoff (default 2 s,
-	// doubling).
+	// Attempts per target (default 8) and the first backoff (default 2 s,
+	// doubling up to 5 minutes).
 	Attempts int
 	Backoff  time.Duration
+	// Poll is how often the store is read (default 5 s; Nudge reads at
+	// once). Arrivals older than MaxAge (default 2 h) are no longer told.
+	Poll   time.Duration
+	MaxAge time.Duration
+	// Parallel bounds the arrivals delivered at once (default 8).
+	Parallel int
 
-	queue chan delivery
+	nudge chan struct{}
+	mu    sync.Mutex
+	busy  map[string]bool // appointment ids being delivered
+	slots chan struct{}
 }
 
-type delivery struct {
-	t    Target
-	body []byte
-}
+// batch is how many pending arrivals one read of the store takes.
+const batch = 100
 
-// QueueSize bounds the deliveries waiting.
-const QueueSize = 1000
-
-// Start starts the sender; it stops when ctx ends.
-func (n *Notifier) Start(ctx context.Context) {
+// defaults fills in the zero fields.
+func (n *Notifier) defaults() {
 	if n.Client == nil {
 		n.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
 	}
 	if n.Now == nil {
 		n.Now = time.Now
 	}
 	if n.Attempts <= 0 {
-		n.Attempts = 5
+		n.Attempts = 8
 	}
 	if n.Backoff <= 0 {
 		n.Backoff = 2 * time.Second
 	}
-	n.queue = make(chan delivery, QueueSize)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case d := <-n.queue:
-				n.send(ctx, d)
-			}
-		}
-	}()
+	if n.Poll <= 0 {
+		n.Poll = 5 * time.Second
+	}
+	if n.MaxAge <= 0 {
+		n.MaxAge = 2 * time.Hour
+	}
+	if n.Parallel <= 0 {
+		n.Parallel = 8
+	}
+	n.nudge = make(chan struct{}, 1)
+	n.busy = map[string]bool{}
+	n.slots = make(chan struct{}, n.Parallel)
 }
 
-// Notify queues the arrival for every target of its site and host. It
-// never blocks: with the queue full the notification is dropped and
-// logged.
-func (n *Notifier) Notify(a Arrival) {
-	body, err := json.Marshal(a)
+// Start starts the notifier; it stops when ctx ends. Call it before
+// Nudge.
+func (n *Notifier) Start(ctx context.Context) {
+	n.defaults()
+	go n.run(ctx)
+}
+
+// Nudge makes the notifier read the store at once (after a registration
+// for an appointment). It never blocks.
+func (n *Notifier) Nudge() {
+	select {
+	case n.nudge <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Notifier) run(ctx context.Context) {
+	tick := time.NewTicker(n.Poll)
+	defer tick.Stop()
+	for {
+		n.dispatch(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.nudge:
+		}
+	}
+}
+
+// dispatch starts a delivery for every pending arrival not under way,
+// as far as the parallel slots allow.
+func (n *Notifier) dispatch(ctx context.Context) {
+	list, err := n.Store.PendingArrivals(ctx, n.Now().Add(-n.MaxAge), batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.Logger.Warn("arrival webhooks: cannot read the pending arrivals", "err", err)
+		}
+		return
+	}
+	for _, a := range list {
+		n.mu.Lock()
+		busy := n.busy[a.ID]
+		n.mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case n.slots <- struct{}{}:
+		default:
+			return // all slots busy: the next round takes the rest
+		}
+		n.mu.Lock()
+		n.busy[a.ID] = true
+		n.mu.Unlock()
+		go func() {
+			defer func() {
+				n.mu.Lock()
+				delete(n.busy, a.ID)
+				n.mu.Unlock()
+				<-n.slots
+				n.Nudge() // a slot is free: take what waits
+			}()
+			n.deliver(ctx, a)
+		}()
+	}
+}
+
+// deliver tells every target of a's site and host, then marks a told;
+// when ctx ends first it leaves a pending, to be sent after a restart.
+func (n *Notifier) deliver(ctx context.Context, a *registry.Appointment) {
+	at := n.Now()
+	if a.ArrivedAt != nil {
+		at = *a.ArrivedAt
+	}
+	site, err := n.Store.Site(ctx, a.Site)
+	if err != nil {
+		site = nil // the name is cosmetic: the code stands in
+	}
+	body, err := json.Marshal(NewArrival(a, site, at))
 	if err != nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, t := range n.Targets {
 		if t.Site != a.Site || t.Host != "" && t.Host != a.Host {
 			continue
 		}
-		select {
-		case n.queue <- delivery{t, body}:
-		default:
-			n.Logger.Warn("webhook queue full: arrival notification dropped", "site", a.Site, "code", a.Code)
-		}
+		wg.Go(func() { n.send(ctx, delivery{t: t, id: a.ID, body: body}) })
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	if err := n.Store.MarkNotified(context.WithoutCancel(ctx), a.ID, n.Now()); err != nil {
+		n.Logger.Warn("arrival webhooks: cannot mark the arrival told; it may be sent again", "site", a.Site, "code", a.Code, "err", err)
 	}
 }
 
+type delivery struct {
+	t    Target
+	id   string // the appointment's id: the receiver's dedupe key
+	body []byte
+}
+
+// maxBackoff caps the wait between attempts.
+const maxBackoff = 5 * time.Minute
+
+// send posts d until the target answers 2xx, the attempts are used up
+// (logged) or ctx ends.
 func (n *Notifier) send(ctx context.Context, d delivery) {
 	wait := n.Backoff
-	for attempt := 1; attempt <= n.Attempts; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err := n.post(ctx, d)
 		if err == nil {
 			return
 		}
-		n.Logger.Warn("webhook delivery failed", "site", d.t.Site, "attempt", attempt, "err", err)
+		if ctx.Err() != nil {
+			return
+		}
+		if attempt == n.Attempts {
+			n.Logger.Error("webhook delivery given up", "site", d.t.Site, "host", d.t.Host, "attempts", attempt, "err", err)
+			return
+		}
+		n.Logger.Warn("webhook delivery failed; retrying", "site", d.t.Site, "host", d.t.Host, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		wait *= 2
+		wait = min(2*wait, maxBackoff)
 	}
-	n.Logger.Error("webhook delivery given up", "site", d.t.Site, "attempts", n.Attempts)
 }
 
 func (n *Notifier) post(ctx context.Context, d delivery) error {
@@ -226,6 +345,7 @@ func (n *Notifier) post(ctx context.Context, d delivery) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "registry-webhook/1")
 	req.Header.Set("X-Registry-Timestamp", strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set("X-Registry-Delivery", d.id)
 	req.Header.Set("X-Registry-Signature", Sign(d.t.Secret, ts, d.body))
 	resp, err := n.Client.Do(req)
 	if err != nil {

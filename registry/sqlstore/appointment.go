@@ -181,3 +181,28 @@ func (s *Store) markArrived(ctx context.Context, tx *sqlx.Tx, parties []*registr
 	}
 	return nil
 }
+
+// PendingArrivals lists the arrivals not yet told; see
+// registry.AppointmentStore.
+func (s *Store) PendingArrivals(ctx context.Context, since time.Time, limit int) ([]*registry.Appointment, error) {
+	var rows []appointmentRow
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+
+		` WHERE a.status = ? AND a.notified_at IS NULL AND a.arrived_at >= ? ORDER BY a.arrived_at, a.id LIMIT ?`),
+		string(registry.AppointmentArrived), micros(since), limit)
+	if err != nil {
+		return nil, s.errorf(err, "list pending arrivals")
+	}
+	out := make([]*registry.Appointment, len(rows))
+	for i := range rows {
+		out[i] = rows[i].appointment()
+	}
+	return out, nil
+}
+
+// MarkNotified records a told arrival; see registry.AppointmentStore.
+func (s *Store) MarkNotified(ctx context.Context, id string, t time.Time) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.rebind(`UPDATE appointments SET notified_at = ? WHERE id = ? AND notified_at IS NULL`), micros(t), id)
+		return s.errorf(err, "mark arrival notified")
+	})
+}

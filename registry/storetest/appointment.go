@@ -58,6 +58,21 @@ func testAppointments(t *testing.T, s registry.Store) {
 	if err != nil || found.Status != registry.AppointmentArrived || found.VisitID != v.ID || found.StatusAt(t0) != registry.AppointmentArrived {
 		t.Fatalf("after arrival: %+v, %v", found, err)
 	}
+	// The arrival waits in the webhooks' outbox until it is marked told.
+	if p, err := s.PendingArrivals(ctx, t0.Add(-time.Hour), 10); err != nil || len(p) != 1 || p[0].ID != a.ID {
+		t.Fatalf("PendingArrivals() = %+v, %v; want the arrival", p, err)
+	}
+	if p, _ := s.PendingArrivals(ctx, t0.Add(time.Hour), 10); len(p) != 0 {
+		t.Errorf("PendingArrivals(since after the arrival) = %+v, want none", p)
+	}
+	for range 2 {
+		if err := s.MarkNotified(ctx, a.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, _ := s.PendingArrivals(ctx, t0.Add(-time.Hour), 10); len(p) != 0 {
+		t.Errorf("after MarkNotified: %+v pending", p)
+	}
 	if err := checkOut(s, v.ID, t0.Add(90*time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -13,3 +13,10 @@ CREATE INDEX appointments_visit ON appointments (visit_id) WHERE visit_id <> '';
 
 -- A trace request may name appointment codes (T-4711) besides hosts.
 ALTER TABLE trace_requests ADD COLUMN appointments TEXT NOT NULL DEFAULT '[]';
+
+-- Arrival webhooks are an outbox: the notifier sends the arrivals whose
+-- notified_at is NULL and then sets it, so that a restart loses none.
+-- Arrivals before this migration count as told.
+ALTER TABLE appointments ADD COLUMN notified_at BIGINT;
+UPDATE appointments SET notified_at = arrived_at WHERE arrived_at IS NOT NULL;
+CREATE INDEX appointments_unnotified ON appointments (arrived_at) WHERE status = 'arrived' AND notified_at IS NULL;
