@@ -207,7 +207,8 @@ func TestDeskDayPage(t *testing.T) {
 }
 
 // TestHostPage: a host account sees its own appointments of the day and
-// the arrival, reloading itself, and nothing else of the desk.
+// the arrival (live.js updates the page, a <noscript> refresh reloads it),
+// and nothing else of the desk.
 func TestHostPage(t *testing.T) {
 	s, _ := deskServer(t, serverOptions{})
 	s.PutSite(t, apptSite())
@@ -229,7 +230,8 @@ func TestHostPage(t *testing.T) {
 	reg := intaketest.Registration("roth")
 	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", mine.Code
 	wantStatus(t, s.register(t, regJSON(t, reg), ""), 201)
-	if _, body = c.page("GET", "/desk/rathaus/host", nil); !strings.Contains(body, "da seit") || strings.Contains(body, reg.FamilyName) {
+	if _, body = c.page("GET", "/desk/rathaus/host", nil); !strings.Contains(body, "da seit") || strings.Contains(body, reg.FamilyName) ||
+		!strings.Contains(body, `data-announce="Ihr Besuch zum Termin `+mine.Code+` ist angekommen`) || !strings.Contains(body, `/static/live.js`) {
 		t.Errorf("host page after the arrival lacks the arrival or shows the name:\n%s", body)
 	}
 	// Nothing of the desk: registering, who is present, the day list.

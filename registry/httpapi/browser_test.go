@@ -16,6 +16,7 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake/intaketest"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -608,6 +609,32 @@ func TestBrowserAppointments(t *testing.T) {
 		t.Errorf("the host's page shows a name or the desk's navigation")
 	}
 	screen(t, ctx, "host-page")
+
+	// The page is live: a visitor registered while the host looks shows up
+	// without a reload, and a screen reader hears it.
+	later := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", s.Clock.Now().Add(30*time.Minute))
+	do(t, ctx, "reload for the new appointment", chromedp.Reload(), chromedp.WaitVisible(`//tr[@data-code="`+later.Code+`"]`))
+	if eval[bool](t, ctx, `document.querySelector('tr[data-code="`+later.Code+`"]').hasAttribute("data-announce")`) {
+		t.Fatalf("the later appointment counts as arrived already")
+	}
+	eval[bool](t, ctx, `window.notReloaded = true`)
+	reg := intaketest.Registration("live")
+	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", later.Code
+	wantStatus(t, s.register(t, regJSON(t, reg), ""), 201)
+	// The next update would come within 5 seconds; the page also updates
+	// when it becomes visible again, which the test uses not to wait.
+	eval[bool](t, ctx, `document.dispatchEvent(new Event("visibilitychange"))`)
+	do(t, ctx, "update", chromedp.WaitVisible(`//tr[@data-code="`+later.Code+`" and contains(@class, "new")]`))
+	if got := eval[string](t, ctx, `document.getElementById("live-status").textContent`); !strings.Contains(got, later.Code) || !strings.Contains(got, "angekommen") {
+		t.Errorf("the status line says %q, want the arrival", got)
+	}
+	if !eval[bool](t, ctx, `window.notReloaded === true`) {
+		t.Errorf("the page reloaded instead of updating")
+	}
+	if strings.Contains(bodyText(t, ctx), reg.FamilyName) {
+		t.Errorf("the live update shows the visitor's name")
+	}
+	screen(t, ctx, "host-page-live")
 
 	// The visitor's own form at a site by appointment only asks for the code.
 	do(t, ctx, "phone size", chromedp.EmulateViewport(phoneW, phoneH))

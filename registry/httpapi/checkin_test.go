@@ -15,7 +15,7 @@ import (
 	"github.com/cityhall/registry/registry/postgres/pgtest"
 )
 
-const wantCSP = "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const wantCSP = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // newCheckinServer is a SQLite server whose check-in form is on for
 // rathaus only.

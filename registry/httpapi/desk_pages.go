@@ -532,7 +532,8 @@ func (s *Server) handleDeskPassword(w http.ResponseWriter, r *http.Request, dr *
 // handleHostPage serves GET /desk/{site}/host to host accounts: their own
 // appointments of the day at the site with their status, so that the
 // host sees the visitor arrive (by code and time, never by name). The
-// page reloads itself every 20 seconds.
+// page updates its list every 5 seconds (live.js; without scripts it
+// reloads every 20 seconds) and announces an arrival to screen readers.
 func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
 	if dr.user.Role != registry.UserHost {
 		http.Redirect(w, r, "/desk/"+dr.site.Code+"/day?lang="+dr.lang, http.StatusSeeOther)
@@ -545,7 +546,9 @@ func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *desk
 		return
 	}
 	d := s.deskPage(r, dr, "title_host")
-	d.Page, d.Refresh = "host", 20
+	d.Page, d.Refresh, d.LiveSeconds = "host", 20, 5
+	d.Scripts = append(d.Scripts, "live.js")
+	d.Updated = fmt.Sprintf(d.T["host_updated"], now.In(registry.LocalZone).Format("15:04:05"))
 	for _, a := range list {
 		if a.Host != dr.user.Host {
 			continue
@@ -554,7 +557,11 @@ func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *desk
 		row := dayRow{From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
 			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)]}
 		if a.ArrivedAt != nil {
-			row.StatusText += " " + fmt.Sprintf(d.T["arrived_at"], a.ArrivedAt.In(registry.LocalZone).Format("15:04"))
+			at := a.ArrivedAt.In(registry.LocalZone).Format("15:04")
+			row.StatusText += " " + fmt.Sprintf(d.T["arrived_at"], at)
+			if st == registry.AppointmentArrived {
+				row.Announce = fmt.Sprintf(d.T["host_announce"], a.Code, at)
+			}
 		}
 		d.Appointments = append(d.Appointments, row)
 	}
@@ -566,6 +573,9 @@ func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *desk
 type dayRow struct {
 	From, To, Code, Host, Area, Status, StatusText string
 	CanRegister                                    bool
+	// Announce is what the host's page says aloud when the visitor
+	// arrives (screen readers; live.js).
+	Announce string
 }
 
 // handleDeskDay serves GET /desk/{site}/day: today's appointments of the

@@ -23,10 +23,11 @@ import (
 //go:embed templates static
 var assets embed.FS
 
-// pageCSP allows the pages nothing but their own stylesheet and scripts
-// and posting forms to this server: no inline script or style, no images
-// from anywhere (QR codes are inline SVG), no framing.
-const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP allows the pages nothing but their own stylesheet and scripts,
+// fetching from and posting forms to this server (the host's page
+// updates itself): no inline script or style, no images from anywhere
+// (QR codes are inline SVG), no framing.
+const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // pageNames are the templates, each the layout with its own content.
 var pageNames = []string{
@@ -85,7 +86,11 @@ type pageData struct {
 	Present      []presentRow
 	Occupancy    []occupancyRow
 	Appointments []dayRow
-	Refresh      int // seconds after which the page reloads itself; 0: never
+	Refresh      int // seconds after which the page reloads itself without scripts; 0: never
+	// LiveSeconds is how often live.js updates the page's #live part.
+	LiveSeconds int
+	// Updated says when the page's data was read ("Stand 10:31:05 Uhr").
+	Updated string
 	Count        int
 	Login        string
 }
@@ -178,6 +183,7 @@ var staticTypes = map[string]string{
 	"registry.css": "text/css; charset=utf-8",
 	"out.js":       "text/javascript; charset=utf-8",
 	"desk.js":      "text/javascript; charset=utf-8",
+	"live.js":      "text/javascript; charset=utf-8",
 }
 
 // handleStatic serves GET /static/{file}: the stylesheet and the scripts

@@ -1,0 +1,78 @@
+// The host's page updates itself: every few seconds it fetches itself
+// again (same origin, the session cookie) and replaces its list, and a
+// status line tells screen readers about a visitor that just arrived.
+// Without scripts the page reloads itself instead (a <noscript> refresh).
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  var status = document.getElementById("live-status");
+  if (!live || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  var seconds = Math.max(2, parseInt(live.getAttribute("data-seconds"), 10) || 5);
+  var timer = null;
+
+  function arrived(root) {
+    var codes = {};
+    root.querySelectorAll("tr[data-announce]").forEach(function (tr) {
+      codes[tr.getAttribute("data-code")] = tr.getAttribute("data-announce");
+    });
+    return codes;
+  }
+
+  var known = arrived(live);
+
+  function schedule() {
+    clearTimeout(timer);
+    if (!document.hidden) {
+      timer = setTimeout(update, seconds * 1000);
+    }
+  }
+
+  function update() {
+    fetch(window.location.href, { credentials: "same-origin", cache: "no-store", redirect: "follow" })
+      .then(function (resp) {
+        if (!resp.ok || resp.redirected) {
+          // Signed out, or the session ended: show what the server says.
+          window.location.reload();
+          return null;
+        }
+        return resp.text();
+      })
+      .then(function (html) {
+        if (html === null) {
+          return;
+        }
+        var next = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (!next) {
+          return;
+        }
+        var now = arrived(next);
+        var news = Object.keys(now).filter(function (code) { return !known[code]; });
+        if (live.innerHTML !== next.innerHTML) {
+          live.innerHTML = next.innerHTML;
+        }
+        news.forEach(function (code) {
+          var row = live.querySelector('tr[data-code="' + code + '"]');
+          if (row) {
+            row.classList.add("new");
+          }
+        });
+        if (news.length > 0 && status) {
+          status.textContent = news.map(function (code) { return now[code]; }).join(" ");
+        }
+        known = now;
+      })
+      .catch(function () { /* offline for a moment: try again */ })
+      .then(schedule);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) {
+      update();
+    } else {
+      clearTimeout(timer);
+    }
+  });
+  schedule();
+})();
