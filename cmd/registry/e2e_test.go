@@ -122,11 +122,17 @@ var scriptClient = &http.Client{Timeout: 30 * time.Second}
 // "HTTP <status>" and the body (or writes the body to OUTFILE).
 func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
-		ts.Fatalf("usage: http METHOD URL TOKEN|- [BODYFILE|-] [OUTFILE] (no !: assert on the printed status)")
+		ts.Fatalf("usage: http METHOD URL TOKEN|- [[expand:]BODYFILE|-] [OUTFILE] (no !: assert on the printed status)")
 	}
 	var body io.Reader
 	if len(args) > 3 && args[3] != "-" {
-		body = strings.NewReader(ts.ReadFile(args[3]))
+		// expand: fills $NAME in the body from the script's environment
+		// (a code printed earlier); other bodies are sent as written.
+		if name, ok := strings.CutPrefix(args[3], "expand:"); ok {
+			body = strings.NewReader(os.Expand(ts.ReadFile(name), ts.Getenv))
+		} else {
+			body = strings.NewReader(ts.ReadFile(args[3]))
+		}
 	}
 	req, err := http.NewRequest(args[0], args[1], body)
 	ts.Check(err)
