@@ -177,10 +177,14 @@ func (a *app) booking(ctx context.Context, s registry.Store, note bool, keystore
 
 func printAppointments(w io.Writer, list []*registry.Appointment, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CODE\tDAY\tFROM\tTO\tHOST\tAREA\tSTATUS")
+	fmt.Fprintln(tw, "CODE\tDAY\tFROM\tTO\tHOST\tAREA\tSTATUS\tNOTE")
 	for _, ap := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ap.Code, ap.Day, ap.Start.In(registry.LocalZone).Format("15:04"),
-			ap.End.In(registry.LocalZone).Format("15:04"), escaped(ap.Host), dash(escaped(ap.Area)), ap.StatusAt(now))
+		note := "-"
+		if ap.HasNote {
+			note = "sealed" // for the health office; nobody here can read it
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ap.Code, ap.Day, ap.Start.In(registry.LocalZone).Format("15:04"),
+			ap.End.In(registry.LocalZone).Format("15:04"), escaped(ap.Host), dash(escaped(ap.Area)), ap.StatusAt(now), note)
 	}
 	return tw.Flush()
 }
