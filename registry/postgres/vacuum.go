@@ -28,7 +28,9 @@ const DefaultEraseWait = time.Minute
 //     registration, check-out by id or occupancy count reads a day that
 //     old;
 //   - the small tables that hold staff data the purge may have erased
-//     (audit_actors, trace_requests) are rewritten too, in milliseconds.
+//     (audit_actors, trace_requests) and the appointments, whose deleted
+//     rows held sealed notes and visit ids, are rewritten too, in
+//     milliseconds (a month of appointments is a few thousand rows).
 //
 // Why a rewrite and not a plain VACUUM: measured against PostgreSQL 15
 // (TestPurgeErasesBytes), a plain VACUUM after the DELETE left the sealed
@@ -66,9 +68,10 @@ func (d *dialect) AfterPurge(ctx context.Context, db *sqlx.DB, cutoff time.Time)
 	if err := waitForOlderSnapshots(ctx, db, d.store.EraseWait); err != nil {
 		return err
 	}
-	// The small tables of staff data (erased names, contacts, notes) are
-	// rewritten with the boundary day.
-	rewrite := []string{"audit_actors", "trace_requests"}
+	// The small tables of staff data (erased names, contacts, notes) and
+	// the appointments (sealed notes, visit links) are rewritten with the
+	// boundary day.
+	rewrite := []string{"audit_actors", "trace_requests", "appointments"}
 	if boundary != "" {
 		rewrite = append(rewrite, boundary)
 	}

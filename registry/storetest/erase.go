@@ -48,6 +48,7 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	cutoff := now.Add(-28 * 24 * time.Hour)
 	var expired, kept, expiredIDs [][]byte
+	var expiredNotes int64
 	// The first 100 expired visits lie on the three days before the
 	// cutoff's and fill whole pages that the purge frees (PostgreSQL: whole
 	// day partitions it drops); the rest alternate with kept ones on shared
@@ -74,6 +75,17 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 		} else {
 			kept = append(kept, v.Sealed)
 		}
+		if i%5 == 0 {
+			// An appointment with a sealed note for the health office,
+			// purged with its day.
+			note := noteAppointment(t, s, checkIn, Canary("note-"+kind, i))
+			if kind == "expired" {
+				expired = append(expired, note)
+				expiredNotes++
+			} else {
+				kept = append(kept, note)
+			}
+		}
 	}
 	if got := hits(t, expired); got != len(expired) {
 		t.Fatalf("before purge: %d of %d expired payloads in the files, want all (scan broken?)", got, len(expired))
@@ -85,8 +97,8 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.VisitsDeleted != int64(len(expired)) {
-		t.Fatalf("VisitsDeleted = %d, want %d", rep.VisitsDeleted, len(expired))
+	if rep.VisitsDeleted != int64(len(expiredIDs)) || rep.AppointmentsDeleted != expiredNotes {
+		t.Fatalf("VisitsDeleted = %d, AppointmentsDeleted = %d; want %d, %d", rep.VisitsDeleted, rep.AppointmentsDeleted, len(expiredIDs), expiredNotes)
 	}
 	if got := hits(t, expired); got != 0 {
 		t.Errorf("after purge: %d expired payloads still in the database files, want 0", got)
@@ -97,6 +109,22 @@ func ErasesBytes(t *testing.T, s registry.Store, hits func(t *testing.T, payload
 	if got := hits(t, kept); got != len(kept) {
 		t.Errorf("after purge: %d of %d kept payloads in the files, want all", got, len(kept))
 	}
+}
+
+// noteAppointment stores an appointment at start whose sealed note is
+// payload (a canary: the bytes are what matters here) and returns payload.
+func noteAppointment(t *testing.T, s registry.Store, start time.Time, payload []byte) []byte {
+	t.Helper()
+	a := &registry.Appointment{ID: registry.NewID(), Site: "rathaus", Day: registry.LocalDay(start), Code: registry.NewAppointmentCode(),
+		Host: "Bauamt", Start: start, End: start.Add(30 * time.Minute), Status: registry.AppointmentExpected, Source: "cli", CreatedAt: start}
+	seal := func(a *registry.Appointment) error {
+		a.NoteSealed, a.NoteEpoch, a.HasNote = payload, registry.DayOf(a.Start), true
+		return nil
+	}
+	if _, _, err := s.CreateAppointment(context.Background(), "user:service", a, seal); err != nil {
+		t.Fatal(err)
+	}
+	return payload
 }
 
 // OpensConcurrently opens one new database from four goroutines at once:
