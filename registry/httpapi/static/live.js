@@ -11,6 +11,8 @@
   }
   var seconds = Math.max(2, parseInt(live.getAttribute("data-seconds"), 10) || 5);
   var timer = null;
+  var fresh = {}; // code → when it arrived here, highlighted for a minute
+  var highlight = 60 * 1000;
 
   function arrived(root) {
     var codes = {};
@@ -32,10 +34,13 @@
   function update() {
     fetch(window.location.href, { credentials: "same-origin", cache: "no-store", redirect: "follow" })
       .then(function (resp) {
-        if (!resp.ok || resp.redirected) {
+        if (resp.redirected || resp.status === 401 || resp.status === 403) {
           // Signed out, or the session ended: show what the server says.
           window.location.reload();
           return null;
+        }
+        if (!resp.ok) {
+          throw new Error("HTTP " + resp.status); // busy or down: try again later
         }
         return resp.text();
       })
@@ -47,21 +52,25 @@
         if (!next) {
           return;
         }
-        var now = arrived(next);
-        var news = Object.keys(now).filter(function (code) { return !known[code]; });
+        var arrivals = arrived(next);
+        var news = Object.keys(arrivals).filter(function (code) { return !known[code]; });
         if (live.innerHTML !== next.innerHTML) {
           live.innerHTML = next.innerHTML;
         }
-        news.forEach(function (code) {
+        var t = Date.now();
+        news.forEach(function (code) { fresh[code] = t; });
+        Object.keys(fresh).forEach(function (code) {
           var row = live.querySelector('tr[data-code="' + code + '"]');
-          if (row) {
+          if (t - fresh[code] > highlight || !row) {
+            delete fresh[code];
+          } else {
             row.classList.add("new");
           }
         });
         if (news.length > 0 && status) {
-          status.textContent = news.map(function (code) { return now[code]; }).join(" ");
+          status.textContent = news.map(function (code) { return arrivals[code]; }).join(" ");
         }
-        known = now;
+        known = arrivals;
       })
       .catch(function () { /* offline for a moment: try again */ })
       .then(schedule);
