@@ -91,8 +91,8 @@ type pageData struct {
 	LiveSeconds int
 	// Updated says when the page's data was read ("Stand 10:31:05 Uhr").
 	Updated string
-	Count        int
-	Login        string
+	Count   int
+	Login   string
 }
 
 type pageLink struct{ Href, Text string }
