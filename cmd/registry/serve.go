@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/cityhall/registry/crypto"
@@ -140,6 +141,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	}
 	svc := intake.New(store, crypto.NewSealer(rcpts), secret, a.logger)
 	svc.Now = a.now
+	var collectors []prometheus.Collector
 	if o.webhooks != "" {
 		targets, err := notify.ReadTargets(o.webhooks)
 		if err != nil {
@@ -147,6 +149,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		}
 		n := &notify.Notifier{Store: store, Targets: targets, Logger: a.logger, Now: a.now}
 		n.Start(ctx)
+		collectors = append(collectors, n)
 		// The arrival is in the store; the nudge only tells it sooner.
 		svc.OnArrival = func(*registry.Appointment, time.Time) { n.Nudge() }
 		a.logger.Info("arrival webhooks", "targets", len(targets))
@@ -155,7 +158,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	defer svc.Close()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
-		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen}
+		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
 		cfg.Booking = &intake.Booking{Store: store, Sealer: svc.Sealer, Keys: purger}

@@ -62,6 +62,7 @@ func (m *metrics) countError(code string) { m.errors.WithLabelValues(code).Inc()
 // scrape: intake, purge, epoch keys and occupancy.
 func (s *Server) registerCollectors() {
 	s.metrics.reg.MustRegister(&stateCollector{s: s})
+	s.metrics.reg.MustRegister(s.cfg.Collectors...)
 }
 
 // handleMetrics serves GET /metrics (the Prometheus text format).

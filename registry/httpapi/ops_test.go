@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/httpapi"
+	"github.com/cityhall/registry/registry/notify"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -212,5 +215,33 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if got := get(srv.MetricsURL() + "/metrics"); got != 200 {
 		t.Errorf("metrics listener /metrics = %d, want 200", got)
+	}
+}
+
+// TestMetricsCollectors: the arrival webhooks' metrics are served with the
+// others when serve passes the notifier.
+func TestMetricsCollectors(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	cfg := fullConfig(s)
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Collectors = []prometheus.Collector{&notify.Notifier{}}
+	srv, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	resp, err := http.Get(srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`registry_webhook_deliveries_total{result="given_up"} 0`, "registry_webhook_arrivals_under_way 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

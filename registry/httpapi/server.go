@@ -31,6 +31,7 @@ import (
 	"github.com/cityhall/registry/registry/export"
 	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/retention"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server limits. Timeouts are always set, so that slow clients cannot hold
@@ -77,6 +78,8 @@ type Config struct {
 	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
 
+	// Collectors are more metrics for /metrics (the arrival webhooks').
+	Collectors []prometheus.Collector
 	// MetricsAddr, when not "", serves GET /metrics on a listener of its
 	// own (for example 10.0.0.5:9090, reachable by the monitoring network
 	// only) instead of the main one, which then answers it 404.

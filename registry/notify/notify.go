@@ -23,7 +23,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhall/registry/registry"
 )
@@ -166,6 +169,31 @@ type Notifier struct {
 	mu    sync.Mutex
 	busy  map[string]bool // appointment ids being delivered
 	slots chan struct{}
+
+	delivered, failed, givenUp atomic.Int64 // for Collect
+}
+
+var (
+	descDeliveries = prometheus.NewDesc("registry_webhook_deliveries_total",
+		"Arrival webhook posts by result: delivered (2xx), failed (an attempt that will be retried), given_up (after the last attempt).", []string{"result"}, nil)
+	descUnderWay = prometheus.NewDesc("registry_webhook_arrivals_under_way", "Arrivals being delivered now.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (n *Notifier) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descDeliveries
+	ch <- descUnderWay
+}
+
+// Collect implements prometheus.Collector.
+func (n *Notifier) Collect(ch chan<- prometheus.Metric) {
+	for result, v := range map[string]*atomic.Int64{"delivered": &n.delivered, "failed": &n.failed, "given_up": &n.givenUp} {
+		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, float64(v.Load()), result)
+	}
+	n.mu.Lock()
+	busy := len(n.busy)
+	n.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descUnderWay, prometheus.GaugeValue, float64(busy))
 }
 
 // batch is how many pending arrivals one read of the store takes.
@@ -317,15 +345,18 @@ func (n *Notifier) send(ctx context.Context, d delivery) {
 	for attempt := 1; ; attempt++ {
 		err := n.post(ctx, d)
 		if err == nil {
+			n.delivered.Add(1)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		if attempt == n.Attempts {
+			n.givenUp.Add(1)
 			n.Logger.Error("webhook delivery given up", "site", d.t.Site, "host", d.t.Host, "attempts", attempt, "err", err)
 			return
 		}
+		n.failed.Add(1)
 		n.Logger.Warn("webhook delivery failed; retrying", "site", d.t.Site, "host", d.t.Host, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():

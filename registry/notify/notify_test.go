@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
@@ -176,6 +179,30 @@ func TestWebhook(t *testing.T) {
 		rcv.ids[0] != e.appt.ID {
 		t.Errorf("calls %d, got %+v, delivery ids %v", rcv.calls, rcv.got, rcv.ids)
 	}
+	wantDeliveries(t, n, map[string]float64{"delivered": 1, "failed": 1, "given_up": 0})
+}
+
+// wantDeliveries checks the notifier's registry_webhook_deliveries_total.
+func wantDeliveries(t *testing.T, n *notify.Notifier, want map[string]float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(n)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "registry_webhook_deliveries_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("registry_webhook_deliveries_total = %v, want %v", got, want)
+	}
 }
 
 // TestWebhookSurvivesRestart: an arrival whose target was down when serve
@@ -221,6 +248,7 @@ func TestWebhookGivesUp(t *testing.T) {
 	if rcv.calls != 3 {
 		t.Errorf("%d attempts, want 3", rcv.calls)
 	}
+	wantDeliveries(t, n, map[string]float64{"delivered": 0, "failed": 2, "given_up": 1})
 }
 
 func TestReadTargetsRefuses(t *testing.T) {
