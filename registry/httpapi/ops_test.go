@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/httpapi"
 	"github.com/cityhall/registry/registry/notify"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestHealthAndReadiness(t *testing.T) {

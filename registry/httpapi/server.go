@@ -26,12 +26,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/export"
 	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/retention"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server limits. Timeouts are always set, so that slow clients cannot hold
