@@ -178,12 +178,9 @@ func OpenOuter(sealed []byte, epoch age.Identity) (inner []byte, err error) {
 // schema versions are refused). It returns EINVALID on any failure; the message never holds
 // content. It does not check the binding: use Open, or call CheckBinding.
 func OpenInner(inner []byte, office []age.Identity) (*registry.Contact, error) {
-	if len(office) == 0 {
-		return nil, registry.Errorf(registry.EINVALID, "No health-office identity to open the record.")
-	}
-	plain, err := decrypt(inner, office...)
+	plain, err := openOffice(inner, office, "inner ciphertext")
 	if err != nil {
-		return nil, openError("inner ciphertext", "the health-office identities", err)
+		return nil, err
 	}
 	c, err := decodeContact(plain)
 	clear(plain)
@@ -193,17 +190,27 @@ func OpenInner(inner []byte, office []age.Identity) (*registry.Contact, error) {
 	return c, nil
 }
 
+// openOffice decrypts an inner ciphertext (what, for errors) with the
+// health-office identities.
+func openOffice(inner []byte, office []age.Identity, what string) ([]byte, error) {
+	if len(office) == 0 {
+		return nil, registry.Errorf(registry.EINVALID, "No health-office identity to open the %s.", what)
+	}
+	plain, err := decrypt(inner, office...)
+	if err != nil {
+		return nil, openError(what, "the health-office identities", err)
+	}
+	return plain, nil
+}
+
 // OpenNote decrypts the inner ciphertext of an appointment's note with
 // the health-office identities and parses it strictly. EINVALID on any
 // failure; the message never holds content. The caller checks the
 // binding (AppointmentNote.CheckBinding).
 func OpenNote(inner []byte, office []age.Identity) (*registry.AppointmentNote, error) {
-	if len(office) == 0 {
-		return nil, registry.Errorf(registry.EINVALID, "No health-office identity to open the note.")
-	}
-	plain, err := decrypt(inner, office...)
+	plain, err := openOffice(inner, office, "inner ciphertext of a note")
 	if err != nil {
-		return nil, openError("inner ciphertext of a note", "the health-office identities", err)
+		return nil, err
 	}
 	defer clear(plain)
 	var n registry.AppointmentNote

@@ -195,14 +195,7 @@ func TestMetricsListener(t *testing.T) {
 	s, _ := newSQLiteServer(t, serverOptions{})
 	cfg := fullConfig(s)
 	cfg.MetricsAddr = "127.0.0.1:0"
-	srv, err := httpapi.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	srv := openServer(t, cfg)
 	get := func(url string) int {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -226,14 +219,7 @@ func TestMetricsCollectors(t *testing.T) {
 	cfg := fullConfig(s)
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Collectors = []prometheus.Collector{&notify.Notifier{}}
-	srv, err := httpapi.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	srv := openServer(t, cfg)
 	resp, err := http.Get(srv.URL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -245,4 +231,18 @@ func TestMetricsCollectors(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// openServer starts a second server with cfg; cleanup closes it.
+func openServer(t *testing.T, cfg httpapi.Config) *httpapi.Server {
+	t.Helper()
+	srv, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return srv
 }

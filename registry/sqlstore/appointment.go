@@ -92,10 +92,13 @@ note_epoch, note_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CO
 // Appointments lists a site's appointments of a day; see
 // registry.AppointmentStore.
 func (s *Store) Appointments(ctx context.Context, site string, day registry.Day) ([]*registry.Appointment, error) {
+	return s.selectAppointments(ctx, `a.site = ? AND a.day = ? ORDER BY a.start_at, a.code`, site, string(day))
+}
+
+// selectAppointments lists the appointments of a condition (and order).
+func (s *Store) selectAppointments(ctx context.Context, where string, args ...any) ([]*registry.Appointment, error) {
 	var rows []appointmentRow
-	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+
-		` WHERE a.site = ? AND a.day = ? ORDER BY a.start_at, a.code`), site, string(day))
-	if err != nil {
+	if err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE `+where), args...); err != nil {
 		return nil, s.errorf(err, "list appointments")
 	}
 	out := make([]*registry.Appointment, len(rows))
@@ -185,18 +188,8 @@ func (s *Store) markArrived(ctx context.Context, tx *sqlx.Tx, parties []*registr
 // PendingArrivals lists the arrivals not yet told; see
 // registry.AppointmentStore.
 func (s *Store) PendingArrivals(ctx context.Context, since time.Time, limit int) ([]*registry.Appointment, error) {
-	var rows []appointmentRow
-	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+
-		` WHERE a.status = ? AND a.notified_at IS NULL AND a.arrived_at >= ? ORDER BY a.arrived_at, a.id LIMIT ?`),
+	return s.selectAppointments(ctx, `a.status = ? AND a.notified_at IS NULL AND a.arrived_at >= ? ORDER BY a.arrived_at, a.id LIMIT ?`,
 		string(registry.AppointmentArrived), micros(since), limit)
-	if err != nil {
-		return nil, s.errorf(err, "list pending arrivals")
-	}
-	out := make([]*registry.Appointment, len(rows))
-	for i := range rows {
-		out[i] = rows[i].appointment()
-	}
-	return out, nil
 }
 
 // MarkNotified records a told arrival; see registry.AppointmentStore.
