@@ -21,10 +21,17 @@ func (a *app) usersCmd() *cobra.Command {
 		Long: `users manages the accounts staff sign in with at /desk. An account is one
 person (never share one), has a role and works for one or more sites:
 
-  desk   the Pforte: registers visitors and their companions, types in
-         paper forms, sees who is in the building (short codes, areas and
-         times, never names) and checks visitors out. It never sees stored
-         contact data.
+  desk       the Pforte: registers visitors and their companions, types in
+             paper forms, sees who is in the building (short codes, areas
+             and times, never names), checks visitors out, sees the day's
+             appointments and books new ones. It never sees stored contact
+             data.
+  scheduler  the service line: books appointments and sees the day's list,
+             nothing else.
+  host       a staff member or department visitors come to (--host, one of
+             the site's hosts): sees its own appointments of the day and
+             when its visitor arrived (never a name), and books its own
+             appointments.
 
 'users add' and 'users reset-password' print a one-time password (or write
 it to a new file of mode 0600 with -o); the person chooses their own at the
@@ -46,7 +53,7 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 	var name, role, out, host string
 	var sites []string
 	cmd := &cobra.Command{
-		Use:   "add LOGIN --name NAME --role desk|host [--host HOST] --site CODE[,CODE…] [-o FILE]",
+		Use:   "add LOGIN --name NAME --role desk|scheduler|host [--host HOST] --site CODE[,CODE…] [-o FILE]",
 		Short: "Create an account and print its one-time password",
 		Example: `  registry users add mmueller --name "Maria Müller" --role desk --site rathaus -o mmueller.password
   registry users add pforte2 --name "Jan Schmidt" --role desk --site rathaus,bauamt
@@ -86,7 +93,7 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "the person's name")
-	f.StringVar(&role, "role", "desk", "desk (the Pforte) or host (sees its own appointments)")
+	f.StringVar(&role, "role", "desk", "desk (the Pforte), scheduler (the service line: books appointments) or host (its own appointments)")
 	f.StringVar(&host, "host", "", "host accounts: the host their appointments name")
 	f.StringSliceVar(&sites, "site", nil, "the site codes the account works for")
 	f.StringVarP(&out, "output", "o", "", "write the one-time password to this new `FILE` (mode 0600) instead of standard output")

@@ -243,6 +243,26 @@ func TestHostPage(t *testing.T) {
 	if resp := c.send("POST", "/desk/rathaus/checkout", url.Values{"code": {"X"}}); resp.StatusCode != 403 {
 		t.Errorf("host account POST checkout: %d, want 403", resp.StatusCode)
 	}
+	// A host books its own appointments, and only its own.
+	status, form := c.page("GET", "/desk/rathaus/book", nil)
+	hostSelect := regexp.MustCompile(`(?s)<select id="f-host".*?</select>`).FindString(form)
+	if status != 200 || !strings.Contains(hostSelect, `<option value="Standesamt Frau Roth" selected>`) || strings.Count(hostSelect, "<option") != 1 {
+		t.Fatalf("a host's booking form: %d\n%s", status, form)
+	}
+	day := s.Clock.Now().In(registry.LocalZone).Format(time.DateOnly)
+	book := url.Values{"nonce": {nonceRE.FindStringSubmatch(form)[1]}, "lang": {"de"}, "host": {"Bürgerbüro"}, "date": {day},
+		"arrival": {"23:00"}, "departure": {"23:30"}}
+	if status, _ := c.page("POST", "/desk/rathaus/book", book); status != 400 {
+		t.Errorf("a host booking for another host: %d, want 400", status)
+	}
+	book.Set("host", "Standesamt Frau Roth")
+	if status, body := c.page("POST", "/desk/rathaus/book", book); status != 200 || !strings.Contains(body, "angelegt") {
+		t.Errorf("a host booking its own appointment: %d", status)
+	}
+	list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
+	if len(list) != 3 || list[2].Host != "Standesamt Frau Roth" || list[2].Source != "desk" {
+		t.Errorf("appointments after the host's booking: %+v", list)
+	}
 }
 
 // TestBookPage: the service line books on a desk page: every fault at

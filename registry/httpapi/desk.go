@@ -149,7 +149,8 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 // hostMay reports whether a host account may open path: its
 // appointments page, the password page and sign-out.
 func hostMay(path string) bool {
-	return strings.HasSuffix(path, "/host") || strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
+	return strings.HasSuffix(path, "/host") || strings.HasSuffix(path, "/book") ||
+		strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 
 // schedulerMay reports whether a scheduler account may open path: booking,

@@ -615,6 +615,8 @@ func (s *Server) bookForm(r *http.Request, dr *deskRequest, nonce string, vals m
 	for _, f := range bookSpecs {
 		in := d.input(f, f.name, "book_", vals, bad)
 		switch {
+		case f.name == "host" && dr.user.Role == registry.UserHost:
+			in.Options = []option{{Value: dr.user.Host, Label: dr.user.Host, Selected: true}} // a host books its own
 		case f.name == "host" && len(dr.site.Hosts) > 0:
 			in.Options = []option{{Value: "", Label: d.T["book_choose"], Selected: vals["host"] == ""}}
 			for _, h := range dr.site.Hosts {
@@ -630,12 +632,9 @@ func (s *Server) bookForm(r *http.Request, dr *deskRequest, nonce string, vals m
 }
 
 // handleBookPage serves GET /desk/{site}/book: the service line's form
-// to make an appointment (scheduler and desk accounts).
+// to make an appointment (scheduler and desk accounts, and host accounts
+// for their own appointments).
 func (s *Server) handleBookPage(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
-	if dr.user.Role == registry.UserHost {
-		s.renderMessage(w, r, http.StatusForbidden, dr.lang, "title_error", "msg_forbidden_site", nil)
-		return
-	}
 	vals := map[string]string{"date": s.cfg.Now().In(registry.LocalZone).Format(time.DateOnly)}
 	s.render(w, r, http.StatusOK, "desk_book", s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, s.cfg.Now()), vals, nil))
 }
@@ -645,10 +644,6 @@ func (s *Server) handleBookPage(w http.ResponseWriter, r *http.Request, dr *desk
 // fault. The form's nonce is the appointment's UID, so that submitting the
 // same form twice books once.
 func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
-	if dr.user.Role == registry.UserHost {
-		s.renderMessage(w, r, http.StatusForbidden, dr.lang, "title_error", "msg_forbidden_site", nil)
-		return
-	}
 	posted, err := s.readForm(w, r, bookFields, nil)
 	if err != nil {
 		s.renderError(w, r, dr.lang, err, nil, nil)
@@ -664,6 +659,9 @@ func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequ
 		return
 	}
 	bad := map[string]bool{}
+	if dr.user.Role == registry.UserHost && vals["host"] != dr.user.Host {
+		bad["host"] = true // a host books its own appointments only
+	}
 	at := func(clock string) time.Time {
 		t, err := time.ParseInLocation("2006-01-02 15:04", vals["date"]+" "+vals[clock], registry.LocalZone)
 		if err != nil {
