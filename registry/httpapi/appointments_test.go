@@ -204,6 +204,36 @@ func TestDeskDayPage(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `value="`+a.Code+`"`) || !strings.Contains(body, `name="walk_in"`) {
 		t.Errorf("form from the appointment: %d", status)
 	}
+
+	// Another day: its appointments, cancellable, not yet registrable.
+	later := s.appointment(t, "rathaus", "Bürgerbüro", "", s.Clock.Now().Add(25*time.Hour))
+	date := string(later.Day)
+	status, body = c.page("GET", "/desk/rathaus/day?date="+date, nil)
+	if status != 200 || !strings.Contains(body, later.Code) || strings.Contains(body, a.Code) || strings.Contains(body, "?appointment=") ||
+		!strings.Contains(body, "Termine am ") || !strings.Contains(body, `name="code" value="`+later.Code+`"`) {
+		t.Fatalf("day list of %s: %d\n%s", date, status, body)
+	}
+	if status, _ := c.page("GET", "/desk/rathaus/day?date=2026-13-01", nil); status != 400 {
+		t.Errorf("day list of a malformed date: %d, want 400", status)
+	}
+	// The caller cancels: the list says so, a second cancel is refused.
+	cancel := url.Values{"code": {strings.ToLower(later.Code)}, "date": {date}, "lang": {"de"}}
+	status, body = c.page("POST", "/desk/rathaus/cancel", cancel)
+	if status != 200 || !strings.Contains(body, "Termin "+later.Code+" abgesagt") || !strings.Contains(body, "abgesagt</td>") {
+		t.Errorf("cancel: %d\n%s", status, body)
+	}
+	if got, _ := s.Store.FindAppointment(t.Context(), "rathaus", later.Day, later.Code); got.Status != registry.AppointmentCancelled {
+		t.Errorf("after the cancel: %s", got.Status)
+	}
+	if status, body := c.page("POST", "/desk/rathaus/cancel", cancel); status != 409 || !strings.Contains(body, "nicht mehr offen") {
+		t.Errorf("second cancel: %d", status)
+	}
+	if status, _ := c.page("POST", "/desk/rathaus/cancel", url.Values{"code": {"T-0000"}, "date": {date}, "lang": {"de"}}); status != 404 {
+		t.Errorf("cancel of an unknown code: %d, want 404", status)
+	}
+	if !s.auditWith(t, registry.AuditAppointment, `"change":"cancelled"`) {
+		t.Errorf("the cancel is not in the audit log")
+	}
 }
 
 // TestHostPage: a host account sees its own appointments of the day and
@@ -261,7 +291,19 @@ func TestHostPage(t *testing.T) {
 	}
 	list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
 	if len(list) != 3 || list[2].Host != "Standesamt Frau Roth" || list[2].Source != "desk" {
-		t.Errorf("appointments after the host's booking: %+v", list)
+		t.Fatalf("appointments after the host's booking: %+v", list)
+	}
+	// A host cancels its own appointments from its page, nobody else's.
+	today := string(registry.LocalDay(s.Clock.Now()))
+	if status, _ := c.page("POST", "/desk/rathaus/cancel", url.Values{"code": {other.Code}, "date": {today}, "lang": {"de"}}); status != 404 {
+		t.Errorf("a host cancelling another host's appointment: %d, want 404", status)
+	}
+	status, body = c.page("POST", "/desk/rathaus/cancel", url.Values{"code": {list[2].Code}, "date": {today}, "lang": {"de"}})
+	if status != 200 || !strings.Contains(body, "abgesagt") || !strings.Contains(body, "Meine Termine heute") {
+		t.Errorf("a host cancelling its own appointment: %d\n%s", status, body)
+	}
+	if got, _ := s.Store.FindAppointment(t.Context(), "rathaus", list[2].Day, list[2].Code); got.Status != registry.AppointmentCancelled {
+		t.Errorf("the host's appointment after the cancel: %s", got.Status)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cityhall/registry/crypto"
@@ -573,6 +574,39 @@ func TestBrowserAppointments(t *testing.T) {
 	screen(t, ctx, "desk-book-note")
 	act(t, ctx, "make it", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(`//p[contains(., "angelegt")]`))
 	screen(t, ctx, "desk-book")
+
+	// A caller cancels tomorrow's appointment: the desk opens that day and
+	// confirms the question the page asks.
+	tomorrow := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", s.Clock.Now().Add(24*time.Hour))
+	asked := make(chan string, 1)
+	dctx, stopDialogs := context.WithCancel(ctx)
+	defer stopDialogs()
+	dialogs := chromedp.Events(dctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			asked <- ev.Message
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	act(t, ctx, "the next day", chromedp.Click(`//nav//a[.="Termine heute"]`), chromedp.WaitVisible(chromedp.CSS(".daynav")))
+	act(t, ctx, "go to tomorrow", chromedp.Click(`//a[contains(., "Nächster Tag")]`), chromedp.WaitVisible(`//td[.="`+tomorrow.Code+`"]`))
+	screen(t, ctx, "desk-day-tomorrow")
+	act(t, ctx, "cancel", chromedp.Click(`//tr[td[.="`+tomorrow.Code+`"]]//button[.="Absagen"]`),
+		chromedp.WaitVisible(`//p[contains(., "`+tomorrow.Code+` abgesagt")]`))
+	select {
+	case q := <-asked:
+		if !strings.Contains(q, tomorrow.Code) {
+			t.Errorf("the confirmation asked %q, want the code", q)
+		}
+	default:
+		t.Errorf("the page cancelled without asking")
+	}
+	if got, _ := s.Store.FindAppointment(t.Context(), "rathaus", tomorrow.Day, tomorrow.Code); got.Status != registry.AppointmentCancelled {
+		t.Errorf("after the cancel in the browser: %s", got.Status)
+	}
 	if list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now())); !slices.ContainsFunc(list, func(a *registry.Appointment) bool {
 		return a.HasNote && a.Start.In(registry.LocalZone).Format("15:04") == "16:00"
 	}) {

@@ -147,16 +147,17 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 }
 
 // hostMay reports whether a host account may open path: its
-// appointments page, the password page and sign-out.
+// appointments page, booking and cancelling its own, the password page
+// and sign-out.
 func hostMay(path string) bool {
-	return strings.HasSuffix(path, "/host") || strings.HasSuffix(path, "/book") ||
+	return strings.HasSuffix(path, "/host") || strings.HasSuffix(path, "/book") || strings.HasSuffix(path, "/cancel") ||
 		strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 
 // schedulerMay reports whether a scheduler account may open path: booking,
-// the day list, the password page and sign-out.
+// the day list, cancelling, the password page and sign-out.
 func schedulerMay(path string) bool {
-	return strings.HasSuffix(path, "/book") || strings.HasSuffix(path, "/day") ||
+	return strings.HasSuffix(path, "/book") || strings.HasSuffix(path, "/day") || strings.HasSuffix(path, "/cancel") ||
 		strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 

@@ -539,23 +539,34 @@ func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *desk
 		http.Redirect(w, r, "/desk/"+dr.site.Code+"/day?lang="+dr.lang, http.StatusSeeOther)
 		return
 	}
-	now := s.cfg.Now()
-	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(now))
+	d, err := s.hostPage(r, dr)
 	if err != nil {
 		s.renderError(w, r, dr.lang, err, nil, nil)
 		return
+	}
+	s.render(w, r, http.StatusOK, "desk_host", d)
+}
+
+// hostPage is the host's own appointments of the day.
+func (s *Server) hostPage(r *http.Request, dr *deskRequest) (*pageData, error) {
+	now := s.cfg.Now()
+	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(now))
+	if err != nil {
+		return nil, err
 	}
 	d := s.deskPage(r, dr, "title_host")
 	d.Page, d.Refresh, d.LiveSeconds = "host", 20, 5
 	d.Scripts = append(d.Scripts, "live.js")
 	d.Updated = fmt.Sprintf(d.T["host_updated"], now.In(registry.LocalZone).Format("15:04:05"))
+	d.Day = &dayNav{Date: string(registry.LocalDay(now)), Today: true}
 	for _, a := range list {
 		if a.Host != dr.user.Host {
 			continue
 		}
 		st := a.StatusAt(now)
 		row := dayRow{From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
-			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)]}
+			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)],
+			CanCancel: a.Status == registry.AppointmentExpected && a.End.After(now)}
 		if a.ArrivedAt != nil {
 			at := a.ArrivedAt.In(registry.LocalZone).Format("15:04")
 			row.StatusText += " " + fmt.Sprintf(d.T["arrived_at"], at)
@@ -565,7 +576,7 @@ func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, dr *desk
 		}
 		d.Appointments = append(d.Appointments, row)
 	}
-	s.render(w, r, http.StatusOK, "desk_host", d)
+	return d, nil
 }
 
 // dayRow is one appointment on the desk's day list: no visitor data, an
@@ -576,29 +587,131 @@ type dayRow struct {
 	// Announce is what the host's page says aloud when the visitor
 	// arrives (screen readers; live.js).
 	Announce string
+	// CanCancel offers the button that cancels an expected appointment.
+	CanCancel bool
 }
 
-// handleDeskDay serves GET /desk/{site}/day: today's appointments of the
-// site by time, with their status and, for the expected ones, a link that
-// registers the visitor from the appointment.
+// handleDeskDay serves GET /desk/{site}/day[?date=YYYY-MM-DD]: a day's
+// appointments of the site by time (default today), with their status,
+// for today's expected ones a link that registers the visitor from the
+// appointment, and for every expected one a button that cancels it.
 func (s *Server) handleDeskDay(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
-	now := s.cfg.Now()
-	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(now))
+	day := registry.LocalDay(s.cfg.Now())
+	if q := r.URL.Query().Get("date"); q != "" {
+		d, ok := parseDate(q)
+		if !ok {
+			s.renderMessage(w, r, http.StatusBadRequest, dr.lang, "title_error", "msg_bad_date", nil)
+			return
+		}
+		day = d
+	}
+	d, err := s.dayPage(r, dr, day)
 	if err != nil {
 		s.renderError(w, r, dr.lang, err, nil, nil)
 		return
 	}
+	s.render(w, r, http.StatusOK, "desk_day", d)
+}
+
+// parseDate parses a YYYY-MM-DD date.
+func parseDate(s string) (registry.Day, bool) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil || t.Format(time.DateOnly) != s {
+		return "", false
+	}
+	return registry.Day(s), true
+}
+
+// dayNav is the day a day list shows and its neighbours.
+type dayNav struct {
+	Date, Prev, Next, Label string
+	Today                   bool
+}
+
+// dayPage is the day list of day.
+func (s *Server) dayPage(r *http.Request, dr *deskRequest, day registry.Day) (*pageData, error) {
+	now := s.cfg.Now()
+	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, day)
+	if err != nil {
+		return nil, err
+	}
 	d := s.deskPage(r, dr, "title_day")
 	d.Page = "day"
+	t, _ := time.ParseInLocation(time.DateOnly, string(day), registry.LocalZone)
+	d.Day = &dayNav{Date: string(day), Prev: t.AddDate(0, 0, -1).Format(time.DateOnly), Next: t.AddDate(0, 0, 1).Format(time.DateOnly),
+		Label: t.Format("02.01.2006"), Today: day == registry.LocalDay(now)}
+	if !d.Day.Today {
+		d.Title = fmt.Sprintf(d.T["title_day_on"], d.Day.Label)
+	}
 	for _, a := range list {
 		st := a.StatusAt(now)
 		d.Appointments = append(d.Appointments, dayRow{
 			From: a.Start.In(registry.LocalZone).Format("15:04"), To: a.End.In(registry.LocalZone).Format("15:04"),
 			Code: a.Code, Host: a.Host, Area: a.Area, Status: string(st), StatusText: d.T["status_"+string(st)],
-			CanRegister: dr.user.Role == registry.UserDesk && (st == registry.AppointmentExpected || st == registry.AppointmentNoShow),
+			CanRegister: dr.user.Role == registry.UserDesk && d.Day.Today && (st == registry.AppointmentExpected || st == registry.AppointmentNoShow),
+			CanCancel:   a.Status == registry.AppointmentExpected && a.End.After(now),
 		})
 	}
-	s.render(w, r, http.StatusOK, "desk_day", d)
+	return d, nil
+}
+
+var cancelFields = map[string]bool{"code": true, "date": true, "lang": true}
+
+// handleDeskCancel serves POST /desk/{site}/cancel: cancels an expected
+// appointment of the day list (desk and scheduler accounts; a host its
+// own, from its page) and shows the list again with what was done.
+func (s *Server) handleDeskCancel(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
+	posted, err := s.readForm(w, r, cancelFields, nil)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	vals := posted.singles()
+	dr.lang = formLang(vals["lang"])
+	day, ok := parseDate(vals["date"])
+	code := registry.NormalizeCode(vals["code"])
+	if !ok || code == "" {
+		s.renderMessage(w, r, http.StatusBadRequest, dr.lang, "title_error", "msg_bad_cancel", nil)
+		return
+	}
+	a, err := s.cfg.Store.FindAppointment(r.Context(), dr.site.Code, day, code)
+	if err == nil && dr.user.Role == registry.UserHost && a.Host != dr.user.Host {
+		err = registry.Errorf(registry.ENOTFOUND, "There is no appointment %s of yours on %s.", code, day)
+	}
+	if err == nil {
+		_, err = s.cfg.Store.CancelAppointment(r.Context(), dr.user.Actor(), a.ID, s.cfg.Now())
+	}
+	status, msg, alert := http.StatusOK, "", false
+	switch registry.ErrorCode(err) {
+	case "":
+	case registry.ENOTFOUND:
+		status, msg, alert = http.StatusNotFound, "msg_cancel_unknown", true
+	case registry.ECONFLICT:
+		status, msg, alert = http.StatusConflict, "msg_cancel_conflict", true
+	default:
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	var d *pageData
+	if dr.user.Role == registry.UserHost {
+		d, err = s.hostPage(r, dr)
+	} else {
+		d, err = s.dayPage(r, dr, day)
+	}
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	if msg == "" {
+		d.Message = fmt.Sprintf(d.T["msg_cancelled"], code)
+	} else {
+		d.Message, d.Alert = fmt.Sprintf(d.T[msg], code), alert
+	}
+	page := "desk_day"
+	if dr.user.Role == registry.UserHost {
+		page = "desk_host"
+	}
+	s.render(w, r, status, page, d)
 }
 
 // bookSpecs are the inputs of the booking form.

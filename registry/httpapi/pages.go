@@ -86,7 +86,8 @@ type pageData struct {
 	Present      []presentRow
 	Occupancy    []occupancyRow
 	Appointments []dayRow
-	Refresh      int // seconds after which the page reloads itself without scripts; 0: never
+	Day          *dayNav // the day a day list shows
+	Refresh      int     // seconds after which the page reloads itself without scripts; 0: never
 	// LiveSeconds is how often live.js updates the page's #live part.
 	LiveSeconds int
 	// Updated says when the page's data was read ("Stand 10:31:05 Uhr").
@@ -122,12 +123,17 @@ func (s *Server) newPage(r *http.Request, site *registry.Site, lang, titleKey st
 }
 
 // langLink is the page in another language: for a GET its path with lang
-// (never another query parameter but new), for an answer to a POST the
+// (never another query parameter but new and a day list's date), for an answer to a POST the
 // page the form was on.
 func langLink(r *http.Request, lang string) string {
 	q := url.Values{"lang": {lang}}
 	if r.URL.Query().Get("new") == "1" {
 		q.Set("new", "1")
+	}
+	if d := r.URL.Query().Get("date"); d != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if _, ok := parseDate(d); ok {
+			q.Set("date", d) // the day list of another day
+		}
 	}
 	p, site := r.URL.Path, r.PathValue("site")
 	switch {

@@ -52,6 +52,7 @@ func (s *Server) routes() http.Handler {
 	desk("GET /desk/{site}/host", s.handleHostPage)
 	desk("GET /desk/{site}/book", s.handleBookPage)
 	desk("POST /desk/{site}/book", s.handleBook)
+	desk("POST /desk/{site}/cancel", s.handleDeskCancel)
 	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
 	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 
