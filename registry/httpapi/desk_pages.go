@@ -110,13 +110,11 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request, dr *
 	if paper {
 		allowed = paperFields
 	}
-	posted, err := s.readForm(w, r, allowed, nil)
-	if err != nil {
-		s.renderError(w, r, dr.lang, err, nil, nil)
+	vals, ok := s.readDeskForm(w, r, dr, allowed)
+	if !ok {
 		return
 	}
-	vals := posted.singles()
-	dr.lang = formLang(vals["lang"])
+	var err error
 	rows := min(max(deskRows, atoiOr(vals["rows"], deskRows)), intake.MaxCompanions)
 	if !checkNonce(s.formKey, dr.site.Code, vals["nonce"], s.cfg.Now()) {
 		s.metrics.countError("form_expired")
@@ -657,17 +655,27 @@ func (s *Server) dayPage(r *http.Request, dr *deskRequest, day registry.Day) (*p
 
 var cancelFields = map[string]bool{"code": true, "date": true, "lang": true}
 
+// readDeskForm reads a desk form of single values with the allowed
+// fields and takes its language; on error it has answered and ok is false.
+func (s *Server) readDeskForm(w http.ResponseWriter, r *http.Request, dr *deskRequest, allowed map[string]bool) (vals map[string]string, ok bool) {
+	posted, err := s.readForm(w, r, allowed, nil)
+	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return nil, false
+	}
+	vals = posted.singles()
+	dr.lang = formLang(vals["lang"])
+	return vals, true
+}
+
 // handleDeskCancel serves POST /desk/{site}/cancel: cancels an expected
 // appointment of the day list (desk and scheduler accounts; a host its
 // own, from its page) and shows the list again with what was done.
 func (s *Server) handleDeskCancel(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
-	posted, err := s.readForm(w, r, cancelFields, nil)
-	if err != nil {
-		s.renderError(w, r, dr.lang, err, nil, nil)
+	vals, ok := s.readDeskForm(w, r, dr, cancelFields)
+	if !ok {
 		return
 	}
-	vals := posted.singles()
-	dr.lang = formLang(vals["lang"])
 	day, ok := parseDate(vals["date"])
 	code := registry.NormalizeCode(vals["code"])
 	if !ok || code == "" {
@@ -757,13 +765,11 @@ func (s *Server) handleBookPage(w http.ResponseWriter, r *http.Request, dr *desk
 // fault. The form's nonce is the appointment's UID, so that submitting the
 // same form twice books once.
 func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
-	posted, err := s.readForm(w, r, bookFields, nil)
-	if err != nil {
-		s.renderError(w, r, dr.lang, err, nil, nil)
+	vals, ok := s.readDeskForm(w, r, dr, bookFields)
+	if !ok {
 		return
 	}
-	vals := posted.singles()
-	dr.lang = formLang(vals["lang"])
+	var err error
 	now := s.cfg.Now()
 	if !checkNonce(s.formKey, dr.site.Code, vals["nonce"], now) {
 		d := s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, now), vals, nil)
