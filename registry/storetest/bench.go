@@ -123,6 +123,39 @@ func BenchPurge(b *testing.B, expired, kept int, open func() (registry.Store, *s
 	}
 }
 
+// BulkInsertAppointments writes perDay appointments a day from from to to
+// through plain SQL, every tenth with a sealed note of SealedSize bytes
+// and every other one linked to a (random) visit id.
+func BulkInsertAppointments(tb testing.TB, db *sqlx.DB, perDay int, from, to time.Time) {
+	tb.Helper()
+	q := db.Rebind(`INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, visit_id, created_at,
+note_epoch, note_sealed) VALUES (?, 'rathaus', ?, ?, 'Bauamt', '', ?, ?, 'expected', 'api', '', ?, ?, ?, ?)`)
+	tx, err := db.Beginx()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for d := from; d.Before(to); d = d.Add(24 * time.Hour) {
+		for i := range perDay {
+			start := d.Add(time.Duration(i) * 24 * time.Hour / time.Duration(perDay))
+			visit, epoch, note := "", "", []byte(nil)
+			if i%2 == 0 {
+				visit = registry.NewVisitID(start)
+			}
+			if i%10 == 0 {
+				epoch, note = string(registry.DayOf(start)), make([]byte, SealedSize)
+				rand.Read(note)
+			}
+			if _, err := tx.Exec(q, registry.NewID(), string(registry.LocalDay(start)), fmt.Sprintf("T-%04d", 1000+i), start.UnixMicro(),
+				start.Add(30*time.Minute).UnixMicro(), visit, start.UnixMicro(), epoch, note); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // prepareDays prepares the storage of the days from from to to (the
 // PostgreSQL partitions), for inserts that bypass the store.
 func prepareDays(tb testing.TB, s registry.Store, from, to time.Time) {
