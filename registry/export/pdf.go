@@ -150,13 +150,28 @@ func (p *pdfDoc) fit(s string, width float64) string {
 }
 
 // wrap splits s (made printable) into lines of at most width at the
-// regular 8-point font.
+// regular 8-point font, between words; a word wider than a line is cut
+// with "…".
 func (p *pdfDoc) wrap(s string, width float64) []string {
-	s = p.printable(s)
 	p.pdf.SetFont("regular", "", 8)
-	lines, err := p.pdf.SplitText(s, width)
-	if err != nil {
-		return []string{p.fit(s, width)}
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(p.printable(s)) {
+		next := word
+		if line != "" {
+			next = line + " " + word
+		}
+		if w, err := p.pdf.MeasureTextWidth(next); err == nil && w <= width {
+			line = next
+			continue
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+		line = p.fit(word, width)
+	}
+	if line != "" {
+		lines = append(lines, line)
 	}
 	return lines
 }
@@ -279,7 +294,11 @@ func (p *pdfDoc) contacts(h *Header, recs []Record) {
 		var note []string
 		if r.Note != "" {
 			// The note on lines of their own below the row.
-			note = p.wrap("Hinweis zum Termin "+c.Appointment+": "+r.Note, pdfW-2*pdfMargin-5.5)
+			label := "Hinweis zum Termin"
+			if c.Appointment != "" {
+				label += " " + c.Appointment
+			}
+			note = p.wrap(label+": "+r.Note, pdfW-2*pdfMargin-5.5)
 		}
 		if p.y+float64(1+len(note))*pdfRow > pdfH-pdfMargin-pdfFooterGap {
 			header()

@@ -27,6 +27,10 @@ func popplerPath(t *testing.T, name string) string {
 	return ""
 }
 
+// pdfNote is a note for the health office longer than a line.
+const pdfNote = "Begleitperson Frau Ösen, Tel. 0171 5550123 / kommt mit Rollstuhl, bitte Aufzug freihalten; spricht wenig Deutsch, " +
+	"Dolmetscherin Frau Yilmaz begleitet sie, erreichbar unter 0171 5550199, bitte vor dem Termin kurz anrufen"
+
 // pdfBundle is a small case: three visitors at two areas, one still there.
 func pdfBundle() *Bundle {
 	in := time.Date(2021, 3, 5, 13, 30, 0, 0, time.UTC)
@@ -40,10 +44,12 @@ func pdfBundle() *Bundle {
 		CreatedAt: in.Add(3 * time.Hour), Approvals: []HeaderApproval{{Name: "Anna DSB", SignedAt: in.Add(150 * time.Minute)}}},
 		Digest: strings.Repeat("cd", 32)}
 	b.Records = []Record{
-		{VisitID: registry.NewID(), Site: "rathaus", Area: "Bürgerbüro", CheckIn: in.Add(-30 * time.Minute), CheckOut: ptr(in.Add(30 * time.Minute)), ContactMinutes: 30, Contact: contact("Zoë", "Müller-Lüdenscheidt")},
+		{VisitID: registry.NewID(), Site: "rathaus", Area: "Bürgerbüro", CheckIn: in.Add(-30 * time.Minute), CheckOut: ptr(in.Add(30 * time.Minute)), ContactMinutes: 30, Contact: contact("Zoë", "Müller-Lüdenscheidt"),
+			Note: pdfNote},
 		{VisitID: registry.NewID(), Site: "rathaus", Area: "Bürgerbüro", CheckIn: in.Add(20 * time.Minute), CheckOut: ptr(in.Add(21 * time.Minute)), ContactMinutes: 1, Contact: contact("Jürgen", "Ölmann")},
 		{VisitID: registry.NewID(), Site: "rathaus", Area: "Standesamt", CheckIn: in.Add(time.Hour), ContactMinutes: 60, Contact: contact("Ἀλέξανδρος 李", "Ngô")},
 	}
+	b.Records[0].Contact.Appointment = "T-4711"
 	return b
 }
 
@@ -67,7 +73,7 @@ func TestPDF(t *testing.T) {
 	}
 	for _, want := range []string{"GA-2021/0815", "Rathaus Meschede (rathaus)", "Anna DSB", "05.03.2021 14:30 bis 05.03.2021 16:30",
 		"Müller-Lüdenscheidt, Zoë", "Ölmann, Jürgen", "1 Minute", "30 Minuten", "noch da, autom. 06.03. 03:30",
-		"+4929312010", "Seite 3", strings.Repeat("cd", 32)[:40]} {
+		"+4929312010", "Seite 3", strings.Repeat("cd", 32)[:40], "Hinweis zum Termin T-4711: " + pdfNote} {
 		if !strings.Contains(strings.Join(strings.Fields(text), " "), want) {
 			t.Errorf("PDF text lacks %q", want)
 		}
