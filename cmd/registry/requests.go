@@ -272,6 +272,16 @@ func (a *app) withStore(ctx context.Context, fn func(registry.Store) error) erro
 	return fn(s)
 }
 
+// withActorStore resolves the --as name (dpoActor), opens the store and
+// runs fn with both.
+func (a *app) withActorStore(ctx context.Context, as string, fn func(registry.Actor, registry.Store) error) error {
+	actor, err := dpoActor(as)
+	if err != nil {
+		return err
+	}
+	return a.withStore(ctx, func(s registry.Store) error { return fn(actor, s) })
+}
+
 func parseTime(flag, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {

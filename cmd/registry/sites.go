@@ -150,11 +150,7 @@ func (a *app) sitesSetCmd(as *string) *cobra.Command {
   registry sites set rathaus --area "Bürgerbüro=8" --area Standesamt --area Bauamt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(st registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, st registry.Store) error {
 				s, err := st.Site(cmd.Context(), args[0])
 				if err != nil {
 					return withHint(err, "'registry sites list' shows the configured sites")
@@ -241,11 +237,7 @@ func (a *app) sitesRemoveCmd(as *string) *cobra.Command {
 		Short: "Remove a site: no more registrations; its visits stay until the retention period ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(st registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, st registry.Store) error {
 				if err := st.RemoveSite(cmd.Context(), actor, args[0]); err != nil {
 					return err
 				}

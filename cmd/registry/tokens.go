@@ -154,11 +154,7 @@ func (a *app) tokensRevokeCmd(as *string) *cobra.Command {
 		Short: "Revoke a token at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				if err := s.RevokeToken(cmd.Context(), actor, args[0], a.now()); err != nil {
 					return err
 				}

@@ -198,16 +198,12 @@ func (a *app) usersSetCmd(as *string) *cobra.Command {
 	var name, role string
 	var sites []string
 	cmd := &cobra.Command{
-		Use:     "set LOGIN [--name NAME] [--role desk] [--site CODE[,CODE…]]",
+		Use:     "set LOGIN [--name NAME] [--role desk|scheduler] [--site CODE[,CODE…]]",
 		Short:   "Change an account's name, role or sites",
 		Example: `  registry users set mmueller --site rathaus,bauamt`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				u, err := s.User(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -240,7 +236,7 @@ func (a *app) usersSetCmd(as *string) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the person's name")
-	cmd.Flags().StringVar(&role, "role", "", "desk")
+	cmd.Flags().StringVar(&role, "role", "", "desk or scheduler (a host account is made with 'users add --role host --host …')")
 	cmd.Flags().StringSliceVar(&sites, "site", nil, "the site codes the account works for")
 	return cmd
 }
@@ -287,11 +283,7 @@ func (a *app) usersDisableCmd(as *string, disable bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				u, err := s.User(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -317,11 +309,7 @@ func (a *app) usersRemoveCmd(as *string) *cobra.Command {
 		Short: "Delete an account and its sessions (the audit log keeps only its commitment)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			actor, err := dpoActor(*as)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				if err := s.RemoveUser(cmd.Context(), actor, args[0]); err != nil {
 					return err
 				}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/internal/memwatch"
 )
 
 // BenchmarkStreaming exports benchRecords records (REGISTRY_BENCH_RECORDS;
@@ -145,34 +145,9 @@ func rawInnerRate(b *testing.B, f *fixture) float64 {
 // watch runs work and records the peak resident set size while it runs.
 func watch(b *testing.B, peak *int64, work func()) {
 	debug.FreeOSMemory()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			*peak = max(*peak, rss(b))
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	})
-	work()
-	close(stop)
-	wg.Wait()
-}
-
-// rss is the process's resident set size (Linux).
-func rss(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/status")
+	n, err := memwatch.Peak(work)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	*peak = n
 }

@@ -107,18 +107,10 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 			http.Redirect(w, r, "/desk/password?lang="+lang, http.StatusSeeOther)
 			return
 		}
-		if u.Role == registry.UserScheduler && !schedulerMay(r.URL.Path) {
+		if rs, ok := restrictedRoles[u.Role]; ok && !rs.may(r.URL.Path) {
+			// A scheduler or host account sees its own pages, nothing else.
 			if r.Method == http.MethodGet && len(u.Sites) > 0 {
-				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/book?lang="+lang, http.StatusSeeOther)
-				return
-			}
-			s.renderMessage(w, r, http.StatusForbidden, lang, "title_error", "msg_forbidden_site", nil)
-			return
-		}
-		if u.Role == registry.UserHost && !hostMay(r.URL.Path) {
-			// A host account sees its own appointments, nothing else.
-			if r.Method == http.MethodGet && len(u.Sites) > 0 {
-				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/host?lang="+lang, http.StatusSeeOther)
+				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/"+rs.home+"?lang="+lang, http.StatusSeeOther)
 				return
 			}
 			s.renderMessage(w, r, http.StatusForbidden, lang, "title_error", "msg_forbidden_site", nil)
@@ -144,6 +136,16 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 		}
 		h(w, r, dr)
 	}
+}
+
+// restrictedRoles are the accounts that may open only some desk pages:
+// what they may open, and the page of their site they start on.
+var restrictedRoles = map[registry.UserRole]struct {
+	may  func(path string) bool
+	home string
+}{
+	registry.UserScheduler: {schedulerMay, "book"},
+	registry.UserHost:      {hostMay, "host"},
 }
 
 // hostMay reports whether a host account may open path: its

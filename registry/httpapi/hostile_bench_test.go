@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cityhall/registry/registry/httpapi"
+	"github.com/cityhall/registry/registry/internal/memwatch"
 )
 
 // hostileBodies are 16 KiB bodies that cost a naive strict decoder memory
@@ -69,7 +68,6 @@ func BenchmarkHostileBodies(b *testing.B) {
 	base := normal(n)
 	stop := make(chan struct{})
 	var hostile atomic.Int64
-	var peak atomic.Int64
 	var wg sync.WaitGroup
 	bodies := hostileBodies()
 	for i := range 32 {
@@ -89,24 +87,18 @@ func BenchmarkHostileBodies(b *testing.B) {
 			}
 		})
 	}
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				peak.Store(max(peak.Load(), rssBytes(b)))
-			}
-		}
-	})
 	b.ResetTimer()
-	attacked := normal(n)
+	var attacked []time.Duration
+	peak, err := memwatch.Peak(func() { attacked = normal(n) })
+	if err != nil {
+		b.Fatal(err)
+	}
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(p99(attacked), "p99-ms")
 	b.ReportMetric(p99(base), "baseline-p99-ms")
 	b.ReportMetric(p99(attacked)/p99(base), "p99-ratio")
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-rss-MB")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MB")
 	b.ReportMetric(float64(hostile.Load())/b.Elapsed().Seconds(), "hostile-bodies/s")
 	if p := p99(attacked); p > 50 {
 		b.Logf("p99 under attack %.1f ms exceeds the 50 ms goal", p)
@@ -130,19 +122,4 @@ func post(b *testing.B, c *http.Client, url, token, body, key string) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// rssBytes is the process's resident set size (Linux).
-func rssBytes(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -89,6 +89,7 @@ func (s *Store) AddApprover(ctx context.Context, a *registry.Approver) error {
 				return registry.FieldError("name", "An approver named %q is already registered.", o.Name)
 			}
 		}
+		actor := a.Actor() // the first approver adds itself
 		switch {
 		case active == 0 && a.AddedBy != "":
 			return registry.Errorf(registry.EINVALID, "There is no approver yet: the first one is added without a signature.")
@@ -100,10 +101,6 @@ func (s *Store) AddApprover(ctx context.Context, a *registry.Approver) error {
 			if !registry.VerifySignature(by.Key(), registry.PurposeApprover, registry.ApproverStatement("add", a), a.Signature) {
 				return registry.Errorf(registry.EFORBIDDEN, "The signature of %s does not cover adding this approver.", by.ID)
 			}
-		}
-		actor := a.Actor()
-		if active > 0 {
-			by, _ := signerKey(list, a.AddedBy)
 			actor = by.Actor()
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO approvers (id, name, public_key, added_at, added_by, signature)

@@ -168,17 +168,27 @@ func expired(r *registry.TraceRequest, now time.Time) bool {
 	return r.ExpiresAt == nil || !now.Before(*r.ExpiresAt)
 }
 
+// openTraceRequest finds a request that is still pending or approved, or
+// returns ECONFLICT saying it can no longer be done (withdrawn, narrowed).
+func (s *Store) openTraceRequest(ctx context.Context, tx *sqlx.Tx, id, done string) (*registry.TraceRequest, error) {
+	r, err := s.findTraceRequest(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != registry.TracePending && r.Status != registry.TraceApproved {
+		return nil, registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be %s.", r.Status, done)
+	}
+	return r, nil
+}
+
 // WithdrawTraceRequest withdraws a request; see registry.TraceStore.
 func (s *Store) WithdrawTraceRequest(ctx context.Context, actor registry.Actor, id string, now time.Time) (*registry.TraceRequest, error) {
 	now = utcMicro(now)
 	var r *registry.TraceRequest
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
+		if r, err = s.openTraceRequest(ctx, tx, id, "withdrawn"); err != nil {
 			return err
-		}
-		if r.Status != registry.TracePending && r.Status != registry.TraceApproved {
-			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be withdrawn.", r.Status)
 		}
 		old := r.Status
 		r.Status, r.ExpiresAt = registry.TraceWithdrawn, nil
@@ -201,11 +211,8 @@ func (s *Store) NarrowTraceRequest(ctx context.Context, actor registry.Actor, id
 	var r *registry.TraceRequest
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
+		if r, err = s.openTraceRequest(ctx, tx, id, "narrowed"); err != nil {
 			return err
-		}
-		if r.Status != registry.TracePending && r.Status != registry.TraceApproved {
-			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be narrowed.", r.Status)
 		}
 		if err := r.Narrow(n); err != nil {
 			return err
