@@ -670,6 +670,24 @@ func TestBrowserAppointments(t *testing.T) {
 	}
 	screen(t, ctx, "host-page-live")
 
+	// The host cancels one of its appointments; the page it lands on (the
+	// answer to the form) goes on updating itself.
+	gone := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", s.Clock.Now().Add(45*time.Minute))
+	next := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", s.Clock.Now().Add(50*time.Minute))
+	do(t, ctx, "reload for the new appointments", chromedp.Reload(), chromedp.WaitVisible(`//tr[@data-code="`+next.Code+`"]`))
+	act(t, ctx, "host cancels", chromedp.Click(`//tr[td[.="`+gone.Code+`"]]//button[.="Absagen"]`),
+		chromedp.WaitVisible(`//p[contains(., "`+gone.Code+` abgesagt")]`))
+	select {
+	case <-asked:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the host's page cancelled without asking")
+	}
+	reg = intaketest.Registration("live2")
+	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", next.Code
+	wantStatus(t, s.register(t, regJSON(t, reg), ""), 201)
+	eval[bool](t, ctx, `document.dispatchEvent(new Event("visibilitychange"))`)
+	do(t, ctx, "update after the cancel", chromedp.WaitVisible(`//tr[@data-code="`+next.Code+`" and contains(@class, "new")]`))
+
 	// The visitor's own form at a site by appointment only asks for the code.
 	do(t, ctx, "phone size", chromedp.EmulateViewport(phoneW, phoneH))
 	do(t, ctx, "public form", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-appointment")))

@@ -1,5 +1,6 @@
-// The host's page updates itself: every few seconds it fetches itself
-// again (same origin, the session cookie) and replaces its list, and a
+// The host's page updates itself: every few seconds it fetches the page
+// named by data-src (same origin, the session cookie; after a cancel the
+// address bar holds the form's POST address) and replaces its list, and a
 // status line tells screen readers about a visitor that just arrived.
 // Without scripts the page reloads itself instead (a <noscript> refresh).
 (function () {
@@ -10,6 +11,7 @@
     return;
   }
   var seconds = Math.max(2, parseInt(live.getAttribute("data-seconds"), 10) || 5);
+  var src = live.getAttribute("data-src") || window.location.href;
   var timer = null;
   var fresh = {}; // code → when it arrived here, highlighted for a minute
   var highlight = 60 * 1000;
@@ -32,7 +34,7 @@
   }
 
   function update() {
-    fetch(window.location.href, { credentials: "same-origin", cache: "no-store", redirect: "follow" })
+    fetch(src, { credentials: "same-origin", cache: "no-store", redirect: "follow" })
       .then(function (resp) {
         if (resp.redirected || resp.status === 401 || resp.status === 403) {
           // Signed out, or the session ended: show what the server says.
