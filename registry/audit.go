@@ -201,13 +201,16 @@ type RecipientsChanged struct {
 
 func (RecipientsChanged) AuditAction() string { return AuditRecipientsChanged }
 
-// RequestCreated is the payload of AuditRequestCreated.
+// RequestCreated is the payload of AuditRequestCreated: the scope asked
+// for, appointment codes included (hosts are not: a staff name would
+// outlive the staff retention period in the log).
 type RequestCreated struct {
-	Office string    `json:"office"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	Sites  []string  `json:"sites"`
-	Areas  []string  `json:"areas"`
+	Office       string    `json:"office"`
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	Sites        []string  `json:"sites"`
+	Areas        []string  `json:"areas"`
+	Appointments []string  `json:"appointments,omitempty"`
 }
 
 func (RequestCreated) AuditAction() string { return AuditRequestCreated }

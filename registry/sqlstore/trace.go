@@ -78,7 +78,7 @@ owner_token, created_by, created_at, decided_by, decided_at, decision_note, expi
 export_count, export_digest, nonce, owner_office, hosts, appointments`
 
 // CreateTraceRequest stores r as a pending request with an
-// AuditRequestCreated event (office, window, sites, areas). It fills in ID
+// AuditRequestCreated event (office, window, sites, areas, codes). It fills in ID
 // and CreatedAt when they are empty. EINVALID without sites or with an empty
 // window, ECONFLICT for a duplicate ID.
 func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r *registry.TraceRequest) error {
@@ -111,7 +111,8 @@ window_from, window_to, sites, areas, status, owner_token, created_by, created_a
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}
-		return s.audit(ctx, tx, r.CreatedAt, actor, r.ID, registry.RequestCreated{Office: r.Office, From: r.From, To: r.To, Sites: nonNil(r.Sites), Areas: nonNil(r.Areas)})
+		return s.audit(ctx, tx, r.CreatedAt, actor, r.ID, registry.RequestCreated{Office: r.Office, From: r.From, To: r.To, Sites: nonNil(r.Sites), Areas: nonNil(r.Areas),
+			Appointments: r.Appointments})
 	})
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +154,10 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 			got, err := s.FindTraceRequest(ctx, h.ID)
 			if err != nil || !slices.Equal(got.Hosts, c.hosts) || !slices.Equal(got.Appointments, c.codes) {
 				t.Fatalf("stored hosts, codes = %v, %v, %v", got.Hosts, got.Appointments, err)
+			}
+			if ev, err := s.LastAudit(ctx, registry.AuditRequestCreated); err != nil || len(c.codes) > 0 != strings.Contains(ev.Details, `"appointments":["`+strings.Join(c.codes, `","`)+`"]`) ||
+				len(c.hosts) > 0 && strings.Contains(ev.Details, c.hosts[0]) {
+				t.Errorf("request.created event = %v, %v; want the codes and no host name", ev, err)
 			}
 			approve(t, s, h.ID, t0, t0.Add(time.Hour))
 			rec := &recorder{}
