@@ -117,6 +117,10 @@ func (s *Server) handleListAppointments(w http.ResponseWriter, r *http.Request) 
 // 200 with the cancelled appointment, 409 once the visitor arrived, 404
 // for an unknown code.
 func (s *Server) handleCancelAppointment(w http.ResponseWriter, r *http.Request) {
+	if err := s.decodeOptional(w, r, &noFields{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	site, err := s.schedulerSite(r, r.PathValue("site"))
 	if err != nil {
 		s.fail(w, r, err)

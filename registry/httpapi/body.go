@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/cityhall/registry/registry/strictjson"
 )
 
 // statusError is a refusal that has an HTTP status but no registry error
@@ -49,6 +51,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, optional bool)
 	}
 	return body, nil
 }
+
+// decodeOptional reads an optional JSON body into v (strictjson's rules):
+// no body at all, or one of the right media type that decodes into v.
+// A wrong Content-Type is 415; a body that does not decode (also
+// anything but {} when v has no fields) is 400. Routes that change state
+// call it before anything changes, so that garbage never acts.
+func (s *Server) decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readBody(w, r, true)
+	if err != nil || len(body) == 0 {
+		return err
+	}
+	return strictjson.Decode(body, v)
+}
+
+// noFields is the body of routes that take none: {} or nothing.
+type noFields struct{}
 
 var (
 	errBodyTimeout = &statusError{http.StatusRequestTimeout, "body_timeout",

@@ -172,6 +172,10 @@ func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request) {
 // 409 once exported, rejected, expired or withdrawn; 404 for anyone
 // else's.
 func (s *Server) handleWithdrawTrace(w http.ResponseWriter, r *http.Request) {
+	if err := s.decodeOptional(w, r, &noFields{}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	req, err := s.ownTrace(r)
 	if err != nil {
 		s.fail(w, r, err)

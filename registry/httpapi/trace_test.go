@@ -16,6 +16,7 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/export"
+	"github.com/cityhall/registry/registry/intake/intaketest"
 	"github.com/cityhall/registry/registry/postgres"
 	"github.com/cityhall/registry/registry/postgres/pgtest"
 )
@@ -338,4 +339,56 @@ func TestTraceRequestsOfTheOffice(t *testing.T) {
 	e.approve(t, second)
 	wantStatus(t, e.as(t, other, "GET", "/v1/trace-requests/"+second+"/export", ""), 404)
 	wantStatus(t, e.as(t, fresh, "GET", "/v1/trace-requests/"+second+"/export", ""), 200)
+}
+
+// TestStateChangesReadTheirBody: withdrawing a request and cancelling an
+// appointment take no body or {}; a wrong Content-Type is 415, garbage,
+// a 16 KiB body or unknown fields 400, and none of them changes anything.
+func TestStateChangesReadTheirBody(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	office, _ := s.OfficeToken(t, registry.RoleHealthOffice, "", "ga-musterstadt")
+	id := e.file(t, office, traceInput())
+	s.PutSite(t, apptSite())
+	sched, _ := s.Token(t, registry.RoleScheduler, "rathaus")
+	a := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", intaketest.Start.Add(time.Hour))
+	garbage := strings.Repeat("\x00\xffgarbage", 16<<10/10)
+	bad := []struct {
+		ct, body string
+		status   int
+	}{
+		{"text/plain", "withdraw", 415},
+		{"application/x-www-form-urlencoded", "a=b", 415},
+		{"", "{}", 415}, // a body needs its type
+		{"application/json", garbage, 400},
+		{"application/json", garbage + garbage, 413},
+		{"application/json", strings.Repeat(" ", 1000) + "x", 400},
+		{"application/json", `{"force":true}`, 400},
+		{"application/json", `[]`, 400},
+		{"application/json", `{}{}`, 400},
+	}
+	for _, route := range []struct{ secret, path string }{
+		{office, "/v1/trace-requests/" + id + "/withdraw"},
+		{sched, "/v1/appointments/rathaus/" + string(a.Day) + "/" + a.Code + "/cancel"},
+	} {
+		for _, b := range bad {
+			h := hdr("Authorization", "Bearer "+route.secret)
+			if b.ct != "" {
+				h.Set("Content-Type", b.ct)
+			}
+			r := e.do(t, request{method: "POST", path: route.path, header: h, body: b.body})
+			if r.status != b.status {
+				t.Errorf("%s with %q %.20q: %d, want %d", route.path, b.ct, b.body, r.status, b.status)
+			}
+		}
+	}
+	if r, err := e.Store.FindTraceRequest(t.Context(), id); err != nil || r.Status != registry.TracePending {
+		t.Fatalf("after the refused bodies the request is %v (%v), want pending", r.Status, err)
+	}
+	if got, err := e.Store.FindAppointment(t.Context(), "rathaus", a.Day, a.Code); err != nil || got.Status != registry.AppointmentExpected {
+		t.Fatalf("after the refused bodies the appointment is %v (%v), want expected", got.Status, err)
+	}
+	// {} and no body at all are the two ways to say nothing.
+	wantStatus(t, e.as(t, office, "POST", "/v1/trace-requests/"+id+"/withdraw", "{}"), 200)
+	wantStatus(t, e.as(t, sched, "POST", "/v1/appointments/rathaus/"+string(a.Day)+"/"+a.Code+"/cancel", ""), 200)
 }

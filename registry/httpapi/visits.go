@@ -82,17 +82,10 @@ type checkoutRequest struct {
 // checkout token as bearer token: 204, or 401 alike for an unknown id and a
 // wrong token.
 func (s *Server) handleCheckOut(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r, true)
-	if err != nil {
+	var in checkoutRequest
+	if err := s.decodeOptional(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	var in checkoutRequest
-	if len(body) > 0 {
-		if err := strictjson.Decode(body, &in); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	token, _ := bearer(r) // "" fails verification like any wrong token
 	if err := s.cfg.Intake.CheckOut(r.Context(), r.PathValue("id"), token, in.CheckOut); err != nil {

@@ -151,9 +151,11 @@ type Store interface {
 type Notifier struct {
 	Store   Store
 	Targets []Target
-	Client  *http.Client
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Client sends the posts (default: a 10 s timeout); it never follows a
+	// redirect, whatever it is set to do.
+	Client *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Attempts per target (default 8) and the first backoff (default 2 s,
 	// doubling up to 5 minutes).
 	Attempts int
@@ -196,14 +198,25 @@ func (n *Notifier) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUnderWay, prometheus.GaugeValue, float64(busy))
 }
 
+// NoRedirects makes c answer a redirect with the redirect itself, never
+// following it: a signed body goes to the address it was configured for
+// and nowhere else (a 307 would post it again to any address, https to
+// http included). A 3xx counts as a failed delivery.
+func NoRedirects(c *http.Client) *http.Client {
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
 // batch is how many pending arrivals one read of the store takes.
 const batch = 100
 
 // defaults fills in the zero fields.
 func (n *Notifier) defaults() {
-	if n.Client == nil {
-		n.Client = &http.Client{Timeout: 10 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
+	if n.Client != nil {
+		c = *n.Client
 	}
+	n.Client = NoRedirects(&c) // whatever the caller's client would do
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -263,3 +263,42 @@ func TestReadTargetsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookNoRedirects: a target that answers 307 (and one that
+// answers 302) is not followed: the signed body reaches the configured
+// address once per attempt and the redirect's target never; the
+// delivery counts as failed and is given up.
+func TestWebhookNoRedirects(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			e := newArrivalEnv(t)
+			secret := []byte("geheimnis-der-pforte-2026")
+			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				t.Errorf("the redirect was followed: %s %s", r.Method, r.URL)
+			}))
+			defer other.Close()
+			var mu sync.Mutex
+			calls := 0
+			hop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				calls++
+				mu.Unlock()
+				http.Redirect(w, r, other.URL+"/stolen", status)
+			}))
+			defer hop.Close()
+			// A caller's client that would follow redirects is made not to.
+			n := &notify.Notifier{Store: e.Store, Targets: targets(t, secret, "rathaus "+hop.URL), Now: e.Clock.Now,
+				Backoff: time.Millisecond, Attempts: 2, Client: &http.Client{}}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			n.Start(ctx)
+			waitFor(t, "the arrival given up", func() bool { return len(e.pending(t)) == 0 })
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != 2 {
+				t.Errorf("%d posts to the configured address, want 2 (one per attempt)", calls)
+			}
+			wantDeliveries(t, n, map[string]float64{"delivered": 0, "failed": 1, "given_up": 1})
+		})
+	}
+}
