@@ -141,6 +141,25 @@ func ReadIdentityFile(path string, ask Passphrase, ui *plugin.ClientUI) ([]age.I
 	return ids, nil
 }
 
+// readPassphraseFile reads the first line of a passphrase file, refusing
+// one that group or others may read, as an unprotected key file is
+// refused: the passphrase is as secret as the key.
+func readPassphraseFile(f string) ([]byte, error) {
+	fi, err := os.Stat(f)
+	if err != nil {
+		return nil, registry.Errorf(registry.EINVALID, "Cannot read REGISTRY_PASSPHRASE_FILE %q: %v.", f, pathErrReason(err))
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, registry.Errorf(registry.EINVALID, "REGISTRY_PASSPHRASE_FILE %q may be read by others (mode %04o); chmod 600 it.", f, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, registry.Errorf(registry.EINVALID, "Cannot read REGISTRY_PASSPHRASE_FILE %q: %v.", f, pathErrReason(err))
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), nil
+}
+
 // TerminalPassphrase asks for a passphrase on the controlling terminal
 // (/dev/tty), so that it works with redirected standard input and output,
 // and never echoes it. When the environment variable
@@ -149,12 +168,7 @@ func ReadIdentityFile(path string, ask Passphrase, ui *plugin.ClientUI) ([]age.I
 func TerminalPassphrase() Passphrase {
 	return func(what string) ([]byte, error) {
 		if f := os.Getenv("REGISTRY_PASSPHRASE_FILE"); f != "" {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return nil, registry.Errorf(registry.EINVALID, "Cannot read REGISTRY_PASSPHRASE_FILE %q: %v.", f, pathErrReason(err))
-			}
-			line, _, _ := bytes.Cut(b, []byte("\n"))
-			return bytes.TrimSuffix(line, []byte("\r")), nil
+			return readPassphraseFile(f)
 		}
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {

@@ -263,6 +263,12 @@ type AppointmentStore interface {
 	// CancelAppointment cancels an expected appointment (ECONFLICT after
 	// arrival or when cancelled), with an AuditAppointmentChanged event.
 	CancelAppointment(ctx context.Context, actor Actor, id string, now time.Time) (*Appointment, error)
+	// ImportAppointments stores the appointments of a calendar import in
+	// one transaction, all or nothing: each as CreateAppointment stores
+	// it (an appointment with a stored UID is not stored again), and
+	// those marked Cancelled then cancelled, unless already cancelled or
+	// arrived. It returns one outcome per item, in order.
+	ImportAppointments(ctx context.Context, actor Actor, items []ImportedAppointment, now time.Time) ([]ImportOutcome, error)
 	// PendingArrivals lists the arrived appointments whose host was not
 	// told yet (MarkNotified), arrived at or after since, oldest first,
 	// at most limit: the outbox of the arrival webhooks.
@@ -270,4 +276,19 @@ type AppointmentStore interface {
 	// MarkNotified records that the arrival for appointment id was
 	// delivered (or given up) at t; marking it again changes nothing.
 	MarkNotified(ctx context.Context, id string, t time.Time) error
+}
+
+// ImportedAppointment is one event of a calendar import: the appointment
+// it makes, and whether the calendar marks it cancelled.
+type ImportedAppointment struct {
+	Appointment *Appointment
+	Cancelled   bool
+}
+
+// ImportOutcome is what ImportAppointments did with one item: the
+// appointment as stored, whether it is new, whether it was cancelled now.
+type ImportOutcome struct {
+	Appointment *Appointment
+	Created     bool
+	Cancelled   bool
 }

@@ -169,9 +169,10 @@ func (VisitsRegistered) AuditAction() string { return AuditVisitsRegistered }
 
 // TokenCreated is the payload of AuditTokenCreated (never the hash).
 type TokenCreated struct {
-	Role   Role   `json:"role"`
-	Site   string `json:"site"`
-	Office string `json:"office,omitempty"`
+	Role      Role       `json:"role"`
+	Site      string     `json:"site"`
+	Office    string     `json:"office,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 func (TokenCreated) AuditAction() string { return AuditTokenCreated }

@@ -49,6 +49,15 @@ type Token struct {
 	Hash      []byte // HashToken of the secret
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// ExpiresAt, when set, ends the token at that time as a revocation
+	// would.
+	ExpiresAt *time.Time
+}
+
+// Usable reports whether the token works at now: not revoked, not
+// expired.
+func (t *Token) Usable(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
 }
 
 // LogValue logs the token's handle, never its hash.

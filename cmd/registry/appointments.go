@@ -293,50 +293,46 @@ codes for the service line.`,
 	return cmd
 }
 
+// importEvents checks every event first and stores them in one
+// transaction: a file with one bad event stores nothing.
 func (a *app) importEvents(ctx context.Context, s registry.Store, actor registry.Actor, code, host string, evs []ical.Event) error {
 	site, err := s.Site(ctx, code)
 	if err != nil {
 		return withHint(err, "'registry sites list' shows the configured sites")
 	}
 	now := a.now()
-	var made []*registry.Appointment
-	skipped, cancelled := 0, 0
+	var items []registry.ImportedAppointment
+	skipped := 0
 	for i, e := range evs {
 		area := ""
 		if site.HasArea(e.Location) {
 			area = e.Location
 		}
 		in := &registry.AppointmentInput{Site: site.Code, Host: host, Area: area, Start: e.Start, End: e.End, UID: e.UID}
-		if e.Cancelled {
-			// Cancel what an earlier import made of it, if anything.
-			ap, err := registry.NewAppointment(in, site, "ical", now)
-			if err != nil {
-				skipped++
-				continue
-			}
-			stored, created, err := s.CreateAppointment(ctx, actor, ap, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := s.CancelAppointment(ctx, actor, stored.ID, now); err == nil {
-				cancelled++
-			} else if created || registry.ErrorCode(err) != registry.ECONFLICT {
-				return err
-			}
-			continue
-		}
 		ap, err := registry.NewAppointment(in, site, "ical", now)
-		if registry.ErrorCode(err) == registry.EINVALID && (e.End.Before(now)) {
-			skipped++ // over already
+		switch {
+		case registry.ErrorCode(err) == registry.EINVALID && (e.Cancelled || e.End.Before(now)):
+			skipped++ // over already, or cancelled and never importable
 			continue
-		} else if err != nil {
-			return fmt.Errorf("event %d (%s): %w", i+1, e, err)
+		case err != nil:
+			return withHint(registry.Errorf(registry.ErrorCode(err), "event %d (%s): %s", i+1, e, registry.ErrorMessage(err)),
+				"nothing of the file was imported; correct the event in the calendar and export again")
 		}
-		stored, _, err := s.CreateAppointment(ctx, actor, ap, nil)
-		if err != nil {
-			return err
+		items = append(items, registry.ImportedAppointment{Appointment: ap, Cancelled: e.Cancelled})
+	}
+	outcomes, err := s.ImportAppointments(ctx, actor, items, now)
+	if err != nil {
+		return withHint(err, "nothing of the file was imported")
+	}
+	var made []*registry.Appointment
+	cancelled := 0
+	for _, o := range outcomes {
+		switch {
+		case o.Cancelled:
+			cancelled++
+		case o.Appointment.Status != registry.AppointmentCancelled:
+			made = append(made, o.Appointment)
 		}
-		made = append(made, stored)
 	}
 	if err := printAppointments(a.stdout, made, now); err != nil {
 		return err

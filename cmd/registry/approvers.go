@@ -172,9 +172,9 @@ func (a *app) approversListCmd() *cobra.Command {
 					case !verified[ap.ID]:
 						state = "UNPROVEN (no valid signature: the table was edited)"
 					case ap.RemovedAt != nil:
-						state = "removed " + rfc3339(*ap.RemovedAt)
+						state = "removed " + local(*ap.RemovedAt)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ap.ID, escaped(ap.Name), rfc3339(ap.AddedAt), dash(ap.AddedBy), state)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ap.ID, escaped(ap.Name), local(ap.AddedAt), dash(ap.AddedBy), state)
 				}
 				return w.Flush()
 			})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -30,56 +29,6 @@ contains, unchanged, everything the checkpoint covered.`,
 	}
 	cmd.AddCommand(a.auditListCmd(), a.auditVerifyCmd(), a.auditCheckpointCmd(), a.auditKeygenCmd())
 	return cmd
-}
-
-func (a *app) auditListCmd() *cobra.Command {
-	var after int64
-	var limit int
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list [--after SEQ] [--limit N]",
-		Short: "List audit entries in order",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				evs, err := s.AuditEvents(cmd.Context(), after, limit)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(a.stdout, auditViews(evs))
-				}
-				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tSUBJECT\tDETAILS")
-				for _, e := range evs {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, rfc3339(e.Time), dash(escaped(string(e.Actor))), e.Action, dash(e.Subject), e.Details)
-				}
-				return w.Flush()
-			})
-		},
-	}
-	cmd.Flags().Int64Var(&after, "after", 0, "start after this sequence number")
-	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many entries")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-type auditView struct {
-	Seq     int64  `json:"seq"`
-	Time    string `json:"time"`
-	Actor   string `json:"actor"`
-	Action  string `json:"action"`
-	Subject string `json:"subject,omitempty"`
-	Details string `json:"details"`
-	Hash    string `json:"hash"`
-}
-
-func auditViews(evs []*registry.AuditEvent) []auditView {
-	vs := make([]auditView, 0, len(evs))
-	for _, e := range evs {
-		vs = append(vs, auditView{e.Seq, rfc3339(e.Time), string(e.Actor), e.Action, e.Subject, e.Details, hex.EncodeToString(e.Hash)})
-	}
-	return vs
 }
 
 func (a *app) auditVerifyCmd() *cobra.Command {

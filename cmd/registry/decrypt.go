@@ -181,10 +181,10 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 	}
 	h := stream.BundleHeader()
 	fmt.Fprintf(a.stderr, "registry: case %s, %s, window %s to %s: %d records, bundle sha256 %s\n",
-		escaped(h.CaseRef), escaped(h.Office), rfc3339(h.From), rfc3339(h.To), h.Count, stream.BundleDigest())
+		escaped(h.CaseRef), escaped(h.Office), local(h.From), local(h.To), h.Count, stream.BundleDigest())
 	for _, ap := range h.Approvals {
 		fmt.Fprintf(a.stderr, "registry: approved by %s (key %s) at %s; signed by registry instance %s\n",
-			escaped(ap.Name), keyIDOf(ap.PublicKey), rfc3339(ap.SignedAt), keyIDOf(h.Instance))
+			escaped(ap.Name), keyIDOf(ap.PublicKey), local(ap.SignedAt), keyIDOf(h.Instance))
 	}
 	if o.out != "" {
 		fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", h.Count, h.CaseRef, o.out)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,12 @@ type purgeOptions struct {
 	dryRun         bool
 	asJSON         bool
 	allowClockJump bool
+	yes            bool
 	policy         retention.Policy
+	// configured is the retention period serve runs with
+	// (REGISTRY_RETENTION, else the default): a --retention shorter than
+	// it deletes what the statutory period still keeps, and asks first.
+	configured time.Duration
 }
 
 func (a *app) purgeCmd() *cobra.Command {
@@ -41,11 +47,22 @@ refused to run.
 The purge refuses to run when the clock reads earlier than the last
 purge, or more than --max-clock-jump after it: a wrong clock would
 delete data the health office may still need. Check the clock
-(timedatectl) and rerun with --allow-clock-jump if it is right.`,
+(timedatectl) and rerun with --allow-clock-jump if it is right.
+
+A --retention shorter than the configured period (REGISTRY_RETENTION,
+default 28d) deletes visits that the statutory period still keeps: purge
+says how many and from which days, and asks you to type yes (--yes
+answers for a script). Nothing is asked for a --dry-run.`,
 		Example: `  registry purge --keystore /var/lib/registry/keys --dry-run
   registry purge --keystore /var/lib/registry/keys --json > purge-$(date +%F).json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.configured = retention.DefaultPolicy().Retention
+			if v, ok := a.getenv("REGISTRY_RETENTION"); ok {
+				if err := (days{&o.configured}).Set(v); err != nil {
+					return fmt.Errorf("environment variable REGISTRY_RETENTION: %w", err)
+				}
+			}
 			return a.runPurge(cmd.Context(), &o)
 		},
 	}
@@ -55,6 +72,7 @@ delete data the health office may still need. Check the clock
 	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be purged, change nothing")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&o.allowClockJump, "allow-clock-jump", false, "purge even though the clock jumped forward since the last purge (check the clock first)")
+	f.BoolVar(&o.yes, "yes", false, "do not ask before a --retention shorter than the configured period deletes visits")
 	settings(f, "keystore", "as")
 	policyFlags(f, &o.policy)
 	return cmd
@@ -76,6 +94,9 @@ func (a *app) runPurge(ctx context.Context, o *purgeOptions) error {
 		return err
 	}
 	return a.withStore(ctx, func(store registry.Store) error {
+		if err := a.confirmShorterRetention(ctx, store, o); err != nil {
+			return err
+		}
 		p := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
 		report, err := p.Purge(ctx, retention.Options{DryRun: o.dryRun, Actor: actor, AllowClockJump: o.allowClockJump})
 		return a.reportPurge(report, err, o.asJSON)
@@ -98,4 +119,46 @@ func (a *app) reportPurge(report *registry.PurgeReport, err error, asJSON bool) 
 		return fmt.Errorf("purge done as reported, but not completely: %w", err)
 	}
 	return nil
+}
+
+// confirmShorterRetention asks before a purge whose --retention is
+// shorter than the configured period deletes visits the statutory period
+// still keeps, naming how many and from when; --yes answers for a script.
+func (a *app) confirmShorterRetention(ctx context.Context, store registry.Store, o *purgeOptions) error {
+	if o.dryRun || o.policy.Retention >= o.configured {
+		return nil
+	}
+	now := a.now()
+	from, to := now.Add(-o.configured), now.Add(-o.policy.Retention)
+	n, err := store.CountVisits(ctx, from, to)
+	if err != nil || n == 0 {
+		return err
+	}
+	what := fmt.Sprintf("--retention %s is %s shorter than the configured %s: this purge deletes %d visits checked in from %s to %s, which the statutory period still keeps",
+		days{&o.policy.Retention}, span(o.configured-o.policy.Retention), days{&o.configured}, n, local(from), local(to))
+	if o.yes {
+		fmt.Fprintf(a.stderr, "registry: %s (--yes)\n", what)
+		return nil
+	}
+	ok, err := confirm(what + ". Delete them now? Type yes: ")
+	if err != nil {
+		return withHint(registry.Errorf(registry.EINVALID, "%s; nothing was deleted", what), "run it on a terminal to confirm, pass --yes in a script, or leave --retention out to purge by the configured period")
+	}
+	if !ok {
+		return registry.Errorf(registry.EINVALID, "not confirmed; nothing was deleted")
+	}
+	return nil
+}
+
+// span is a duration in whole days when it is one ("14 days"), else as Go
+// prints it.
+func span(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		if n := int(d / (24 * time.Hour)); n == 1 {
+			return "1 day"
+		} else {
+			return fmt.Sprintf("%d days", n)
+		}
+	}
+	return d.String()
 }

@@ -62,7 +62,7 @@ func (a *app) requestsListCmd() *cobra.Command {
 				fmt.Fprintln(w, "ID\tSTATUS\tCASE\tOFFICE\tFROM\tTO\tSITES")
 				for _, r := range rs {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.CaseRef, r.Office,
-						rfc3339(r.From), rfc3339(r.To), strings.Join(r.Sites, ","))
+						local(r.From), local(r.To), strings.Join(r.Sites, ","))
 				}
 				return w.Flush()
 			})
@@ -104,26 +104,26 @@ func printRequest(w io.Writer, r *registry.TraceRequest) error {
 	}
 	rows := [][2]string{
 		{"id", r.ID}, {"status", string(r.Status)}, {"case reference", r.CaseRef}, {"office", r.Office},
-		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", rfc3339(r.From)},
-		{"window to", rfc3339(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
+		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", local(r.From)},
+		{"window to", local(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"hosts", dash(escaped(strings.Join(r.Hosts, ", ")))},
 		{"appointments", dash(strings.Join(r.Appointments, ", "))},
-		{"created by", string(r.CreatedBy)}, {"created at", rfc3339(r.CreatedAt)},
+		{"created by", string(r.CreatedBy)}, {"created at", local(r.CreatedAt)},
 		{"origin", r.Origin()}, {"owner office", dash(r.OwnerOffice)}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
-		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", rfc3339p(r.DecidedAt)},
-		{"decision note", dash(escaped(r.DecisionNote))}, {"approval expires", rfc3339p(r.ExpiresAt)},
-		{"exported at", rfc3339p(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
+		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", localp(r.DecidedAt)},
+		{"decision note", dash(escaped(r.DecisionNote))}, {"approval expires", localp(r.ExpiresAt)},
+		{"exported at", localp(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
 		{"export digest", dash(r.ExportDigest)},
 	}
 	for _, a := range r.Approvals {
 		state := a.Decision
 		if a.Decision == registry.DecisionApprove {
-			state += " until " + rfc3339(a.ExpiresAt)
+			state += " until " + local(a.ExpiresAt)
 		}
 		if a.WithdrawnAt != nil {
-			state += ", withdrawn " + rfc3339(*a.WithdrawnAt)
+			state += ", withdrawn " + local(*a.WithdrawnAt)
 		}
-		rows = append(rows, [2]string{"signed decision", fmt.Sprintf("%s (key %s) at %s: %s", escaped(a.Name), a.ApproverID, rfc3339(a.SignedAt), state)})
+		rows = append(rows, [2]string{"signed decision", fmt.Sprintf("%s (key %s) at %s: %s", escaped(a.Name), a.ApproverID, local(a.SignedAt), state)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
@@ -149,7 +149,7 @@ a second decision by the same key.`,
 			if !approve && strings.TrimSpace(note) == "" {
 				return withHint(registry.Errorf(registry.EINVALID, "a rejection needs a reason"), "pass --note REASON; the health office sees it")
 			}
-			if validFor <= 0 || validFor > 14*24*time.Hour {
+			if validFor < time.Minute || validFor > 14*24*time.Hour {
 				return withHint(registry.Errorf(registry.EINVALID, "--valid-for must lie between 1 minute and 14 days"), "the default is 72h")
 			}
 			k, err := readKey(key)
@@ -288,15 +288,6 @@ func parseTime(flag, s string) (time.Time, error) {
 		return time.Time{}, withHint(registry.Errorf(registry.EINVALID, "%s %q is not a time", flag, s), "use RFC 3339, for example 2026-11-20T08:00:00+01:00")
 	}
 	return t, nil
-}
-
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func rfc3339p(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return rfc3339(*t)
 }
 
 func (a *app) requestsPreviewCmd() *cobra.Command {

@@ -19,13 +19,11 @@ func (a *app) tokensCmd() *cobra.Command {
 		Short: "Create, list and revoke API tokens",
 		Long: `tokens manages the bearer tokens of the HTTP API. A token has one role:
 
-  intake         the reception desk or a kiosk: registers visitors
-                 (optionally for one --site only)
-  health-office  the health office: files trace requests, downloads exports
-  dpo            the data-protection officer
+` + roleHelp + `
 
-A token is shown once, when it is created, and stored only as a hash.
-Creating and revoking tokens is recorded in the audit log.`,
+A token is shown once, when it is created, and stored only as a hash. It
+works until it is revoked, or until it expires when it was created with
+--expires. Creating and revoking tokens is recorded in the audit log.`,
 	}
 	var as string
 	cmd.PersistentFlags().StringVar(&as, "as", "", "your name, recorded in the audit log (default: your login name)")
@@ -34,18 +32,35 @@ Creating and revoking tokens is recorded in the audit log.`,
 	return cmd
 }
 
+// roleHelp describes the token roles, for the help of tokens and create.
+const roleHelp = `  intake         the reception desk, a kiosk or desk software: registers
+                 visitors and checks them out (optionally for one --site)
+  health-office  the health office (--office): files trace requests,
+                 follows them, downloads approved exports
+  scheduler      the city's booking or calendar system: makes, lists and
+                 cancels appointments (optionally for one --site)
+  dpo            the data-protection officer: reads pending requests and
+                 posts signed approvals from the DPO's own computer`
+
 func (a *app) tokensCreateCmd(as *string) *cobra.Command {
 	var role, site, office, label, out string
+	var expires time.Duration
 	cmd := &cobra.Command{
-		Use:   "create --role intake|health-office|scheduler|dpo [--site S] [--office O] [--label L] [-o FILE]",
+		Use:   "create --role intake|health-office|scheduler|dpo [--site S] [--office O] [--label L] [--expires 90d] [-o FILE]",
 		Short: "Create a token and print it, once, on standard output or into a new file of mode 0600",
-		Long: `create makes an API token. Intake tokens may be bound to one --site.
-Health-office tokens need --office, a short code of the office (for
-example ga-musterstadt): trace requests belong to the office, so that when a
-token leaks you revoke it, create a new one with the same --office, and the
-office keeps seeing its requests.`,
+		Long: `create makes an API token of one role:
+
+` + roleHelp + `
+
+Intake and scheduler tokens may be bound to one --site. Health-office
+tokens need --office, a short code of the office (for example
+ga-musterstadt): trace requests belong to the office, so that when a token
+leaks you revoke it, create a new one with the same --office, and the
+office keeps seeing its requests. With --expires the token stops working
+after that long (for example 90d for a temporary deputy), as if revoked.`,
 		Example: `  registry tokens create --role intake --site rathaus --label "Pforte Rathaus" -o pforte.token
-  registry tokens create --role health-office --office ga-musterstadt --label "Gesundheitsamt Musterstadt" -o ga.token`,
+  registry tokens create --role health-office --office ga-musterstadt --label "Gesundheitsamt Musterstadt" -o ga.token
+  registry tokens create --role scheduler --site rathaus --label "Terminbuchung" --expires 365d -o booking.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := registry.ParseRole(role)
@@ -70,9 +85,16 @@ office keeps seeing its requests.`,
 					return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", out)
 				}
 			}
+			if cmd.Flags().Changed("expires") && (expires < time.Hour || expires > 5*366*24*time.Hour) {
+				return withHint(registry.Errorf(registry.EINVALID, "--expires must lie between 1 hour and 5 years"), "for example --expires 90d")
+			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				secret, t := registry.NewToken(r, site, label, a.now())
 				t.Office = office
+				if expires > 0 {
+					exp := a.now().Add(expires)
+					t.ExpiresAt = &exp
+				}
 				if err := s.CreateToken(cmd.Context(), actor, t); err != nil {
 					return err
 				}
@@ -89,8 +111,9 @@ office keeps seeing its requests.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&role, "role", "", "intake, health-office or dpo")
-	cmd.Flags().StringVar(&site, "site", "", "intake tokens only: the one site the token may register for")
+	cmd.Flags().StringVar(&role, "role", "", "intake, health-office, scheduler or dpo")
+	cmd.Flags().StringVar(&site, "site", "", "intake and scheduler tokens only: the one site the token works for")
+	cmd.Flags().Var(days{&expires}, "expires", "the token stops working after this long, for example 90d (default: never; revoke it instead)")
 	cmd.Flags().StringVar(&office, "office", "", "health-office tokens: the office's code; its trace requests belong to the office")
 	cmd.Flags().StringVar(&label, "label", "", "a note for yourself, for example the desk or office")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the token to this new `FILE` (mode 0600) instead of standard output")
@@ -114,9 +137,11 @@ func (a *app) tokensListCmd() *cobra.Command {
 					return writeJSON(a.stdout, tokenViews(ts))
 				}
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tROLE\tSITE\tOFFICE\tLABEL\tCREATED\tREVOKED")
-				for _, v := range tokenViews(ts) {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Role, dash(v.Site), dash(v.Office), dash(escaped(v.Label)), v.Created, dash(v.Revoked))
+				fmt.Fprintln(w, "ID\tROLE\tSITE\tOFFICE\tLABEL\tCREATED\tEXPIRES\tSTATE")
+				now := a.now()
+				for _, t := range ts {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Role, dash(t.Site), dash(t.Office), dash(escaped(t.Label)),
+						local(t.CreatedAt), localp(t.ExpiresAt), tokenState(t, now))
 				}
 				return w.Flush()
 			})
@@ -133,6 +158,7 @@ type tokenView struct {
 	Office  string `json:"office,omitempty"`
 	Label   string `json:"label,omitempty"`
 	Created string `json:"created"`
+	Expires string `json:"expires,omitempty"`
 	Revoked string `json:"revoked,omitempty"`
 }
 
@@ -143,9 +169,23 @@ func tokenViews(ts []*registry.Token) []tokenView {
 		if t.RevokedAt != nil {
 			v.Revoked = t.RevokedAt.UTC().Format(time.RFC3339)
 		}
+		if t.ExpiresAt != nil {
+			v.Expires = t.ExpiresAt.UTC().Format(time.RFC3339)
+		}
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// tokenState says whether a token works at now.
+func tokenState(t *registry.Token, now time.Time) string {
+	switch {
+	case t.RevokedAt != nil:
+		return "revoked " + local(*t.RevokedAt)
+	case !t.Usable(now):
+		return "expired"
+	}
+	return "active"
 }
 
 func (a *app) tokensRevokeCmd(as *string) *cobra.Command {

@@ -87,15 +87,21 @@ func csvCell(s string, keepText bool) string {
 
 // importCell returns s as a cell of a file meant for import into another
 // program (SORMAS): dangerous values get a leading apostrophe as in
-// csvCell, but international phone numbers, which cannot hold a function
-// call, are left exactly as they are, and nothing invisible is added.
+// csvCell, and nothing invisible is added.
 func importCell(s string) string {
-	raw := s
-	s = clean(s)
-	if !isPlusPhone(s) && dangerous(raw) {
-		return "'" + s
+	if dangerous(s) {
+		return "'" + clean(s)
 	}
-	return s
+	return clean(s)
+}
+
+// importPhone is importCell for a phone column: an international phone
+// number, which cannot hold a function call, is left exactly as it is.
+func importPhone(s string) string {
+	if isPlusPhone(clean(s)) {
+		return clean(s)
+	}
+	return importCell(s)
 }
 
 // validSeparator reports whether sep may separate cells.

@@ -64,18 +64,24 @@ func TestCSVCell(t *testing.T) {
 }
 
 func TestImportCell(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Anna", "Anna"},
-		{"=1+1", "'=1+1"},
-		{"+49 2931 1234", "+49 2931 1234"},
-		{"+1+1", "'+1+1"},
-		{"-1-1-1-1-1", "'-1-1-1-1-1"},
-		{"01067", "01067"},
-		{"\x00=1", "'\uFFFD=1"},
+	tests := []struct{ in, want, phone string }{
+		{"Anna", "Anna", "Anna"},
+		{"=1+1", "'=1+1", "'=1+1"},
+		// An international number stays itself in the phone column only:
+		// in a name, street or city it is neutralised like any formula.
+		{"+49 2931 1234", "'+49 2931 1234", "+49 2931 1234"},
+		{"+1-1-1-1-1", "'+1-1-1-1-1", "+1-1-1-1-1"},
+		{"+1+1", "'+1+1", "'+1+1"},
+		{"-1-1-1-1-1", "'-1-1-1-1-1", "'-1-1-1-1-1"},
+		{"01067", "01067", "01067"},
+		{"\x00=1", "'\uFFFD=1", "'\uFFFD=1"},
 	}
 	for _, tt := range tests {
 		if got := importCell(tt.in); got != tt.want {
 			t.Errorf("importCell(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if got := importPhone(tt.in); got != tt.phone {
+			t.Errorf("importPhone(%q) = %q, want %q", tt.in, got, tt.phone)
 		}
 	}
 }
@@ -169,6 +175,18 @@ func TestWriteSORMAS(t *testing.T) {
 	}
 	if got, want := rows[1][1], "'=HYPERLINK(\"http://x\",\"y\")"; got != want {
 		t.Errorf("neutralised first name = %q, want %q", got, want)
+	}
+	// A phone-shaped value anywhere but the phone column is neutralised.
+	b := sampleBundle()
+	b.Records[1].Contact.FamilyName, b.Records[1].Contact.Street, b.Records[1].Contact.City = "+1-1-1-1-1", "+49 30 1234", "-1-1-1-1-1"
+	buf.Reset()
+	if err := WriteSORMAS(&buf, b, ';'); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{";+1-1-1-1-1;", ";+49 30 1234;", ";-1-1-1-1-1;"} {
+		if strings.Contains(buf.String(), raw) {
+			t.Errorf("SORMAS output holds %q raw", raw)
+		}
 	}
 	if !strings.Contains(rows[1][0], "Ende nicht erfasst") {
 		t.Errorf("open visit's description %q does not say the end is unknown", rows[1][0])

@@ -37,9 +37,10 @@ var sormasCaptions = []string{
 // record line can start with "##". person.sex is left empty: it is not
 // collected. Cells are neutralised as in WriteCSV (leading apostrophe for
 // anything a spreadsheet could read as a formula), except that nothing
-// invisible is added: international phone numbers are written as they are,
-// since SORMAS must receive the number itself and such a value cannot call
-// a function even in a spreadsheet.
+// invisible is added: an international phone number in the phone column is
+// written as it is, since SORMAS must receive the number itself and such a
+// value cannot call a function even in a spreadsheet. In every other
+// column, a value like "+1-1-1-1-1" is neutralised like any other.
 func WriteSORMAS(w io.Writer, src Source, sep rune) error {
 	if err := validSeparator(sep); err != nil {
 		return err
@@ -71,7 +72,7 @@ func sormasRow(r *Record) []string {
 	}
 	return []string{
 		importCell(involvement(r)), importCell(c.GivenName), importCell(c.FamilyName), "",
-		importCell(c.Phone), importCell(c.Email), importCell(c.Postcode),
+		importPhone(c.Phone), importCell(c.Email), importCell(c.Postcode),
 		importCell(c.City), importCell(c.Street), importCell(c.HouseNumber),
 	}
 }

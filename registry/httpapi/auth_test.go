@@ -115,3 +115,36 @@ func TestRevocationTakesEffectWithinASecond(t *testing.T) {
 	s.Clock.Add(time.Second)
 	wantStatus(t, s.do(t, request{method: "POST", path: "/v1/visits", header: h, body: validBody}), 401)
 }
+
+// TestTokenExpires: a token created with an expiry works until then and
+// is refused like a revoked one from then on; the expiry is stored and
+// recorded in the audit log.
+func TestTokenExpires(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	secret, tok := registry.NewToken(registry.RoleIntake, "", "Aushilfe", s.Clock.Now())
+	exp := s.Clock.Now().Add(time.Hour)
+	tok.ExpiresAt = &exp
+	if err := s.Store.CreateToken(t.Context(), registry.ActorSystem, tok); err != nil {
+		t.Fatal(err)
+	}
+	register := func() *response {
+		h := hdr("Content-Type", "application/json", "Authorization", "Bearer "+secret)
+		return s.do(t, request{method: "POST", path: "/v1/visits", header: h, body: validBody})
+	}
+	wantStatus(t, register(), 201)
+	s.Clock.Add(time.Hour)
+	wantStatus(t, register(), 401)
+	stored, err := s.Store.FindTokenByHash(t.Context(), tok.Hash)
+	if err != nil || stored.ExpiresAt == nil || !stored.ExpiresAt.Equal(exp.UTC().Truncate(time.Microsecond)) {
+		t.Errorf("stored token = %+v, %v; want the expiry", stored, err)
+	}
+	if !s.auditWith(t, registry.AuditTokenCreated, `"expires_at":"`) {
+		t.Error("the token's audit entry does not record its expiry")
+	}
+	past := s.Clock.Now().Add(-time.Minute)
+	_, late := registry.NewToken(registry.RoleIntake, "", "late", s.Clock.Now())
+	late.ExpiresAt = &past
+	if err := s.Store.CreateToken(t.Context(), registry.ActorSystem, late); registry.ErrorCode(err) != registry.EINVALID {
+		t.Errorf("a token expiring before its creation: %v, want EINVALID", err)
+	}
+}

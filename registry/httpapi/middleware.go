@@ -167,8 +167,8 @@ var errTooManyFailures = &statusError{http.StatusTooManyRequests, "too_many_fail
 var errNoToken = registry.Errorf(registry.EUNAUTHORIZED, "A valid API token is required: Authorization: Bearer rgt_….")
 
 // authenticate returns the token whose secret r presents, from the token
-// cache (a revocation takes effect within tokenTTL). Malformed, unknown and
-// revoked tokens get the same EUNAUTHORIZED answer.
+// cache (a revocation takes effect within tokenTTL). Malformed, unknown,
+// revoked and expired tokens get the same EUNAUTHORIZED answer.
 func (s *Server) authenticate(r *http.Request) (*registry.Token, error) {
 	secret, ok := bearer(r)
 	if !ok || !registry.LooksLikeToken(secret) {
@@ -180,7 +180,7 @@ func (s *Server) authenticate(r *http.Request) (*registry.Token, error) {
 		return nil, errNoToken
 	case err != nil:
 		return nil, fmt.Errorf("find token: %w", err)
-	case tok.RevokedAt != nil:
+	case !tok.Usable(s.cfg.Now()):
 		return nil, errNoToken
 	}
 	return tok, nil

@@ -7,6 +7,7 @@
 package ical
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -26,8 +27,11 @@ type Event struct {
 	Cancelled bool
 }
 
-// MaxEvents bounds what one import reads.
-const MaxEvents = 10000
+// MaxEvents bounds what one import reads, MaxBytes the file's size.
+const (
+	MaxEvents = 10000
+	MaxBytes  = 16 << 20
+)
 
 // windowsZones maps the Windows time zone names Outlook writes as TZID to
 // IANA zones (the ones German offices meet).
@@ -45,7 +49,14 @@ var windowsZones = map[string]string{
 // German local time. Recurring events (RRULE) are refused: an appointment
 // is one visit. Errors name the event by its number, never its text.
 func Parse(r io.Reader) ([]Event, error) {
-	cal, err := goical.NewDecoder(io.LimitReader(r, 16<<20)).Decode()
+	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
+	switch {
+	case err != nil:
+		return nil, registry.Errorf(registry.EINVALID, "The file cannot be read (%v).", err)
+	case len(data) > MaxBytes:
+		return nil, registry.Errorf(registry.EINVALID, "The file is larger than %d MiB: export a shorter period of the calendar.", MaxBytes>>20)
+	}
+	cal, err := goical.NewDecoder(bytes.NewReader(data)).Decode()
 	if err != nil {
 		return nil, registry.Errorf(registry.EINVALID, "The file is not an iCalendar file (%v).", err)
 	}

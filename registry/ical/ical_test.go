@@ -79,3 +79,15 @@ func TestRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusesLargeFile: a file over MaxBytes is refused naming the limit,
+// not as a broken file ("EOF").
+func TestRefusesLargeFile(t *testing.T) {
+	ev := "BEGIN:VEVENT\r\nUID:1\r\nDTSTAMP:20261029T140000Z\r\nDTSTART:20261103T150000Z\r\nDTEND:20261103T160000Z\r\nDESCRIPTION:" +
+		strings.Repeat("x", 60) + "\r\nEND:VEVENT\r\n"
+	big := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + strings.Repeat(ev, MaxBytes/len(ev)+1) + "END:VCALENDAR\r\n"
+	_, err := Parse(strings.NewReader(big))
+	if registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(registry.ErrorMessage(err), "larger than 16 MiB") {
+		t.Errorf("Parse of %d bytes = %v, want EINVALID naming the 16 MiB limit", len(big), err)
+	}
+}

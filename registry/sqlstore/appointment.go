@@ -48,45 +48,83 @@ func (s *Store) CreateAppointment(ctx context.Context, actor registry.Actor, a *
 	var stored *registry.Appointment
 	created := false
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		for range 20 {
-			if note != nil {
-				if err := note(a); err != nil {
-					return err
-				}
-			}
-			var sealed any // NULL without a note
-			if a.HasNote {
-				sealed = a.NoteSealed
-			}
-			n, err := s.exec(ctx, tx, `INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, created_at,
-note_epoch, note_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.ID, a.Site, string(a.Day), a.Code, a.Host, a.Area,
-				micros(a.Start), micros(a.End), string(a.Status), a.Source, a.UID, micros(a.CreatedAt), string(a.NoteEpoch), sealed)
-			if err != nil {
-				return err
-			}
-			if n == 1 {
-				stored, created = a, true
-				return s.audit(ctx, tx, a.CreatedAt, actor, a.ID, registry.AppointmentChanged{Change: "created", Site: a.Site,
-					Day: a.Day, Code: a.Code, Area: a.Area, Source: a.Source, Note: a.HasNote})
-			}
-			if a.UID != "" {
-				var row appointmentRow
-				err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.site = ? AND a.uid = ?`), a.Site, a.UID)
-				if err == nil {
-					stored = row.appointment()
-					return nil
-				} else if !errors.Is(err, sql.ErrNoRows) {
-					return s.errorf(err, "find appointment")
-				}
-			}
-			a.Code = registry.NewAppointmentCode() // the day has this code already
-		}
-		return registry.Errorf(registry.EUNAVAILABLE, "No free appointment code for %s at %s; try again.", a.Day, a.Site)
+		var err error
+		stored, created, err = s.createAppointment(ctx, tx, actor, a, note)
+		return err
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	return stored, created, nil
+}
+
+// createAppointment stores a inside tx, drawing a new code while the day
+// has it; an appointment with a's UID at its site is returned as stored.
+func (s *Store) createAppointment(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, a *registry.Appointment, note registry.NoteSealer) (*registry.Appointment, bool, error) {
+	for range 20 {
+		if note != nil {
+			if err := note(a); err != nil {
+				return nil, false, err
+			}
+		}
+		var sealed any // NULL without a note
+		if a.HasNote {
+			sealed = a.NoteSealed
+		}
+		n, err := s.exec(ctx, tx, `INSERT INTO appointments (id, site, day, code, host, area, start_at, end_at, status, source, uid, created_at,
+note_epoch, note_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, a.ID, a.Site, string(a.Day), a.Code, a.Host, a.Area,
+			micros(a.Start), micros(a.End), string(a.Status), a.Source, a.UID, micros(a.CreatedAt), string(a.NoteEpoch), sealed)
+		if err != nil {
+			return nil, false, err
+		}
+		if n == 1 {
+			return a, true, s.audit(ctx, tx, a.CreatedAt, actor, a.ID, registry.AppointmentChanged{Change: "created", Site: a.Site,
+				Day: a.Day, Code: a.Code, Area: a.Area, Source: a.Source, Note: a.HasNote})
+		}
+		if a.UID != "" {
+			var row appointmentRow
+			err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.site = ? AND a.uid = ?`), a.Site, a.UID)
+			if err == nil {
+				return row.appointment(), false, nil
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return nil, false, s.errorf(err, "find appointment")
+			}
+		}
+		a.Code = registry.NewAppointmentCode() // the day has this code already
+	}
+	return nil, false, registry.Errorf(registry.EUNAVAILABLE, "No free appointment code for %s at %s; try again.", a.Day, a.Site)
+}
+
+// ImportAppointments stores a calendar's appointments all or nothing; see
+// registry.AppointmentStore.
+func (s *Store) ImportAppointments(ctx context.Context, actor registry.Actor, items []registry.ImportedAppointment, now time.Time) ([]registry.ImportOutcome, error) {
+	out := make([]registry.ImportOutcome, len(items))
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for i, it := range items {
+			stored, created, err := s.createAppointment(ctx, tx, actor, it.Appointment, nil)
+			if err != nil {
+				return err
+			}
+			out[i] = registry.ImportOutcome{Appointment: stored, Created: created}
+			if !it.Cancelled {
+				continue
+			}
+			// Cancel what an earlier import made of it; one already
+			// cancelled, or arrived, stays as it is.
+			c, err := s.cancelAppointment(ctx, tx, actor, stored.ID, now)
+			switch {
+			case err == nil:
+				out[i].Appointment, out[i].Cancelled = c, true
+			case created || registry.ErrorCode(err) != registry.ECONFLICT:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Appointments lists a site's appointments of a day; see
@@ -126,29 +164,36 @@ func (s *Store) FindAppointment(ctx context.Context, site string, day registry.D
 func (s *Store) CancelAppointment(ctx context.Context, actor registry.Actor, id string, now time.Time) (*registry.Appointment, error) {
 	var a *registry.Appointment
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var row appointmentRow
-		err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.id = ?`), id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return registry.Errorf(registry.ENOTFOUND, "Appointment not found.")
-		} else if err != nil {
-			return s.errorf(err, "find appointment")
-		}
-		a = row.appointment()
-		if a.Status != registry.AppointmentExpected {
-			return registry.Errorf(registry.ECONFLICT, "The appointment is %s; only an expected one can be cancelled.", a.Status)
-		}
-		err = s.update(ctx, tx, "The appointment changed concurrently.", `UPDATE appointments SET status = ? WHERE id = ? AND status = ?`,
-			string(registry.AppointmentCancelled), id, string(registry.AppointmentExpected))
-		if err != nil {
-			return err
-		}
-		a.Status = registry.AppointmentCancelled
-		return s.audit(ctx, tx, utcMicro(now), actor, id, registry.AppointmentChanged{Change: "cancelled", Site: a.Site, Day: a.Day, Code: a.Code})
+		var err error
+		a, err = s.cancelAppointment(ctx, tx, actor, id, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// cancelAppointment cancels an expected appointment inside tx.
+func (s *Store) cancelAppointment(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, id string, now time.Time) (*registry.Appointment, error) {
+	var row appointmentRow
+	err := sqlx.GetContext(ctx, tx, &row, s.rebind(`SELECT `+appointmentColumns+appointmentFrom+` WHERE a.id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, registry.Errorf(registry.ENOTFOUND, "Appointment not found.")
+	} else if err != nil {
+		return nil, s.errorf(err, "find appointment")
+	}
+	a := row.appointment()
+	if a.Status != registry.AppointmentExpected {
+		return nil, registry.Errorf(registry.ECONFLICT, "The appointment is %s; only an expected one can be cancelled.", a.Status)
+	}
+	err = s.update(ctx, tx, "The appointment changed concurrently.", `UPDATE appointments SET status = ? WHERE id = ? AND status = ?`,
+		string(registry.AppointmentCancelled), id, string(registry.AppointmentExpected))
+	if err != nil {
+		return nil, err
+	}
+	a.Status = registry.AppointmentCancelled
+	return a, s.audit(ctx, tx, utcMicro(now), actor, id, registry.AppointmentChanged{Change: "cancelled", Site: a.Site, Day: a.Day, Code: a.Code})
 }
 
 // markArrived links the stored parties that came for an appointment to

@@ -20,16 +20,17 @@ type tokenRow struct {
 	Hash      []byte        `db:"hash"`
 	CreatedAt int64         `db:"created_at"`
 	RevokedAt sql.NullInt64 `db:"revoked_at"`
+	ExpiresAt sql.NullInt64 `db:"expires_at"`
 }
 
 func (r *tokenRow) token() *registry.Token {
 	return &registry.Token{
 		ID: r.ID, Role: registry.Role(r.Role), Site: r.Site, Office: r.Office, Label: r.Label, Hash: r.Hash,
-		CreatedAt: fromMicros(r.CreatedAt), RevokedAt: fromNullMicros(r.RevokedAt),
+		CreatedAt: fromMicros(r.CreatedAt), RevokedAt: fromNullMicros(r.RevokedAt), ExpiresAt: fromNullMicros(r.ExpiresAt),
 	}
 }
 
-const tokenColumns = `id, role, site, office, label, hash, created_at, revoked_at`
+const tokenColumns = `id, role, site, office, label, hash, created_at, revoked_at, expires_at`
 
 // CreateToken stores t with an AuditTokenCreated event (role and site, never
 // the hash). EINVALID without id or hash, ECONFLICT for a duplicate id or
@@ -42,13 +43,20 @@ func (s *Store) CreateToken(ctx context.Context, actor registry.Actor, t *regist
 		t.CreatedAt = s.now()
 	}
 	t.CreatedAt = utcMicro(t.CreatedAt)
+	if t.ExpiresAt != nil {
+		exp := utcMicro(*t.ExpiresAt)
+		if !exp.After(t.CreatedAt) {
+			return registry.Errorf(registry.EINVALID, "A token must expire after it is created.")
+		}
+		t.ExpiresAt = &exp
+	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			t.ID, string(t.Role), t.Site, t.Office, t.Label, t.Hash, micros(t.CreatedAt), nullMicros(t.RevokedAt))
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			t.ID, string(t.Role), t.Site, t.Office, t.Label, t.Hash, micros(t.CreatedAt), nullMicros(t.RevokedAt), nullMicros(t.ExpiresAt))
 		if err != nil {
 			return s.errorf(err, "insert token")
 		}
-		return s.audit(ctx, tx, t.CreatedAt, actor, t.ID, registry.TokenCreated{Role: t.Role, Site: t.Site, Office: t.Office})
+		return s.audit(ctx, tx, t.CreatedAt, actor, t.ID, registry.TokenCreated{Role: t.Role, Site: t.Site, Office: t.Office, ExpiresAt: t.ExpiresAt})
 	})
 }
 

@@ -105,6 +105,36 @@ func testAppointments(t *testing.T, s registry.Store) {
 	}
 }
 
+// testImportAppointments: a calendar import is one transaction: an item
+// that cannot be stored stores none of the others (nor their audit
+// events); a good import creates, re-imports by UID, and cancels.
+func testImportAppointments(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	a, b := newAppointment(t, t0.Add(time.Hour), "cal-1"), newAppointment(t, t0.Add(2*time.Hour), "cal-2")
+	clash := newAppointment(t, t0.Add(3*time.Hour), "")
+	clash.ID = a.ID // the store cannot place it: its id is taken
+	_, err := s.ImportAppointments(ctx, "user:service", []registry.ImportedAppointment{{Appointment: a}, {Appointment: b}, {Appointment: clash}}, t0)
+	if err == nil {
+		t.Fatal("an import with an item that cannot be stored succeeded")
+	}
+	if list, _ := s.Appointments(ctx, "rathaus", a.Day); len(list) != 0 {
+		t.Fatalf("a failed import left %d appointments", len(list))
+	}
+	wantEvents(t, s, registry.AuditAppointment, 0)
+
+	a, b = newAppointment(t, t0.Add(time.Hour), "cal-1"), newAppointment(t, t0.Add(2*time.Hour), "cal-2")
+	out, err := s.ImportAppointments(ctx, "user:service", []registry.ImportedAppointment{{Appointment: a}, {Appointment: b, Cancelled: true}}, t0)
+	if err != nil || len(out) != 2 || !out[0].Created || out[0].Cancelled || !out[1].Cancelled || out[1].Appointment.Status != registry.AppointmentCancelled {
+		t.Fatalf("ImportAppointments() = %+v, %v", out, err)
+	}
+	again := []registry.ImportedAppointment{{Appointment: newAppointment(t, t0.Add(time.Hour), "cal-1")}, {Appointment: newAppointment(t, t0.Add(2*time.Hour), "cal-2"), Cancelled: true}}
+	out, err = s.ImportAppointments(ctx, "user:service", again, t0)
+	if err != nil || out[0].Created || out[0].Appointment.ID != a.ID || out[1].Created || out[1].Cancelled {
+		t.Fatalf("re-import = %+v, %v; want the stored ones, nothing new", out, err)
+	}
+	wantEvents(t, s, registry.AuditAppointment, 3) // two created, one cancelled
+}
+
 // testScopeByHost: a request naming a host or an appointment code covers
 // the visitors of the appointments with that host or code, companions
 // included, and nobody else; naming both covers either.

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"Approvers", testApprovers},
 		{"NarrowWithdraw", testNarrowWithdraw},
 		{"Appointments", testAppointments},
+		{"ImportAppointments", testImportAppointments},
 		{"ScopeByHost", testScopeByHost},
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
