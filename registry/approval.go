@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 	"time"
 )
 
@@ -39,15 +38,15 @@ const (
 	DecisionWithdraw = "withdraw"
 )
 
-// ParsePublicKey parses the text form of a signing public key
-// ("registry-ed25519:" and 32 bytes in standard base64).
-func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	b64, ok := strings.CutPrefix(strings.TrimSpace(s), PublicKeyPrefix)
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if !ok || err != nil || len(raw) != ed25519.PublicKeySize {
+// ParseInstanceKey parses the text form of an Ed25519 signing public key
+// ("registry-ed25519:" and 32 bytes in standard base64): the registry
+// instance's key, which signs export bundles.
+func ParseInstanceKey(s string) (ed25519.PublicKey, error) {
+	k, err := ParsePublicKey(s)
+	if err != nil || k.Kind != KeyRegistry {
 		return nil, Errorf(EINVALID, "Not a signing public key: expected %s followed by 32 bytes in base64.", PublicKeyPrefix)
 	}
-	return ed25519.PublicKey(raw), nil
+	return k.ed, nil
 }
 
 // FormatPublicKey returns the text form of a signing public key.
@@ -74,69 +73,21 @@ func VerifySignature(k ed25519.PublicKey, purpose string, msg, sig []byte) bool 
 	return len(k) == ed25519.PublicKeySize && ed25519.Verify(k, Signed(purpose, msg), sig)
 }
 
-// Approver is a person whose signing key may approve trace requests.
-type Approver struct {
-	ID        string    `json:"id"` // KeyID of the public key
-	Name      string    `json:"name"`
-	PublicKey string    `json:"public_key"` // text form
-	AddedAt   time.Time `json:"added_at"`
-	// AddedBy is the id of the approver whose signature (Signature, over
-	// ApproverStatement) admitted this one; "" for the first approver.
-	AddedBy   string     `json:"added_by,omitempty"`
-	Signature []byte     `json:"signature,omitempty"`
-	RemovedAt *time.Time `json:"removed_at,omitempty"`
-	RemovedBy string     `json:"removed_by,omitempty"`
-}
-
-// Key returns the approver's public key.
-func (a *Approver) Key() ed25519.PublicKey {
-	k, _ := ParsePublicKey(a.PublicKey) // validated when stored
-	return k
-}
-
-// Actor is how the audit log names the approver: by the registered name
-// and the key id.
-func (a *Approver) Actor() Actor { return Actor("approver:" + a.Name + "#" + a.ID) }
-
-// NewApprover validates a name and public key for registration.
-func NewApprover(name, publicKey string, now time.Time) (*Approver, error) {
-	if err := (fieldRule{"name", &name, true, 100, nil, ""}).apply(); err != nil {
-		return nil, err
-	}
-	if strings.ContainsAny(name, "#:") {
-		return nil, FieldError("name", "name must not contain '#' or ':'.")
-	}
-	k, err := ParsePublicKey(publicKey)
-	if err != nil {
-		return nil, err
-	}
-	return &Approver{ID: KeyID(k), Name: name, PublicKey: FormatPublicKey(k), AddedAt: now.UTC().Truncate(time.Microsecond)}, nil
-}
-
-// ApproverStatement is what an existing approver signs to add (op "add")
-// or remove (op "remove") an approver.
-func ApproverStatement(op string, a *Approver) []byte {
-	b, _ := json.Marshal(struct {
-		Op        string `json:"op"`
-		ID        string `json:"id"`
-		Name      string `json:"name"`
-		PublicKey string `json:"public_key"`
-	}{op, a.ID, a.Name, a.PublicKey})
-	return b
-}
-
 // Approval is one approver's signed decision on a trace request.
 type Approval struct {
-	ID         string    `json:"id"` // the store's id of the decision
-	RequestID  string    `json:"request_id"`
-	ApproverID string    `json:"approver_id"`
-	Name       string    `json:"name"` // the approver's registered name, when read back
-	PublicKey  string    `json:"public_key"`
-	Decision   string    `json:"decision"` // DecisionApprove or DecisionReject
-	ExpiresAt  time.Time `json:"expires_at"`
-	SignedAt   time.Time `json:"signed_at"`
-	Note       string    `json:"note,omitempty"`
-	Signature  []byte    `json:"signature"`
+	ID         string `json:"id"` // the store's id of the decision
+	RequestID  string `json:"request_id"`
+	ApproverID string `json:"approver_id"` // the signing key's id
+	// Name and Person are the approver's registered name and person id,
+	// when read back.
+	Name      string    `json:"name"`
+	Person    string    `json:"person,omitempty"`
+	PublicKey string    `json:"public_key"`
+	Decision  string    `json:"decision"` // DecisionApprove or DecisionReject
+	ExpiresAt time.Time `json:"expires_at"`
+	SignedAt  time.Time `json:"signed_at"`
+	Note      string    `json:"note,omitempty"`
+	Signature []byte    `json:"signature"`
 	// WithdrawnAt is set when the approver withdrew the decision
 	// (a signed DecisionWithdraw statement) before the export.
 	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
@@ -203,28 +154,50 @@ func DecisionStatement(r *TraceRequest, decision string, expiresAt time.Time) []
 	return b
 }
 
-// KeyLookup returns the public key and name of a registered approver by
-// key id; ok is false for an unknown or removed one.
-type KeyLookup func(id string) (key ed25519.PublicKey, name string, ok bool)
+// CheckApprovals verifies r's approvals at now against the approver set:
+// every approval that is not withdrawn must carry a valid signature over
+// DecisionStatement by an active approver's key; a valid rejection
+// refuses; at least RequiredApprovals(r) distinct persons must have
+// approved, each approval unexpired (two keys of one person count once).
+// It returns the valid approvals (names and persons from the set), or
+// EFORBIDDEN saying what is missing ("1 of 2 approvals").
+func CheckApprovals(r *TraceRequest, approvals []*Approval, set *ApproverSet, now time.Time) ([]*Approval, error) {
+	valid, err := validApprovals(r, approvals, set, now)
+	if err != nil {
+		return nil, err
+	}
+	if need := RequiredApprovals(r); len(valid) < need {
+		return nil, Errorf(EFORBIDDEN, "Request %s has %d of %d approvals (a %s request needs %d distinct persons); it cannot be exported yet.",
+			r.ID, len(valid), need, r.Origin(), need)
+	}
+	return valid, nil
+}
 
-// CheckApprovals verifies r's approvals at now against the registered
-// approvers: every approval that is not withdrawn must carry a valid
-// signature over DecisionStatement by a registered approver; a valid
-// rejection refuses; at least RequiredApprovals(r) distinct approvers must
-// have approved, each approval unexpired. It returns the valid approvals
-// (names from the lookup), or EFORBIDDEN saying what is missing.
-func CheckApprovals(r *TraceRequest, approvals []*Approval, lookup KeyLookup, now time.Time) ([]*Approval, error) {
+// ApprovalCount returns how many distinct persons validly approved r at
+// now and how many it needs (have is 0 after a rejection or an invalid
+// signature).
+func ApprovalCount(r *TraceRequest, approvals []*Approval, set *ApproverSet, now time.Time) (have, need int) {
+	valid, err := validApprovals(r, approvals, set, now)
+	if err != nil {
+		return 0, RequiredApprovals(r)
+	}
+	return len(valid), RequiredApprovals(r)
+}
+
+// validApprovals returns the unexpired approvals of distinct persons, or
+// EFORBIDDEN for a rejection or a signature that does not verify.
+func validApprovals(r *TraceRequest, approvals []*Approval, set *ApproverSet, now time.Time) ([]*Approval, error) {
 	var valid []*Approval
 	seen := map[string]bool{}
 	for _, a := range approvals {
 		if a.WithdrawnAt != nil {
 			continue
 		}
-		k, name, ok := lookup(a.ApproverID)
-		if !ok || KeyID(k) != a.ApproverID {
-			return nil, Errorf(EFORBIDDEN, "An approval of request %s is by key %s, which is not a registered approver.", r.ID, a.ApproverID)
+		ap, ok := set.Key(a.ApproverID)
+		if !ok {
+			return nil, Errorf(EFORBIDDEN, "An approval of request %s is by key %s, which is not an active approver.", r.ID, SafeKeyID(a.ApproverID))
 		}
-		if !VerifySignature(k, PurposeDecision, DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature) {
+		if !ap.Key().Verify(PurposeDecision, DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature) {
 			return nil, Errorf(EFORBIDDEN, "The signature of %s on request %s does not match the request as stored: it was altered after the decision.", a.ApproverID, r.ID)
 		}
 		switch {
@@ -234,17 +207,13 @@ func CheckApprovals(r *TraceRequest, approvals []*Approval, lookup KeyLookup, no
 			return nil, Errorf(EFORBIDDEN, "Request %s holds an approval of unknown kind.", r.ID)
 		case !now.Before(a.ExpiresAt):
 			continue
-		case seen[a.ApproverID]:
+		case seen[ap.Person]:
 			continue
 		}
-		seen[a.ApproverID] = true
+		seen[ap.Person] = true
 		c := *a
-		c.Name = name
+		c.Name, c.Person = ap.Name, ap.Person
 		valid = append(valid, &c)
-	}
-	if need := RequiredApprovals(r); len(valid) < need {
-		return nil, Errorf(EFORBIDDEN, "Request %s needs the signed approvals of %d distinct approvers (a %s request); it has %d valid ones.",
-			r.ID, need, r.Origin(), len(valid))
 	}
 	return valid, nil
 }

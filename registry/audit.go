@@ -27,6 +27,7 @@ const (
 	AuditSiteChanged       = "site.changed"
 	AuditUserChanged       = "user.changed"
 	AuditApproverChanged   = "approver.changed"
+	AuditApproverProposed  = "approver.proposed"
 	AuditApprovalWithdrawn = "approval.withdrawn"
 	AuditRequestWithdrawn  = "request.withdrawn"
 	AuditRequestNarrowed   = "request.narrowed"
@@ -191,13 +192,19 @@ func (EpochKeysCreated) AuditAction() string { return AuditEpochKeysCreated }
 
 // RecipientsChanged is the payload of AuditRecipientsChanged: the old and
 // the new fingerprint of the health office's recipients ("" at the first
-// pin).
+// pin) and the approvers' signatures over the new one. The log is the pin
+// (PinnedRecipients): no table holds it.
 type RecipientsChanged struct {
 	Old string `json:"old"`
 	New string `json:"new"`
-	// SignedBy is the key id of the approver who signed the change; ""
-	// for the first pin (trust on first use at installation).
-	SignedBy string `json:"signed_by,omitempty"`
+	// Signatures are the approvers' signatures (PurposeRecipients) over
+	// New; none for the first pin (trust on first use at installation).
+	Signatures []RecipientsSignature `json:"signatures,omitempty"`
+	// SignedBy and Signature: the one signature of a change made before
+	// persons (releases before issue 20); SignedBy is kept with Signatures
+	// too, naming the first signer.
+	SignedBy  string `json:"signed_by,omitempty"`
+	Signature []byte `json:"signature,omitempty"`
 }
 
 func (RecipientsChanged) AuditAction() string { return AuditRecipientsChanged }
@@ -299,19 +306,48 @@ type AppointmentChanged struct {
 
 func (AppointmentChanged) AuditAction() string { return AuditAppointment }
 
-// ApproverChanged is the payload of AuditApproverChanged: an approver key
-// added or removed, and the key id of the approver whose signature (over
-// ApproverStatement) allowed it; By is "" for the first approver.
+// ApproverChanged is the payload of AuditApproverChanged: one change of
+// the approver set (see approver.go), which ReplayApprovers verifies.
+//
+// Rule 2 (this release): Op is add, add-key or remove; Serial the number
+// of approver changes before it; Person the person it is about; the new
+// person's name only as NameCommit (its salt and the name live in the
+// approvers table, erasable); Endorsements the signatures over
+// ApproverChange.Statement of the persons who allowed it. Op "rule" marks
+// the end of rule 1: a rule-1 entry after it counts for nothing.
+//
+// Rule 1 (releases before persons): Op is add or remove, Name the name in
+// clear, By the key id whose Signature (over the rule-1 statement) allowed
+// it; "" for the first approver.
 type ApproverChanged struct {
-	Op        string `json:"op"` // "add" or "remove"
+	Op        string `json:"op"`
 	ID        string `json:"id"`
-	Name      string `json:"name"`
-	PublicKey string `json:"public_key"`
-	By        string `json:"by"`
+	PublicKey string `json:"public_key,omitempty"`
+	Name      string `json:"name,omitempty"`
+	By        string `json:"by,omitempty"`
 	Signature []byte `json:"signature,omitempty"`
+
+	Rule         int           `json:"rule,omitempty"`
+	Serial       int           `json:"serial,omitempty"`
+	Person       string        `json:"person,omitempty"`
+	NameCommit   []byte        `json:"name_commit,omitempty"`
+	Endorsements []Endorsement `json:"endorsements,omitempty"`
 }
 
 func (ApproverChanged) AuditAction() string { return AuditApproverChanged }
+
+// ApproverProposed is the payload of AuditApproverProposed: a change of
+// the approver set proposed or endorsed, not yet applied (subject: the
+// change's id). Key ids only; the name is in the change.
+type ApproverProposed struct {
+	Op        string   `json:"op"`
+	ID        string   `json:"id"`
+	Person    string   `json:"person"`
+	Serial    int      `json:"serial"`
+	Endorsers []string `json:"endorsers"` // key ids
+}
+
+func (ApproverProposed) AuditAction() string { return AuditApproverProposed }
 
 // ExportDenied is the payload of AuditExportDenied: the error code of the
 // refusal.

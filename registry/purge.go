@@ -32,10 +32,14 @@ type PurgeReport struct {
 	// StaffRequestsErased counts the closed trace requests whose staff
 	// contact, notes and actors were erased; StaffNamesErased the actor
 	// names (with their salts) erased from the audit log's actor table.
-	StaffRequestsErased int64      `json:"staff_requests_erased"`
-	StaffNamesErased    int64      `json:"staff_names_erased"`
-	VisitsRemaining     int64      `json:"visits_remaining"`
-	OldestCheckIn       *time.Time `json:"oldest_remaining_check_in"`
+	StaffRequestsErased int64 `json:"staff_requests_erased"`
+	StaffNamesErased    int64 `json:"staff_names_erased"`
+	// StaffBefore is when the staff data erased was recorded before (the
+	// plan's StaffBefore): audit verify checks that an actor missing from
+	// the log belongs to a month before it.
+	StaffBefore     *time.Time `json:"staff_before,omitempty"`
+	VisitsRemaining int64      `json:"visits_remaining"`
+	OldestCheckIn   *time.Time `json:"oldest_remaining_check_in"`
 }
 
 // Horizon is what a store knows of time without the host's clock: the

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/ed25519"
 	"iter"
 	"time"
 )
@@ -90,14 +89,18 @@ type EpochStore interface {
 	EpochKey(ctx context.Context, day Day) (*EpochKey, error)
 	// EpochKeys lists every key, destroyed ones included, by day.
 	EpochKeys(ctx context.Context) ([]*EpochKey, error)
-	// PinRecipients records the fingerprint of the health-office recipient
-	// set. The first pin is recorded as it comes (installation); a
-	// fingerprint that differs from the pinned one needs sig, the
-	// signature of the active approver signer over the new fingerprint
-	// (PurposeRecipients), or it is refused with EFORBIDDEN and nothing
-	// changes. A change is stored with an AuditRecipientsChanged event
-	// (old and new fingerprints, signer) and returns changed = true.
-	PinRecipients(ctx context.Context, actor Actor, fingerprint, signer string, sig []byte) (changed bool, err error)
+	// PinRecipients pins the fingerprint of the health-office recipient
+	// set in the audit log, which alone holds the pin
+	// (PinnedRecipients). The first pin is recorded as it comes
+	// (installation); a fingerprint that differs from the pinned one
+	// needs sigs, valid signatures over it of enough approvers
+	// (CheckRecipientsChange), or it is refused with EFORBIDDEN and
+	// nothing changes. A change is an AuditRecipientsChanged entry (old
+	// and new fingerprints, the signatures) and returns changed = true.
+	PinRecipients(ctx context.Context, actor Actor, fingerprint string, sigs []RecipientsSignature) (changed bool, err error)
+	// Recipients returns the pinned fingerprint ("" before the first
+	// pin) and the log's recipients entries that do not verify.
+	Recipients(ctx context.Context) (pinned string, problems []string, err error)
 }
 
 // TraceStore keeps trace requests and performs exports.
@@ -149,70 +152,35 @@ type TraceStore interface {
 	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, build ExportFunc) (*TraceRequest, error)
 }
 
-// ApproverStore keeps the approvers' public keys.
+// ApproverStore keeps the approver set: its changes in the audit log
+// (the record) and the approvers table (the names).
 type ApproverStore interface {
-	// AddApprover registers a with an AuditApproverChanged event. The
-	// first approver needs no signature (AddedBy ""); every later one
-	// needs a.Signature by the active approver a.AddedBy over
-	// ApproverStatement("add", a) (EFORBIDDEN otherwise). ECONFLICT for a
-	// key or (case-insensitively) a name already registered.
-	AddApprover(ctx context.Context, a *Approver) error
-	// RemoveApprover removes the approver id, signed by the active
-	// approver by over ApproverStatement("remove", …); ECONFLICT for the
-	// last active approver, ENOTFOUND for an unknown or removed one.
-	RemoveApprover(ctx context.Context, id, by string, sig []byte, now time.Time) error
-	// Approvers lists every approver, removed ones included, oldest first.
-	Approvers(ctx context.Context) ([]*Approver, error)
-}
-
-// ActiveApprovers returns a KeyLookup over the active approvers of list
-// whose registration verifies (VerifiedApprovers).
-func ActiveApprovers(list []*Approver) KeyLookup {
-	verified := VerifiedApprovers(list)
-	return func(id string) (ed25519.PublicKey, string, bool) {
-		for _, a := range verified {
-			if a.ID == id && a.RemovedAt == nil {
-				return a.Key(), a.Name, true
-			}
-		}
-		return nil, "", false
-	}
-}
-
-// VerifiedApprovers returns the approvers of list whose registration is
-// proven: the one first approver (AddedBy "") and every one whose
-// Signature by a proven approver covers ApproverStatement("add", …). A row
-// written into the database by hand, without such a signature, does not
-// count; a second "first" approver makes both void (the table was
-// tampered with).
-func VerifiedApprovers(list []*Approver) []*Approver {
-	proven := map[string]ed25519.PublicKey{}
-	roots := 0
-	for _, a := range list {
-		if a.AddedBy == "" {
-			roots++
-		}
-	}
-	for changed := true; changed; {
-		changed = false
-		for _, a := range list {
-			k := a.Key()
-			if proven[a.ID] != nil || k == nil || KeyID(k) != a.ID {
-				continue
-			}
-			if a.AddedBy == "" && roots == 1 ||
-				a.AddedBy != "" && proven[a.AddedBy] != nil && VerifySignature(proven[a.AddedBy], PurposeApprover, ApproverStatement("add", a), a.Signature) {
-				proven[a.ID], changed = k, true
-			}
-		}
-	}
-	var ok []*Approver
-	for _, a := range list {
-		if proven[a.ID] != nil {
-			ok = append(ok, a)
-		}
-	}
-	return ok
+	// ProposeApproverChange stores c, a change of the approver set with
+	// the endorsements given so far (ApproverSet.Check's rules): applied
+	// at once, with an AuditApproverChanged entry, when they suffice (the
+	// first approver needs none); otherwise kept as pending, with an
+	// AuditApproverProposed entry, for more endorsements. A new person's
+	// name must not look like an active person's (EINVALID naming
+	// "name"); the last key of the last person is not removed while
+	// requests are pending or approved (ECONFLICT). It returns whether c
+	// was applied.
+	ProposeApproverChange(ctx context.Context, actor Actor, c *ApproverChange) (applied bool, err error)
+	// EndorseApproverChange adds e to the pending change id and applies
+	// it when its endorsements suffice; ENOTFOUND for an unknown or
+	// expired change, ECONFLICT when the approvers changed since it was
+	// proposed, EFORBIDDEN for an endorsement that does not count.
+	EndorseApproverChange(ctx context.Context, actor Actor, id string, e Endorsement, now time.Time) (*ApproverChange, bool, error)
+	// ApproverChanges lists the pending changes, oldest first, without
+	// the expired ones at now.
+	ApproverChanges(ctx context.Context, now time.Time) ([]*ApproverChange, error)
+	// Approvers returns the approver set the audit log proves
+	// (ReplayApprovers), with the names from the approvers table and the
+	// table's rows the log does not prove marked Unproven.
+	Approvers(ctx context.Context) (*ApproverSet, error)
+	// CloseApproverRule appends the entry that ends rule 1 in a log that
+	// has rule-1 approver entries and none of rule 2 (once, at upgrade),
+	// so that no rule-1 entry written later counts.
+	CloseApproverRule(ctx context.Context) error
 }
 
 // ExportFunc turns the visits of a request's scope, count of them, into

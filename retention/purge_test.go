@@ -263,6 +263,11 @@ func TestStaffRetention(t *testing.T) {
 			if _, err := s.DecideTraceRequest(sc.ctx, d, sc.now); err != nil {
 				t.Fatal(err)
 			}
+			// A deputy approver who leaves: with two persons, both endorse.
+			bert := storetest.AddSigner(t, s, "Bert Stellvertreter-4711", sc.now, g)
+			if _, applied, err := storetest.Propose(t, s, registry.ChangeRemoveKey, "", "", bert.Key.ID(), sc.now, g, bert); err != nil || !applied {
+				t.Fatalf("remove the deputy: %v, %v", applied, err)
+			}
 			sc.purge(sc.now, retention.Options{AllowClockJump: true})
 			// Eleven months later nothing is erased yet.
 			r := sc.purge(sc.now.Add(330*24*time.Hour), retention.Options{AllowClockJump: true})
@@ -294,16 +299,28 @@ func TestStaffRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, e := range events {
-				if strings.Contains(string(e.Actor), "Namenlos") {
-					t.Errorf("event %d still names %s", e.Seq, e.Actor)
+				if strings.Contains(string(e.Actor), "Namenlos") || strings.Contains(string(e.Actor)+e.Details, "Stellvertreter-4711") {
+					t.Errorf("event %d still names %s: %s", e.Seq, e.Actor, e.Details)
 				}
+			}
+			// The former deputy's name is gone, the current approver's
+			// stays, and the log still proves the approver set.
+			set, err := s.Approvers(sc.ctx)
+			if err != nil || len(set.Problems) != 0 {
+				t.Fatalf("Approvers() after the erasure: %v, %v", set.Problems, err)
+			}
+			if b, _ := set.Find(bert.Key.ID()); b == nil || b.Name != "" || b.RemovedAt == nil {
+				t.Errorf("the former deputy after the staff retention = %+v, want the name erased", b)
+			}
+			if a, _ := set.Key(g.Key.ID()); a == nil || a.Name != "Anna DSB" {
+				t.Errorf("the active approver after the erasure = %+v", a)
 			}
 			if sq, ok := s.(*sqlite.Store); ok {
 				raw, err := os.ReadFile(sq.Path()) // the purge truncated the WAL into it
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, secret := range []string{"Kontaktperson-4711", "Notiz-der-DSB-4711", "Erika-Namenlos"} {
+				for _, secret := range []string{"Kontaktperson-4711", "Notiz-der-DSB-4711", "Erika-Namenlos", "Stellvertreter-4711"} {
 					if bytes.Contains(raw, []byte(secret)) {
 						t.Errorf("the database file still holds %q", secret)
 					}

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -21,20 +20,34 @@ import (
 func (a *app) approversCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "approvers",
-		Short: "Manage the signing keys of the people who approve trace requests",
-		Long: `approvers manages who may approve trace requests. Every approver (usually a
-data-protection officer) holds an Ed25519 signing key of their own, made with
-'registry approvers keygen' on their own computer or a USB stick; the
-server stores only the public key. Approving, rejecting and withdrawing are
+		Short: "Manage the persons who approve trace requests, and their signing keys",
+		Long: `approvers manages who may approve trace requests. An approver is a person
+(usually a data-protection officer or a deputy) with one or more signing
+keys of their own: a key file made with 'registry approvers keygen' on
+their own computer or a USB stick, or an OpenSSH Ed25519 key held by
+ssh-agent, a FIDO2 security key (ssh-keygen -t ed25519-sk) among them. The
+server stores only public keys. Approving, rejecting and withdrawing are
 signatures over the request, so a name typed on the command line decides
-nothing.
+nothing, and two keys of one person count as one person.
 
-The first approver is added without a signature (at installation); every
-later addition and every removal needs the key of an active approver
-(--key). Each change is in the audit log. After a change, give the health
-office a new trust file ('registry trust export').`,
+Changes need other persons' endorsements (signatures, --key): the first
+person is added without one (at installation); while there is one person,
+that person endorses; from two persons on, every change needs two
+different persons, not counting the person it is about unless there is no
+second other person (with A and B, a change of A needs both). A change that
+lacks endorsements waits as pending ('approvers pending') until the others
+run 'approvers endorse'. Names that look like an approver's name ("Anna"
+with a Cyrillic "А") are refused. Every change is in the audit log; after
+one, give the health office a new trust file ('registry trust export').
+
+--key takes a key file, "ssh-agent" (the agent's one Ed25519 key),
+"ssh-agent:KEY-ID", or the .pub file of a key the agent holds.`,
 	}
-	cmd.AddCommand(a.approversKeygenCmd(), a.approversAddCmd(), a.approversListCmd(), a.approversRemoveCmd())
+	var as string
+	cmd.PersistentFlags().StringVar(&as, "as", "", "your name, recorded in the audit log as who ran the change (default: your login name)")
+	settings(cmd.PersistentFlags(), "as")
+	cmd.AddCommand(a.approversKeygenCmd(), a.approversAddCmd(&as, registry.ChangeAddPerson), a.approversAddCmd(&as, registry.ChangeAddKey),
+		a.approversRemoveCmd(&as), a.approversEndorseCmd(&as), a.approversPendingCmd(), a.approversListCmd())
 	return cmd
 }
 
@@ -98,130 +111,6 @@ func newPassphrase() ([]byte, error) {
 	return p1, nil
 }
 
-// readKey reads an approver's signing key file, asking for its
-// passphrase on the terminal when it is protected.
-func readKey(path string) (*crypto.SigningKey, error) {
-	if path == "" {
-		return nil, withHint(registry.Errorf(registry.EINVALID, "no signing key given"), "pass --key FILE: your approver key ('registry approvers keygen')")
-	}
-	return crypto.ReadSigningKeyFile(path, crypto.TerminalPassphrase())
-}
-
-func (a *app) approversAddCmd() *cobra.Command {
-	var pub, key string
-	cmd := &cobra.Command{
-		Use:   "add NAME --public-key KEY [--key YOUR-KEY-FILE]",
-		Short: "Register an approver's public key (signed by an existing approver after the first)",
-		Example: `  registry approvers add "Anna Schmidt (DSB)" --public-key registry-ed25519:…
-  registry approvers add "Bert Meier (DSB)" --public-key registry-ed25519:… --key ~/anna.registry-key`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ap, err := registry.NewApprover(args[0], pub, a.now())
-			if err != nil {
-				return err
-			}
-			if key != "" {
-				k, err := readKey(key)
-				if err != nil {
-					return err
-				}
-				ap.AddedBy = k.ID()
-				ap.Signature = k.Sign(registry.PurposeApprover, registry.ApproverStatement("add", ap))
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				err := s.AddApprover(cmd.Context(), ap)
-				if registry.ErrorCode(err) == registry.EFORBIDDEN && key == "" {
-					return withHint(err, "pass --key FILE with the signing key of an active approver")
-				} else if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(a.stdout, "added approver %s (key id %s)\ngive the health office a new trust file: registry trust export -o trust.txt\n", ap.Name, ap.ID)
-				return err
-			})
-		},
-	}
-	cmd.Flags().StringVar(&pub, "public-key", "", "the approver's public key (registry-ed25519:…, printed by 'approvers keygen')")
-	cmd.Flags().StringVar(&key, "key", "", "your own approver key `FILE`, to sign the addition (not for the first approver)")
-	return cmd
-}
-
-func (a *app) approversListCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the approvers, removed ones included",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				list, err := s.Approvers(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(a.stdout, list)
-				}
-				verified := map[string]bool{}
-				for _, v := range registry.VerifiedApprovers(list) {
-					verified[v.ID] = true
-				}
-				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "KEY ID\tNAME\tADDED\tBY\tSTATE")
-				for _, ap := range list {
-					state := "active"
-					switch {
-					case !verified[ap.ID]:
-						state = "UNPROVEN (no valid signature: the table was edited)"
-					case ap.RemovedAt != nil:
-						state = "removed " + local(*ap.RemovedAt)
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ap.ID, escaped(ap.Name), local(ap.AddedAt), dash(ap.AddedBy), state)
-				}
-				return w.Flush()
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-func (a *app) approversRemoveCmd() *cobra.Command {
-	var key string
-	cmd := &cobra.Command{
-		Use:   "remove KEY-ID --key YOUR-KEY-FILE",
-		Short: "Remove an approver (signed by an active approver; never the last one)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := readKey(key)
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				list, err := s.Approvers(cmd.Context())
-				if err != nil {
-					return err
-				}
-				var target *registry.Approver
-				for _, ap := range list {
-					if ap.ID == args[0] && ap.RemovedAt == nil {
-						target = ap
-					}
-				}
-				if target == nil {
-					return registry.Errorf(registry.ENOTFOUND, "no active approver has this key id; see 'registry approvers list'")
-				}
-				sig := k.Sign(registry.PurposeApprover, registry.ApproverStatement("remove", target))
-				if err := s.RemoveApprover(cmd.Context(), target.ID, k.ID(), sig, a.now()); err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(a.stdout, "removed approver %s (key id %s)\ngive the health office a new trust file: registry trust export -o trust.txt\n", escaped(target.Name), target.ID)
-				return err
-			})
-		},
-	}
-	cmd.Flags().StringVar(&key, "key", "", "your own approver key `FILE`")
-	return cmd
-}
-
 // escaped returns s quoted when it holds anything but printable text, so
 // that a name can never rewrite the terminal or a list.
 func escaped(s string) string {
@@ -260,16 +149,11 @@ lacks the approvals of pinned approvers.`,
 				return err
 			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
-				list, err := s.Approvers(cmd.Context())
+				set, err := s.Approvers(cmd.Context())
 				if err != nil {
 					return err
 				}
-				t := &export.Trust{Instance: inst.Public(), Approvers: map[string]export.TrustedApprover{}}
-				for _, ap := range registry.VerifiedApprovers(list) {
-					if ap.RemovedAt == nil {
-						t.Approvers[ap.ID] = export.TrustedApprover{Name: ap.Name, Key: ap.Key()}
-					}
-				}
+				t := export.TrustFromSet(inst.Public(), set)
 				if len(t.Approvers) == 0 {
 					return withHint(registry.Errorf(registry.ECONFLICT, "there is no approver yet"), "add one first: registry approvers add NAME --public-key KEY")
 				}
@@ -279,8 +163,8 @@ lacks the approvals of pinned approvers.`,
 				if err := writeFileAtomic(out, func(w io.Writer) error { _, err := w.Write(t.Marshal()); return err }); err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(a.stdout, "wrote %s: instance %s, %d approvers\ndigest %s (read it to the health office on the phone)\n",
-					out, registry.KeyID(inst.Public()), len(t.Approvers), t.Digest())
+				_, err = fmt.Fprintf(a.stdout, "wrote %s: instance %s, %d approvers with %d keys\ndigest %s (read it to the health office on the phone)\n",
+					out, registry.KeyID(inst.Public()), t.Persons(), len(t.Approvers), t.Digest())
 				return err
 			})
 		},
@@ -296,53 +180,75 @@ func (a *app) recipientsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recipients",
 		Short: "Sign a changed health-office recipients file",
-		Long: `serve pins the fingerprint of the health office's recipients file at the first
-start and refuses to start when the file changes, unless the change is
-signed by an approver: a swapped file would send every new registration to
-someone else's key. When the health office really changes its keys, check the
-new file with the office (compare the fingerprint on the phone) and sign it.`,
+		Long: `serve pins the fingerprint of the health office's recipients file in the
+audit log at the first start and refuses to start when the file changes,
+unless approvers signed the change: a swapped file would send every new
+registration to someone else's key. The change needs the signatures of two
+persons once there are two approvers (one while there is one). When the
+health office really changes its keys, check the new file with the office
+(compare the fingerprint on the phone) and sign it; each further approver
+signs the same file, adding to FILE.sig.`,
 	}
-	var key string
+	var keys []string
 	sign := &cobra.Command{
-		Use:   "sign FILE --key YOUR-KEY-FILE",
-		Short: "Sign a recipients file: writes FILE.sig, which serve checks",
+		Use:   "sign FILE --key YOUR-KEY",
+		Short: "Sign a recipients file: adds your signature to FILE.sig, which serve checks",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rcpts, err := crypto.ReadRecipients(args[0])
 			if err != nil {
 				return err
 			}
-			k, err := readKey(key)
+			if len(keys) == 0 {
+				return withHint(registry.Errorf(registry.EINVALID, "no signing key given"), "pass --key FILE, or --key ssh-agent")
+			}
+			sigs, err := readRecipientsSignature(args[0])
 			if err != nil {
 				return err
 			}
-			sig := k.Sign(registry.PurposeRecipients, []byte(rcpts.Fingerprint()))
-			body := fmt.Sprintf("# signature of %s, fingerprint %s\nsigner %s\nsignature %s\n",
-				args[0], rcpts.Fingerprint(), k.ID(), base64.StdEncoding.EncodeToString(sig))
+			body := fmt.Sprintf("# signatures of %s, fingerprint %s\n", args[0], rcpts.Fingerprint())
+			for _, sg := range sigs {
+				body += fmt.Sprintf("signer %s\nsignature %s\n", sg.Key, base64.StdEncoding.EncodeToString(sg.Signature))
+			}
+			var ids []string
+			for _, spec := range keys {
+				sg, err := readSigner(spec)
+				if err != nil {
+					return err
+				}
+				sig, err := sg.SignStatement(registry.PurposeRecipients, []byte(rcpts.Fingerprint()))
+				if err != nil {
+					return err
+				}
+				body += fmt.Sprintf("signer %s\nsignature %s\n", sg.PublicKey().ID(), base64.StdEncoding.EncodeToString(sig))
+				ids = append(ids, sg.PublicKey().ID())
+			}
 			if err := os.WriteFile(args[0]+".sig", []byte(body), 0o644); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "wrote %s.sig (fingerprint %s, signed by %s)\n", args[0], rcpts.Fingerprint(), k.ID())
+			_, err = fmt.Fprintf(a.stdout, "wrote %s.sig (fingerprint %s, signed by %s; %d signatures)\n", args[0], rcpts.Fingerprint(), strings.Join(ids, ", "), len(sigs)+len(ids))
 			return err
 		},
 	}
-	sign.Flags().StringVar(&key, "key", "", "your own approver key `FILE`")
+	sign.Flags().StringArrayVar(&keys, "key", nil, "your approver key: a key file, ssh-agent, ssh-agent:KEY-ID or a .pub file of an agent's key")
 	cmd.AddCommand(sign)
 	return cmd
 }
 
-// readRecipientsSignature reads path.sig when it exists: the signer's key
-// id and the signature; "" and nil without one.
-func readRecipientsSignature(path string) (string, []byte, error) {
+// readRecipientsSignature reads path.sig when it exists: pairs of
+// "signer KEY-ID" and "signature BASE64" lines, one pair per approver;
+// none without the file. A signature of a fingerprint other than the
+// file's simply does not verify.
+func readRecipientsSignature(path string) ([]registry.RecipientsSignature, error) {
 	f, err := os.Open(path + ".sig")
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil, nil
+		return nil, nil
 	} else if err != nil {
-		return "", nil, registry.Errorf(registry.EINVALID, "cannot read %s.sig: %v", path, err)
+		return nil, registry.Errorf(registry.EINVALID, "cannot read %s.sig: %v", path, err)
 	}
 	defer f.Close()
-	var signer string
-	var sig []byte
+	var sigs []registry.RecipientsSignature
+	signer := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
@@ -350,10 +256,13 @@ func readRecipientsSignature(path string) (string, []byte, error) {
 		case "signer":
 			signer = v
 		case "signature":
-			if sig, err = base64.StdEncoding.DecodeString(v); err != nil {
-				return "", nil, registry.Errorf(registry.EINVALID, "%s.sig is malformed", path)
+			sig, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || signer == "" {
+				return nil, registry.Errorf(registry.EINVALID, "%s.sig is malformed", path)
 			}
+			sigs = append(sigs, registry.RecipientsSignature{Key: signer, Signature: sig})
+			signer = ""
 		}
 	}
-	return signer, sig, sc.Err()
+	return sigs, sc.Err()
 }

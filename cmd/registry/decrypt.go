@@ -184,7 +184,7 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		escaped(h.CaseRef), escaped(h.Office), local(h.From), local(h.To), h.Count, stream.BundleDigest())
 	for _, ap := range h.Approvals {
 		fmt.Fprintf(a.stderr, "registry: approved by %s (key %s) at %s; signed by registry instance %s\n",
-			escaped(ap.Name), keyIDOf(ap.PublicKey), local(ap.SignedAt), keyIDOf(h.Instance))
+			escaped(registry.ShowScripts(ap.Name)), keyIDOf(ap.PublicKey), local(ap.SignedAt), keyIDOf(h.Instance))
 	}
 	if o.out != "" {
 		fmt.Fprintf(a.stderr, "registry: wrote %d records of case %s to %s\n", h.Count, h.CaseRef, o.out)
@@ -198,7 +198,7 @@ func keyIDOf(s string) string {
 	if err != nil {
 		return "?"
 	}
-	return registry.KeyID(k)
+	return k.ID()
 }
 
 // decryptScratch is the scratch directory of decrypt: a private directory

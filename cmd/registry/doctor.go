@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -96,11 +95,7 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 	a.doctorKeys(ctx, s, o, add)
 	a.doctorPurge(ctx, s, o, add)
 	a.doctorAudit(ctx, s, o, add)
-	if list, err := s.Approvers(ctx); err == nil && len(registry.VerifiedApprovers(list)) == 0 {
-		add(checkWarn, "approvers", "no approver is registered: no trace request can be approved", "registry approvers keygen on the DPO's computer, then registry approvers add NAME --public-key KEY")
-	} else if err == nil {
-		add(checkOK, "approvers", fmt.Sprintf("%d registered", len(registry.VerifiedApprovers(list))), "")
-	}
+	a.doctorApprovers(ctx, s, add)
 	return a.doctorReport(fs)
 }
 
@@ -208,16 +203,20 @@ func (a *app) doctorRecipients(ctx context.Context, s registry.Store, o *doctorO
 		add(checkFail, "recipients", registry.ErrorMessage(err), "restore the health office's recipients file")
 		return
 	}
-	ev, err := s.LastAudit(ctx, registry.AuditRecipientsChanged)
-	if err != nil {
+	pinned, problems, err := s.Recipients(ctx)
+	switch {
+	case err != nil:
+		add(checkFail, "recipients", registry.ErrorMessage(err), "see registry audit verify")
+		return
+	case len(problems) > 0:
+		add(checkFail, "recipients", problems[0], "the audit log holds a recipients change that does not verify: keep the database as it is and call the data-protection officer")
+	case pinned == "":
 		add(checkWarn, "recipients", "not pinned yet", "start serve once: it pins the recipients")
 		return
 	}
-	var p registry.RecipientsChanged
-	json.Unmarshal([]byte(ev.Details), &p)
-	if p.New != r.Fingerprint() {
-		add(checkFail, "recipients", "the file differs from the pinned recipients ("+p.New+"): serve refuses to start",
-			"restore the pinned file, or if the health office really changed its keys: registry recipients sign "+o.recipients+" --key YOUR-KEY")
+	if pinned != r.Fingerprint() {
+		add(checkFail, "recipients", "the file differs from the pinned recipients ("+pinned+"): serve refuses to start",
+			"restore the pinned file, or if the health office really changed its keys: approvers sign it, registry recipients sign "+o.recipients+" --key YOUR-KEY")
 		return
 	}
 	add(checkOK, "recipients", "pinned and unchanged ("+r.Fingerprint()+")", "")
@@ -317,4 +316,35 @@ func (a *app) doctorAudit(ctx context.Context, s registry.Store, o *doctorOption
 		detail += "; extends the checkpoint"
 	}
 	add(checkOK, "audit", detail, "")
+}
+
+// doctorApprovers counts the approvers (persons) and reports what the
+// log does not prove.
+func (a *app) doctorApprovers(ctx context.Context, s registry.Store, add func(state, check, detail, fix string)) {
+	set, err := s.Approvers(ctx)
+	if err != nil {
+		add(checkFail, "approvers", registry.ErrorMessage(err), "see registry approvers list")
+		return
+	}
+	for _, p := range set.Problems {
+		add(checkFail, "approvers", p, "keep the database as it is and call the data-protection officer; registry audit verify lists every finding")
+	}
+	for _, k := range set.Keys {
+		if k.Unproven {
+			add(checkFail, "approvers", "the approvers table holds key "+registry.SafeKeyID(k.ID)+", which the audit log never registered: written into the database by hand (it counts for nothing)",
+				"keep the database as it is and call the data-protection officer")
+		}
+	}
+	persons := len(set.Persons())
+	switch {
+	case persons == 0:
+		add(checkWarn, "approvers", "no approver is registered: no trace request can be approved", "registry approvers keygen on the DPO's computer, then registry approvers add NAME --public-key KEY")
+	case persons == 1:
+		add(checkWarn, "approvers", fmt.Sprintf("one person with %d keys: a request recorded from a letter needs two persons", len(set.Active())),
+			"register a second and a third approver (registry approvers add): with two, a lost key blocks every change of the approvers")
+	case persons == 2:
+		add(checkOK, "approvers", fmt.Sprintf("2 persons with %d keys (a third keeps the approvers changeable when one key is lost)", len(set.Active())), "")
+	default:
+		add(checkOK, "approvers", fmt.Sprintf("%d persons with %d keys", persons, len(set.Active())), "")
+	}
 }

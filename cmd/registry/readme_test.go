@@ -114,7 +114,18 @@ var (
 	capturePub      = regexp.MustCompile(`public key: (registry-ed25519:\S+)\nkey id: ([0-9a-f]{16})`)
 	captureToken    = regexp.MustCompile(`created (\S+) token ([0-9a-f]{16})`)
 	captureApptCode = regexp.MustCompile(`(T-[0-9]{4}) +[0-9-]+ +[0-9:]+`)
+	captureChange   = regexp.MustCompile(`proposed as change ([0-9a-f]{32})`)
 )
+
+// personIn names the approver a command is about: carla, bert or anna.
+func personIn(cmd string) string {
+	for _, who := range []string{"carla", "bert"} {
+		if strings.Contains(strings.ToLower(cmd), who) && !strings.Contains(cmd, "--key /media/dsb/"+who) {
+			return who
+		}
+	}
+	return "anna"
+}
 
 // capture keeps what later commands refer to by a placeholder.
 func (e *readmeEnv) capture(cmd, out string) {
@@ -134,12 +145,12 @@ func (e *readmeEnv) capture(cmd, out string) {
 		set("8c4d…", m[1])
 	}
 	if m := capturePub.FindStringSubmatch(out); m != nil {
-		who := "anna"
-		if strings.Contains(cmd, "bert") {
-			who = "bert"
-		}
+		who := personIn(cmd)
 		e.vars["registry-ed25519:…"+who] = m[1]
 		e.vars["key:"+who] = m[2]
+	}
+	if m := captureChange.FindStringSubmatch(out); m != nil {
+		e.vars["5e0c…"] = m[1]
 	}
 	if m := captureToken.FindAllStringSubmatch(out, -1); m != nil {
 		e.vars["4f1c2a9e0b7d3c11"] = m[len(m)-1][2] // revoke the newest
@@ -152,11 +163,7 @@ func (e *readmeEnv) capture(cmd, out string) {
 // keyPlaceholders gives each "registry-ed25519:…" of a command the key of
 // the person it names, and the removal example Bert's key id.
 func (e *readmeEnv) keyPlaceholders(cmd string) string {
-	who := "anna"
-	if strings.Contains(cmd, "Bert") {
-		who = "bert"
-	}
-	cmd = strings.ReplaceAll(cmd, "registry-ed25519:…", e.vars["registry-ed25519:…"+who])
+	cmd = strings.ReplaceAll(cmd, "registry-ed25519:…", e.vars["registry-ed25519:…"+personIn(cmd)])
 	return strings.ReplaceAll(cmd, "9405f585d300d005", e.vars["key:bert"])
 }
 

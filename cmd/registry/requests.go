@@ -152,7 +152,7 @@ a second decision by the same key.`,
 			if validFor < time.Minute || validFor > 14*24*time.Hour {
 				return withHint(registry.Errorf(registry.EINVALID, "--valid-for must lie between 1 minute and 14 days"), "the default is 72h")
 			}
-			k, err := readKey(key)
+			k, err := readSigner(key)
 			if err != nil {
 				return err
 			}
@@ -166,8 +166,11 @@ a second decision by the same key.`,
 				if approve {
 					decision, exp = registry.DecisionApprove, now.Add(validFor).Truncate(time.Microsecond)
 				}
-				ap := &registry.Approval{RequestID: r.ID, ApproverID: k.ID(), Decision: decision, ExpiresAt: exp, Note: note,
-					Signature: k.Sign(registry.PurposeDecision, registry.DecisionStatement(r, decision, exp))}
+				sig, err := k.SignStatement(registry.PurposeDecision, registry.DecisionStatement(r, decision, exp))
+				if err != nil {
+					return err
+				}
+				ap := &registry.Approval{RequestID: r.ID, ApproverID: k.PublicKey().ID(), Decision: decision, ExpiresAt: exp, Note: note, Signature: sig}
 				r, err = s.DecideTraceRequest(cmd.Context(), ap, now)
 				if err != nil {
 					return err
@@ -191,7 +194,7 @@ func (a *app) requestsWithdrawCmd() *cobra.Command {
 		Short: "Withdraw your decision on a trace request before it is exported",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := readKey(key)
+			k, err := readSigner(key)
 			if err != nil {
 				return err
 			}
@@ -200,8 +203,11 @@ func (a *app) requestsWithdrawCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				sig := k.Sign(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}))
-				if r, err = s.WithdrawApproval(cmd.Context(), r.ID, k.ID(), sig, a.now()); err != nil {
+				sig, err := k.SignStatement(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}))
+				if err != nil {
+					return err
+				}
+				if r, err = s.WithdrawApproval(cmd.Context(), r.ID, k.PublicKey().ID(), sig, a.now()); err != nil {
 					return err
 				}
 				return printRequest(a.stdout, r)

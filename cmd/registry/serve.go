@@ -119,6 +119,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer store.Close()
+	if err := store.CloseApproverRule(ctx); err != nil {
+		return fmt.Errorf("close the old approver rule: %w", err)
+	}
 	if o.demo {
 		if err := a.setupDemo(ctx, store, o); err != nil {
 			return err
@@ -277,13 +280,13 @@ func (a *app) loadRecipients(ctx context.Context, store registry.Store, path str
 	if err != nil {
 		return nil, err
 	}
-	signer, sig, err := readRecipientsSignature(path)
+	sigs, err := readRecipientsSignature(path)
 	if err != nil {
 		return nil, err
 	}
-	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint(), signer, sig)
+	changed, err := store.PinRecipients(ctx, registry.ActorSystem, rcpts.Fingerprint(), sigs)
 	if registry.ErrorCode(err) == registry.EFORBIDDEN {
-		return nil, withHint(err, "if the health office really changed its keys, an approver signs the new file: 'registry recipients sign --key KEY %s' writes %s.sig; if not, restore the old file", path, path)
+		return nil, withHint(err, "if the health office really changed its keys, approvers sign the new file: 'registry recipients sign --key KEY %s' adds to %s.sig; if not, restore the old file", path, path)
 	} else if err != nil {
 		return nil, fmt.Errorf("pin recipients: %w", err)
 	}

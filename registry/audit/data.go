@@ -19,7 +19,8 @@ type DataSource interface {
 	AllVisits(ctx context.Context) iter.Seq2[*registry.Visit, error]
 	TraceRequests(ctx context.Context, f registry.TraceFilter) ([]*registry.TraceRequest, error)
 	FindTraceRequest(ctx context.Context, id string) (*registry.TraceRequest, error)
-	Approvers(ctx context.Context) ([]*registry.Approver, error)
+	Approvers(ctx context.Context) (*registry.ApproverSet, error)
+	Recipients(ctx context.Context) (pinned string, problems []string, err error)
 }
 
 // DataResult is what VerifyData checked, and what it found wrong.
@@ -123,7 +124,36 @@ func VerifyData(ctx context.Context, s DataSource) (*DataResult, error) {
 	if err := checkRequests(ctx, s, log, res); err != nil {
 		return nil, err
 	}
+	if err := checkApprovers(ctx, s, res); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// checkApprovers reports the approver and recipients entries of the log
+// that do not verify, and the rows of the approvers table that the log
+// does not prove (written into the database by hand).
+func checkApprovers(ctx context.Context, s DataSource, res *DataResult) error {
+	set, err := s.Approvers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range set.Problems {
+		res.problem("%s", p)
+	}
+	for _, a := range set.Keys {
+		if a.Unproven {
+			res.problem("the approvers table holds key %s (%q), which no approver change in the log registered: the row was written into the database by hand and counts for nothing", registry.SafeKeyID(a.ID), registry.ShowScripts(a.Name))
+		}
+	}
+	_, problems, err := s.Recipients(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		res.problem("%s", p)
+	}
+	return nil
 }
 
 type visitFacts struct {
@@ -264,13 +294,9 @@ func checkRequests(ctx context.Context, s DataSource, log *logFacts, res *DataRe
 		return err
 	}
 	res.Requests = len(reqs)
-	approvers, err := s.Approvers(ctx)
+	set, err := s.Approvers(ctx)
 	if err != nil {
 		return err
-	}
-	keys := map[string]*registry.Approver{}
-	for _, a := range registry.VerifiedApprovers(approvers) {
-		keys[a.ID] = a // removed ones too: they were approvers when they signed
 	}
 	for _, r := range reqs {
 		exp, logged := log.exports[r.ID]
@@ -288,7 +314,7 @@ func checkRequests(ctx context.Context, s DataSource, log *logFacts, res *DataRe
 		if err != nil {
 			return err
 		}
-		if msg := checkConsumed(full, exp, keys); msg != "" {
+		if msg := checkConsumed(full, exp, set); msg != "" {
 			res.problem("the export of trace request %s %s", r.ID, msg)
 		}
 	}
@@ -307,15 +333,15 @@ func checkRequests(ctx context.Context, s DataSource, log *logFacts, res *DataRe
 // checkConsumed verifies the approvals an export entry names: each must be
 // a stored approval of the request whose signature covers the request as
 // stored, by a registered approver, and enough distinct ones.
-func checkConsumed(r *registry.TraceRequest, exp registry.RequestExported, keys map[string]*registry.Approver) string {
+func checkConsumed(r *registry.TraceRequest, exp registry.RequestExported, set *registry.ApproverSet) string {
 	if len(exp.Approvers) != len(exp.Signatures) {
 		return "names approvals without their signatures"
 	}
 	distinct := map[string]bool{}
 	for i, id := range exp.Approvers {
-		a := keys[id]
-		if a == nil {
-			return fmt.Sprintf("consumed an approval by %s, which is not a registered approver", id)
+		a, ok := set.Find(id) // removed keys too: they were approvers when they signed
+		if !ok {
+			return fmt.Sprintf("consumed an approval by %s, which is not a registered approver", registry.SafeKeyID(id))
 		}
 		var stored *registry.Approval
 		for _, ap := range r.Approvals {
@@ -324,13 +350,13 @@ func checkConsumed(r *registry.TraceRequest, exp registry.RequestExported, keys 
 			}
 		}
 		if stored == nil || stored.Decision != registry.DecisionApprove ||
-			!registry.VerifySignature(a.Key(), registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionApprove, stored.ExpiresAt), exp.Signatures[i]) {
-			return fmt.Sprintf("consumed an approval by %s that does not cover the request as stored (altered after the export?)", a.Name)
+			!a.Key().Verify(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionApprove, stored.ExpiresAt), exp.Signatures[i]) {
+			return fmt.Sprintf("consumed an approval by %s that does not cover the request as stored (altered after the export?)", a.Label())
 		}
-		distinct[id] = true
+		distinct[a.Person] = true
 	}
 	if need := registry.RequiredApprovals(r); len(distinct) < need {
-		return fmt.Sprintf("consumed %d valid approvals; it needed %d", len(distinct), need)
+		return fmt.Sprintf("consumed the approvals of %d distinct persons; it needed %d", len(distinct), need)
 	}
 	return ""
 }

@@ -3,7 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/cityhall/registry/registry"
 )
@@ -67,6 +70,7 @@ func Verify(ctx context.Context, s registry.AuditStore, cp *Checkpoint) (*Result
 		}
 	}
 	var prev *registry.AuditEvent
+	var erased erasures
 	for after := int64(0); ; after = prev.Seq {
 		page, err := s.AuditEvents(ctx, after, pageSize)
 		if err != nil {
@@ -79,13 +83,63 @@ func Verify(ctx context.Context, s registry.AuditStore, cp *Checkpoint) (*Result
 			if err := checkAgainst(cp, ev); err != nil {
 				return nil, err
 			}
+			erased.add(ev)
 			prev = ev
 		}
 		if len(page) < pageSize {
 			break
 		}
 	}
+	if err := erased.check(); err != nil {
+		return nil, err
+	}
 	return result(prev, cp)
+}
+
+// erasures checks that every actor missing from the log (no name, no
+// salt: its audit_actors row is gone) belongs to a month whose staff
+// names a purge erased: the purge records the month it erased before
+// (PurgeReport.StaffBefore), so a row deleted by hand is found.
+type erasures struct {
+	horizon time.Time              // the start of the newest month a purge erased before
+	missing []*registry.AuditEvent // version 2 events without actor, at or after horizon
+}
+
+func (r *erasures) add(ev *registry.AuditEvent) {
+	if ev.Version >= 2 && ev.Actor == "" && len(ev.ActorSalt) == 0 {
+		r.missing = append(r.missing, ev)
+	}
+	if ev.Action != registry.AuditPurge {
+		return
+	}
+	var p registry.PurgeReport
+	if json.Unmarshal([]byte(ev.Details), &p) != nil || p.DryRun {
+		return
+	}
+	var h time.Time
+	switch {
+	case p.StaffBefore != nil:
+		b := p.StaffBefore.UTC()
+		h = time.Date(b.Year(), b.Month(), 1, 0, 0, 0, 0, time.UTC)
+	case p.StaffNamesErased > 0:
+		// A purge of a release that did not record the month: it may have
+		// erased anything before it.
+		h = p.RanAt.UTC()
+	}
+	if h.After(r.horizon) {
+		r.horizon = h
+		r.missing = slices.DeleteFunc(r.missing, func(e *registry.AuditEvent) bool { return e.Time.Before(h) })
+	}
+}
+
+func (r *erasures) check() error {
+	if len(r.missing) == 0 {
+		return nil
+	}
+	e := r.missing[0]
+	return &VerifyError{Seq: e.Seq, Problem: Changed, Detail: fmt.Sprintf(
+		"its actor's name and salt are gone (%d entries like it), but no purge erased the staff names of %s: the row of audit_actors was deleted by hand",
+		len(r.missing), e.Time.UTC().Format("2006-01"))}
 }
 
 func result(last *registry.AuditEvent, cp *Checkpoint) (*Result, error) {

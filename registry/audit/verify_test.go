@@ -91,6 +91,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"details edited", sqlTamper(`UPDATE audit_events SET details = '{"count":999}' WHERE seq = 3`), 0, 3, Changed, "does not match its hash"},
 		{"actor edited", sqlTamper(`UPDATE audit_actors SET actor = 'dpo:mallory' WHERE commit_hash = (SELECT actor_commit FROM audit_events WHERE seq = 6)`), 0, 3, Changed, "actor does not match"}, // seq 3 is that actor's first event of the month
 		{"time edited", sqlTamper(`UPDATE audit_events SET at = at + 1 WHERE seq = 8`), 0, 8, Changed, "does not match"},
+		{"actor row deleted", sqlTamper(`DELETE FROM audit_actors WHERE commit_hash = (SELECT actor_commit FROM audit_events WHERE seq = 6)`), 0, 3, Changed, "no purge erased the staff names"},
 		{"hash edited", sqlTamper(`UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 4`), 0, 4, Changed, ""},
 		{"entry removed", sqlTamper(`DELETE FROM audit_events WHERE seq = 3`), 0, 3, Removed, "seq 3 is missing"},
 		{"entries removed", sqlTamper(`DELETE FROM audit_events WHERE seq IN (4, 5)`), 0, 4, Removed, "seqs 4 to 5 are missing"},

@@ -63,7 +63,7 @@ func newFixture(tb testing.TB) *fixture {
 // pin sets f.trust to f's instance and approver keys.
 func (f *fixture) pin() {
 	f.trust = &Trust{Instance: f.instance.Public(), Approvers: map[string]TrustedApprover{
-		f.approver.ID(): {Name: "Anna DSB", Key: f.approver.Public()}}}
+		f.approver.ID(): {Name: "Anna DSB", Person: f.approver.ID(), Key: f.approver.PublicKey()}}}
 }
 
 // sign gives req a nonce and f.approver's signed approval, as the store

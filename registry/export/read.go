@@ -175,7 +175,7 @@ func (s *Stream) verifyTrailer() error {
 	if err := strictjson.Decode(line, &tr); err != nil {
 		return registry.Errorf(registry.EINVALID, "The bundle holds more records than its header announces (%d), or its last line is malformed.", s.header.Count)
 	}
-	inst, _ := registry.ParsePublicKey(s.header.Instance) // checked by Open
+	inst, _ := registry.ParseInstanceKey(s.header.Instance) // checked by Open
 	if !registry.VerifySignature(inst, registry.PurposeBundle, sum, tr.Signature) {
 		return registry.Errorf(registry.EINVALID, "The signature of the registry instance does not match the bundle: it was altered or made by someone else. Nothing was decrypted.")
 	}

@@ -102,7 +102,7 @@ func TestReadRefusesTampering(t *testing.T) {
 		{"approval removed", func(t *testing.T, l []string) []string {
 			editLine(t, l, 0, func(m map[string]any) { m["approvals"] = []any{} })
 			return l
-		}, []string{"approvals of 0 distinct pinned approvers"}},
+		}, []string{"approvals of 0 distinct pinned persons"}},
 		{"approval by an unpinned key", func(t *testing.T, l []string) []string {
 			other := crypto.GenerateSigningKey()
 			editLine(t, l, 0, func(m map[string]any) {
@@ -233,5 +233,51 @@ func TestReadTruncated(t *testing.T) {
 	}
 	if _, err := Read(bytes.NewReader(sealed), f.office, f.trust); err != nil {
 		t.Errorf("Read of the whole bundle: %v", err)
+	}
+}
+
+// TestReadCountsPersons: a letter request needs the approvals of two
+// persons; the trust file pins keys to persons, and two keys of one
+// person count once, whatever the bundle says.
+func TestReadCountsPersons(t *testing.T) {
+	f := newFixture(t)
+	second := crypto.GenerateSigningKey()
+	v, _ := f.visit(t, "rathaus", "", testNow.Add(-2*time.Hour), nil, "Zoë")
+	letter := func(keys ...*crypto.SigningKey) []byte {
+		req := testRequest(testNow.Add(-3*time.Hour), testNow, "rathaus")
+		req.OwnerToken, req.Nonce = "", registry.NewNonce()
+		exp := testNow.Add(72 * time.Hour)
+		for _, k := range keys {
+			req.Approvals = append(req.Approvals, &registry.Approval{RequestID: req.ID, ApproverID: k.ID(), Name: "x",
+				PublicKey: registry.FormatPublicKey(k.Public()), Decision: registry.DecisionApprove, ExpiresAt: exp, SignedAt: testNow,
+				Signature: k.Sign(registry.PurposeDecision, registry.DecisionStatement(req, registry.DecisionApprove, exp))})
+		}
+		var buf bytes.Buffer
+		if _, err := Write(&buf, req, 1, visitSeq([]*registry.Visit{v}), &Sealing{Keys: f.keys, Recipients: f.to, Instance: f.instance, MaxStay: time.Hour, Now: testNow}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	// Anna's second key, pinned to her person.
+	f.trust.Approvers[second.ID()] = TrustedApprover{Name: "Anna DSB", Person: f.approver.ID(), Key: second.PublicKey()}
+	_, err := Read(bytes.NewReader(letter(f.approver, second)), f.office, f.trust)
+	if registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(err.Error(), "1 distinct pinned persons; a letter request needs 2") {
+		t.Errorf("two keys of one person: %v, want EINVALID counting one person", err)
+	}
+	// The same key, pinned as another person's, counts twice.
+	f.trust.Approvers[second.ID()] = TrustedApprover{Name: "Bert DSB", Person: second.ID(), Key: second.PublicKey()}
+	if _, err := Read(bytes.NewReader(letter(f.approver, second)), f.office, f.trust); err != nil {
+		t.Errorf("two persons: %v", err)
+	}
+	// Trust files of both versions parse; the person of a v1 line is its
+	// own key.
+	tr, err := ParseTrust(bytes.NewReader(f.trust.Marshal()), "v2")
+	if err != nil || tr.Persons() != 2 || tr.Approvers[second.ID()].Person != second.ID() {
+		t.Errorf("v2 trust = %+v, %v", tr, err)
+	}
+	v1 := "# registry trust file v1\ninstance " + registry.FormatPublicKey(f.instance.Public()) + "\napprover " +
+		registry.FormatPublicKey(second.Public()) + " Bert DSB\n"
+	if tr, err := ParseTrust(strings.NewReader(v1), "v1"); err != nil || tr.Approvers[second.ID()].Name != "Bert DSB" || tr.Approvers[second.ID()].Person != second.ID() {
+		t.Errorf("v1 trust = %+v, %v", tr, err)
 	}
 }

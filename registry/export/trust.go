@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/cityhall/registry/registry"
 )
@@ -25,17 +24,34 @@ type Trust struct {
 	Approvers map[string]TrustedApprover // by key id
 }
 
-// TrustedApprover is a pinned approver key.
+// TrustedApprover is a pinned approver key and the person it belongs
+// to: approvals count per person, whatever keys the person used.
 type TrustedApprover struct {
-	Name string
-	Key  ed25519.PublicKey
+	Name   string
+	Person string
+	Key    *registry.PublicKey
 }
 
-// trustHeader is the first line of a trust file.
-const trustHeader = "# registry trust file v1"
+// trustHeader is the first line of a trust file; trustHeader1 that of
+// the files written before approvers were persons ("approver KEY NAME",
+// each key its own person), which ParseTrust still reads.
+const (
+	trustHeader  = "# registry trust file v2"
+	trustHeader1 = "# registry trust file v1"
+)
+
+// TrustFromSet returns the trust of an instance key and the active
+// approvers of set.
+func TrustFromSet(instance ed25519.PublicKey, set *registry.ApproverSet) *Trust {
+	t := &Trust{Instance: instance, Approvers: map[string]TrustedApprover{}}
+	for _, a := range set.Active() {
+		t.Approvers[a.ID] = TrustedApprover{Name: a.Name, Person: a.Person, Key: a.Key()}
+	}
+	return t
+}
 
 // Marshal returns the trust file: the instance line and one line per
-// approver ("approver KEY NAME"), sorted by key id.
+// approver key ("approver KEY PERSON NAME"), sorted by person and key id.
 func (t *Trust) Marshal() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s: pin it at the health office; `registry decrypt --trust` checks every bundle against it.\n", trustHeader)
@@ -44,12 +60,26 @@ func (t *Trust) Marshal() []byte {
 	for id := range t.Approvers {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids)
+	slices.SortFunc(ids, func(x, y string) int {
+		if c := strings.Compare(t.Approvers[x].Person, t.Approvers[y].Person); c != 0 {
+			return c
+		}
+		return strings.Compare(x, y)
+	})
 	for _, id := range ids {
 		a := t.Approvers[id]
-		fmt.Fprintf(&b, "approver %s %s\n", registry.FormatPublicKey(a.Key), a.Name)
+		fmt.Fprintf(&b, "approver %s %s %s\n", a.Key, a.Person, a.Name)
 	}
 	return b.Bytes()
+}
+
+// Persons returns the number of distinct persons the trust pins.
+func (t *Trust) Persons() int {
+	seen := map[string]bool{}
+	for _, a := range t.Approvers {
+		seen[a.Person] = true
+	}
+	return len(seen)
 }
 
 // Digest is the SHA-256 of the trust file's content lines, in hex
@@ -78,31 +108,34 @@ func ReadTrust(path string) (*Trust, error) {
 func ParseTrust(r io.Reader, name string) (*Trust, error) {
 	t := &Trust{Approvers: map[string]TrustedApprover{}}
 	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
-	n := 0
+	n, v1 := 0, false
 	for sc.Scan() {
 		n++
 		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, trustHeader1) {
+			v1 = true
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		kind, rest, _ := strings.Cut(line, " ")
-		keyText, approverName, _ := strings.Cut(rest, " ")
-		key, err := registry.ParsePublicKey(keyText)
-		if err != nil {
-			return nil, registry.Errorf(registry.EINVALID, "Trust file %q, line %d: not a registry public key.", name, n)
-		}
+		keyText, rest, _ := strings.Cut(rest, " ")
 		switch kind {
 		case "instance":
+			key, err := registry.ParseInstanceKey(keyText)
+			if err != nil {
+				return nil, registry.Errorf(registry.EINVALID, "Trust file %q, line %d: not a registry public key.", name, n)
+			}
 			if t.Instance != nil {
 				return nil, registry.Errorf(registry.EINVALID, "Trust file %q names two instance keys (line %d).", name, n)
 			}
 			t.Instance = key
 		case "approver":
-			if a, err := registry.NewApprover(approverName, keyText, time.Time{}); err != nil {
+			a, err := parseTrustedApprover(keyText, rest, v1)
+			if err != nil {
 				return nil, registry.Errorf(registry.EINVALID, "Trust file %q, line %d: %s", name, n, registry.ErrorMessage(err))
-			} else {
-				t.Approvers[a.ID] = TrustedApprover{Name: a.Name, Key: key}
 			}
+			t.Approvers[a.Key.ID()] = *a
 		default:
 			return nil, registry.Errorf(registry.EINVALID, "Trust file %q, line %d: expected \"instance KEY\" or \"approver KEY NAME\".", name, n)
 		}
@@ -116,6 +149,23 @@ func ParseTrust(r io.Reader, name string) (*Trust, error) {
 	return t, nil
 }
 
+// parseTrustedApprover parses the rest of an approver line: "PERSON NAME"
+// (v2: PERSON a key id) or "NAME" (v1 files, each key its own person).
+func parseTrustedApprover(keyText, rest string, v1 bool) (*TrustedApprover, error) {
+	key, err := registry.ParsePublicKey(keyText)
+	if err != nil {
+		return nil, err
+	}
+	person, name := key.ID(), rest
+	if p, n, ok := strings.Cut(rest, " "); ok && !v1 && registry.SafeKeyID(p) == p {
+		person, name = p, n
+	}
+	if err := registry.CheckApproverName(&name); err != nil {
+		return nil, err
+	}
+	return &TrustedApprover{Name: name, Person: person, Key: key}, nil
+}
+
 // verifyHeader checks the header's instance key and approvals against
 // the trust: the instance key must be the pinned one; every approval's
 // key must be pinned and its signature must cover DecisionStatement of
@@ -126,7 +176,7 @@ func verifyHeader(h *Header, t *Trust) error {
 	if t == nil || t.Instance == nil {
 		return registry.Errorf(registry.EINVALID, "Opening a bundle needs the trust file pinned at setup (--trust).")
 	}
-	inst, err := registry.ParsePublicKey(h.Instance)
+	inst, err := registry.ParseInstanceKey(h.Instance)
 	if err != nil || !inst.Equal(t.Instance) {
 		return registry.Errorf(registry.EINVALID, "The bundle is not signed by the pinned registry instance: refuse it and call the city hall.")
 	}
@@ -141,20 +191,20 @@ func verifyHeader(h *Header, t *Trust) error {
 		if err != nil {
 			return registry.Errorf(registry.EINVALID, "Approval %d of the bundle has a malformed key.", i+1)
 		}
-		pinned, ok := t.Approvers[registry.KeyID(k)]
+		pinned, ok := t.Approvers[k.ID()]
 		switch {
 		case !ok || !pinned.Key.Equal(k):
-			return registry.Errorf(registry.EINVALID, "Approval %d of the bundle is by key %s, which the trust file does not pin.", i+1, registry.KeyID(k))
-		case !registry.VerifySignature(k, registry.PurposeDecision, registry.DecisionStatement(req, registry.DecisionApprove, a.ExpiresAt), a.Signature):
-			return registry.Errorf(registry.EINVALID, "The approval of %s does not cover this request as the bundle states it.", pinned.Name)
+			return registry.Errorf(registry.EINVALID, "Approval %d of the bundle is by key %s, which the trust file does not pin.", i+1, k.ID())
+		case !k.Verify(registry.PurposeDecision, registry.DecisionStatement(req, registry.DecisionApprove, a.ExpiresAt), a.Signature):
+			return registry.Errorf(registry.EINVALID, "The approval of %s does not cover this request as the bundle states it.", registry.ShowScripts(pinned.Name))
 		case !h.CreatedAt.Before(a.ExpiresAt):
-			return registry.Errorf(registry.EINVALID, "The approval of %s had expired when the bundle was made.", pinned.Name)
+			return registry.Errorf(registry.EINVALID, "The approval of %s had expired when the bundle was made.", registry.ShowScripts(pinned.Name))
 		}
 		a.Name = pinned.Name
-		seen[registry.KeyID(k)] = true
+		seen[pinned.Person] = true
 	}
 	if need := registry.RequiredApprovals(req); len(seen) < need {
-		return registry.Errorf(registry.EINVALID, "The bundle carries the approvals of %d distinct pinned approvers; a %s request needs %d.", len(seen), h.Origin, need)
+		return registry.Errorf(registry.EINVALID, "The bundle carries the approvals of %d distinct pinned persons; a %s request needs %d (two keys of one person count once).", len(seen), h.Origin, need)
 	}
 	return nil
 }

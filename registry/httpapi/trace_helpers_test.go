@@ -156,7 +156,7 @@ func (e *traceEnv) approve(t *testing.T, id string) *registry.TraceRequest {
 func (e *traceEnv) trust(t *testing.T) *export.Trust {
 	g := e.approver(t)
 	return &export.Trust{Instance: e.Instance.Public(), Approvers: map[string]export.TrustedApprover{
-		g.Key.ID(): {Name: g.Approver.Name, Key: g.Key.Public()}}}
+		g.Key.ID(): {Name: g.Approver.Name, Person: g.Approver.Person, Key: g.Key.PublicKey()}}}
 }
 
 // view gets id with the secret and decodes the answer strictly.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -10,32 +11,34 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/names"
 )
 
 type approverRow struct {
 	ID        string        `db:"id"`
+	Person    string        `db:"person"`
 	Name      string        `db:"name"`
+	NameSalt  []byte        `db:"name_salt"`
 	PublicKey string        `db:"public_key"`
 	AddedAt   int64         `db:"added_at"`
-	AddedBy   string        `db:"added_by"`
-	Signature []byte        `db:"signature"`
 	RemovedAt sql.NullInt64 `db:"removed_at"`
-	RemovedBy string        `db:"removed_by"`
 }
 
-const approverColumns = `id, name, public_key, added_at, added_by, signature, removed_at, removed_by`
+const approverColumns = `id, person, name, name_salt, public_key, added_at, removed_at`
 
 func (r *approverRow) approver() *registry.Approver {
-	return &registry.Approver{ID: r.ID, Name: r.Name, PublicKey: r.PublicKey, AddedAt: fromMicros(r.AddedAt),
-		AddedBy: r.AddedBy, Signature: r.Signature, RemovedAt: fromNullMicros(r.RemovedAt), RemovedBy: r.RemovedBy}
+	return &registry.Approver{ID: r.ID, Person: r.Person, Name: r.Name, NameSalt: r.NameSalt, PublicKey: r.PublicKey,
+		AddedAt: fromMicros(r.AddedAt), RemovedAt: fromNullMicros(r.RemovedAt)}
 }
 
-// Approvers lists every approver, oldest first.
-func (s *Store) Approvers(ctx context.Context) ([]*registry.Approver, error) {
-	return s.approvers(ctx, s.read)
+// Approvers returns the approver set the audit log proves; see
+// registry.ApproverStore.
+func (s *Store) Approvers(ctx context.Context) (*registry.ApproverSet, error) {
+	return s.approverSet(ctx, s.read)
 }
 
-func (s *Store) approvers(ctx context.Context, q sqlx.QueryerContext) ([]*registry.Approver, error) {
+// approverRows reads the approvers table.
+func (s *Store) approverRows(ctx context.Context, q sqlx.QueryerContext) ([]*registry.Approver, error) {
 	var rows []approverRow
 	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+approverColumns+` FROM approvers ORDER BY added_at, id`); err != nil {
 		return nil, s.errorf(err, "list approvers")
@@ -47,327 +50,260 @@ func (s *Store) approvers(ctx context.Context, q sqlx.QueryerContext) ([]*regist
 	return list, nil
 }
 
-// signerKey returns the active approver id's lookup entry, or EFORBIDDEN.
-func signerKey(list []*registry.Approver, id string) (*registry.Approver, error) {
-	for _, a := range list {
-		if a.ID == id && a.RemovedAt == nil {
-			return a, nil
-		}
+// approverSet replays the log's approver entries with the table's names.
+func (s *Store) approverSet(ctx context.Context, q sqlx.QueryerContext) (*registry.ApproverSet, error) {
+	list, err := s.approverRows(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	return nil, registry.Errorf(registry.EFORBIDDEN, "The key %s is not an active approver.", safeKeyID(id))
+	var evs []auditRow
+	err = sqlx.SelectContext(ctx, q, &evs, s.rebind(auditSelect+` WHERE e.action = ? ORDER BY e.seq`), registry.AuditApproverChanged)
+	if err != nil {
+		return nil, s.errorf(err, "read the approver changes")
+	}
+	events := make([]*registry.AuditEvent, len(evs))
+	for i := range evs {
+		events[i] = evs[i].event()
+	}
+	return registry.ReplayApprovers(events, list), nil
 }
 
-// safeKeyID returns id when it looks like a key id, so that no message
-// echoes arbitrary input.
-func safeKeyID(id string) string {
-	if len(id) == 16 && strings.Trim(id, "0123456789abcdef") == "" {
-		return id
-	}
-	return "(malformed key id)"
-}
-
-// AddApprover registers an approver; see registry.ApproverStore.
-func (s *Store) AddApprover(ctx context.Context, a *registry.Approver) error {
-	a.AddedAt = utcMicro(a.AddedAt)
+// CloseApproverRule ends rule 1 once; see registry.ApproverStore.
+func (s *Store) CloseApproverRule(ctx context.Context) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.dialect.LockAudit(ctx, tx); err != nil {
 			return s.errorf(err, "lock audit log")
 		}
-		list, err := s.approvers(ctx, tx)
+		set, err := s.approverSet(ctx, tx)
 		if err != nil {
 			return err
 		}
-		active := 0
-		for _, o := range list {
-			if o.RemovedAt == nil {
-				active++
-			}
-			if o.ID == a.ID {
-				return registry.Errorf(registry.ECONFLICT, "The key %s is already registered (as %q).", a.ID, o.Name)
-			}
-			if o.RemovedAt == nil && strings.EqualFold(o.Name, a.Name) {
-				return registry.FieldError("name", "An approver named %q is already registered.", o.Name)
+		if p := set.RuleEntry(); p != nil {
+			return s.audit(ctx, tx, time.Time{}, registry.ActorSystem, "", *p)
+		}
+		return nil
+	})
+}
+
+// ProposeApproverChange stores a change of the approver set; see
+// registry.ApproverStore.
+func (s *Store) ProposeApproverChange(ctx context.Context, actor registry.Actor, c *registry.ApproverChange) (bool, error) {
+	applied := false
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		set, err := s.lockApprovers(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if c.Op == registry.ChangeAddPerson {
+			if err := names.CheckUnlike("name", c.Name, set.Names()); err != nil {
+				return err
 			}
 		}
-		actor := a.Actor() // the first approver adds itself
-		switch {
-		case active == 0 && a.AddedBy != "":
-			return registry.Errorf(registry.EINVALID, "There is no approver yet: the first one is added without a signature.")
-		case active > 0:
-			by, err := signerKey(list, a.AddedBy)
-			if err != nil {
-				return registry.Errorf(registry.EFORBIDDEN, "Adding an approver needs the signature of an active approver.")
-			}
-			if !registry.VerifySignature(by.Key(), registry.PurposeApprover, registry.ApproverStatement("add", a), a.Signature) {
-				return registry.Errorf(registry.EFORBIDDEN, "The signature of %s does not cover adding this approver.", by.ID)
-			}
-			actor = by.Actor()
+		applied, err = s.settleChange(ctx, tx, actor, set, c, true)
+		return err
+	})
+	return applied, err
+}
+
+// EndorseApproverChange adds an endorsement; see registry.ApproverStore.
+func (s *Store) EndorseApproverChange(ctx context.Context, actor registry.Actor, id string, e registry.Endorsement, now time.Time) (*registry.ApproverChange, bool, error) {
+	var c *registry.ApproverChange
+	applied := false
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		set, err := s.lockApprovers(ctx, tx)
+		if err != nil {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO approvers (id, name, public_key, added_at, added_by, signature)
-VALUES (?, ?, ?, ?, ?, ?)`), a.ID, a.Name, a.PublicKey, micros(a.AddedAt), a.AddedBy, nullBytes(a.Signature))
+		if c, err = s.pendingChange(ctx, tx, id, now); err != nil {
+			return err
+		}
+		kept := c.Endorsements[:0]
+		for _, o := range c.Endorsements {
+			if o.Key != e.Key {
+				kept = append(kept, o)
+			}
+		}
+		c.Endorsements = append(kept, e)
+		applied, err = s.settleChange(ctx, tx, actor, set, c, false)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return c, applied, nil
+}
+
+// lockApprovers takes the audit lock (changes of the set are serialised
+// with every other audited change) and returns the set.
+func (s *Store) lockApprovers(ctx context.Context, tx *sqlx.Tx) (*registry.ApproverSet, error) {
+	if err := s.dialect.LockAudit(ctx, tx); err != nil {
+		return nil, s.errorf(err, "lock audit log")
+	}
+	return s.approverSet(ctx, tx)
+}
+
+// settleChange applies c when its endorsements suffice, or keeps it as
+// pending (fresh: a new proposal, stored; else an endorsed one, updated).
+func (s *Store) settleChange(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, set *registry.ApproverSet, c *registry.ApproverChange, fresh bool) (bool, error) {
+	if c.Serial != set.Serial {
+		return false, registry.Errorf(registry.ECONFLICT, "The approvers changed since this change was proposed: propose it again.")
+	}
+	got, err := set.Endorsers(c)
+	if err != nil {
+		return false, err
+	}
+	if need, _ := set.EndorsementRule(c); len(got) < need {
+		return false, s.keepChange(ctx, tx, actor, c, fresh)
+	}
+	if err := set.Check(c); err != nil {
+		return false, err
+	}
+	if err := s.checkLastKey(ctx, tx, set, c); err != nil {
+		return false, err
+	}
+	if err := s.applyChange(ctx, tx, actor, c); err != nil {
+		return false, err
+	}
+	// Every pending change was signed over the set as it was: none can
+	// apply any more (its serial is past), so they all go.
+	_, err = s.exec(ctx, tx, `DELETE FROM approver_changes`)
+	return true, err
+}
+
+// checkLastKey refuses to remove the last key of the last person while
+// requests are pending or approved: nobody could decide them.
+func (s *Store) checkLastKey(ctx context.Context, tx *sqlx.Tx, set *registry.ApproverSet, c *registry.ApproverChange) error {
+	if c.Op != registry.ChangeRemoveKey || len(set.Active()) != 1 {
+		return nil
+	}
+	var open int
+	err := sqlx.GetContext(ctx, tx, &open, s.rebind(`SELECT count(*) FROM trace_requests WHERE status IN (?, ?)`),
+		string(registry.TracePending), string(registry.TraceApproved))
+	if err != nil {
+		return s.errorf(err, "count open requests")
+	}
+	if open > 0 {
+		return registry.Errorf(registry.ECONFLICT, "%s is the last approver and %d trace requests are open: add another approver first, or decide them.",
+			set.Active()[0].Label(), open)
+	}
+	return nil
+}
+
+// applyChange writes an applied change into the table and the log.
+func (s *Store) applyChange(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, c *registry.ApproverChange) error {
+	now := s.now()
+	switch c.Op {
+	case registry.ChangeAddPerson, registry.ChangeAddKey:
+		name, salt := c.Name, c.NameSalt
+		if c.Op == registry.ChangeAddKey {
+			if err := sqlx.GetContext(ctx, tx, &struct {
+				Name *string `db:"name"`
+				Salt *[]byte `db:"name_salt"`
+			}{&name, &salt}, s.rebind(`SELECT name, name_salt FROM approvers WHERE person = ? ORDER BY added_at LIMIT 1`), c.Person); err != nil {
+				return s.errorf(err, "read the person's name")
+			}
+		}
+		// A row the log never proved (written by hand) may hold the key:
+		// the log's change replaces it.
+		if _, err := s.exec(ctx, tx, `DELETE FROM approvers WHERE id = ? OR public_key = ?`, c.KeyID, c.PublicKey); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO approvers (id, person, name, name_salt, public_key, added_at, added_by)
+VALUES (?, ?, ?, ?, ?, ?, ?)`), c.KeyID, c.Person, name, nullBytes(salt), c.PublicKey, micros(now), endorserList(c))
 		if err != nil {
 			return s.errorf(err, "insert approver")
 		}
-		return s.audit(ctx, tx, a.AddedAt, actor, a.ID, registry.ApproverChanged{
-			Op: "add", ID: a.ID, Name: a.Name, PublicKey: a.PublicKey, By: a.AddedBy, Signature: a.Signature})
-	})
-}
-
-// RemoveApprover removes an approver; see registry.ApproverStore.
-func (s *Store) RemoveApprover(ctx context.Context, id, by string, sig []byte, now time.Time) error {
-	now = utcMicro(now)
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.dialect.LockAudit(ctx, tx); err != nil {
-			return s.errorf(err, "lock audit log")
-		}
-		list, err := s.approvers(ctx, tx)
-		if err != nil {
+	case registry.ChangeRemoveKey:
+		if _, err := s.exec(ctx, tx, `UPDATE approvers SET removed_at = ?, removed_by = ? WHERE id = ?`, micros(now), endorserList(c), c.KeyID); err != nil {
 			return err
 		}
-		target, err := signerKey(list, id)
-		if err != nil {
-			return registry.Errorf(registry.ENOTFOUND, "No active approver has the key id %s.", safeKeyID(id))
-		}
-		signer, err := signerKey(list, by)
-		if err != nil {
-			return err
-		}
-		if !registry.VerifySignature(signer.Key(), registry.PurposeApprover, registry.ApproverStatement("remove", target), sig) {
-			return registry.Errorf(registry.EFORBIDDEN, "The signature of %s does not cover removing this approver.", signer.ID)
-		}
-		active := 0
-		for _, o := range list {
-			if o.RemovedAt == nil {
-				active++
-			}
-		}
-		if active == 1 {
-			return registry.Errorf(registry.ECONFLICT, "%s is the last approver; add another one first.", target.ID)
-		}
-		err = s.update(ctx, tx, "The approver was removed concurrently.", `UPDATE approvers SET removed_at = ?, removed_by = ?,
-removal_signature = ? WHERE id = ? AND removed_at IS NULL`, micros(now), by, sig, id)
-		if err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, now, signer.Actor(), id, registry.ApproverChanged{
-			Op: "remove", ID: id, Name: target.Name, PublicKey: target.PublicKey, By: by, Signature: sig})
-	})
-}
-
-type approvalRow struct {
-	ID          string        `db:"id"`
-	RequestID   string        `db:"request_id"`
-	ApproverID  string        `db:"approver_id"`
-	Decision    string        `db:"decision"`
-	ExpiresAt   int64         `db:"expires_at"`
-	SignedAt    int64         `db:"signed_at"`
-	Note        string        `db:"note"`
-	Signature   []byte        `db:"signature"`
-	WithdrawnAt sql.NullInt64 `db:"withdrawn_at"`
-}
-
-// approvals returns the decisions on a request, oldest first, with the
-// approvers' names and keys (also of removed approvers: the check decides
-// whether they still count).
-func (s *Store) approvals(ctx context.Context, q sqlx.QueryerContext, requestID string, list []*registry.Approver) ([]*registry.Approval, error) {
-	var rows []approvalRow
-	err := sqlx.SelectContext(ctx, q, &rows, s.rebind(`SELECT id, request_id, approver_id, decision, expires_at, signed_at, note,
-signature, withdrawn_at FROM trace_approvals WHERE request_id = ? ORDER BY signed_at, id`), requestID)
-	if err != nil {
-		return nil, s.errorf(err, "list approvals")
 	}
-	var out []*registry.Approval
-	for _, r := range rows {
-		a := &registry.Approval{ID: r.ID, RequestID: r.RequestID, ApproverID: r.ApproverID, Decision: r.Decision,
-			ExpiresAt: fromMicros(r.ExpiresAt), SignedAt: fromMicros(r.SignedAt), Note: r.Note, Signature: r.Signature,
-			WithdrawnAt: fromNullMicros(r.WithdrawnAt)}
-		for _, ap := range list {
-			if ap.ID == a.ApproverID {
-				a.Name, a.PublicKey = ap.Name, ap.PublicKey
-			}
+	return s.audit(ctx, tx, now, actor, c.KeyID, c.Payload())
+}
+
+// endorserList is the key ids of c's endorsements, for the table.
+func endorserList(c *registry.ApproverChange) string {
+	ids := make([]string, len(c.Endorsements))
+	for i, e := range c.Endorsements {
+		ids[i] = e.Key
+	}
+	return strings.Join(ids, ",")
+}
+
+// keepChange stores a change that waits for endorsements, with an
+// AuditApproverProposed entry.
+func (s *Store) keepChange(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, c *registry.ApproverChange, fresh bool) error {
+	endorsements, _ := json.Marshal(c.Endorsements)
+	var err error
+	if fresh {
+		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO approver_changes (id, op, serial, person, key_id, public_key, name, name_salt,
+endorsements, proposed_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), c.ID, c.Op, c.Serial, c.Person, c.KeyID,
+			c.PublicKey, c.Name, nullBytes(c.NameSalt), string(endorsements), string(c.ProposedBy), micros(c.CreatedAt), micros(c.ExpiresAt))
+	} else {
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE approver_changes SET endorsements = ? WHERE id = ?`), string(endorsements), c.ID)
+	}
+	if err != nil {
+		return s.errorf(err, "store the approver change")
+	}
+	p := registry.ApproverProposed{Op: c.Op, ID: c.KeyID, Person: c.Person, Serial: c.Serial, Endorsers: []string{}}
+	for _, e := range c.Endorsements {
+		p.Endorsers = append(p.Endorsers, e.Key)
+	}
+	return s.audit(ctx, tx, time.Time{}, actor, c.ID, p)
+}
+
+type changeRow struct {
+	ID           string `db:"id"`
+	Op           string `db:"op"`
+	Serial       int    `db:"serial"`
+	Person       string `db:"person"`
+	KeyID        string `db:"key_id"`
+	PublicKey    string `db:"public_key"`
+	Name         string `db:"name"`
+	NameSalt     []byte `db:"name_salt"`
+	Endorsements string `db:"endorsements"`
+	ProposedBy   string `db:"proposed_by"`
+	CreatedAt    int64  `db:"created_at"`
+	ExpiresAt    int64  `db:"expires_at"`
+}
+
+const changeColumns = `id, op, serial, person, key_id, public_key, name, name_salt, endorsements, proposed_by, created_at, expires_at`
+
+func (r *changeRow) change() (*registry.ApproverChange, error) {
+	c := &registry.ApproverChange{ID: r.ID, Op: r.Op, Serial: r.Serial, Person: r.Person, KeyID: r.KeyID, PublicKey: r.PublicKey,
+		Name: r.Name, NameSalt: r.NameSalt, ProposedBy: registry.Actor(r.ProposedBy), CreatedAt: fromMicros(r.CreatedAt), ExpiresAt: fromMicros(r.ExpiresAt)}
+	if err := json.Unmarshal([]byte(r.Endorsements), &c.Endorsements); err != nil {
+		return nil, registry.Errorf(registry.EINTERNAL, "The endorsements of approver change %s do not parse.", r.ID)
+	}
+	return c, nil
+}
+
+// pendingChange returns the unexpired pending change id.
+func (s *Store) pendingChange(ctx context.Context, q sqlx.QueryerContext, id string, now time.Time) (*registry.ApproverChange, error) {
+	var row changeRow
+	err := sqlx.GetContext(ctx, q, &row, s.rebind(`SELECT `+changeColumns+` FROM approver_changes WHERE id = ? AND expires_at > ?`), id, micros(now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, registry.Errorf(registry.ENOTFOUND, "There is no pending approver change %s (applied, superseded by another change, expired after %d days, or never proposed).",
+			registry.SafeKeyID(id[:min(len(id), 16)]), int(registry.ProposalValidity.Hours()/24))
+	} else if err != nil {
+		return nil, s.errorf(err, "find approver change")
+	}
+	return row.change()
+}
+
+// ApproverChanges lists the pending changes; see registry.ApproverStore.
+func (s *Store) ApproverChanges(ctx context.Context, now time.Time) ([]*registry.ApproverChange, error) {
+	var rows []changeRow
+	if err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT `+changeColumns+` FROM approver_changes WHERE expires_at > ? ORDER BY created_at, id`), micros(now)); err != nil {
+		return nil, s.errorf(err, "list approver changes")
+	}
+	out := make([]*registry.ApproverChange, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].change()
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, c)
 	}
 	return out, nil
-}
-
-// withApprovals fills in r.Approvals.
-func (s *Store) withApprovals(ctx context.Context, q sqlx.QueryerContext, r *registry.TraceRequest) ([]*registry.Approver, error) {
-	list, err := s.approvers(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	r.Approvals, err = s.approvals(ctx, q, r.ID, list)
-	return list, err
-}
-
-// DecideTraceRequest records a signed decision; see registry.TraceStore.
-func (s *Store) DecideTraceRequest(ctx context.Context, a *registry.Approval, now time.Time) (*registry.TraceRequest, error) {
-	now = utcMicro(now)
-	a.SignedAt, a.ExpiresAt = now, utcMicro(a.ExpiresAt)
-	var r *registry.TraceRequest
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if r, err = s.findTraceRequest(ctx, tx, a.RequestID); err != nil {
-			return err
-		}
-		list, err := s.approvers(ctx, tx)
-		if err != nil {
-			return err
-		}
-		signer, err := signerKey(list, a.ApproverID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case r.Status != registry.TracePending && r.Status != registry.TraceApproved:
-			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be decided.", r.Status)
-		case a.Decision != registry.DecisionApprove && a.Decision != registry.DecisionReject:
-			return registry.Errorf(registry.EINVALID, "A decision is approve or reject.")
-		case a.Decision == registry.DecisionApprove && !a.ExpiresAt.After(now):
-			return registry.FieldError("expires_at", "An approval must expire after it is given.")
-		case !registry.VerifySignature(signer.Key(), registry.PurposeDecision, registry.DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature):
-			return registry.Errorf(registry.EFORBIDDEN, "The signature does not cover this decision on the request as stored.")
-		}
-		for _, o := range r.Approvals {
-			if o.ApproverID == a.ApproverID && o.WithdrawnAt == nil {
-				return registry.Errorf(registry.ECONFLICT, "%s has already decided this request; withdraw that decision first.", signer.Name)
-			}
-		}
-		a.ID = registry.NewID()
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_approvals (id, request_id, approver_id, decision, expires_at,
-signed_at, note, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), a.ID, r.ID, a.ApproverID, a.Decision, micros(a.ExpiresAt),
-			micros(now), a.Note, a.Signature)
-		if err != nil {
-			return s.errorf(err, "insert approval")
-		}
-		a.Name, a.PublicKey = signer.Name, signer.PublicKey
-		r.Approvals = append(r.Approvals, a)
-		old := r.Status
-		var payload registry.AuditPayload
-		if a.Decision == registry.DecisionReject {
-			r.Status, r.ExpiresAt = registry.TraceRejected, nil
-			payload = registry.RequestRejected{Approver: a.ApproverID, Signature: a.Signature}
-		} else {
-			complete := settle(r, list, now)
-			payload = registry.RequestApproved{Approver: a.ApproverID, ExpiresAt: a.ExpiresAt, Signature: a.Signature,
-				Complete: complete && old != registry.TraceApproved}
-		}
-		r.DecidedBy, r.DecidedAt, r.DecisionNote = signer.Actor(), &now, a.Note
-		if err := s.saveDecision(ctx, tx, r, old, now); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, now, signer.Actor(), r.ID, payload)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// settle sets r's status from its approvals: approved, with the earliest
-// expiry of the approvals that count, when CheckApprovals passes; pending
-// otherwise. It reports whether r is approved.
-func settle(r *registry.TraceRequest, list []*registry.Approver, now time.Time) bool {
-	valid, err := registry.CheckApprovals(r, r.Approvals, registry.ActiveApprovers(list), now)
-	if err != nil {
-		r.Status, r.ExpiresAt = registry.TracePending, nil
-		return false
-	}
-	exp := valid[0].ExpiresAt
-	for _, a := range valid[1:] {
-		if a.ExpiresAt.Before(exp) {
-			exp = a.ExpiresAt
-		}
-	}
-	r.Status, r.ExpiresAt = registry.TraceApproved, &exp
-	return true
-}
-
-// saveDecision writes r's status, decision and expiry, guarded by its old
-// status.
-func (s *Store) saveDecision(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest, old registry.TraceStatus, now time.Time) error {
-	var closed *time.Time
-	if r.Status == registry.TraceRejected {
-		closed = &now
-	}
-	return s.update(ctx, tx, "The request was decided concurrently.", `UPDATE trace_requests SET status = ?, decided_by = ?,
-decided_at = ?, decision_note = ?, expires_at = ?, closed_at = ? WHERE id = ? AND status = ?`,
-		string(r.Status), string(r.DecidedBy), nullMicros(r.DecidedAt), r.DecisionNote, nullMicros(r.ExpiresAt), nullMicros(closed), r.ID, string(old))
-}
-
-// WithdrawApproval withdraws a decision; see registry.TraceStore.
-func (s *Store) WithdrawApproval(ctx context.Context, requestID, approverID string, sig []byte, now time.Time) (*registry.TraceRequest, error) {
-	now = utcMicro(now)
-	var r *registry.TraceRequest
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if r, err = s.findTraceRequest(ctx, tx, requestID); err != nil {
-			return err
-		}
-		list, err := s.approvers(ctx, tx)
-		if err != nil {
-			return err
-		}
-		signer, err := signerKey(list, approverID)
-		if err != nil {
-			return err
-		}
-		var mine *registry.Approval
-		for _, o := range r.Approvals {
-			if o.ApproverID == approverID && o.WithdrawnAt == nil {
-				mine = o
-			}
-		}
-		switch {
-		case mine == nil:
-			return registry.Errorf(registry.ENOTFOUND, "%s has no decision on this request to withdraw.", signer.Name)
-		case r.Status != registry.TracePending && r.Status != registry.TraceApproved && r.Status != registry.TraceRejected:
-			return registry.Errorf(registry.ECONFLICT, "The request is %s; its decisions can no longer be withdrawn.", r.Status)
-		case !registry.VerifySignature(signer.Key(), registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}), sig):
-			return registry.Errorf(registry.EFORBIDDEN, "The signature does not cover withdrawing this decision.")
-		}
-		err = s.update(ctx, tx, "The decision was withdrawn concurrently.", `UPDATE trace_approvals SET withdrawn_at = ?
-WHERE id = ? AND withdrawn_at IS NULL`, micros(now), mine.ID)
-		if err != nil {
-			return err
-		}
-		mine.WithdrawnAt = &now
-		old := r.Status
-		settle(r, list, now)
-		r.DecidedBy, r.DecidedAt = signer.Actor(), &now
-		if err := s.saveDecision(ctx, tx, r, old, now); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, now, signer.Actor(), r.ID, registry.ApprovalWithdrawn{Approver: approverID, Signature: sig})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// checkApprovals verifies the approvals of r (registry.CheckApprovals)
-// and that no export of r is in the audit log already, so that a request
-// reset in the database after its export is not exported again. It
-// returns the approvals that count.
-func (s *Store) checkApprovals(ctx context.Context, q sqlx.QueryerContext, r *registry.TraceRequest, now time.Time) ([]*registry.Approval, error) {
-	list, err := s.approvers(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	valid, err := registry.CheckApprovals(r, r.Approvals, registry.ActiveApprovers(list), now)
-	if err != nil {
-		return nil, err
-	}
-	var seq int64
-	err = sqlx.GetContext(ctx, q, &seq, s.rebind(`SELECT seq FROM audit_events WHERE action = ? AND subject = ? LIMIT 1`),
-		registry.AuditRequestExported, r.ID)
-	switch {
-	case err == nil:
-		return nil, registry.Errorf(registry.ECONFLICT, "The audit log records an export of this request already (entry %d); its state in the database was reset.", seq)
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, s.errorf(err, "look up earlier exports")
-	}
-	return valid, nil
 }

@@ -100,11 +100,9 @@ func (s *Store) EpochKeys(ctx context.Context) ([]*registry.EpochKey, error) {
 	return keys, nil
 }
 
-const settingRecipients = "recipients_fingerprint"
-
-// PinRecipients records the fingerprint of the health-office recipient set;
-// see registry.EpochStore. The first pin has old = "" in its event.
-func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerprint, signer string, sig []byte) (changed bool, err error) {
+// PinRecipients pins the recipients' fingerprint in the log; see
+// registry.EpochStore.
+func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerprint string, sigs []registry.RecipientsSignature) (changed bool, err error) {
 	if fingerprint == "" {
 		return false, registry.Errorf(registry.EINVALID, "The recipients fingerprint is empty.")
 	}
@@ -113,33 +111,50 @@ func (s *Store) PinRecipients(ctx context.Context, actor registry.Actor, fingerp
 		if err := s.dialect.LockAudit(ctx, tx); err != nil {
 			return s.errorf(err, "lock audit log")
 		}
-		old, err := s.setting(ctx, tx, settingRecipients)
-		if registry.ErrorCode(err) == registry.ENOTFOUND {
-			old, err = nil, nil
-		}
-		if err != nil || string(old) == fingerprint {
+		old, _, err := s.recipients(ctx, tx)
+		if err != nil || old == fingerprint {
 			return err
 		}
-		if old != nil {
-			list, err := s.approvers(ctx, tx)
+		p := registry.RecipientsChanged{Old: old, New: fingerprint}
+		if old != "" {
+			set, err := s.approverSet(ctx, tx)
 			if err != nil {
 				return err
 			}
-			by, err := signerKey(list, signer)
-			if err != nil || !registry.VerifySignature(by.Key(), registry.PurposeRecipients, []byte(fingerprint), sig) {
-				return registry.Errorf(registry.EFORBIDDEN, "The health-office recipients differ from the pinned ones (%s, now %s) and the change is not signed by an approver.", old, fingerprint)
+			if err := registry.CheckRecipientsChange(set, fingerprint, sigs); err != nil {
+				return registry.Errorf(registry.EFORBIDDEN, "The health-office recipients differ from the pinned ones (%s, now %s) and the change is not signed as it must be: %s",
+					old, fingerprint, registry.ErrorMessage(err))
 			}
+			p.Signatures, p.SignedBy = sigs, sigs[0].Key
+			by, _ := set.Key(sigs[0].Key)
 			actor = by.Actor()
-		} else {
-			signer = ""
 		}
 		changed = true
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?)
-ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingRecipients, []byte(fingerprint))
-		if err != nil {
-			return s.errorf(err, "pin recipients")
-		}
-		return s.audit(ctx, tx, time.Time{}, actor, "", registry.RecipientsChanged{Old: string(old), New: fingerprint, SignedBy: signer})
+		return s.audit(ctx, tx, time.Time{}, actor, "", p)
 	})
 	return changed && err == nil, err
+}
+
+// Recipients returns the pin the log holds; see registry.EpochStore.
+func (s *Store) Recipients(ctx context.Context) (string, []string, error) {
+	return s.recipients(ctx, s.read)
+}
+
+func (s *Store) recipients(ctx context.Context, q sqlx.QueryerContext) (string, []string, error) {
+	var rows []auditRow
+	err := sqlx.SelectContext(ctx, q, &rows, s.rebind(auditSelect+` WHERE e.action IN (?, ?) ORDER BY e.seq`),
+		registry.AuditRecipientsChanged, registry.AuditApproverChanged)
+	if err != nil {
+		return "", nil, s.errorf(err, "read the recipients' pin")
+	}
+	events := make([]*registry.AuditEvent, len(rows))
+	for i := range rows {
+		events[i] = rows[i].event()
+	}
+	names, err := s.approverRows(ctx, q)
+	if err != nil {
+		return "", nil, err
+	}
+	pinned, problems := registry.PinnedRecipients(events, names)
+	return pinned, problems, nil
 }

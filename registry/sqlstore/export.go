@@ -29,7 +29,7 @@ func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id
 		if err != nil {
 			return err
 		}
-		if err := checkExport(cur, now); err != nil {
+		if err := s.checkExport(ctx, tx, cur, now); err != nil {
 			return err
 		}
 		valid, err := s.checkApprovals(ctx, tx, cur, now)
@@ -68,7 +68,7 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 	if r, err = s.findTraceRequest(ctx, tx, id); err != nil {
 		return "", nil, 0, err
 	}
-	if err := checkExport(r, now); err != nil {
+	if err := s.checkExport(ctx, tx, r, now); err != nil {
 		return "", nil, 0, err
 	}
 	// Build with the approvals that count: the bundle carries them.
@@ -89,10 +89,19 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 	return digest, r, count, nil
 }
 
-func checkExport(r *registry.TraceRequest, now time.Time) error {
+// checkExport refuses a request that is not approved and unexpired at
+// now, saying how far a pending one got ("1 of 2 approvals").
+func (s *Store) checkExport(ctx context.Context, q sqlx.QueryerContext, r *registry.TraceRequest, now time.Time) error {
 	switch {
 	case r.Status == registry.TraceExported:
 		return registry.Errorf(registry.ECONFLICT, "The request was already exported; a new export needs a new request.")
+	case r.Status == registry.TracePending:
+		set, err := s.approverSet(ctx, q)
+		if err != nil {
+			return err
+		}
+		have, need := registry.ApprovalCount(r, r.Approvals, set, now)
+		return registry.Errorf(registry.EFORBIDDEN, "The request is pending: %d of %d approvals.", have, need)
 	case r.Status != registry.TraceApproved:
 		return registry.Errorf(registry.EFORBIDDEN, "The request is %s, not approved.", r.Status)
 	case expired(r, now):

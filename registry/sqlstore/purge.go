@@ -190,6 +190,8 @@ WHERE (status = ? AND expires_at <= ?) OR (status = ? AND window_to <= ?)`,
 		if err := s.eraseStaff(ctx, tx, p.StaffBefore, rep); err != nil {
 			return err
 		}
+		before := utcMicro(p.StaffBefore)
+		rep.StaffBefore = &before
 	}
 	for _, day := range p.Destroyed {
 		if _, err := s.exec(ctx, tx, `UPDATE epoch_keys SET destroyed_at = ? WHERE day = ? AND destroyed_at IS NULL`, now, string(day)); err != nil {
@@ -265,6 +267,18 @@ WHERE closed_at < ? AND (contact <> '' OR decision_note <> '' OR created_by <> '
 	rep.StaffNamesErased, err = s.exec(ctx, tx, `DELETE FROM audit_actors
 WHERE month < ? AND actor NOT LIKE 'token:%' AND actor NOT IN ('system', 'intake')`, before.UTC().Format("2006-01"))
 	if err != nil {
+		return err
+	}
+	// A former approver's name (every key of the person removed before
+	// it) goes too; the log keeps only its commitment. Pending approver
+	// changes that expired hold names as well.
+	n, err := s.exec(ctx, tx, `UPDATE approvers SET name = '', name_salt = NULL WHERE name <> '' AND person IN
+(SELECT person FROM approvers GROUP BY person HAVING count(*) = count(removed_at) AND max(removed_at) < ?)`, micros(before))
+	if err != nil {
+		return err
+	}
+	rep.StaffNamesErased += n
+	if _, err := s.exec(ctx, tx, `DELETE FROM approver_changes WHERE expires_at < ?`, micros(rep.RanAt)); err != nil {
 		return err
 	}
 	if rep.StaffRequestsErased+rep.StaffNamesErased > 0 && !rep.DryRun {

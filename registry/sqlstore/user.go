@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/names"
 )
 
 type userRow struct {
@@ -67,6 +68,9 @@ func (s *Store) CreateUser(ctx context.Context, actor registry.Actor, u *registr
 	}
 	u.CreatedAt = s.now()
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.checkStaffName(ctx, tx, u); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			u.Login, u.Name, string(u.Role), strings.Join(u.Sites, ","), u.PasswordHash, u.MustChange, 0, nil, micros(u.CreatedAt), nil, u.Host)
 		if registry.ErrorCode(s.errorf(err, "")) == registry.ECONFLICT {
@@ -76,6 +80,18 @@ func (s *Store) CreateUser(ctx context.Context, actor registry.Actor, u *registr
 		}
 		return s.auditUser(ctx, tx, actor, u, registry.UserChanged{Change: "created", Role: u.Role, Sites: u.Sites})
 	})
+}
+
+// checkStaffName refuses a staff name that mixes writing systems in a
+// word or looks like another account's (names.CheckUnlike): the desk's
+// lists and the audit log show names, and "Anna" must not pass for
+// "Аnna".
+func (s *Store) checkStaffName(ctx context.Context, q sqlx.QueryerContext, u *registry.User) error {
+	var others []string
+	if err := sqlx.SelectContext(ctx, q, &others, s.rebind(`SELECT name FROM users WHERE login <> ? AND name <> ''`), u.Login); err != nil {
+		return s.errorf(err, "list account names")
+	}
+	return names.CheckUnlike("name", u.Name, others)
 }
 
 // User returns an account, or ENOTFOUND.
@@ -117,6 +133,11 @@ func (s *Store) UpdateUser(ctx context.Context, actor registry.Actor, u *registr
 		old, err := s.user(ctx, tx, u.Login)
 		if err != nil {
 			return err
+		}
+		if old.Name != u.Name {
+			if err := s.checkStaffName(ctx, tx, u); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE users SET name = ?, role = ?, sites = ?, password_hash = ?, must_change = ?,
 failed_sign_ins = ?, locked_until = ?, disabled_at = ?, host = ? WHERE login = ?`),

@@ -71,7 +71,7 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 
 	codes := race(n, func(i int) error {
 		fp := fmt.Sprintf("SHA256:%d", i)
-		_, err := s.PinRecipients(ctx, "dpo:anna", fp, an.Key.ID(), an.Key.Sign(registry.PurposeRecipients, []byte(fp)))
+		_, err := s.PinRecipients(ctx, "dpo:anna", fp, []registry.RecipientsSignature{an.RecipientsSignature(fp)})
 		return err
 	})
 	if codes[""] != n {

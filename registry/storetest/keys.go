@@ -121,21 +121,34 @@ func testPinRecipients(t *testing.T, s registry.Store) {
 		{"SHA256:second", false},
 	}
 	for _, tt := range tests {
-		changed, err := s.PinRecipients(ctx, "dpo:anna", tt.fingerprint, an.Key.ID(), an.Key.Sign(registry.PurposeRecipients, []byte(tt.fingerprint)))
+		changed, err := s.PinRecipients(ctx, "dpo:anna", tt.fingerprint, []registry.RecipientsSignature{an.RecipientsSignature(tt.fingerprint)})
 		if err != nil || changed != tt.changed {
 			t.Errorf("PinRecipients(%s) = %v, %v; want %v, nil", tt.fingerprint, changed, err, tt.changed)
 		}
 	}
 	// A change without a valid signature is refused and changes nothing.
 	for _, sig := range [][]byte{nil, an.Key.Sign(registry.PurposeRecipients, []byte("SHA256:other")), an.Key.Sign(registry.PurposeApprover, []byte("SHA256:third"))} {
-		if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", an.Key.ID(), sig); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		sigs := []registry.RecipientsSignature{{Key: an.Key.ID(), Signature: sig}}
+		if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", sigs); registry.ErrorCode(err) != registry.EFORBIDDEN {
 			t.Errorf("PinRecipients(unsigned change) = %v, want EFORBIDDEN", err)
 		}
 	}
-	if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", "0123456789abcdef", an.Key.Sign(registry.PurposeRecipients, []byte("SHA256:third"))); registry.ErrorCode(err) != registry.EFORBIDDEN {
+	unknown := []registry.RecipientsSignature{{Key: "0123456789abcdef", Signature: an.Key.Sign(registry.PurposeRecipients, []byte("SHA256:third"))}}
+	if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", unknown); registry.ErrorCode(err) != registry.EFORBIDDEN {
 		t.Errorf("PinRecipients(unknown signer) = %v, want EFORBIDDEN", err)
 	}
-	evs := wantEvents(t, s, registry.AuditRecipientsChanged, 2)
+	// From two persons on, a change needs both: one is not enough.
+	bert := AddSigner(t, s, "Bert", t0, an)
+	if _, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", []registry.RecipientsSignature{an.RecipientsSignature("SHA256:third")}); registry.ErrorCode(err) != registry.EFORBIDDEN {
+		t.Errorf("PinRecipients(one of two persons) = %v, want EFORBIDDEN", err)
+	}
+	if changed, err := s.PinRecipients(ctx, "dpo:anna", "SHA256:third", []registry.RecipientsSignature{an.RecipientsSignature("SHA256:third"), bert.RecipientsSignature("SHA256:third")}); err != nil || !changed {
+		t.Errorf("PinRecipients(two persons) = %v, %v", changed, err)
+	}
+	if pinned, problems, err := s.Recipients(ctx); err != nil || pinned != "SHA256:third" || len(problems) != 0 {
+		t.Errorf("Recipients() = %q, %v, %v; want SHA256:third", pinned, problems, err)
+	}
+	evs := wantEvents(t, s, registry.AuditRecipientsChanged, 3)
 	if got, want := details(t, evs[1]), map[string]any{"old": "SHA256:first", "new": "SHA256:second"}; got["old"] != want["old"] || got["new"] != want["new"] {
 		t.Errorf("audit details = %v, want %v", got, want)
 	}

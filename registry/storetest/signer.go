@@ -9,43 +9,83 @@ import (
 	"github.com/cityhall/registry/registry"
 )
 
-// Signer is an approver with its signing key, for tests.
+// Signer is an approver's key with its registration, for tests.
 type Signer struct {
 	Key      *crypto.SigningKey
 	Approver *registry.Approver
 }
 
-// NewSigner returns an approver named name with a fresh key, not yet
-// registered.
+// NewSigner returns a fresh key for an approver named name, not yet
+// registered (its Approver describes it as a person of its own).
 func NewSigner(t testing.TB, name string, now time.Time) *Signer {
 	t.Helper()
 	k := crypto.GenerateSigningKey()
-	a, err := registry.NewApprover(name, registry.FormatPublicKey(k.Public()), now)
-	if err != nil {
-		t.Fatalf("NewApprover(%q) = %v", name, err)
-	}
-	return &Signer{Key: k, Approver: a}
+	return &Signer{Key: k, Approver: &registry.Approver{ID: k.ID(), Person: k.ID(), Name: name,
+		PublicKey: registry.FormatPublicKey(k.Public()), AddedAt: now}}
 }
 
-// AddSigner registers a new approver named name, signed by by (nil for
-// the first approver).
-func AddSigner(t testing.TB, s registry.ApproverStore, name string, by *Signer, now time.Time) *Signer {
+// Endorse signs c with each signer.
+func Endorse(c *registry.ApproverChange, by ...*Signer) {
+	for _, g := range by {
+		c.Endorsements = append(c.Endorsements, registry.Endorsement{Key: g.Key.ID(),
+			Signature: g.Key.Sign(registry.PurposeApproverChange, c.Statement())})
+	}
+}
+
+// Propose makes a change of s's approver set (see
+// registry.NewApproverChange), endorses it by the signers and proposes it.
+func Propose(t testing.TB, s registry.ApproverStore, op, name, person, key string, now time.Time, by ...*Signer) (*registry.ApproverChange, bool, error) {
+	t.Helper()
+	set, err := s.Approvers(context.Background())
+	if err != nil {
+		t.Fatalf("Approvers() = %v", err)
+	}
+	c, err := registry.NewApproverChange(set, op, name, person, key, "dpo:it", now)
+	if err != nil {
+		return nil, false, err
+	}
+	Endorse(c, by...)
+	applied, err := s.ProposeApproverChange(context.Background(), "dpo:it", c)
+	return c, applied, err
+}
+
+// AddSigner registers a new approver (person) named name with a fresh
+// key, endorsed by by (none for the first approver), and fails unless the
+// change is applied.
+func AddSigner(t testing.TB, s registry.ApproverStore, name string, now time.Time, by ...*Signer) *Signer {
 	t.Helper()
 	g := NewSigner(t, name, now)
-	if by != nil {
-		g.Approver.AddedBy = by.Key.ID()
-		g.Approver.Signature = by.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("add", g.Approver))
+	if _, applied, err := Propose(t, s, registry.ChangeAddPerson, name, "", g.Approver.PublicKey, now, by...); err != nil || !applied {
+		t.Fatalf("add approver %q: applied %v, %v", name, applied, err)
 	}
-	if err := s.AddApprover(context.Background(), g.Approver); err != nil {
-		t.Fatalf("AddApprover(%q) = %v", name, err)
-	}
+	set, _ := s.Approvers(context.Background())
+	g.Approver, _ = set.Key(g.Key.ID())
 	return g
+}
+
+// AddKey registers another key of g's person, endorsed by by, and returns
+// a Signer of the new key.
+func AddKey(t testing.TB, s registry.ApproverStore, g *Signer, now time.Time, by ...*Signer) *Signer {
+	t.Helper()
+	k := NewSigner(t, g.Approver.Name, now)
+	if _, applied, err := Propose(t, s, registry.ChangeAddKey, "", g.Approver.Person, k.Approver.PublicKey, now, by...); err != nil || !applied {
+		t.Fatalf("add a key of %q: applied %v, %v", g.Approver.Name, applied, err)
+	}
+	set, _ := s.Approvers(context.Background())
+	k.Approver, _ = set.Key(k.Key.ID())
+	return k
 }
 
 // Decision returns g's signed decision on r.
 func (g *Signer) Decision(r *registry.TraceRequest, decision string, expires time.Time, note string) *registry.Approval {
 	return &registry.Approval{RequestID: r.ID, ApproverID: g.Key.ID(), Decision: decision, ExpiresAt: expires, Note: note,
 		Signature: g.Key.Sign(registry.PurposeDecision, registry.DecisionStatement(r, decision, expires))}
+}
+
+// RecipientsSignature returns g's signature over a recipients
+// fingerprint.
+func (g *Signer) RecipientsSignature(fingerprint string) registry.RecipientsSignature {
+	return registry.RecipientsSignature{Key: g.Key.ID(), Signature: g.Key.Sign(registry.PurposeRecipients, []byte(fingerprint))}
 }
 
 // Approve has each signer approve the request id at now until expires
@@ -83,5 +123,5 @@ func Reject(t testing.TB, s registry.Store, id string, now time.Time, g *Signer)
 // first use (one per store: tests of a fresh store call it once).
 func FirstSigner(t testing.TB, s registry.Store, now time.Time) *Signer {
 	t.Helper()
-	return AddSigner(t, s, "Anna DSB", nil, now)
+	return AddSigner(t, s, "Anna DSB", now)
 }

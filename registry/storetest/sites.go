@@ -85,6 +85,14 @@ func testUsers(t *testing.T, s registry.Store) {
 			t.Errorf("CreateUser(%q) = %v, want EINVALID login", login, err)
 		}
 	}
+	// A name that looks like another account's is refused.
+	for _, name := range []string{"Frau pforte1", "FRAU PFORTE1", "Frau pf\u043erte1"} {
+		look := User("pforte9", "rathaus")
+		look.Name = name
+		if err := s.CreateUser(ctx, "dpo:it", look); registry.ErrorField(err) != "name" {
+			t.Errorf("CreateUser(name %q, like Frau pforte1) = %v, want EINVALID name", name, err)
+		}
+	}
 	got, err := s.User(ctx, "pforte1")
 	if err != nil || got.Name != "Frau pforte1" || fmt.Sprint(got.Sites) != "[rathaus bauamt]" || !got.MustChange || got.Role != registry.UserDesk {
 		t.Fatalf("User = %+v, %v", got, err)

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"DecideTraceRequest", testDecideTraceRequest},
 		{"LetterRequest", testLetterRequest},
 		{"Approvers", testApprovers},
+		{"LastApprover", testLastApprover},
+		{"OnePersonTwoKeys", testOnePersonTwoKeys},
 		{"NarrowWithdraw", testNarrowWithdraw},
 		{"Appointments", testAppointments},
 		{"ImportAppointments", testImportAppointments},

@@ -55,22 +55,64 @@ func Tampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 	t.Run("approver written into the table", func(t *testing.T) {
 		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 		m := NewSigner(t, "Mallory", t0)
-		exec(`INSERT INTO approvers (id, name, public_key, added_at, added_by, signature) VALUES (?, ?, ?, ?, ?, ?)`,
-			m.Approver.ID, m.Approver.Name, m.Approver.PublicKey, t0.UnixMicro(), an.Key.ID(), []byte("not a signature"))
+		exec(`INSERT INTO approvers (id, person, name, public_key, added_at, added_by) VALUES (?, ?, ?, ?, ?, ?)`,
+			m.Approver.ID, m.Approver.ID, m.Approver.Name, m.Approver.PublicKey, t0.UnixMicro(), an.Key.ID())
 		d := m.Decision(r, registry.DecisionApprove, exp, "")
 		exec(`INSERT INTO trace_approvals (id, request_id, approver_id, decision, expires_at, signed_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			registry.NewID(), r.ID, d.ApproverID, d.Decision, exp.UnixMicro(), t0.UnixMicro(), d.Signature)
 		exec(`UPDATE trace_requests SET status = 'approved', expires_at = ? WHERE id = ?`, exp.UnixMicro(), r.ID)
 		wantCode(t, export(r.ID), registry.EFORBIDDEN)
-		// A second "first" approver voids the chain altogether.
-		m2 := NewSigner(t, "Mallory Root", t0)
-		exec(`INSERT INTO approvers (id, name, public_key, added_at) VALUES (?, ?, ?, ?)`,
-			m2.Approver.ID, m2.Approver.Name, m2.Approver.PublicKey, t0.UnixMicro())
-		d2 := m2.Decision(r, registry.DecisionApprove, exp, "")
-		exec(`INSERT INTO trace_approvals (id, request_id, approver_id, decision, expires_at, signed_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			registry.NewID(), r.ID, d2.ApproverID, d2.Decision, exp.UnixMicro(), t0.UnixMicro(), d2.Signature)
-		wantCode(t, export(r.ID), registry.EFORBIDDEN)
+		set, err := s.Approvers(ctx)
+		if k, ok := set.Find(m.Key.ID()); err != nil || ok {
+			t.Errorf("a row written by hand counts as approver %+v (%v)", k, err)
+		}
+		// Nor does an approver change appended to the log with a valid
+		// hash link but no endorsement that verifies.
+		c, _ := registry.NewApproverChange(set, registry.ChangeAddPerson, "Mallory Zwei", "", NewSigner(t, "x", t0).Approver.PublicKey, "dpo:it", t0)
+		c.Endorsements = []registry.Endorsement{{Key: an.Key.ID(), Signature: []byte("not a signature")}}
+		appendRaw(t, s, db, c.Payload())
+		set, _ = s.Approvers(ctx)
+		if _, ok := set.Find(c.KeyID); ok || len(set.Problems) == 0 {
+			t.Errorf("a forged approver entry counts (problems %v)", set.Problems)
+		}
 	})
+	t.Run("recipients pin moved by hand", func(t *testing.T) {
+		if _, err := s.PinRecipients(ctx, "system", "sha256:office", nil); err != nil {
+			t.Fatal(err)
+		}
+		// The pin lives in the log: a settings row, or an entry appended
+		// without the approvers' signatures, does not move it.
+		exec(`INSERT INTO settings (name, value) VALUES ('recipients_fingerprint', ?)`, []byte("sha256:attacker"))
+		appendRaw(t, s, db, registry.RecipientsChanged{Old: "sha256:office", New: "sha256:attacker"})
+		pinned, problems, err := s.Recipients(ctx)
+		if err != nil || pinned != "sha256:office" || len(problems) != 1 {
+			t.Errorf("Recipients() = %q, %v, %v; want the office's pin and one finding", pinned, problems, err)
+		}
+		if _, err := s.PinRecipients(ctx, "system", "sha256:attacker", nil); registry.ErrorCode(err) != registry.EFORBIDDEN {
+			t.Errorf("pinning the attacker's recipients = %v, want EFORBIDDEN", err)
+		}
+	})
+}
+
+// appendRaw appends an audit entry of payload p with SQL alone, as an
+// attacker with write access to the database would: linked to the head
+// with a valid hash, so that only what it claims can give it away.
+func appendRaw(t *testing.T, s registry.Store, db *sqlx.DB, p registry.AuditPayload) {
+	t.Helper()
+	ctx := context.Background()
+	head, err := s.LastAudit(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := registry.NewAuditEvent(t0, "dpo:mallory", "", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Link(head)
+	if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO audit_events (seq, v, at, actor, actor_commit, action, subject, details, prev_hash, hash)
+VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?)`), e.Seq, e.Version, e.Time.UnixMicro(), e.ActorCommit, e.Action, e.Subject, e.Details, e.PrevHash, e.Hash); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // DataTampering checks that audit.VerifyData finds each edit of the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 	b := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	now, exp := t0.Add(time.Hour), t0.Add(73*time.Hour)
 	an := anna(t, s)
-	bert := AddSigner(t, s, "Bert DSB", an, t0)
+	bert := AddSigner(t, s, "Bert DSB", t0, an)
 	stranger := NewSigner(t, "Mallory", t0) // never registered
 
 	altered := *a
@@ -203,7 +204,7 @@ func testLetterRequest(t *testing.T, s registry.Store) {
 	}
 	_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
-	bert := AddSigner(t, s, "Bert DSB", an, t0)
+	bert := AddSigner(t, s, "Bert DSB", t0, an)
 	if got := Approve(t, s, r.ID, t0, t0.Add(2*time.Hour), bert); got.Status != registry.TraceApproved || !got.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("letter request after two approvals: %+v", got)
 	}
@@ -212,48 +213,132 @@ func testLetterRequest(t *testing.T, s registry.Store) {
 	}
 }
 
-// testApprovers: the first approver is added freely, every later one and
-// every removal needs an active approver's signature.
+// testApprovers: approvers are persons with keys; the first person is
+// added freely, the second with the first's endorsement, from then on
+// every change needs two persons other than the one it is about (or, with
+// two persons, both); a change short of endorsements waits as pending;
+// two keys of one person count once; the last approver stays while
+// requests are open; a confusable name is refused.
 func testApprovers(t *testing.T, s registry.Store) {
 	ctx := context.Background()
 	an := anna(t, s)
-	bert := NewSigner(t, "Bert", t0)
-	bert.Approver.AddedBy = an.Key.ID()
-	if err := s.AddApprover(ctx, bert.Approver); registry.ErrorCode(err) != registry.EFORBIDDEN {
-		t.Errorf("AddApprover(unsigned) = %v, want EFORBIDDEN", err)
+	// Anna alone endorses the second person; Bert may not endorse himself,
+	// and without an endorsement the addition waits.
+	if _, applied, err := Propose(t, s, registry.ChangeAddPerson, "Bert", "", NewSigner(t, "Bert", t0).Approver.PublicKey, t0); err != nil || applied {
+		t.Errorf("unendorsed addition = %v, %v; want pending", applied, err)
 	}
-	bert.Approver.Signature = bert.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("add", bert.Approver))
-	if err := s.AddApprover(ctx, bert.Approver); registry.ErrorCode(err) != registry.EFORBIDDEN {
-		t.Errorf("AddApprover(signed by itself) = %v, want EFORBIDDEN", err)
+	self := NewSigner(t, "Bert", t0)
+	if _, applied, err := Propose(t, s, registry.ChangeAddPerson, "Bert", "", self.Approver.PublicKey, t0, self); registry.ErrorCode(err) != registry.EFORBIDDEN || applied {
+		t.Errorf("addition endorsed by the newcomer itself = %v, %v; want EFORBIDDEN", applied, err)
 	}
-	b := AddSigner(t, s, "Bert", an, t0)
-	dup := NewSigner(t, "bert", t0)
-	dup.Approver.AddedBy = an.Key.ID()
-	dup.Approver.Signature = an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("add", dup.Approver))
-	if err := s.AddApprover(ctx, dup.Approver); registry.ErrorCode(err) != registry.EINVALID {
-		t.Errorf("AddApprover(same name, other case) = %v, want EINVALID", err)
-	}
-	rm := an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("remove", b.Approver))
-	if err := s.RemoveApprover(ctx, b.Approver.ID, an.Key.ID(), []byte("x"), t0); registry.ErrorCode(err) != registry.EFORBIDDEN {
-		t.Errorf("RemoveApprover(bad signature) = %v, want EFORBIDDEN", err)
-	}
-	if err := s.RemoveApprover(ctx, b.Approver.ID, an.Key.ID(), rm, t0); err != nil {
-		t.Fatalf("RemoveApprover() = %v", err)
-	}
-	last := an.Key.Sign(registry.PurposeApprover, registry.ApproverStatement("remove", an.Approver))
-	if err := s.RemoveApprover(ctx, an.Approver.ID, an.Key.ID(), last, t0); registry.ErrorCode(err) != registry.ECONFLICT {
-		t.Errorf("RemoveApprover(last) = %v, want ECONFLICT", err)
-	}
-	list, err := s.Approvers(ctx)
-	if err != nil || len(list) != 2 {
-		t.Fatalf("Approvers() = %v, %v; want 2", list, err)
-	}
-	for _, a := range list {
-		if removed := a.ID == b.Approver.ID; (a.RemovedAt != nil) != removed || removed && a.RemovedBy != an.Key.ID() {
-			t.Errorf("approver %+v", a)
+	for _, look := range []string{"Anna DSB", "anna  dsb", "\u0410nna DSB"} {
+		if _, _, err := Propose(t, s, registry.ChangeAddPerson, look, "", NewSigner(t, look, t0).Approver.PublicKey, t0, an); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("addition of %q (like Anna DSB) = %v, want EINVALID", look, err)
 		}
 	}
-	wantEvents(t, s, registry.AuditApproverChanged, 3)
+	bert := AddSigner(t, s, "Bert", t0, an)
+
+	// With two persons, a second key of Anna needs Anna and Bert: Anna
+	// alone leaves it pending, Bert's endorsement applies it.
+	if pending, _ := s.ApproverChanges(ctx, t0); len(pending) != 0 {
+		t.Errorf("Bert's addition left %d pending changes, want none (superseded)", len(pending))
+	}
+	second := NewSigner(t, "Anna DSB", t0)
+	c, applied, err := Propose(t, s, registry.ChangeAddKey, "", "Anna DSB", second.Approver.PublicKey, t0, an)
+	if err != nil || applied {
+		t.Fatalf("Anna's own second key = %v, %v; want pending", applied, err)
+	}
+	pending, err := s.ApproverChanges(ctx, t0)
+	if err != nil || len(pending) != 1 || pending[0].ID != c.ID || len(pending[0].Endorsements) != 1 {
+		t.Fatalf("ApproverChanges() = %+v, %v; want the pending change", pending, err)
+	}
+	wantEvents(t, s, registry.AuditApproverProposed, 2)
+	e := *c
+	e.Endorsements = nil
+	Endorse(&e, bert)
+	if _, applied, err := s.EndorseApproverChange(ctx, "dpo:bert", c.ID, e.Endorsements[0], t0); err != nil || !applied {
+		t.Fatalf("Bert's endorsement = %v, %v; want applied", applied, err)
+	}
+	if pending, _ := s.ApproverChanges(ctx, t0); len(pending) != 0 {
+		t.Errorf("after applying: %d pending", len(pending))
+	}
+	set, err := s.Approvers(ctx)
+	if err != nil || len(set.Persons()) != 2 || len(set.Active()) != 3 {
+		t.Fatalf("Approvers() = %d persons, %d keys (%v); want 2, 3", len(set.Persons()), len(set.Active()), err)
+	}
+	if k, _ := set.Key(second.Key.ID()); k == nil || k.Person != an.Approver.Person || k.Name != "Anna DSB" {
+		t.Errorf("Anna's second key = %+v", k)
+	}
+	// A third person needs two endorsers: Anna's two keys are one person.
+	carla := NewSigner(t, "Carla", t0)
+	if _, applied, err := Propose(t, s, registry.ChangeAddPerson, "Carla", "", carla.Approver.PublicKey, t0, an, second); err != nil || applied {
+		t.Errorf("Carla endorsed by Anna's two keys = %v, %v; want pending", applied, err)
+	}
+	c3 := AddSigner(t, s, "Carla", t0, an, bert)
+	// With three persons, Anna's change needs Bert and Carla, not Anna.
+	if _, applied, err := Propose(t, s, registry.ChangeRemoveKey, "", "", bert.Key.ID(), t0, an, second); err != nil || applied {
+		t.Errorf("removing Bert with Anna's two keys = %v, %v; want pending", applied, err)
+	}
+	if _, applied, err := Propose(t, s, registry.ChangeRemoveKey, "", "", second.Key.ID(), t0, an, bert); registry.ErrorCode(err) != registry.EFORBIDDEN || applied {
+		t.Errorf("Anna endorsing her own key's removal = %v, %v; want EFORBIDDEN", applied, err)
+	}
+	if _, applied, err := Propose(t, s, registry.ChangeRemoveKey, "", "", second.Key.ID(), t0, bert, c3); err != nil || !applied {
+		t.Errorf("removal of Anna's second key by Bert and Carla = %v, %v", applied, err)
+	}
+	// A stale proposal (the set changed since) is refused.
+	stale, _ := s.Approvers(ctx)
+	old, _ := registry.NewApproverChange(stale, registry.ChangeAddPerson, "Dora", "", NewSigner(t, "Dora", t0).Approver.PublicKey, "dpo:it", t0)
+	AddSigner(t, s, "Emil", t0, bert, c3)
+	Endorse(old, bert, c3)
+	if _, err := s.ProposeApproverChange(ctx, "dpo:it", old); registry.ErrorCode(err) != registry.ECONFLICT {
+		t.Errorf("a proposal over an old set = %v, want ECONFLICT", err)
+	}
+	list, err := s.Approvers(ctx)
+	if err != nil || len(list.Problems) != 0 {
+		t.Fatalf("Approvers() problems = %v, %v", list.Problems, err)
+	}
+	if a, ok := list.Find(second.Key.ID()); !ok || a.RemovedAt == nil || len(a.RemovedBy) != 2 {
+		t.Errorf("removed key = %+v", a)
+	}
+	wantEvents(t, s, registry.AuditApproverChanged, 6) // Anna, Bert, Anna's key, Carla, removal, Emil
+}
+
+// testLastApprover: the last key of the last person cannot be removed
+// while requests are open.
+func testLastApprover(t *testing.T, s registry.Store) {
+	an := anna(t, s)
+	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+	if _, _, err := Propose(t, s, registry.ChangeRemoveKey, "", "", an.Key.ID(), t0, an); registry.ErrorCode(err) != registry.ECONFLICT {
+		t.Errorf("removing the last approver with a request open = %v, want ECONFLICT", err)
+	}
+	Reject(t, s, r.ID, t0, an)
+	if _, applied, err := Propose(t, s, registry.ChangeRemoveKey, "", "", an.Key.ID(), t0, an); err != nil || !applied {
+		t.Errorf("removing the last approver with no request open = %v, %v", applied, err)
+	}
+}
+
+// testOnePersonTwoKeys: a letter request needs two persons; two keys of
+// one person are one, and the second key cannot decide again.
+func testOnePersonTwoKeys(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	an := anna(t, s)
+	second := AddKey(t, s, an, t0, an) // one person: she endorses herself
+	r := &registry.TraceRequest{CaseRef: "GA-1", Office: "GA", LegalBasis: "§ 25 IfSG", Contact: "Frau B",
+		From: t0.Add(-time.Hour), To: t0, Sites: []string{"rathaus"}, CreatedBy: "dpo:Anna DSB"}
+	if err := s.CreateTraceRequest(ctx, "dpo:Anna DSB", r); err != nil {
+		t.Fatal(err)
+	}
+	Approve(t, s, r.ID, t0, t0.Add(time.Hour), an)
+	cur, _ := s.FindTraceRequest(ctx, r.ID)
+	_, err := s.DecideTraceRequest(ctx, second.Decision(cur, registry.DecisionApprove, t0.Add(time.Hour), ""), t0)
+	if registry.ErrorCode(err) != registry.ECONFLICT {
+		t.Errorf("a second approval by the same person's other key = %v, want ECONFLICT", err)
+	}
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
+	wantCode(t, err, registry.EFORBIDDEN)
+	if !strings.Contains(registry.ErrorMessage(err), "1 of 2 approvals") {
+		t.Errorf("refusal %q does not say 1 of 2 approvals", registry.ErrorMessage(err))
+	}
 }
 
 // recorder is an ExportFunc that keeps what it was given.
