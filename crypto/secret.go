@@ -36,13 +36,15 @@ const secretPrefix = "REGISTRY-SERVER-SECRET-1 "
 //     not let anyone confirm guessed idempotency keys or guessed contact
 //     data against the stored values;
 //   - the ids of visits registered with an idempotency key;
-//   - the signatures of the public form's nonces.
+//   - the signatures of the public form's nonces;
+//   - the stored form of a booking system's or calendar's event ids
+//     (BookingUID), which that system could map to the citizen who booked.
 //
 // Every node that serves intake, the intake-only nodes included, holds a
 // copy of the same file. Losing it costs only the open visits' checkout
 // tokens and the idempotency of retries in flight; it opens no data.
 type Secret struct {
-	checkout, idem, mac, visitID, form, code []byte
+	checkout, idem, mac, visitID, form, code, uid []byte
 }
 
 // NewSecret derives the keys from 32 secret bytes.
@@ -57,8 +59,22 @@ func NewSecret(master []byte) (*Secret, error) {
 	}
 	return &Secret{
 		checkout: derive("checkout token"), idem: derive("idempotency hash"), mac: derive("request mac"),
-		visitID: derive("visit id"), form: derive("form nonce"), code: derive("short code"),
+		visitID: derive("visit id"), form: derive("form nonce"), code: derive("short code"), uid: derive("booking uid"),
 	}, nil
+}
+
+// BookingUID returns the stored form of a booking or calendar system's
+// event id at a site: "h1:" and 32 hex digits of an HMAC, so that a
+// retry or a re-import with the same id books once, while the database
+// holds nothing the booking system could map to the citizen who booked.
+// "" stays "".
+func (s *Secret) BookingUID(site, uid string) string {
+	if uid == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.uid)
+	m.Write([]byte(site + "\x00" + uid))
+	return "h1:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // CreateSecretFile writes a new server secret to path (mode 0600, never

@@ -418,9 +418,11 @@ func (PurgeReport) AuditAction() string { return AuditPurge }
 
 // VisitLeaf commits to the unchangeable part of a visit: the first 16
 // bytes of SHA-256 over a domain separator, its id, site, area, check-in
-// and sealed bytes, each length-prefixed. A registration batch's audit
+// and sealed bytes and, for a visit registered for an appointment, the
+// appointment's id, each length-prefixed. A registration batch's audit
 // event lists the leaves of its visits, so that `registry audit verify`
-// finds a visit altered, injected or deleted in the database.
+// finds a visit altered, injected or deleted in the database, or moved
+// out of (or into) a trace request's scope by its appointment link.
 func VisitLeaf(v *Visit) []byte {
 	h := sha256.New()
 	var n [8]byte
@@ -436,5 +438,9 @@ func VisitLeaf(v *Visit) []byte {
 	binary.BigEndian.PutUint64(n[:], uint64(v.CheckIn.UnixMicro()))
 	h.Write(n[:])
 	put(v.Sealed)
+	if v.Appointment != "" { // visits stored before the link keep their leaves
+		put([]byte("appointment"))
+		put([]byte(v.Appointment))
+	}
 	return h.Sum(nil)[:16]
 }

@@ -19,10 +19,15 @@ type Visit struct {
 	// Party is the id of the first visit of the registration the visit
 	// belongs to (the registrant's), so that the desk can check out a
 	// household together; the registrant's own Party is its ID.
-	Party     string
-	Epoch     Day    // DayOf(CheckIn): the day whose key seals the outer layer
-	Sealed    []byte // two age layers around the Contact JSON, see package crypto
-	CreatedAt time.Time
+	Party string
+	// Appointment is the id of the appointment the visit's party was
+	// registered for ("" without one): every visit of the party, and of
+	// every party registered with the same code, carries it, so that a
+	// trace request by host or code finds them all.
+	Appointment string
+	Epoch       Day    // DayOf(CheckIn): the day whose key seals the outer layer
+	Sealed      []byte // two age layers around the Contact JSON, see package crypto
+	CreatedAt   time.Time
 	// Note is the sealed note for the health office of the appointment
 	// the visit was registered for; only an export's scope reads it (nil
 	// otherwise, and for visits without one).

@@ -256,7 +256,7 @@ func (a *app) appointmentsCancelCmd(as *string) *cobra.Command {
 }
 
 func (a *app) appointmentsImportCmd(as *string) *cobra.Command {
-	var site, host string
+	var site, host, keystore, secretFile string
 	cmd := &cobra.Command{
 		Use:   "import FILE.ics --site SITE --host HOST",
 		Short: "Import the appointments of a staff calendar (iCalendar export from Outlook, Thunderbird …)",
@@ -283,6 +283,13 @@ codes for the service line.`,
 			if err != nil {
 				return err
 			}
+			secret, err := a.serverSecret(secretFile, keystore)
+			if err != nil {
+				return err
+			}
+			for i := range evs {
+				evs[i].UID = secret.BookingUID(site, evs[i].UID)
+			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				return a.importEvents(cmd.Context(), s, actor, site, host, evs)
 			})
@@ -290,6 +297,9 @@ codes for the service line.`,
 	}
 	cmd.Flags().StringVar(&site, "site", "", "site code")
 	cmd.Flags().StringVar(&host, "host", "", "whose calendar it is (one of the site's hosts)")
+	cmd.Flags().StringVar(&keystore, "keystore", "", "key store `DIR` whose server secret keys the events' ids (the database keeps only their keyed hash)")
+	cmd.Flags().StringVar(&secretFile, "server-secret", "", "the server secret `FILE` (default: server.secret in the key store)")
+	settings(cmd.Flags(), "keystore", "server-secret")
 	return cmd
 }
 

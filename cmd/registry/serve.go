@@ -138,7 +138,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	secret, err := a.serverSecret(o)
+	secret, err := a.serverSecret(o.secret, o.keystore)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
-		cfg.Booking = &intake.Booking{Store: store, Sealer: svc.Sealer, Keys: purger}
+		cfg.Booking = &intake.Booking{Store: store, Sealer: svc.Sealer, Keys: purger, Secret: secret}
 		if cfg.Instance, err = keys.InstanceKey(a.now()); err != nil {
 			return err
 		}
@@ -299,17 +299,29 @@ func (a *app) loadRecipients(ctx context.Context, store registry.Store, path str
 // serverSecret reads the server secret (--server-secret, by default
 // server.secret in the key store), creating it in the key store when it
 // is missing there: the node that holds the key store makes it once; other
-// nodes get a copy.
-func (a *app) serverSecret(o *serveOptions) (*crypto.Secret, error) {
-	path := o.secret
+// nodes get a copy. Two processes starting together on a fresh key store
+// both end up with the one secret the first of them wrote.
+func (a *app) serverSecret(file, keystore string) (*crypto.Secret, error) {
+	path := file
 	inKeyStore := path == ""
 	if inKeyStore {
-		path = filepath.Join(o.keystore, crypto.SecretFileName)
+		if keystore == "" {
+			return nil, withHint(registry.Errorf(registry.EINVALID, "no server secret"), "pass --keystore DIR (or REGISTRY_KEYSTORE), or --server-secret FILE")
+		}
+		ks, err := crypto.OpenKeyStore(keystore) // made, mode 0700, when missing
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(ks.Dir, crypto.SecretFileName)
 	}
 	secret, err := crypto.ReadSecretFile(path)
 	if registry.ErrorCode(err) == registry.ENOTFOUND && inKeyStore {
 		a.logger.Info("creating the server secret in the key store; copy it to every intake node", "path", path)
-		return crypto.CreateSecretFile(path, a.now())
+		secret, err = crypto.CreateSecretFile(path, a.now())
+		if registry.ErrorCode(err) == registry.ECONFLICT {
+			return crypto.ReadSecretFile(path) // another process made it first
+		}
+		return secret, err
 	} else if registry.ErrorCode(err) == registry.ENOTFOUND {
 		return nil, withHint(err, "copy server.secret from the key store of the node that purges, or leave --server-secret unset on that node")
 	}

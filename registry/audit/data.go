@@ -100,7 +100,7 @@ func VerifyData(ctx context.Context, s DataSource) (*DataResult, error) {
 			continue
 		}
 		if !log.leaves[v.leaf] {
-			res.problem("visit %s (%s) is not the visit the log registered: injected into the database, or its site, area, check-in or sealed data altered", v.id, v.day)
+			res.problem("visit %s (%s) is not the visit the log registered: injected into the database, or its site, area, check-in, sealed data or appointment altered", v.id, v.day)
 		}
 		if v.checkOut != nil && !log.departures[string(registry.DepartureLeaf(v.id, *v.checkOut, v.reason))] &&
 			!(v.auto && v.reason == registry.CheckoutMaxStay && !v.checkOut.Before(v.checkIn) && v.checkOut.Sub(v.checkIn) <= registry.MaxStayLimit) {

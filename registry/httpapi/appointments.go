@@ -19,7 +19,9 @@ type appointmentView struct {
 	Start  time.Time                  `json:"start"`
 	End    time.Time                  `json:"end"`
 	Status registry.AppointmentStatus `json:"status"`
-	UID    string                     `json:"uid,omitempty"`
+	// UID is the booking system's id, in the answer to the booking that
+	// sent it (the registry stores only its keyed hash).
+	UID string `json:"uid,omitempty"`
 	// HasNote says that a sealed note for the health office is stored
 	// (its text is never shown: the server cannot read it).
 	HasNote bool `json:"has_note,omitempty"`
@@ -27,7 +29,7 @@ type appointmentView struct {
 
 func (s *Server) newAppointmentView(a *registry.Appointment) appointmentView {
 	return appointmentView{ID: a.ID, Site: a.Site, Day: a.Day, Code: a.Code, Host: a.Host, Area: a.Area,
-		Start: a.Start.UTC(), End: a.End.UTC(), Status: a.StatusAt(s.cfg.Now()), UID: a.UID, HasNote: a.HasNote}
+		Start: a.Start.UTC(), End: a.End.UTC(), Status: a.StatusAt(s.cfg.Now()), HasNote: a.HasNote}
 }
 
 // schedulerSite returns the site a scheduler token may book for, or an
@@ -79,7 +81,9 @@ func (s *Server) handleCreateAppointment(w http.ResponseWriter, r *http.Request)
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, s.newAppointmentView(stored))
+	v := s.newAppointmentView(stored)
+	v.UID = in.UID
+	writeJSON(w, status, v)
 }
 
 // handleListAppointments serves GET /v1/appointments?site=…&date=…: a

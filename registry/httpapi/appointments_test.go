@@ -448,3 +448,70 @@ func TestAppointmentNote(t *testing.T) {
 		t.Error("the log holds the note")
 	}
 }
+
+// TestScopeByCodeFindsEveryone: three parties register with one
+// appointment's code (the visitor with a companion over the API, a second
+// person at the desk, a third on their own phone) and a fourth visitor
+// without; a request by that code and one by the host each export the
+// three parties' four visits, and the preview counts them.
+func TestScopeByCodeFindsEveryone(t *testing.T) {
+	s, pw := deskServer(t, serverOptions{})
+	site := apptSite()
+	s.PutSite(t, site)
+	e := &traceEnv{testServer: s}
+	e.office, e.officeTok = s.OfficeToken(t, registry.RoleHealthOffice, "", "ga")
+	a := s.appointment(t, "rathaus", "Standesamt Frau Roth", "Standesamt", intaketest.Start.Add(10*time.Minute))
+	b := s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", intaketest.Start.Add(10*time.Minute))
+
+	reg := intaketest.Registration("Api")
+	reg.Site, reg.Host, reg.Area, reg.Appointment = "rathaus", "", "", a.Code
+	body := strings.TrimSuffix(string(regJSON(t, reg)), "}") + `,"companions":[{"given_name":"Companion","family_name":"Api"}]}`
+	wantStatus(t, s.register(t, body, ""), 201)
+	other := intaketest.Registration("Other")
+	other.Site, other.Host, other.Area, other.Appointment = "rathaus", "", "", b.Code
+	wantStatus(t, s.register(t, regJSON(t, other), ""), 201)
+
+	c := newDeskClient(t, s)
+	c.signIn("pforte", pw)
+	_, form := c.page("GET", "/desk/rathaus/", nil)
+	desk := url.Values{"nonce": {nonceRE.FindStringSubmatch(form)[1]}, "lang": {"de"}, "rows": {"3"}, "given_name": {"Given"},
+		"family_name": {"Desk"}, "street": {"Weg"}, "house_number": {"1"}, "postcode": {"12345"}, "city": {"Ort"},
+		"phone": {"+49 30 1234567"}, "appointment": {strings.ToLower(a.Code)}}
+	if status, page := c.page("POST", "/desk/rathaus/register", desk); status != 200 || !strings.Contains(page, `class="slip"`) {
+		t.Fatalf("desk registration with the code: %d", status)
+	}
+	public := url.Values{"nonce": {getForm(t, s, "rathaus")}, "lang": {"de"}, "given_name": {"Given"}, "family_name": {"Phone"},
+		"street": {"Weg"}, "house_number": {"1"}, "postcode": {"12345"}, "city": {"Ort"}, "phone": {"+49 30 7654321"}, "appointment": {a.Code}}
+	if r := s.do(t, request{method: "POST", path: "/checkin/rathaus", header: hdr("Content-Type", "application/x-www-form-urlencoded"),
+		body: public.Encode()}); !strings.Contains(string(r.body), "Sie sind angemeldet") {
+		t.Fatalf("self check-in with the code failed: %d", r.status)
+	}
+
+	for _, in := range []*registry.TraceInput{
+		{Appointments: []string{a.Code}},
+		{Hosts: []string{"Standesamt Frau Roth"}},
+	} {
+		in.CaseRef, in.Office, in.LegalBasis, in.Contact = "GA-1", "GA", "§ 25 IfSG", "x"
+		in.From, in.To, in.Sites = intaketest.Start.Add(-time.Hour), intaketest.Start.Add(2*time.Minute), []string{"rathaus"}
+		id := e.file(t, e.office, in)
+		req, _ := s.Store.FindTraceRequest(t.Context(), id)
+		counts, err := s.Store.ScopeSummary(t.Context(), req, 12*time.Hour)
+		total := 0
+		for _, sc := range counts {
+			total += sc.Visits
+		}
+		if err != nil || total != 4 {
+			t.Errorf("preview of %v/%v counts %d (%v), want 4", in.Appointments, in.Hosts, total, err)
+		}
+		e.approve(t, id)
+		bundle, _ := e.exportBundle(t, id)
+		var names []string
+		for _, rec := range bundle.Records {
+			names = append(names, rec.Contact.GivenName+" "+rec.Contact.FamilyName)
+		}
+		slices.Sort(names)
+		if want := []string{"Companion Api", "Given Desk", "Given Phone", "GivenApi FamilyApi"}; !slices.Equal(names, want) {
+			t.Errorf("export of %v/%v holds %q, want %q", in.Appointments, in.Hosts, names, want)
+		}
+	}
+}

@@ -166,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Booking == nil {
-		cfg.Booking = &intake.Booking{Store: cfg.Store, Sealer: cfg.Intake.Sealer}
+		cfg.Booking = &intake.Booking{Store: cfg.Store, Sealer: cfg.Intake.Sealer, Secret: cfg.Secret}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

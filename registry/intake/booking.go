@@ -34,6 +34,9 @@ type Booking struct {
 	// (retention.Purger.DayRecipient). On a node without the key store
 	// it is nil: notes are then taken only for days whose key exists.
 	Keys DayKeys
+	// Secret turns a booking system's event id into its stored form
+	// (crypto.Secret.BookingUID). Required when appointments carry one.
+	Secret *crypto.Secret
 }
 
 // Book stores a with its note (cleaned by registry.CleanNote; "" for
@@ -45,6 +48,12 @@ func (b *Booking) Book(ctx context.Context, actor registry.Actor, a *registry.Ap
 	text, err := registry.CleanNote(note)
 	if err != nil {
 		return nil, false, err
+	}
+	if a.UID != "" {
+		if b.Secret == nil {
+			return nil, false, registry.Errorf(registry.EINTERNAL, "Booking by uid needs the server secret.")
+		}
+		a.UID = b.Secret.BookingUID(a.Site, a.UID)
 	}
 	if text == "" {
 		return b.Store.CreateAppointment(ctx, actor, a, nil)

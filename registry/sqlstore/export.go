@@ -135,14 +135,19 @@ WHERE check_in < ? AND check_in >= ? AND coalesce(check_out, check_in + ?) > ? A
 	}
 	if len(r.Hosts) > 0 || len(r.Appointments) > 0 {
 		// The visitors of an appointment with one of the hosts or codes:
-		// the registrant's visit is linked to it, the companions share its
-		// party. sqlx.In refuses an empty list, so an absent one is a
-		// list no host or code equals.
+		// every visit registered with the appointment's code carries its
+		// id, companions and parties that registered on their own alike.
+		// Visits stored before that link (migration 0007, purged within
+		// the retention period) are found as then: the registrant by the
+		// appointment's visit, its companions by their party. sqlx.In
+		// refuses an empty list, so an absent one is a list no host or
+		// code equals.
 		hosts, codes := orNone(r.Hosts), orNone(r.Appointments)
-		query += ` AND (id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND (host IN (?) OR code IN (?)))
+		query += ` AND (appointment IN (SELECT id FROM appointments WHERE host IN (?) OR code IN (?))
+OR id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND (host IN (?) OR code IN (?)))
 OR (party <> '' AND party IN (SELECT p.party FROM visits p JOIN appointments a ON a.visit_id = p.id
 WHERE p.party <> '' AND (a.host IN (?) OR a.code IN (?)))))`
-		args = append(args, hosts, codes, hosts, codes)
+		args = append(args, hosts, codes, hosts, codes, hosts, codes)
 	}
 	if ordered {
 		query += ` ORDER BY check_in, id`

@@ -24,6 +24,7 @@ type visitRow struct {
 	CheckoutAuto bool          `db:"checkout_auto"`
 	Reason       string        `db:"checkout_reason"`
 	Party        string        `db:"party"`
+	Appointment  string        `db:"appointment"`
 	Epoch        string        `db:"epoch"`
 	Sealed       []byte        `db:"sealed"`
 	CreatedAt    int64         `db:"created_at"`
@@ -33,7 +34,7 @@ func (r *visitRow) visit() *registry.Visit {
 	v := &registry.Visit{
 		ID: r.ID, Site: r.Site, Area: r.Area, CheckIn: fromMicros(r.CheckIn),
 		CheckOut: fromNullMicros(r.CheckOut), CheckoutAuto: r.CheckoutAuto,
-		CheckoutReason: registry.CheckoutReason(r.Reason), Party: r.Party,
+		CheckoutReason: registry.CheckoutReason(r.Reason), Party: r.Party, Appointment: r.Appointment,
 		Epoch: registry.Day(r.Epoch), Sealed: r.Sealed, CreatedAt: fromMicros(r.CreatedAt),
 	}
 	if v.Party == "" { // stored before parties were
@@ -42,10 +43,10 @@ func (r *visitRow) visit() *registry.Visit {
 	return v
 }
 
-const visitColumns = `id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, epoch, sealed, created_at`
+const visitColumns = `id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, appointment, epoch, sealed, created_at`
 
 // visitFields is the number of visitColumns.
-const visitFields = 11
+const visitFields = 12
 
 // chunkSizes are the row counts of the prepared multi-row inserts; a batch
 // is inserted in chunks of these sizes, largest first, so that a batch of
@@ -170,7 +171,7 @@ func prepareParty(p *registry.Party, now time.Time) error {
 		return registry.Errorf(registry.EINVALID, "A party needs an actor and at least one visit.")
 	}
 	for _, v := range p.Visits {
-		v.Party = p.Visits[0].ID
+		v.Party, v.Appointment = p.Visits[0].ID, p.Appointment
 		if v.ID == "" || v.Site == "" || v.CheckIn.IsZero() || len(v.Sealed) == 0 {
 			return registry.Errorf(registry.EINVALID, "A visit needs an id, a site, a check-in and sealed contact data.")
 		}
@@ -256,7 +257,7 @@ func (s *Store) insertVisits(ctx context.Context, tx *sqlx.Tx, visits []*registr
 		args := make([]any, 0, visitFields*(to-from))
 		for _, v := range visits[from:to] {
 			args = append(args, v.ID, v.Site, v.Area, micros(v.CheckIn), nullMicros(v.CheckOut), v.CheckoutAuto,
-				string(v.CheckoutReason), v.Party, string(v.Epoch), v.Sealed, micros(v.CreatedAt))
+				string(v.CheckoutReason), v.Party, v.Appointment, string(v.Epoch), v.Sealed, micros(v.CreatedAt))
 		}
 		_, err = st.ExecContext(ctx, args...)
 		return s.errorf(err, "insert visits")
@@ -503,7 +504,7 @@ func (ds *departures) audit(ctx context.Context, s *Store, tx *sqlx.Tx, actor re
 // through the partial index of open visits.
 func (s *Store) OpenVisits(ctx context.Context, site string, since time.Time) ([]*registry.Visit, error) {
 	var rows []visitRow
-	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, epoch, created_at
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, appointment, epoch, created_at
 FROM visits WHERE check_out IS NULL AND check_in >= ? AND site = ? ORDER BY check_in, id`), micros(since), site)
 	if err != nil {
 		return nil, s.errorf(err, "list open visits")

@@ -156,13 +156,26 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 	q := party("user:pforte", nil, second)
 	q.Appointment = b.ID
 	other := newVisit("rathaus", "", t0.Add(-35*time.Minute))
+	// A companion who registers on their own phone with a's code, and a
+	// second registration of b's code at the desk with a companion: each
+	// is a party of its own, linked to the appointment like the first.
+	own := newVisit("rathaus", "", t0.Add(-38*time.Minute))
+	ownParty := party("token:public-rathaus", nil, own)
+	ownParty.Appointment = a.ID
+	again, againComp := newVisit("rathaus", "", t0.Add(-24*time.Minute)), newVisit("rathaus", "", t0.Add(-24*time.Minute))
+	againParty := party("user:pforte", nil, again, againComp)
+	againParty.Appointment = b.ID
 	createParties(t, s, p, q)
+	createParties(t, s, ownParty, againParty)
 	createVisits(t, s, other)
+	if found, _ := s.FindAppointment(ctx, "rathaus", a.Day, a.Code); found.VisitID != reg.ID {
+		t.Errorf("the appointment's visit = %s, want the first registrant's %s", found.VisitID, reg.ID)
+	}
 
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	all := &recorder{}
 	approve(t, s, r.ID, t0, t0.Add(time.Hour))
-	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 4 {
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 7 {
 		t.Fatalf("export without hosts: %d visits, %v", len(all.visits), err)
 	}
 	for _, c := range []struct {
@@ -170,9 +183,9 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 		hosts, codes []string
 		want         []string
 	}{
-		{"host", []string{"Bauamt"}, nil, []string{reg.ID, comp.ID}},
-		{"code", nil, []string{b.Code}, []string{second.ID}},
-		{"host or code", []string{"Bauamt"}, []string{b.Code}, []string{reg.ID, comp.ID, second.ID}},
+		{"host", []string{"Bauamt"}, nil, []string{reg.ID, comp.ID, own.ID}},
+		{"code", nil, []string{b.Code}, []string{second.ID, again.ID, againComp.ID}},
+		{"host or code", []string{"Bauamt"}, []string{b.Code}, []string{reg.ID, comp.ID, own.ID, second.ID, again.ID, againComp.ID}},
 		{"unknown code", nil, []string{"T-0000"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,6 +203,18 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 				t.Errorf("request.created event = %v, %v; want the codes and no host name", ev, err)
 			}
 			approve(t, s, h.ID, t0, t0.Add(time.Hour))
+			// The preview counts what the export holds.
+			counts, err := s.ScopeSummary(ctx, h, 12*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, sc := range counts {
+				n += sc.Visits
+			}
+			if n != len(c.want) {
+				t.Errorf("preview counts %d visits, want %d", n, len(c.want))
+			}
 			rec := &recorder{}
 			if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, rec.build); err != nil {
 				t.Fatal(err)

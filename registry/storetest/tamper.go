@@ -137,6 +137,16 @@ func DataTampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 	vs := []*registry.Visit{newVisit("rathaus", "", t0.Add(-50*time.Minute)), newVisit("rathaus", "", t0.Add(-40*time.Minute)),
 		newVisit("rathaus", "", t0.Add(-30*time.Minute)), newVisit("rathaus", "", t0.Add(-20*time.Minute))}
 	createVisits(t, s, vs...)
+	// A visit registered for an appointment: its link decides whether a
+	// request by host or code finds it.
+	appt := newAppointment(t, t0.Add(-time.Hour), "")
+	if _, _, err := s.CreateAppointment(ctx, "user:service", appt, nil); err != nil {
+		t.Fatal(err)
+	}
+	linked := newVisit("rathaus", "", t0.Add(-15*time.Minute))
+	lp := party("user:pforte", nil, linked)
+	lp.Appointment = appt.ID
+	createParties(t, s, lp)
 	if err := checkOut(s, vs[3].ID, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +166,15 @@ func DataTampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 	exec(`INSERT INTO visits (id, site, area, check_in, checkout_auto, checkout_reason, party, epoch, sealed, created_at)
 VALUES (?, ?, '', ?, FALSE, '', '', ?, ?, ?)`, inj.ID, inj.Site, inj.CheckIn.UnixMicro(), string(inj.Epoch), inj.Sealed, inj.CreatedAt.UnixMicro())
 	exec(`UPDATE trace_requests SET status = 'approved' WHERE id = ?`, r.ID)
+	exec(`UPDATE visits SET appointment = '' WHERE id = ?`, linked.ID)
 	got := strings.Join(verify(), "\n")
 	for _, want := range []string{
-		"2 visits of " + string(vs[0].Epoch) + " that the log registered are missing", // deleted, and altered
+		"3 visits of " + string(vs[0].Epoch) + " that the log registered are missing", // deleted, altered and unlinked
 		"visit " + vs[1].ID + " (" + string(vs[1].Epoch) + ") is not the visit the log registered",
 		"visit " + inj.ID + " (" + string(inj.Epoch) + ") is not the visit the log registered",
 		"the check-out of visit " + vs[3].ID,
 		"trace request " + r.ID + " is approved in the database, but the log records its export",
+		"visit " + linked.ID + " (" + string(linked.Epoch) + ") is not the visit the log registered", // unlinked from its appointment
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("findings do not contain %q:\n%s", want, got)

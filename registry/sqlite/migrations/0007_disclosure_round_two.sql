@@ -32,3 +32,11 @@ CREATE TABLE approver_changes (
 -- The audit log alone pins the health office's recipients: the settings
 -- row was a copy one edit could move.
 DELETE FROM settings WHERE name = 'recipients_fingerprint';
+
+-- Every visit registered with an appointment's code carries the
+-- appointment's id: the registrant, its companions, and a second party
+-- with the same code (a companion who checks in on their own phone), so
+-- that a trace request by host or code finds them all. Visits stored
+-- before keep '' (their leaves in the log were computed without it).
+ALTER TABLE visits ADD COLUMN appointment TEXT NOT NULL DEFAULT '';
+CREATE INDEX visits_appointment ON visits (appointment) WHERE appointment <> '';
