@@ -353,6 +353,9 @@ func (ApproverProposed) AuditAction() string { return AuditApproverProposed }
 // refusal.
 type ExportDenied struct {
 	Reason string `json:"reason"`
+	// Detail says what an export found changed in the database (request,
+	// visit and key ids, never data); "" for an ordinary refusal.
+	Detail string `json:"detail,omitempty"`
 }
 
 func (ExportDenied) AuditAction() string { return AuditExportDenied }

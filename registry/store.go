@@ -142,14 +142,19 @@ type TraceStore interface {
 	ScopeSummary(ctx context.Context, r *TraceRequest, maxStay time.Duration) ([]ScopeCount, error)
 	// ExportTraceRequest exports a request: it checks that the request is
 	// approved and unexpired at now (EFORBIDDEN otherwise, ECONFLICT when
-	// already exported), calls build with the request, the number of
-	// visits in its scope (see ScopeQuery) and the visits themselves, one
-	// by one, from one consistent snapshot of the database that blocks no
-	// registration, and then, in one write transaction that checks the
-	// request again, marks it exported with the count and build's digest
-	// and appends an AuditRequestExported event. If build fails, or the
-	// request changed meanwhile (ECONFLICT), nothing is recorded.
-	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, build ExportFunc) (*TraceRequest, error)
+	// already exported), checks the request, its approvals and its
+	// visits against the audit log (audit.ExportCheck: a change made in
+	// the database refuses the export, EFORBIDDEN or ECONFLICT naming it;
+	// anchor, when not nil, is the instance's note of an earlier head of
+	// the log, which the log must still hold), calls build with the
+	// request, the number of visits in its scope (see ScopeQuery) and the
+	// visits themselves, one by one, from one consistent snapshot of the
+	// database that blocks no registration, and then, in one write
+	// transaction that checks the request again, marks it exported with
+	// the count and build's digest and appends an AuditRequestExported
+	// event. If a check or build fails, or the request changed meanwhile
+	// (ECONFLICT), nothing is recorded.
+	ExportTraceRequest(ctx context.Context, actor Actor, id string, now time.Time, maxStay time.Duration, anchor *LogAnchor, build ExportFunc) (*TraceRequest, error)
 }
 
 // ApproverStore keeps the approver set: its changes in the audit log
@@ -181,6 +186,16 @@ type ApproverStore interface {
 	// has rule-1 approver entries and none of rule 2 (once, at upgrade),
 	// so that no rule-1 entry written later counts.
 	CloseApproverRule(ctx context.Context) error
+}
+
+// LogAnchor is a head of the audit log the registry instance noted after
+// an export (kept in the key store, signed by the instance key, outside
+// the database): later exports check that the log still holds it, so
+// that entries removed at the end, or a log rewritten after it, are found
+// even by an export.
+type LogAnchor struct {
+	Size int64
+	Hash []byte
 }
 
 // ExportFunc turns the visits of a request's scope, count of them, into

@@ -168,6 +168,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		if cfg.Instance, err = keys.InstanceKey(a.now()); err != nil {
 			return err
 		}
+		cfg.Anchors = keys.Anchors(cfg.Instance)
 		if cfg.Scratch, err = a.scratch(o.dataDir, o.keystore); err != nil {
 			return err
 		}

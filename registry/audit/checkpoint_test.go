@@ -1,10 +1,11 @@
-package audit
+package audit_test
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/cityhall/registry/registry/audit"
 	"strings"
 	"testing"
 
@@ -15,24 +16,24 @@ import (
 
 func testKeys(t *testing.T, name string) (skey, vkey string) {
 	t.Helper()
-	skey, vkey, err := GenerateSignerKey(name)
+	skey, vkey, err := audit.GenerateSignerKey(name)
 	if err != nil {
-		t.Fatalf("GenerateSignerKey: %v", err)
+		t.Fatalf("audit.GenerateSignerKey: %v", err)
 	}
 	return skey, vkey
 }
 
-func testCheckpoint() Checkpoint {
+func testCheckpoint() audit.Checkpoint {
 	h := sha256.Sum256([]byte("head"))
-	return Checkpoint{Origin: "registry.meschede.de/audit", Size: 42, Hash: h[:]}
+	return audit.Checkpoint{Origin: "registry.meschede.de/audit", Size: 42, Hash: h[:]}
 }
 
 func TestSignOpen(t *testing.T) {
 	skey, vkey := testKeys(t, "registry-audit")
 	cp := testCheckpoint()
-	msg, err := Sign(cp, skey)
+	msg, err := audit.Sign(cp, skey)
 	if err != nil {
-		t.Fatalf("Sign: %v", err)
+		t.Fatalf("audit.Sign: %v", err)
 	}
 	text, _, _ := strings.Cut(string(msg), "\n\n")
 	if want := "registry.meschede.de/audit\n42\n" + b64(cp.Hash); text != want {
@@ -41,12 +42,12 @@ func TestSignOpen(t *testing.T) {
 	if !strings.Contains(string(msg), "\n— registry-audit ") {
 		t.Errorf("message %q lacks the signature line", msg)
 	}
-	got, err := Open(msg, vkey)
+	got, err := audit.Open(msg, vkey)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("audit.Open: %v", err)
 	}
 	if got.Origin != cp.Origin || got.Size != cp.Size || !bytes.Equal(got.Hash, cp.Hash) {
-		t.Errorf("Open = %+v, want %+v", got, cp)
+		t.Errorf("audit.Open = %+v, want %+v", got, cp)
 	}
 	if !strings.Contains(skey, "PRIVATE+KEY+registry-audit+") || strings.Contains(vkey, "PRIVATE") {
 		t.Errorf("keys have unexpected forms: %.30s…, %s", skey, vkey)
@@ -57,11 +58,11 @@ func TestOpenRefuses(t *testing.T) {
 	skey, vkey := testKeys(t, "registry-audit")
 	_, otherV := testKeys(t, "registry-audit")
 	otherS, _ := testKeys(t, "mallory")
-	msg, err := Sign(testCheckpoint(), skey)
+	msg, err := audit.Sign(testCheckpoint(), skey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byOther, err := Sign(testCheckpoint(), otherS)
+	byOther, err := audit.Sign(testCheckpoint(), otherS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +85,9 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cp, err := Open(tt.msg, tt.vkey)
+			cp, err := audit.Open(tt.msg, tt.vkey)
 			if cp != nil || registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Open = %v, %v; want EINVALID containing %q", cp, err, tt.want)
+				t.Errorf("audit.Open = %v, %v; want EINVALID containing %q", cp, err, tt.want)
 			}
 			if err != nil && strings.Contains(err.Error(), "PRIVATE") {
 				t.Errorf("error %q holds key material", err)
@@ -110,8 +111,8 @@ func TestOpenStrictText(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			msg := signText(t, text, skey)
-			if cp, err := Open(msg, vkey); cp != nil || registry.ErrorCode(err) != registry.EINVALID {
-				t.Errorf("Open(%q) = %v, %v; want EINVALID", text, cp, err)
+			if cp, err := audit.Open(msg, vkey); cp != nil || registry.ErrorCode(err) != registry.EINVALID {
+				t.Errorf("audit.Open(%q) = %v, %v; want EINVALID", text, cp, err)
 			}
 		})
 	}
@@ -122,20 +123,20 @@ func TestSignRefuses(t *testing.T) {
 	good := testCheckpoint()
 	tests := []struct {
 		name string
-		cp   Checkpoint
+		cp   audit.Checkpoint
 		skey string
 	}{
-		{"origin with newline", Checkpoint{Origin: "a\nb", Size: 1, Hash: good.Hash}, skey},
-		{"empty origin", Checkpoint{Size: 1, Hash: good.Hash}, skey},
-		{"negative size", Checkpoint{Origin: "o", Size: -1, Hash: good.Hash}, skey},
-		{"short hash", Checkpoint{Origin: "o", Size: 1, Hash: good.Hash[:5]}, skey},
+		{"origin with newline", audit.Checkpoint{Origin: "a\nb", Size: 1, Hash: good.Hash}, skey},
+		{"empty origin", audit.Checkpoint{Size: 1, Hash: good.Hash}, skey},
+		{"negative size", audit.Checkpoint{Origin: "o", Size: -1, Hash: good.Hash}, skey},
+		{"short hash", audit.Checkpoint{Origin: "o", Size: 1, Hash: good.Hash[:5]}, skey},
 		{"malformed signer key", good, "PRIVATE+KEY+x+1+AAAA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, err := Sign(tt.cp, tt.skey)
+			msg, err := audit.Sign(tt.cp, tt.skey)
 			if msg != nil || registry.ErrorCode(err) != registry.EINVALID {
-				t.Errorf("Sign = %q, %v; want EINVALID", msg, err)
+				t.Errorf("audit.Sign = %q, %v; want EINVALID", msg, err)
 			}
 			if err != nil && strings.Contains(err.Error(), "PRIVATE") {
 				t.Errorf("error %q holds key material", err)
@@ -143,15 +144,15 @@ func TestSignRefuses(t *testing.T) {
 		})
 	}
 	for _, name := range []string{"", "a b", "a+b"} {
-		if _, _, err := GenerateSignerKey(name); registry.ErrorCode(err) != registry.EINVALID {
-			t.Errorf("GenerateSignerKey(%q): error = %v, want EINVALID", name, err)
+		if _, _, err := audit.GenerateSignerKey(name); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("audit.GenerateSignerKey(%q): error = %v, want EINVALID", name, err)
 		}
 	}
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// signText signs any text, to test what Open makes of notes that are not
+// signText signs any text, to test what audit.Open makes of notes that are not
 // canonical checkpoints.
 func signText(t *testing.T, text, skey string) []byte {
 	t.Helper()
@@ -167,12 +168,12 @@ func signText(t *testing.T, text, skey string) []byte {
 }
 
 func ExampleSign() {
-	skey, _, err := GenerateSignerKey("registry-audit")
+	skey, _, err := audit.GenerateSignerKey("registry-audit")
 	if err != nil {
 		panic(err)
 	}
-	cp := Checkpoint{Origin: "registry.meschede.de/audit", Size: 3, Hash: registry.GenesisHash}
-	msg, err := Sign(cp, skey)
+	cp := audit.Checkpoint{Origin: "registry.meschede.de/audit", Size: 3, Hash: registry.GenesisHash}
+	msg, err := audit.Sign(cp, skey)
 	if err != nil {
 		panic(err)
 	}

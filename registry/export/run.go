@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
@@ -23,6 +24,10 @@ type Job struct {
 	// private directory, every file sealed to a key only this process
 	// holds, so that an export broken off leaves nothing anyone can read).
 	Scratch *crypto.ScratchDir
+	// Anchors, when not nil, keeps the instance's note of the audit log's
+	// head (crypto.KeyStore.Anchors): the export checks the log against
+	// it, and notes the head after the export.
+	Anchors Anchors
 	// Owner, when not nil, is the health-office token that asks: a
 	// request that does not belong to it (registry.Token.OwnsTrace) is
 	// refused as ENOTFOUND, like an unknown id, and the refusal is recorded
@@ -58,12 +63,44 @@ func (j *Job) Run(ctx context.Context) (f *crypto.Scratch, req *registry.TraceRe
 		}
 		return digest, err
 	}
-	req, err = j.Store.ExportTraceRequest(ctx, j.Actor, j.RequestID, j.Now, j.MaxStay, build)
+	var anchor *registry.LogAnchor
+	if j.Anchors != nil {
+		if anchor, err = j.Anchors.Anchor(); err != nil {
+			return nil, nil, j.denied(ctx, registry.Errorf(registry.EFORBIDDEN, "%s Nothing was exported.", registry.ErrorMessage(err)))
+		}
+	}
+	req, err = j.Store.ExportTraceRequest(ctx, j.Actor, j.RequestID, j.Now, j.MaxStay, anchor, build)
 	if err != nil {
 		return f, nil, j.denied(ctx, err)
 	}
+	if j.Anchors != nil {
+		head, err := j.Audit.LastAudit(ctx, "")
+		if err == nil {
+			err = j.Anchors.Note(&registry.LogAnchor{Size: head.Seq, Hash: head.Hash})
+		}
+		if err != nil {
+			// The export is recorded and will be sent; the next export
+			// checks against the older anchor.
+			return f, req, &AnchorError{err}
+		}
+	}
 	return f, req, nil
 }
+
+// Anchors keeps the instance's anchor of the audit log
+// (*crypto.Anchors).
+type Anchors interface {
+	Anchor() (*registry.LogAnchor, error)
+	Note(*registry.LogAnchor) error
+}
+
+// AnchorError is Run's error when the export is recorded and its file
+// ready, but the anchor could not be noted: send the file, and log the
+// error.
+type AnchorError struct{ Err error }
+
+func (e *AnchorError) Error() string { return "note the audit anchor: " + e.Err.Error() }
+func (e *AnchorError) Unwrap() error { return e.Err }
 
 var errNotFound = registry.Errorf(registry.ENOTFOUND, "Trace request not found.")
 
@@ -85,7 +122,8 @@ func (j *Job) find(ctx context.Context) (*registry.TraceRequest, error) {
 
 // denied records a refused export in the audit log and returns err.
 func (j *Job) denied(ctx context.Context, err error) error {
-	switch registry.ErrorCode(err) {
+	code := registry.ErrorCode(err)
+	switch code {
 	case registry.EFORBIDDEN, registry.ECONFLICT, registry.ENOTFOUND:
 	default:
 		return err
@@ -94,7 +132,7 @@ func (j *Job) denied(ctx context.Context, err error) error {
 	if !registry.ValidID(subject) {
 		subject = "" // never copy arbitrary caller text into the log
 	}
-	ev, aerr := registry.NewAuditEvent(j.Now, j.Actor, subject, registry.ExportDenied{Reason: registry.ErrorCode(err)})
+	ev, aerr := registry.NewAuditEvent(j.Now, j.Actor, subject, registry.ExportDenied{Reason: code, Detail: deniedDetail(err)})
 	if aerr != nil {
 		return aerr
 	}
@@ -104,4 +142,17 @@ func (j *Job) denied(ctx context.Context, err error) error {
 		return fmt.Errorf("record denied export (%s): %w", registry.ErrorCode(err), aerr)
 	}
 	return err
+}
+
+// deniedDetail says, for the audit log, why an export was refused when
+// the data did not match the log (a message that names request, visit and
+// key ids, never contact data); "" for the ordinary refusals.
+func deniedDetail(err error) string {
+	msg := registry.ErrorMessage(err)
+	for _, mark := range []string{"audit log", "changed in the database", "written into the database"} {
+		if strings.Contains(msg, mark) {
+			return msg
+		}
+	}
+	return ""
 }

@@ -93,6 +93,10 @@ type Config struct {
 	// (crypto.KeyStore.InstanceKey): it signs every export bundle.
 	// Required but on an intake-only node.
 	Instance *crypto.SigningKey
+	// Anchors keeps the instance's note of the audit log's head in the
+	// key store (crypto.KeyStore.Anchors): every export checks the log
+	// against it. Nil checks without one.
+	Anchors export.Anchors
 	// IntakeOnly marks a node without key store: it registers and checks
 	// out, files and shows trace requests, but answers exports 503 (the
 	// node that holds the key store serves them), and /readyz says so.

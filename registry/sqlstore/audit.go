@@ -67,9 +67,12 @@ func (s *Store) AuditEvents(ctx context.Context, after int64, limit int) ([]*reg
 	if limit <= 0 {
 		return nil, registry.Errorf(registry.EINVALID, "limit must be positive.")
 	}
+	return s.auditEvents(ctx, s.read, after, limit)
+}
+
+func (s *Store) auditEvents(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]*registry.AuditEvent, error) {
 	var rows []auditRow
-	q := s.rebind(auditSelect + ` WHERE e.seq > ? ORDER BY e.seq LIMIT ?`)
-	if err := s.read.SelectContext(ctx, &rows, q, after, limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, s.rebind(auditSelect+` WHERE e.seq > ? ORDER BY e.seq LIMIT ?`), after, limit); err != nil {
 		return nil, s.errorf(err, "list audit events")
 	}
 	events := make([]*registry.AuditEvent, len(rows))

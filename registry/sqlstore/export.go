@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/audit"
 )
 
 // ExportTraceRequest reads the request's scope from a read-only snapshot,
@@ -18,9 +20,9 @@ import (
 // id, ECONFLICT when already exported (also when another export won the
 // race), EFORBIDDEN unless approved and unexpired at now. An error from
 // build is returned wrapped and nothing is recorded.
-func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id string, now time.Time, maxStay time.Duration, build registry.ExportFunc) (*registry.TraceRequest, error) {
+func (s *Store) ExportTraceRequest(ctx context.Context, actor registry.Actor, id string, now time.Time, maxStay time.Duration, anchor *registry.LogAnchor, build registry.ExportFunc) (*registry.TraceRequest, error) {
 	now = utcMicro(now)
-	digest, r, count, err := s.buildExport(ctx, id, now, maxStay, build)
+	digest, r, count, err := s.buildExport(ctx, id, now, maxStay, anchor, build)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +61,7 @@ export_count = ?, export_digest = ?, closed_at = ? WHERE id = ? AND status = ?`,
 // buildExport checks the request and runs build over its scope inside a
 // read-only transaction (a snapshot; on SQLite a reader of the WAL, which
 // does not block the writer).
-func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxStay time.Duration, build registry.ExportFunc) (digest string, r *registry.TraceRequest, count int, err error) {
+func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxStay time.Duration, anchor *registry.LogAnchor, build registry.ExportFunc) (digest string, r *registry.TraceRequest, count int, err error) {
 	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: s.dialect.SnapshotIsolation()})
 	if err != nil {
 		return "", nil, 0, s.errorf(err, "begin export snapshot")
@@ -75,6 +77,13 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 	if r.Approvals, err = s.checkApprovals(ctx, tx, r, now); err != nil {
 		return "", nil, 0, err
 	}
+	check, err := s.exportCheck(ctx, tx, r, anchor)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if err := check.CheckRequest(r, r.Approvals); err != nil {
+		return "", nil, 0, err
+	}
 	query, args, err := scopeQuery(`count(*)`, r, maxStay, false)
 	if err != nil {
 		return "", nil, 0, err
@@ -82,7 +91,7 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 	if err := tx.GetContext(ctx, &count, s.rebind(query), args...); err != nil {
 		return "", nil, 0, s.errorf(err, "count scope")
 	}
-	digest, err = build(r, count, s.scope(ctx, tx, r, maxStay))
+	digest, err = build(r, count, check.Filter(s.scope(ctx, tx, r, maxStay)))
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("build export: %w", err)
 	}
@@ -108,6 +117,48 @@ func (s *Store) checkExport(ctx context.Context, q sqlx.QueryerContext, r *regis
 		return registry.Errorf(registry.EFORBIDDEN, "The approval of the request has expired.")
 	}
 	return nil
+}
+
+// exportCheck walks the audit log, in the export's snapshot, from the
+// first entry that may have registered a visit of r's window (a visit is
+// registered at its check-in or later, as paper forms are; a stay lasts
+// registry.MaxStayLimit at most; an hour for clocks that differ) or r's
+// creation, whichever is earlier, to the head (see
+// audit.NewExportCheck).
+func (s *Store) exportCheck(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest, anchor *registry.LogAnchor) (*audit.ExportCheck, error) {
+	var from sql.NullInt64
+	err := tx.GetContext(ctx, &from, s.rebind(`SELECT min(seq) FROM audit_events WHERE at >= ? OR (action = ? AND subject = ?)`),
+		micros(r.From.Add(-registry.MaxStayLimit-time.Hour)), registry.AuditRequestCreated, r.ID)
+	if err != nil {
+		return nil, s.errorf(err, "find the log's stretch of the export")
+	}
+	check, err := audit.NewExportCheck(ctx, txLog{s, tx}, r.ID, from.Int64, anchor)
+	if err != nil {
+		var ve *audit.VerifyError
+		if errors.As(err, &ve) {
+			return nil, registry.Errorf(registry.EFORBIDDEN, "The audit log does not verify (seq %d, %s: %s): nothing was exported; call the data-protection officer.", ve.Seq, ve.Problem, ve.Detail)
+		}
+		return nil, err
+	}
+	return check, nil
+}
+
+// txLog reads audit events inside a transaction (the export's snapshot).
+type txLog struct {
+	s  *Store
+	tx *sqlx.Tx
+}
+
+func (l txLog) AuditEvents(ctx context.Context, after int64, limit int) ([]*registry.AuditEvent, error) {
+	return l.s.auditEvents(ctx, l.tx, after, limit)
+}
+
+func (l txLog) AppendAudit(context.Context, *registry.AuditEvent) error {
+	return errors.New("read-only snapshot")
+}
+
+func (l txLog) LastAudit(context.Context, string) (*registry.AuditEvent, error) {
+	return nil, errors.New("not available in the snapshot")
 }
 
 // scopeQuery builds the query of the request's scope (registry.ScopeQuery)

@@ -175,7 +175,7 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	all := &recorder{}
 	approve(t, s, r.ID, t0, t0.Add(time.Hour))
-	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, all.build); err != nil || len(all.visits) != 7 {
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, nil, all.build); err != nil || len(all.visits) != 7 {
 		t.Fatalf("export without hosts: %d visits, %v", len(all.visits), err)
 	}
 	for _, c := range []struct {
@@ -216,7 +216,7 @@ func testScopeByHost(t *testing.T, s registry.Store) {
 				t.Errorf("preview counts %d visits, want %d", n, len(c.want))
 			}
 			rec := &recorder{}
-			if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, rec.build); err != nil {
+			if _, err := s.ExportTraceRequest(ctx, office, h.ID, t0, 12*time.Hour, nil, rec.build); err != nil {
 				t.Fatal(err)
 			}
 			var ids []string

@@ -52,7 +52,7 @@ func testConcurrentDecisions(t *testing.T, s registry.Store) {
 			return err
 		}},
 		{"export", func(int) error {
-			_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
+			_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, nil, (&recorder{}).build)
 			return err
 		}},
 		{"revoke", func(int) error { return s.RevokeToken(ctx, "dpo:anna", tok.ID, t0) }},

@@ -17,7 +17,7 @@ func exportIDs(t *testing.T, s registry.Store, r *registry.TraceRequest, maxStay
 	t.Helper()
 	approve(t, s, r.ID, t0, t0.Add(72*time.Hour))
 	rec := &recorder{}
-	if _, err := s.ExportTraceRequest(context.Background(), office, r.ID, t0, maxStay, rec.build); err != nil {
+	if _, err := s.ExportTraceRequest(context.Background(), office, r.ID, t0, maxStay, nil, rec.build); err != nil {
 		t.Fatalf("ExportTraceRequest() = %v", err)
 	}
 	ids := []string{}

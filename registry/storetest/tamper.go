@@ -25,7 +25,7 @@ func Tampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 		}
 	}
 	export := func(id string) error {
-		_, err := s.ExportTraceRequest(ctx, office, id, t0, 12*time.Hour, (&recorder{}).build)
+		_, err := s.ExportTraceRequest(ctx, office, id, t0, 12*time.Hour, nil, (&recorder{}).build)
 		return err
 	}
 	createVisits(t, s, newVisit("rathaus", "", t0.Add(-30*time.Minute)), newVisit("bauamt", "", t0.Add(-20*time.Minute)))
@@ -40,6 +40,82 @@ func Tampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 		}
 		exec(`UPDATE trace_requests SET status = 'approved', exported_at = NULL, export_digest = NULL WHERE id = ?`, r.ID)
 		wantCode(t, export(r.ID), registry.ECONFLICT)
+	})
+	t.Run("reset after export, its entry deleted", func(t *testing.T) {
+		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+		approve(t, s, r.ID, t0, exp)
+		if err := export(r.ID); err != nil {
+			t.Fatal(err)
+		}
+		head, _ := s.LastAudit(ctx, "")
+		anchor := &registry.LogAnchor{Size: head.Seq, Hash: head.Hash} // what the instance notes after an export
+		_, tok := registry.NewToken(registry.RoleIntake, "", "later", t0)
+		if err := s.CreateToken(ctx, "dpo:it", tok); err != nil { // the log goes on
+			t.Fatal(err)
+		}
+		exec(`UPDATE trace_requests SET status = 'approved', exported_at = NULL, export_digest = NULL WHERE id = ?`, r.ID)
+		exec(`DELETE FROM audit_events WHERE action = ? AND subject = ?`, registry.AuditRequestExported, r.ID)
+		// A gap in the chain refuses the export before anything is built.
+		err := export(r.ID)
+		wantCode(t, err, registry.EFORBIDDEN)
+		if !strings.Contains(registry.ErrorMessage(err), "does not verify") {
+			t.Errorf("refusal %q does not say the log does not verify", registry.ErrorMessage(err))
+		}
+		// With the gap closed (the entries after it renumbered and
+		// relinked), the chain verifies: only the instance's anchor tells.
+		relinkFrom(t, s, db, head.Seq-1)
+		_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, anchor, (&recorder{}).build)
+		wantCode(t, err, registry.EFORBIDDEN)
+		if !strings.Contains(registry.ErrorMessage(err), "differs from the one the registry instance noted") {
+			t.Errorf("refusal %q does not say the log was rewritten", registry.ErrorMessage(err))
+		}
+	})
+	t.Run("visit altered after approval", func(t *testing.T) {
+		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+		approve(t, s, r.ID, t0, exp)
+		v := newVisit("rathaus", "Saal", t0.Add(-45*time.Minute))
+		createVisits(t, s, v)
+		exec(`UPDATE visits SET area = 'Keller' WHERE id = ?`, v.ID)
+		err := export(r.ID)
+		wantCode(t, err, registry.EFORBIDDEN)
+		if !strings.Contains(registry.ErrorMessage(err), v.ID) {
+			t.Errorf("refusal %q does not name the visit", registry.ErrorMessage(err))
+		}
+		// Nothing was consumed: the request is still approved.
+		if got, _ := s.FindTraceRequest(ctx, r.ID); got.Status != registry.TraceApproved {
+			t.Errorf("after the refusal the request is %s, want approved", got.Status)
+		}
+		exec(`UPDATE visits SET area = 'Saal' WHERE id = ?`, v.ID)
+		if err := export(r.ID); err != nil {
+			t.Errorf("export after the row was restored: %v", err)
+		}
+	})
+	t.Run("withdrawn approval restored", func(t *testing.T) {
+		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
+		got := approve(t, s, r.ID, t0, exp)
+		wd := an.Key.Sign(registry.PurposeDecision, registry.DecisionStatement(got, registry.DecisionWithdraw, time.Time{}))
+		if _, err := s.WithdrawApproval(ctx, r.ID, an.Key.ID(), wd, t0); err != nil {
+			t.Fatal(err)
+		}
+		exec(`UPDATE trace_approvals SET withdrawn_at = NULL WHERE request_id = ?`, r.ID)
+		exec(`UPDATE trace_requests SET status = 'approved', expires_at = ? WHERE id = ?`, exp.UnixMicro(), r.ID)
+		err := export(r.ID)
+		wantCode(t, err, registry.EFORBIDDEN)
+		if !strings.Contains(registry.ErrorMessage(err), "not one the audit log holds as standing") {
+			t.Errorf("refusal %q", registry.ErrorMessage(err))
+		}
+	})
+	t.Run("narrowing reverted", func(t *testing.T) {
+		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus", "bauamt"}, nil)
+		got := approve(t, s, r.ID, t0, exp)
+		old := got.Approvals[0]
+		if _, err := s.NarrowTraceRequest(ctx, "dpo:anna", r.ID, registry.Narrowing{Sites: []string{"rathaus"}}, t0); err != nil {
+			t.Fatal(err)
+		}
+		// The wider scope and its approval come back in the tables.
+		exec(`UPDATE trace_requests SET sites = '["rathaus","bauamt"]', status = 'approved', expires_at = ? WHERE id = ?`, exp.UnixMicro(), r.ID)
+		exec(`UPDATE trace_approvals SET withdrawn_at = NULL WHERE id = ?`, old.ID)
+		wantCode(t, export(r.ID), registry.EFORBIDDEN)
 	})
 	t.Run("scope widened after approval", func(t *testing.T) {
 		r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
@@ -92,6 +168,31 @@ func Tampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 			t.Errorf("pinning the attacker's recipients = %v, want EFORBIDDEN", err)
 		}
 	})
+}
+
+// relinkFrom renumbers the entries after seq after a gap and recomputes
+// their hashes, as an attacker who deleted an entry would to hide it.
+func relinkFrom(t *testing.T, s registry.Store, db *sqlx.DB, after int64) {
+	t.Helper()
+	ctx := context.Background()
+	prev, err := s.AuditEvents(ctx, after-1, 1)
+	if err != nil || len(prev) != 1 {
+		t.Fatalf("entry %d: %v", after, err)
+	}
+	p := prev[0]
+	rest, err := s.AuditEvents(ctx, after, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rest {
+		old := e.Seq
+		e.Seq, e.PrevHash = p.Seq+1, p.Hash
+		e.Hash = e.ComputeHash()
+		if _, err := db.ExecContext(ctx, db.Rebind(`UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE seq = ?`), e.Seq, e.PrevHash, e.Hash, old); err != nil {
+			t.Fatal(err)
+		}
+		p = e
+	}
 }
 
 // appendRaw appends an audit entry of payload p with SQL alone, as an
@@ -152,7 +253,7 @@ func DataTampering(t *testing.T, s registry.Store, db *sqlx.DB) {
 	}
 	r := newRequest(t, s, "office", t0, t0.Add(-time.Hour), t0, []string{"rathaus"}, nil)
 	approve(t, s, r.ID, t0, t0.Add(time.Hour))
-	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, (&recorder{}).build); err != nil {
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, nil, (&recorder{}).build); err != nil {
 		t.Fatal(err)
 	}
 	if p := verify(); len(p) != 0 {

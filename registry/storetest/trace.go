@@ -180,7 +180,7 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 		t.Fatalf("WithdrawApproval() = %+v, %v; want pending", r, err)
 	}
 	wantEvents(t, s, registry.AuditApprovalWithdrawn, 1)
-	_, err = s.ExportTraceRequest(ctx, office, a.ID, now, time.Hour, (&recorder{}).build)
+	_, err = s.ExportTraceRequest(ctx, office, a.ID, now, time.Hour, nil, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
 	// Bert may approve it now.
 	if r := Approve(t, s, a.ID, now, exp, bert); r.Status != registry.TraceApproved {
@@ -202,13 +202,13 @@ func testLetterRequest(t *testing.T, s registry.Store) {
 	if got.Status != registry.TracePending {
 		t.Fatalf("letter request after one approval: %s, want pending", got.Status)
 	}
-	_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
+	_, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, nil, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
 	bert := AddSigner(t, s, "Bert DSB", t0, an)
 	if got := Approve(t, s, r.ID, t0, t0.Add(2*time.Hour), bert); got.Status != registry.TraceApproved || !got.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("letter request after two approvals: %+v", got)
 	}
-	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build); err != nil {
+	if _, err := s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, nil, (&recorder{}).build); err != nil {
 		t.Fatalf("export of a twice-approved letter request = %v", err)
 	}
 }
@@ -334,7 +334,7 @@ func testOnePersonTwoKeys(t *testing.T, s registry.Store) {
 	if registry.ErrorCode(err) != registry.ECONFLICT {
 		t.Errorf("a second approval by the same person's other key = %v, want ECONFLICT", err)
 	}
-	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, (&recorder{}).build)
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, time.Hour, nil, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
 	if !strings.Contains(registry.ErrorMessage(err), "1 of 2 approvals") {
 		t.Errorf("refusal %q does not say 1 of 2 approvals", registry.ErrorMessage(err))
@@ -392,7 +392,7 @@ func testExportTraceRequest(t *testing.T, s registry.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.ExportTraceRequest(ctx, office, tt.id, tt.now, 12*time.Hour, tt.build.build)
+			got, err := s.ExportTraceRequest(ctx, office, tt.id, tt.now, 12*time.Hour, nil, tt.build.build)
 			wantCode(t, err, tt.code)
 			if err == nil && (got.Status != registry.TraceExported || got.ExportCount != 2 || got.ExportDigest != "d1gest") {
 				t.Errorf("ExportTraceRequest() = %+v", got)
@@ -460,7 +460,7 @@ func testNarrowWithdraw(t *testing.T, s registry.Store) {
 	}
 	wantEvents(t, s, registry.AuditRequestNarrowed, 1)
 	// The old signature covers the wider scope: it no longer counts.
-	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, (&recorder{}).build)
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, nil, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
 	approve(t, s, r.ID, t0, t0.Add(time.Hour))
 
@@ -470,7 +470,7 @@ func testNarrowWithdraw(t *testing.T, s registry.Store) {
 	}
 	_, err = s.WithdrawTraceRequest(ctx, office, r.ID, t0)
 	wantCode(t, err, registry.ECONFLICT)
-	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, (&recorder{}).build)
+	_, err = s.ExportTraceRequest(ctx, office, r.ID, t0, 12*time.Hour, nil, (&recorder{}).build)
 	wantCode(t, err, registry.EFORBIDDEN)
 	wantEvents(t, s, registry.AuditRequestWithdrawn, 1)
 }

@@ -42,3 +42,7 @@ DELETE FROM settings WHERE name = 'recipients_fingerprint';
 ALTER TABLE visits ADD COLUMN appointment TEXT NOT NULL DEFAULT '';
 ALTER TABLE visits ALTER COLUMN appointment SET STATISTICS 0;
 CREATE INDEX visits_appointment ON visits (appointment) WHERE appointment <> '';
+
+-- An export checks the log from the first entry that may have registered
+-- a visit of its window: found by time.
+CREATE INDEX audit_events_at ON audit_events (at);

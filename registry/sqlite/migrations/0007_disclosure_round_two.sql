@@ -40,3 +40,7 @@ DELETE FROM settings WHERE name = 'recipients_fingerprint';
 -- before keep '' (their leaves in the log were computed without it).
 ALTER TABLE visits ADD COLUMN appointment TEXT NOT NULL DEFAULT '';
 CREATE INDEX visits_appointment ON visits (appointment) WHERE appointment <> '';
+
+-- An export checks the log from the first entry that may have registered
+-- a visit of its window: found by time.
+CREATE INDEX audit_events_at ON audit_events (at);
