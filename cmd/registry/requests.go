@@ -58,10 +58,22 @@ func (a *app) requestsListCmd() *cobra.Command {
 				if asJSON {
 					return writeJSON(a.stdout, rs)
 				}
+				set, err := s.Approvers(cmd.Context())
+				if err != nil {
+					return err
+				}
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tSTATUS\tCASE\tOFFICE\tFROM\tTO\tSITES")
+				fmt.Fprintln(w, "ID\tSTATUS\tCASE\tOFFICE\tFROM (German)\tTO\tSITES")
 				for _, r := range rs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.CaseRef, r.Office,
+					status := string(r.Status)
+					if r.Status == registry.TracePending || r.Status == registry.TraceApproved {
+						full, err := s.FindTraceRequest(cmd.Context(), r.ID) // with its approvals
+						if err != nil {
+							return err
+						}
+						status = statusText(full, set, a.now())
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, status, escaped(r.CaseRef), escaped(r.Office),
 						local(r.From), local(r.To), strings.Join(r.Sites, ","))
 				}
 				return w.Flush()
@@ -88,7 +100,7 @@ func (a *app) requestsShowCmd() *cobra.Command {
 				if asJSON {
 					return writeJSON(a.stdout, r)
 				}
-				return printRequest(a.stdout, r)
+				return a.showRequest(cmd.Context(), s, r)
 			})
 		},
 	}
@@ -96,14 +108,34 @@ func (a *app) requestsShowCmd() *cobra.Command {
 	return cmd
 }
 
-func printRequest(w io.Writer, r *registry.TraceRequest) error {
+// statusText is a request's status in words: a pending or approved one
+// says how many of the approvals it needs it has ("pending: 1 of 2
+// approvals").
+func statusText(r *registry.TraceRequest, set *registry.ApproverSet, now time.Time) string {
+	if r.Status != registry.TracePending && r.Status != registry.TraceApproved || set == nil {
+		return string(r.Status)
+	}
+	have, need := registry.ApprovalCount(r, r.Approvals, set, now)
+	return fmt.Sprintf("%s: %d of %d approvals", r.Status, have, need)
+}
+
+// showRequest prints r with the approver set of s.
+func (a *app) showRequest(ctx context.Context, s registry.Store, r *registry.TraceRequest) error {
+	set, err := s.Approvers(ctx)
+	if err != nil {
+		return err
+	}
+	return printRequest(a.stdout, r, set, a.now())
+}
+
+func printRequest(w io.Writer, r *registry.TraceRequest, set *registry.ApproverSet, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	areas := strings.Join(r.Areas, ", ")
 	if areas == "" {
 		areas = "(all areas)"
 	}
 	rows := [][2]string{
-		{"id", r.ID}, {"status", string(r.Status)}, {"case reference", r.CaseRef}, {"office", r.Office},
+		{"id", r.ID}, {"status", statusText(r, set, now)}, {"case reference", r.CaseRef}, {"office", r.Office},
 		{"legal basis", r.LegalBasis}, {"contact", r.Contact}, {"window from", local(r.From)},
 		{"window to", local(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"hosts", dash(escaped(strings.Join(r.Hosts, ", ")))},
@@ -175,7 +207,7 @@ a second decision by the same key.`,
 				if err != nil {
 					return err
 				}
-				return printRequest(a.stdout, r)
+				return a.showRequest(cmd.Context(), s, r)
 			})
 		},
 	}
@@ -210,7 +242,7 @@ func (a *app) requestsWithdrawCmd() *cobra.Command {
 				if r, err = s.WithdrawApproval(cmd.Context(), r.ID, k.PublicKey().ID(), sig, a.now()); err != nil {
 					return err
 				}
-				return printRequest(a.stdout, r)
+				return a.showRequest(cmd.Context(), s, r)
 			})
 		},
 	}
@@ -248,7 +280,7 @@ example 2026-11-20T08:00:00+01:00.`,
 				if err := s.CreateTraceRequest(cmd.Context(), actor, r); err != nil {
 					return err
 				}
-				return printRequest(a.stdout, r)
+				return a.showRequest(cmd.Context(), s, r)
 			})
 		},
 	}
@@ -376,7 +408,7 @@ narrowed scope on its request.`,
 				if err != nil {
 					return err
 				}
-				return printRequest(a.stdout, r)
+				return a.showRequest(cmd.Context(), s, r)
 			})
 		},
 	}
