@@ -110,7 +110,7 @@ func checkSealable(c *registry.Contact) error {
 		return registry.Errorf(registry.EINVALID, "Contact lacks its binding to a visit (visit id, site, check-in).")
 	}
 	for _, s := range []string{c.GivenName, c.FamilyName, c.Street, c.HouseNumber, c.Postcode, c.City,
-		c.Phone, c.Email, c.Host, c.Appointment, c.VisitID, c.Site} {
+		c.Phone, c.Email, c.Host, c.Appointment, c.WalkIn, c.VisitID, c.Site} {
 		if r, _, bad := registry.BadRune(s); bad {
 			return registry.Errorf(registry.EINVALID, "Contact holds a character the registry refuses (%s).", registry.DescribeRune(r))
 		}

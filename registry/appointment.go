@@ -235,6 +235,17 @@ var WalkInReasons = []struct{ Code, Label string }{
 	{"approved", "Von der Amtsleitung genehmigt"},
 }
 
+// WalkInLabel is the German label of a walk-in reason (the code itself
+// for an unknown one, "" for none).
+func WalkInLabel(code string) string {
+	for _, r := range WalkInReasons {
+		if r.Code == code {
+			return r.Label
+		}
+	}
+	return code
+}
+
 // ValidWalkInReason reports whether code is one of WalkInReasons.
 func ValidWalkInReason(code string) bool {
 	for _, r := range WalkInReasons {

@@ -134,7 +134,7 @@ func (r *Registration) Contact(visitID string) *Contact {
 	return &Contact{
 		Version: ContactVersion, GivenName: r.GivenName, FamilyName: r.FamilyName,
 		Street: r.Street, HouseNumber: r.HouseNumber, Postcode: r.Postcode, City: r.City,
-		Phone: r.Phone, Email: r.Email, Host: r.Host, Appointment: r.Appointment,
+		Phone: r.Phone, Email: r.Email, Host: r.Host, Appointment: r.Appointment, WalkIn: r.WalkIn,
 		VisitID: visitID, Site: r.Site, CheckIn: *r.CheckIn,
 	}
 }

@@ -180,6 +180,9 @@ type Contact struct {
 	Email       string `json:"email,omitempty"`
 	Host        string `json:"host,omitempty"`
 	Appointment string `json:"appointment,omitempty"`
+	// WalkIn is the reason the desk admitted the visitor without an
+	// appointment at a site by appointment only (a WalkInReasons code).
+	WalkIn string `json:"walk_in,omitempty"`
 
 	// Binding fields: a ciphertext copied into another row fails the check
 	// in Contact.Bind.

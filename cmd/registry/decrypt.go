@@ -95,7 +95,9 @@ contact data becomes readable.`,
 const decryptMemoryLimit = 96 << 20
 
 func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if os.Getenv("GOMEMLIMIT") == "" && o.format != "pdf" && strings.ToLower(filepath.Ext(o.out)) != ".pdf" {
+		// The PDF holds its records in memory; under the limit its
+		// garbage collector would run without pause.
 		debug.SetMemoryLimit(decryptMemoryLimit)
 	}
 	if o.excel {
@@ -109,8 +111,10 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		return withHint(registry.Errorf(registry.EINVALID, "--separator must be one character"), "use ',' or ';'")
 	}
 	format := o.format
-	if format == "" {
-		switch strings.ToLower(filepath.Ext(o.out)) {
+	if format == "" && o.out != "" {
+		switch ext := strings.ToLower(filepath.Ext(o.out)); ext {
+		case ".xlsx":
+			format = "xlsx"
 		case ".pdf":
 			format = "pdf"
 		case ".csv":
@@ -118,8 +122,11 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		case ".json":
 			format = "json"
 		default:
-			format = "xlsx"
+			return withHint(registry.Errorf(registry.EINVALID, "cannot write %s: decrypt writes .xlsx, .pdf, .csv and .json files", o.out),
+				"name the file .xlsx (LibreOffice and Excel open it; an .ods is not written), or give --format xlsx|pdf|csv|json|sormas|iris")
 		}
+	} else if format == "" {
+		format = "xlsx"
 	}
 	if (format == "xlsx" || format == "pdf") && o.out == "" {
 		return withHint(registry.Errorf(registry.EINVALID, "a %s file needs -o", format), "pass -o FILE.%s, or --format csv|json|sormas|iris for standard output", format)
@@ -180,8 +187,9 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 		return err
 	}
 	h := stream.BundleHeader()
-	fmt.Fprintf(a.stderr, "registry: case %s, %s, window %s to %s: %d records, bundle sha256 %s\n",
-		escaped(h.CaseRef), escaped(h.Office), local(h.From), local(h.To), h.Count, stream.BundleDigest())
+	fmt.Fprintf(a.stderr, "registry: case %s, %s, window %s to %s: %d records\n",
+		escaped(h.CaseRef), escaped(h.Office), local(h.From), local(h.To), h.Count)
+	fmt.Fprintf(a.stderr, "registry: bundle sha256 %s\n", digestForms(stream.BundleDigest()))
 	for _, ap := range h.Approvals {
 		fmt.Fprintf(a.stderr, "registry: approved by %s (key %s) at %s; signed by registry instance %s\n",
 			escaped(registry.ShowScripts(ap.Name)), keyIDOf(ap.PublicKey), local(ap.SignedAt), keyIDOf(h.Instance))
@@ -242,33 +250,48 @@ func outputFormat(format string, sep rune, now time.Time, tmpDir string) (func(i
 	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use xlsx, pdf, csv, json, sormas or iris")
 }
 
-// writeFileAtomic writes a new file (mode 0600, it holds contact data) via
-// a temporary file in the same directory, so that a failure never leaves a
-// partial file under the final name, and an existing file is never replaced.
+// writeFileAtomic writes a new file (mode 0600, it holds contact data)
+// that appears only complete, under its name, and never replaces an
+// existing one. On Linux it is written as an unnamed file (O_TMPFILE) and
+// linked into place when complete, so that a process killed half-way
+// leaves nothing behind, not even a partial file; elsewhere (or on a file
+// system without unnamed files) through a temporary file in the same
+// directory, removed unless the process is killed.
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".registry-*")
+	f, link, err := createUnnamed(filepath.Dir(path))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
+	bw := bufio.NewWriter(f)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if err == nil {
+		err = link(path)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// createUnnamedTemp is createUnnamed's fallback: a named temporary file,
+// linked to its name when complete and removed on close.
+func createUnnamedTemp(dir string) (*os.File, func(string) error, error) {
+	tmp, err := os.CreateTemp(dir, ".registry-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	link := func(path string) error {
+		defer os.Remove(tmp.Name())
+		return os.Link(tmp.Name(), path)
+	}
+	return tmp, link, nil
 }

@@ -98,7 +98,7 @@ func (a *app) runExport(ctx context.Context, id string, o *exportOptions) error 
 			return fmt.Errorf("write %s (the export is recorded; run the export again after a new approval): %w", o.out, err)
 		}
 		_, err = fmt.Fprintf(a.stdout, "wrote %d records of request %s (case %s) to %s\nsha256 %s\n",
-			req.ExportCount, req.ID, req.CaseRef, o.out, req.ExportDigest)
+			req.ExportCount, req.ID, req.CaseRef, o.out, digestForms(req.ExportDigest))
 		return err
 	})
 }

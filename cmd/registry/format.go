@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -50,4 +52,15 @@ func confirm(question string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// digestForms shows a hex SHA-256 digest in both forms a person may have
+// to compare it with: hex (export_digest of the request, registry export)
+// and base64 (the Repr-Digest header of the download).
+func digestForms(hexDigest string) string {
+	sum, err := hex.DecodeString(hexDigest)
+	if err != nil || len(sum) == 0 {
+		return hexDigest
+	}
+	return fmt.Sprintf("%s (hex, as export_digest) = %s (base64, as Repr-Digest)", hexDigest, base64.StdEncoding.EncodeToString(sum))
 }

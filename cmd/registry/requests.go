@@ -145,7 +145,7 @@ func printRequest(w io.Writer, r *registry.TraceRequest, set *registry.ApproverS
 		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", localp(r.DecidedAt)},
 		{"decision note", dash(escaped(r.DecisionNote))}, {"approval expires", localp(r.ExpiresAt)},
 		{"exported at", localp(r.ExportedAt)}, {"records exported", fmt.Sprint(r.ExportCount)},
-		{"export digest", dash(r.ExportDigest)},
+		{"export digest", dash(digestForms(r.ExportDigest))},
 	}
 	for _, a := range r.Approvals {
 		state := a.Decision

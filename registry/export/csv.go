@@ -44,7 +44,7 @@ var csvColumns = []string{
 	"Aktenzeichen", "Besuchs-ID", "Standort", "Bereich", "Ankunft", "Verlassen",
 	"Verlassen automatisch gesetzt", "max. Kontaktdauer (Minuten)", "Vorname", "Nachname",
 	"Straße", "Hausnummer", "PLZ", "Ort", "Telefon", "E-Mail", "Besuchte Person", "Termin",
-	"Hinweis zum Termin",
+	"Ohne Termin (Grund)", "Hinweis zum Termin",
 }
 
 // WriteCSV writes b's records as a CSV file for spreadsheets: UTF-8 with a
@@ -52,7 +52,7 @@ var csvColumns = []string{
 // the German titles health offices use (Aktenzeichen, Besuchs-ID, Standort,
 // Bereich, Ankunft, Verlassen, Verlassen automatisch gesetzt (ja/nein),
 // max. Kontaktdauer (Minuten), Vorname, Nachname, Straße, Hausnummer, PLZ,
-// Ort, Telefon, E-Mail, Besuchte Person, Termin, Hinweis zum Termin), one row per record, cells
+// Ort, Telefon, E-Mail, Besuchte Person, Termin, Ohne Termin (Grund), Hinweis zum Termin), one row per record, cells
 // separated by sep (',', ';' for German Excel, or a tab; EINVALID
 // otherwise), RFC 4180 quoting, CRLF line ends. Times are RFC 3339 in
 // TimeZone; a visit still open at the export says so in "Verlassen"
@@ -103,7 +103,7 @@ func csvRow(h *Header, r *Record) []string {
 		csvCell(c.GivenName, false), csvCell(c.FamilyName, false), csvCell(c.Street, false),
 		csvCell(c.HouseNumber, true), csvCell(c.Postcode, true), csvCell(c.City, false),
 		csvCell(c.Phone, true), csvCell(c.Email, false), csvCell(c.Host, false),
-		csvCell(c.Appointment, false), csvCell(r.Note, false),
+		csvCell(c.Appointment, false), csvCell(walkInText(c.WalkIn), false), csvCell(r.Note, false),
 	}
 }
 

@@ -96,6 +96,7 @@ func sampleBundle() *Bundle {
 	}
 	d := *c
 	d.GivenName, d.Phone, d.VisitID = "=HYPERLINK(\"http://x\",\"y\")", "0351 1234", "fedcba9876543210fedcba9876543210"
+	d.WalkIn = "urgent"
 	return &Bundle{
 		Header: Header{Format: Format, RequestID: "r1", CaseRef: "GA-2021/0815", From: in, To: in.Add(time.Hour), Sites: []string{"rathaus"}, Count: 2},
 		Records: []Record{
@@ -125,9 +126,9 @@ func TestWriteCSV(t *testing.T) {
 			}
 			want := [][]string{csvColumns,
 				{"GA-2021/0815", "0123456789abcdef0123456789abcdef", "rathaus", "Bürgerbüro", "2021-03-05T14:30:00+01:00", "2021-03-05T15:15:00+01:00", "ja", "45",
-					"Zoë", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "+49 351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "'=kommt mit Dolmetscherin"},
+					"Zoë", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "+49 351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "", "'=kommt mit Dolmetscherin"},
 				{"GA-2021/0815", "fedcba9876543210fedcba9876543210", "rathaus", "", "2021-03-05T14:30:00+01:00", "noch anwesend (kein Verlassen erfasst)", "nein", "60",
-					"'=HYPERLINK(\"http://x\",\"y\")", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "0351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", ""},
+					"'=HYPERLINK(\"http://x\",\"y\")", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "0351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "ohne Termin: Dringende Angelegenheit (Notfall)", ""},
 			}
 			if !reflect.DeepEqual(rows, want) {
 				t.Errorf("rows =\n%q\nwant\n%q", rows, want)

@@ -90,6 +90,9 @@ func WriteIRIS(w io.Writer, src Source) error {
 		if c.Appointment != "" {
 			info = "Termin: " + c.Appointment + "; " + info
 		}
+		if c.WalkIn != "" {
+			info = walkInText(c.WalkIn) + "; " + info
+		}
 		if r.Note != "" {
 			info += "; Hinweis zum Termin: " + r.Note
 		}

@@ -304,13 +304,19 @@ func parseFODSSheets(data []byte) (map[string][][]odsCell, []string, error) {
 				}
 				paras++
 				inPara = true
-			case "s":
-				n, _ := strconv.Atoi(attr(el, "c"))
-				cell.text += strings.Repeat(" ", max(n, 1))
+			case "s": // also in page headers and footers, outside any cell
+				if cell != nil {
+					n, _ := strconv.Atoi(attr(el, "c"))
+					cell.text += strings.Repeat(" ", max(n, 1))
+				}
 			case "tab":
-				cell.text += "\t"
+				if cell != nil {
+					cell.text += "\t"
+				}
 			case "line-break":
-				cell.text += "\n"
+				if cell != nil {
+					cell.text += "\n"
+				}
 			}
 		case xml.EndElement:
 			switch el.Name.Local {

@@ -85,8 +85,8 @@ func TestNotes(t *testing.T) {
 					t.Fatalf("xlsx rows = %d, %v", len(rows), err)
 				}
 				text = strings.Join(rows[0], "|") + "\n" + strings.Join(rows[1], "|")
-				if !strings.Contains(rows[0][15], "Termin") || rows[1][16] != b.Records[0].Note {
-					t.Errorf("xlsx note column: %q / %q", rows[0][16], rows[1][16])
+				if rows[0][17] != "Hinweis zum Termin" || rows[1][17] != b.Records[0].Note {
+					t.Errorf("xlsx note column: %q / %q", rows[0][17], rows[1][17])
 				}
 			}
 			if !strings.Contains(text, "0171 5550123") || format != "json" && format != "iris" && !strings.Contains(text, "Hinweis zum Termin") {

@@ -129,7 +129,7 @@ func (p *pdfDoc) newPage(title string) {
 	p.pdf.Cell(nil, title)
 	p.pdf.SetFont("regular", "", 8)
 	p.pdf.SetXY(pdfMargin, pdfH-pdfMargin+2)
-	p.pdf.Cell(nil, fmt.Sprintf("Aktenzeichen %s · Seite %d · vertraulich: Kontaktdaten nach § 28a IfSG, nur für die Kontaktnachverfolgung", p.caseRef, p.page))
+	p.pdf.Cell(nil, fmt.Sprintf("Aktenzeichen %s · Seite %d · vertraulich: Kontaktdaten, nur für die Kontaktnachverfolgung", p.caseRef, p.page))
 	p.y = pdfMargin + 9
 }
 
@@ -150,10 +150,11 @@ func (p *pdfDoc) fit(s string, width float64) string {
 }
 
 // wrap splits s (made printable) into lines of at most width at the
-// regular 8-point font, between words; a word wider than a line is cut
-// with "…".
+// regular 8-point font, between words; a word wider than a line (a long
+// e-mail address) is broken where it must, never cut off.
 func (p *pdfDoc) wrap(s string, width float64) []string {
 	p.pdf.SetFont("regular", "", 8)
+	fits := func(t string) bool { w, err := p.pdf.MeasureTextWidth(t); return err == nil && w <= width }
 	var lines []string
 	line := ""
 	for _, word := range strings.Fields(p.printable(s)) {
@@ -161,14 +162,23 @@ func (p *pdfDoc) wrap(s string, width float64) []string {
 		if line != "" {
 			next = line + " " + word
 		}
-		if w, err := p.pdf.MeasureTextWidth(next); err == nil && w <= width {
+		if fits(next) {
 			line = next
 			continue
 		}
 		if line != "" {
 			lines = append(lines, line)
 		}
-		line = p.fit(word, width)
+		line = word
+		for !fits(line) {
+			r := []rune(line)
+			n := len(r) - 1
+			for n > 1 && !fits(string(r[:n])) {
+				n--
+			}
+			lines = append(lines, string(r[:n]))
+			line = string(r[n:])
+		}
 	}
 	if line != "" {
 		lines = append(lines, line)
@@ -197,16 +207,20 @@ func (p *pdfDoc) cover(rows [][2]string) {
 	}
 }
 
-// timeline draws the bars, a page at a time.
+// timeline draws the bars, a page at a time, on the scale of the
+// requested window: a stay that begins before the window or runs on
+// after it (a visit still open at the export runs until its automatic
+// check-out) is cut at the edge and marked there with an arrow, so that
+// every bar keeps a readable width.
 func (p *pdfDoc) timeline(h *Header, bars []bar) {
 	sortBars(bars)
-	from, to, slot := timelineSpan(h, bars)
+	from, to, slot := timelineSpan(h)
 	x0, width := pdfMargin+pdfLabelW, pdfW-2*pdfMargin-pdfLabelW
 	scale := width / float64(to.Sub(from))
 	xOf := func(t time.Time) float64 {
 		return x0 + float64(maxTime(from, minTime(to, t)).Sub(from))*scale
 	}
-	title := fmt.Sprintf("Zeitleiste %s bis %s: gelb der angefragte Zeitraum, dunkel die Anwesenheit darin", germanTime(h.From), germanTime(h.To))
+	title := fmt.Sprintf("Zeitleiste %s bis %s: gelb der angefragte Zeitraum, dunkel die Anwesenheit darin, Pfeil: Aufenthalt reicht darüber hinaus", germanTime(h.From), germanTime(h.To))
 	top := 0.0
 	start := func() {
 		p.newPage(title)
@@ -249,25 +263,54 @@ func (p *pdfDoc) timeline(h *Header, bars []bar) {
 		p.pdf.SetXY(pdfMargin+2, p.y+0.8)
 		until := germanClock(b.to)
 		if b.open {
-			until = "noch da"
+			until = "offen"
 		}
 		p.pdf.Cell(nil, p.fit(b.label, pdfLabelW-28)+"  "+germanClock(b.from)+"–"+until)
 		x1, x2 := xOf(b.from), xOf(b.to)
-		p.rect(x1, p.y+1, max(x2-x1, 0.6), pdfRow-2, 122, 156, 198)
+		p.rect(x1, p.y+1, max(x2-x1, 0.8), pdfRow-2, 122, 156, 198)
 		if in1, in2 := maxTime(b.from, h.From), minTime(b.to, h.To); in1.Before(in2) {
-			p.rect(xOf(in1), p.y+1, max(xOf(in2)-xOf(in1), 0.6), pdfRow-2, 31, 78, 121)
+			p.rect(xOf(in1), p.y+1, max(xOf(in2)-xOf(in1), 0.8), pdfRow-2, 31, 78, 121)
+		}
+		if b.from.Before(from) {
+			p.arrow(x1, p.y+pdfRow/2, -1)
+		}
+		if b.open || b.to.After(to) {
+			p.arrow(x2, p.y+pdfRow/2, +1)
 		}
 		p.y += pdfRow
 	}
 }
 
-// pdfColumns of the contact list, widths in millimetres.
+// arrow draws a small black triangle at x, y pointing left (dir -1) or
+// right (+1): the stay goes on beyond the window.
+func (p *pdfDoc) arrow(x, y, dir float64) {
+	p.pdf.SetFillColor(0, 0, 0)
+	p.pdf.Polygon([]gopdf.Point{{X: x, Y: y - 1.6}, {X: x, Y: y + 1.6}, {X: x + dir*2.4, Y: y}}, "F")
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// pdfColumns of the contact list, widths in millimetres (the page's
+// width between the margins). Every cell wraps within its column: a row
+// is as high as its longest cell, and nothing is cut off.
 var pdfColumns = []struct {
 	title string
 	width float64
 }{
-	{"Name", 40}, {"Anschrift", 52}, {"Telefon", 30}, {"E-Mail", 32}, {"Standort · Bereich", 33},
-	{"Ankunft", 24}, {"Verlassen", 40}, {"Kontakt", 20},
+	{"Name", 32}, {"Anschrift", 36}, {"Telefon", 24}, {"E-Mail", 28}, {"Standort", 24}, {"Bereich", 20},
+	{"Termin, Person", 24}, {"Ankunft", 25}, {"Verlassen", 42}, {"Kontakt", 18},
 }
 
 func (p *pdfDoc) contacts(h *Header, recs []Record) {
@@ -287,9 +330,12 @@ func (p *pdfDoc) contacts(h *Header, recs []Record) {
 	header()
 	for i := range recs {
 		r := &recs[i]
-		c := r.Contact
-		if c == nil {
-			c = &registry.Contact{}
+		c := contactOf(r)
+		cells := make([][]string, len(pdfColumns))
+		lines := 1
+		for j, text := range pdfCells(h, r, c) {
+			cells[j] = p.wrap(text, pdfColumns[j].width-1.5)
+			lines = max(lines, len(cells[j]))
 		}
 		var note []string
 		if r.Note != "" {
@@ -300,37 +346,52 @@ func (p *pdfDoc) contacts(h *Header, recs []Record) {
 			}
 			note = p.wrap(label+": "+r.Note, pdfW-2*pdfMargin-5.5)
 		}
-		if p.y+float64(1+len(note))*pdfRow > pdfH-pdfMargin-pdfFooterGap {
+		if p.y+float64(lines+len(note))*pdfRow > pdfH-pdfMargin-pdfFooterGap {
 			header()
-		}
-		out := departureText(h, r)
-		if r.CheckOut == nil {
-			out = "noch anwesend"
-			if h.MaxStayMinutes > 0 {
-				auto := r.CheckIn.Add(time.Duration(h.MaxStayMinutes) * time.Minute)
-				out = "noch da, autom. " + auto.In(localZone()).Format("02.01. 15:04")
-			}
-		} else if r.CheckoutAuto {
-			out = germanTime(*r.CheckOut) + " autom."
-		}
-		cells := []string{
-			c.FamilyName + ", " + c.GivenName,
-			strings.TrimSpace(c.Street+" "+c.HouseNumber) + ", " + strings.TrimSpace(c.Postcode+" "+c.City),
-			c.Phone, c.Email, h.SiteName(r.Site) + " · " + orDash(r.Area), germanTime(r.CheckIn), out,
-			minutesText(r.ContactMinutes),
 		}
 		p.pdf.SetFont("regular", "", 8)
 		x := pdfMargin
 		for j, col := range pdfColumns {
-			p.pdf.SetXY(x, p.y)
-			p.pdf.Cell(nil, p.fit(cells[j], col.width-1.5))
+			for k, line := range cells[j] {
+				p.pdf.SetXY(x, p.y+float64(k)*(pdfRow-1.2))
+				p.pdf.Cell(nil, line)
+			}
 			x += col.width
 		}
-		p.y += pdfRow
+		p.y += float64(lines-1)*(pdfRow-1.2) + pdfRow
 		for _, line := range note {
 			p.pdf.SetXY(pdfMargin+4, p.y)
 			p.pdf.Cell(nil, line)
 			p.y += pdfRow
 		}
+		p.pdf.SetStrokeColor(220, 220, 220)
+		p.pdf.Line(pdfMargin, p.y-0.8, pdfW-pdfMargin, p.y-0.8)
+	}
+}
+
+// pdfCells are the texts of a record's row of the contact list, one per
+// pdfColumns.
+func pdfCells(h *Header, r *Record, c *registry.Contact) []string {
+	out := departureText(h, r)
+	if r.CheckOut == nil {
+		out = "noch anwesend"
+		if h.MaxStayMinutes > 0 {
+			auto := r.CheckIn.Add(time.Duration(h.MaxStayMinutes) * time.Minute)
+			out = "noch da, autom. " + auto.In(localZone()).Format("02.01. 15:04")
+		}
+	} else if r.CheckoutAuto {
+		out = germanTime(*r.CheckOut) + " autom."
+	}
+	var visit []string
+	for _, s := range []string{c.Appointment, c.Host, walkInText(c.WalkIn)} {
+		if s != "" {
+			visit = append(visit, s)
+		}
+	}
+	return []string{
+		c.FamilyName + ", " + c.GivenName,
+		strings.TrimSpace(c.Street+" "+c.HouseNumber) + ", " + strings.TrimSpace(c.Postcode+" "+c.City),
+		c.Phone, c.Email, h.SiteName(r.Site), orDash(r.Area), strings.Join(visit, "; "),
+		germanTime(r.CheckIn), out, minutesText(r.ContactMinutes),
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cityhall/registry/registry"
 )
 
 // The health office's outputs (workbook, PDF) speak German: the tracers
@@ -101,4 +103,14 @@ func coverRows(h *Header, digest string, decrypted time.Time) [][2]string {
 			"Wer beim Export noch anwesend war, gilt bis zur automatischen Abmeldung als anwesend."},
 	)
 	return rows
+}
+
+// walkInText is a walk-in reason in words: "ohne Termin: Dringende
+// Angelegenheit (Notfall)", "" for a visit with an appointment or at a
+// site that needs none.
+func walkInText(code string) string {
+	if code == "" {
+		return ""
+	}
+	return "ohne Termin: " + registry.WalkInLabel(code)
 }

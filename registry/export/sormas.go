@@ -103,6 +103,9 @@ func involvement(r *Record) string {
 	if c := r.Contact; c != nil && c.Appointment != "" {
 		fmt.Fprintf(&b, ", Termin: %s", c.Appointment)
 	}
+	if c := r.Contact; c != nil && c.WalkIn != "" {
+		fmt.Fprintf(&b, ", %s", walkInText(c.WalkIn))
+	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, ", Hinweis zum Termin: %s", r.Note)
 	}

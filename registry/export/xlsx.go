@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/cityhall/registry/registry"
 )
 
@@ -19,114 +17,90 @@ const (
 	sheetTimeline = "Zeitleiste"
 )
 
-// xlsxColumns are the contact sheet's columns with their widths.
+// xlsxColumns are the contact sheet's columns with their widths (in
+// characters; the sheet prints in landscape with all columns on the page
+// width, every text cell wrapping within its column).
 var xlsxColumns = []struct {
 	title string
 	width float64
 }{
-	{"Nachname", 18}, {"Vorname", 16}, {"Straße", 20}, {"Hausnummer", 8}, {"PLZ", 7}, {"Ort", 16},
-	{"Telefon", 17}, {"E-Mail", 24}, {"Standort", 20}, {"Bereich", 14}, {"Ankunft", 16}, {"Verlassen", 16},
-	{"Verlassen (Hinweis)", 30}, {"Kontaktdauer (Minuten)", 11}, {"Besuchte Person", 16}, {"Termin", 10},
-	{"Hinweis zum Termin", 30}, {"Besuchs-ID", 34},
+	{"Nachname", 16}, {"Vorname", 14}, {"Straße", 18}, {"Hausnummer", 7}, {"PLZ", 7}, {"Ort", 14},
+	{"Telefon", 16}, {"E-Mail", 22}, {"Standort", 18}, {"Bereich", 14}, {"Ankunft", 15}, {"Verlassen", 15},
+	{"Verlassen (Hinweis)", 24}, {"Kontaktdauer (Minuten)", 10}, {"Besuchte Person", 16}, {"Termin", 9},
+	{"Ohne Termin (Grund)", 14}, {"Hinweis zum Termin", 26}, {"Besuchs-ID", 34},
 }
 
 // maxTimelineRows bounds the timeline sheet: beyond it a tracer filters the
 // contact list instead.
 const maxTimelineRows = 2000
 
-// WriteXLSX writes the bundle as an Excel workbook (github.com/xuri/excelize):
+// WriteXLSX writes the bundle as an Excel workbook:
 //
 //   - "Fall": the case reference, office, legal basis, window, sites (display
 //     names) and areas, who approved and when, the number of records, when the
 //     bundle was made and decrypted, and the bundle's digest;
 //   - "Kontakte": one row per visit. Every personal field is a text cell
-//     (type string, number format "@"): never a formula, never converted to a
-//     number or date, so "=1+1", "0815", "12.11." and "+4929312010" stay
+//     (number format "@", an inline string): never a formula, never converted
+//     to a number or date, so "=1+1", "0815", "12.11." and "+4929312010" stay
 //     exactly what the visitor gave, with no prefix. Arrival and departure are
 //     date-time cells in German local time ("TT.MM.JJJJ hh:mm"); a visit open
 //     at the export has no departure time and says so in "Verlassen
-//     (Hinweis)"; contact minutes are numbers. Header row frozen, filters on,
-//     printed in landscape on A4, all columns on the page width, the header
-//     row repeated on every page;
+//     (Hinweis)"; contact minutes are numbers. Every text cell wraps in its
+//     column and each row is as high as its longest cell, so that nothing is
+//     cut or overprinted on paper. Header row frozen, filters on, printed in
+//     landscape on A4, all columns on the page width, the header row
+//     repeated on every page, the print area the list;
 //   - "Zeitleiste": one row per visit (up to maxTimelineRows), grouped by
-//     site and area, with the window's time slots as columns: a visit's slots
-//     are filled, the requested window is shaded, so that who overlapped
-//     whom, and for how long, shows at a glance.
+//     site and area, with the requested window's time slots as columns: a
+//     visit's slots are filled, the requested window is shaded, a stay that
+//     runs on beyond the window is marked with an arrow, so that who
+//     overlapped whom, and for how long, shows at a glance.
 //
-// The contact sheet is streamed: memory grows with the timeline's few
-// fields per visit, not with the contacts. Beyond a few MiB excelize spills
-// the sheets into temporary files in tmpDir ("" for the system's): pass a
-// private directory (crypto.ScratchDir.Dir), since they hold contact data.
+// The workbook is streamed into w (see workbook): memory grows with the
+// timeline's few fields per visit, not with the contacts, and no
+// temporary file is written. tmpDir is not used any more; it is kept for
+// the callers' signature.
 func WriteXLSX(w io.Writer, src Source, decrypted time.Time, tmpDir string) error {
-	f := excelize.NewFile(excelize.Options{TmpDir: tmpDir})
-	defer f.Close()
-	st, err := newXLSXStyles(f)
-	if err != nil {
-		return err
-	}
-	if err := f.SetSheetName("Sheet1", sheetCase); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
-	if _, err := f.NewSheet(sheetContacts); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
+	wb := newWorkbook(w)
+	st := newXLSXStyles(wb)
 	h := src.BundleHeader()
-	bars, n, err := writeContacts(f, st, src)
+	bars, n, err := writeContacts(wb, st, src)
 	if err != nil {
 		return err
 	}
-	if err := writeTimeline(f, st, h, bars); err != nil {
+	if err := writeTimeline(wb, st, h, bars); err != nil {
 		return err
 	}
-	if err := writeCover(f, st, coverRows(h, src.BundleDigest(), decrypted), n, len(bars)); err != nil {
+	if err := writeCover(wb, st, coverRows(h, src.BundleDigest(), decrypted), n, len(bars)); err != nil {
 		return err
 	}
-	f.SetActiveSheet(0)
-	if _, err := f.WriteTo(w); err != nil {
+	if err := wb.close(); err != nil {
 		return fmt.Errorf("write xlsx: %w", err)
 	}
 	return nil
 }
 
 type xlsxStyles struct {
-	bold, text, date, number, wrap, slot, window, both, group, slotHead int
+	bold, text, date, number, slot, window, both, group, slotHead styleID
 }
 
-func newXLSXStyles(f *excelize.File) (*xlsxStyles, error) {
-	dateFmt := "dd.mm.yyyy hh:mm"
-	var st xlsxStyles
-	for _, s := range []struct {
-		id    *int
-		style *excelize.Style
-	}{
-		{&st.bold, &excelize.Style{Font: &excelize.Font{Bold: true}, NumFmt: 49, Alignment: &excelize.Alignment{Vertical: "top", WrapText: true},
-			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"#DDE6F0"}}}},
-		{&st.text, &excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{Vertical: "top"}}},
-		{&st.wrap, &excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{Vertical: "top", WrapText: true}}},
-		{&st.date, &excelize.Style{CustomNumFmt: &dateFmt, Alignment: &excelize.Alignment{Vertical: "top"}}},
-		{&st.number, &excelize.Style{NumFmt: 1, Alignment: &excelize.Alignment{Vertical: "top"}}},
-		{&st.slot, &excelize.Style{Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"#7A9CC6"}}}},
-		{&st.window, &excelize.Style{Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"#FFF2CC"}}}},
-		{&st.both, &excelize.Style{Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"#1F4E79"}}}},
-		{&st.group, &excelize.Style{Font: &excelize.Font{Bold: true}, NumFmt: 49}},
-		{&st.slotHead, &excelize.Style{Font: &excelize.Font{Bold: true, Size: 8}, NumFmt: 49}},
-	} {
-		id, err := f.NewStyle(s.style)
-		if err != nil {
-			return nil, fmt.Errorf("xlsx style: %w", err)
-		}
-		*s.id = id
+func newXLSXStyles(wb *workbook) *xlsxStyles {
+	return &xlsxStyles{
+		bold:     wb.style(cellStyle{bold: true, numFmt: "@", vertical: "top", wrap: true, fill: "DDE6F0"}),
+		text:     wb.style(cellStyle{numFmt: "@", vertical: "top", wrap: true}),
+		date:     wb.style(cellStyle{numFmt: "dd.mm.yyyy hh:mm", vertical: "top"}),
+		number:   wb.style(cellStyle{numFmt: "0", vertical: "top"}),
+		slot:     wb.style(cellStyle{fill: "7A9CC6"}),
+		window:   wb.style(cellStyle{fill: "FFF2CC"}),
+		both:     wb.style(cellStyle{fill: "1F4E79"}),
+		group:    wb.style(cellStyle{bold: true, numFmt: "@"}),
+		slotHead: wb.style(cellStyle{bold: true, size: 8, numFmt: "@"}),
 	}
-	return &st, nil
 }
 
-// excelTime is t's German wall-clock time, which excelize writes as an
-// Excel serial date: the cell shows the local time whatever zone the
-// spreadsheet program runs in.
-func excelTime(t time.Time) time.Time {
-	l := t.In(localZone())
-	return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, time.UTC)
-}
+// excelTime is t in German time, which the workbook writes as the
+// wall-clock serial date it shows.
+func excelTime(t time.Time) time.Time { return t.In(localZone()) }
 
 // bar is what the timeline needs of a visit.
 type bar struct {
@@ -135,104 +109,80 @@ type bar struct {
 	open              bool
 }
 
-func text(v string, style int) excelize.Cell {
-	return excelize.Cell{Value: clean(v), StyleID: style}
+func contactWidths() []float64 {
+	widths := make([]float64, len(xlsxColumns))
+	for i, c := range xlsxColumns {
+		widths[i] = c.width
+	}
+	return widths
 }
 
 // writeContacts streams the contact sheet and returns the timeline's bars
 // (at most maxTimelineRows) and the number of records.
-func writeContacts(f *excelize.File, st *xlsxStyles, src Source) ([]bar, int, error) {
-	// The stream writer writes the sheet's properties when it starts and
-	// the page setup when it flushes: set them first.
-	if err := printLayout(f, sheetContacts); err != nil {
+func writeContacts(wb *workbook, st *xlsxStyles, src Source) ([]bar, int, error) {
+	widths := contactWidths()
+	sh, err := wb.newSheet(sheetOptions{name: sheetContacts, widths: widths, freezeRows: 1, filter: true, printTitles: 1, landscape: true})
+	if err != nil {
 		return nil, 0, err
 	}
-	sw, err := f.NewStreamWriter(sheetContacts)
-	if err != nil {
-		return nil, 0, fmt.Errorf("xlsx: %w", err)
-	}
+	head := make([]cell, len(xlsxColumns))
 	for i, c := range xlsxColumns {
-		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
-			return nil, 0, fmt.Errorf("xlsx: %w", err)
-		}
+		head[i] = textCell(c.title, st.bold)
 	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-		return nil, 0, fmt.Errorf("xlsx: %w", err)
-	}
-	head := make([]any, len(xlsxColumns))
-	for i, c := range xlsxColumns {
-		head[i] = text(c.title, st.bold)
-	}
-	if err := sw.SetRow("A1", head, excelize.RowOpts{Height: 30}); err != nil {
-		return nil, 0, fmt.Errorf("xlsx: %w", err)
+	if err := sh.addRow(wrappedHeight(head, widths), head...); err != nil {
+		return nil, 0, err
 	}
 	h := src.BundleHeader()
 	var bars []bar
 	n := 0
+	row := make([]cell, 0, len(xlsxColumns))
 	for r, err := range src.All() {
 		if err != nil {
 			return nil, 0, err
 		}
 		n++
-		c := r.Contact
-		if c == nil {
-			c = &registry.Contact{}
-		}
-		out := excelize.Cell{StyleID: st.text}
-		note := ""
-		if r.CheckOut != nil {
-			out = excelize.Cell{Value: excelTime(*r.CheckOut), StyleID: st.date}
-			if r.CheckoutAuto {
-				note = "automatisch abgemeldet"
-			}
-		} else {
-			note = openText(h, r)
-		}
-		row := []any{
-			text(c.FamilyName, st.text), text(c.GivenName, st.text), text(c.Street, st.text), text(c.HouseNumber, st.text),
-			text(c.Postcode, st.text), text(c.City, st.text), text(c.Phone, st.text), text(c.Email, st.text),
-			text(h.SiteName(r.Site), st.text), text(r.Area, st.text),
-			excelize.Cell{Value: excelTime(r.CheckIn), StyleID: st.date}, out, text(note, st.wrap),
-			excelize.Cell{Value: r.ContactMinutes, StyleID: st.number},
-			text(c.Host, st.text), text(c.Appointment, st.text), text(r.Note, st.wrap), text(r.VisitID, st.text),
-		}
-		cell, _ := excelize.CoordinatesToCellName(1, n+1)
-		if err := sw.SetRow(cell, row); err != nil {
-			return nil, 0, fmt.Errorf("xlsx: %w", err)
+		row = contactRow(row[:0], h, r, st)
+		if err := sh.addRow(wrappedHeight(row, widths), row...); err != nil {
+			return nil, 0, err
 		}
 		if len(bars) < maxTimelineRows {
+			c := contactOf(r)
 			bars = append(bars, bar{site: h.SiteName(r.Site), area: r.Area, label: clean(c.FamilyName + ", " + c.GivenName),
 				from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil})
 		}
 	}
-	// The filter goes into the sheet's settings, which the stream writer
-	// writes at Flush.
-	last, _ := excelize.CoordinatesToCellName(len(xlsxColumns), n+1)
-	if err := f.AutoFilter(sheetContacts, "A1:"+last, nil); err != nil {
-		return nil, 0, fmt.Errorf("xlsx: %w", err)
-	}
-	if err := sw.Flush(); err != nil {
-		return nil, 0, fmt.Errorf("xlsx: %w", err)
-	}
-	return bars, n, nil
+	return bars, n, sh.close()
 }
 
-// printLayout prints a sheet on A4 landscape, all columns on the page
-// width, the first row on every page.
-func printLayout(f *excelize.File, sheet string) error {
-	a4, landscape, one, tall := 9, "landscape", 1, 0
-	fit := true
-	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{Size: &a4, Orientation: &landscape, FitToWidth: &one, FitToHeight: &tall}); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+// contactOf is r's contact, or an empty one.
+func contactOf(r *Record) *registry.Contact {
+	if r.Contact == nil {
+		return &registry.Contact{}
 	}
-	if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: &fit}); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+	return r.Contact
+}
+
+// contactRow appends r's cells to row.
+func contactRow(row []cell, h *Header, r *Record, st *xlsxStyles) []cell {
+	c := contactOf(r)
+	out, note := styledCell(st.text), ""
+	if r.CheckOut != nil {
+		out = timeCell(excelTime(*r.CheckOut), st.date)
+		if r.CheckoutAuto {
+			note = "automatisch abgemeldet"
+		}
+	} else {
+		note = openText(h, r)
 	}
-	err := f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", RefersTo: "'" + sheet + "'!$1:$1", Scope: sheet})
-	if err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
-	return nil
+	return append(row,
+		textCell(c.FamilyName, st.text), textCell(c.GivenName, st.text), textCell(c.Street, st.text), textCell(c.HouseNumber, st.text),
+		textCell(c.Postcode, st.text), textCell(c.City, st.text), textCell(c.Phone, st.text), textCell(c.Email, st.text),
+		textCell(h.SiteName(r.Site), st.text), textCell(r.Area, st.text),
+		timeCell(excelTime(r.CheckIn), st.date), out, textCell(note, st.text),
+		numberCell(float64(r.ContactMinutes), st.number),
+		textCell(c.Host, st.text), textCell(c.Appointment, st.text), textCell(walkInText(c.WalkIn), st.text),
+		textCell(r.Note, st.text), textCell(r.VisitID, st.text),
+	)
 }
 
 // timelineSlot returns the slot length for a span: the shortest of 5, 10,
@@ -246,40 +196,19 @@ func timelineSlot(span time.Duration) time.Duration {
 	return 4 * time.Hour
 }
 
-// timelineSpan is the span the timeline shows: the window, widened to the
-// stays that overlap it, by at most six hours on either side (an open
-// visit's bar runs off the edge), on slot boundaries.
-func timelineSpan(h *Header, bars []bar) (from, to time.Time, slot time.Duration) {
+// timelineSpan is the span the timeline shows: the requested window, on
+// slot boundaries. A stay that reaches beyond it (a visit still open at
+// the export runs until its automatic check-out, often the next day) is
+// cut at the window's edge and marked with an arrow, so that closed
+// visits keep their width instead of shrinking to ticks.
+func timelineSpan(h *Header) (from, to time.Time, slot time.Duration) {
 	from, to = h.From, h.To
-	for _, b := range bars {
-		if b.from.Before(from) {
-			from = b.from
-		}
-		if b.to.After(to) {
-			to = b.to
-		}
-	}
-	from, to = maxTime(from, h.From.Add(-6*time.Hour)), minTime(to, h.To.Add(6*time.Hour))
 	slot = timelineSlot(to.Sub(from))
 	from = from.Truncate(slot)
 	if t := to.Truncate(slot); t.Before(to) {
 		to = t.Add(slot)
 	}
 	return from, to, slot
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // sortBars orders bars by site, area and arrival.
@@ -295,92 +224,81 @@ func sortBars(bars []bar) {
 	})
 }
 
-func writeTimeline(f *excelize.File, st *xlsxStyles, h *Header, bars []bar) error {
-	if _, err := f.NewSheet(sheetTimeline); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
+func writeTimeline(wb *workbook, st *xlsxStyles, h *Header, bars []bar) error {
 	sortBars(bars)
-	from, to, slot := timelineSpan(h, bars)
+	from, to, slot := timelineSpan(h)
 	slots := int(to.Sub(from) / slot)
-	if err := printLayout(f, sheetTimeline); err != nil {
+	const lead = 3 // name, arrival, departure
+	widths := append([]float64{26, 7, 8}, slices.Repeat([]float64{2.2}, slots)...)
+	sh, err := wb.newSheet(sheetOptions{name: sheetTimeline, widths: widths, freezeRows: 2, freezeCols: lead, printTitles: 2, landscape: true})
+	if err != nil {
 		return err
 	}
-	sw, err := f.NewStreamWriter(sheetTimeline)
-	if err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+	title := textCell(fmt.Sprintf("Zeitleiste %s bis %s, ein Kästchen = %d Minuten; gelb: angefragter Zeitraum, blau: anwesend, dunkelblau: anwesend im Zeitraum; ◀ ▶: Aufenthalt reicht über den Zeitraum hinaus",
+		germanTime(h.From), germanTime(h.To), int(slot/time.Minute)), st.group)
+	if err := sh.addRow(0, title); err != nil {
+		return err
 	}
-	const lead = 3 // name, arrival, departure
-	sw.SetColWidth(1, 1, 26)
-	sw.SetColWidth(2, 3, 7)
-	if slots > 0 {
-		sw.SetColWidth(lead+1, lead+slots, 2.2)
-	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, XSplit: lead, YSplit: 2, TopLeftCell: "D3", ActivePane: "bottomRight"}); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
-	title := []any{text(fmt.Sprintf("Zeitleiste %s bis %s, ein Kästchen = %d Minuten; gelb: angefragter Zeitraum, blau: anwesend, dunkelblau: anwesend im Zeitraum",
-		germanTime(h.From), germanTime(h.To), int(slot/time.Minute)), st.group)}
-	if err := sw.SetRow("A1", title); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
-	head := []any{text("Person", st.bold), text("von", st.bold), text("bis", st.bold)}
+	head := []cell{textCell("Person", st.bold), textCell("von", st.bold), textCell("bis", st.bold)}
 	for i := range slots {
 		t := from.Add(time.Duration(i) * slot)
-		style := st.slotHead
-		if inWindow(h, t, slot) {
-			style = st.window
-		}
-		if i%4 == 0 {
-			// Labels overflow into the next, empty cells.
-			head = append(head, excelize.Cell{Value: germanClock(t), StyleID: st.slotHead})
-		} else {
-			head = append(head, excelize.Cell{StyleID: style})
+		switch {
+		case i%4 == 0: // labels overflow into the next, empty cells
+			head = append(head, textCell(germanClock(t), st.slotHead))
+		case inWindow(h, t, slot):
+			head = append(head, styledCell(st.window))
+		default:
+			head = append(head, cell{})
 		}
 	}
-	if err := sw.SetRow("A2", head); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+	if err := sh.addRow(0, head...); err != nil {
+		return err
 	}
-	row := 3
 	group := ""
+	cells := make([]cell, 0, lead+slots)
 	for _, b := range bars {
 		if g := b.site + " · " + orDash(b.area); g != group {
 			group = g
-			cell, _ := excelize.CoordinatesToCellName(1, row)
-			if err := sw.SetRow(cell, []any{text(g, st.group)}); err != nil {
-				return fmt.Errorf("xlsx: %w", err)
-			}
-			row++
-		}
-		until := germanClock(b.to)
-		if b.open {
-			until += "?"
-		}
-		cells := []any{text(b.label, st.text), text(germanClock(b.from), st.text), text(until, st.text)}
-		for i := range slots {
-			t := from.Add(time.Duration(i) * slot)
-			present := b.from.Before(t.Add(slot)) && b.to.After(t)
-			win := inWindow(h, t, slot)
-			switch {
-			case present && win:
-				cells = append(cells, excelize.Cell{StyleID: st.both})
-			case present:
-				cells = append(cells, excelize.Cell{StyleID: st.slot})
-			case win:
-				cells = append(cells, excelize.Cell{StyleID: st.window})
-			default:
-				cells = append(cells, nil)
+			if err := sh.addRow(0, textCell(g, st.group)); err != nil {
+				return err
 			}
 		}
-		cell, _ := excelize.CoordinatesToCellName(1, row)
-		if err := sw.SetRow(cell, cells); err != nil {
-			return fmt.Errorf("xlsx: %w", err)
+		cells = timelineRow(cells[:0], h, b, from, slot, slots, st)
+		if err := sh.addRow(0, cells...); err != nil {
+			return err
 		}
-		row++
 	}
-	if err := sw.Flush(); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+	return sh.close()
+}
+
+// timelineRow appends the cells of a visit's row of the timeline.
+func timelineRow(cells []cell, h *Header, b bar, from time.Time, slot time.Duration, slots int, st *xlsxStyles) []cell {
+	since, until := germanClock(b.from), germanClock(b.to)
+	if b.from.Before(from) {
+		since = "◀ " + germanTime(b.from)
 	}
-	return nil
+	if b.open {
+		until += " ▶ offen"
+	} else if !b.to.Before(from.Add(time.Duration(slots) * slot)) {
+		until += " ▶"
+	}
+	cells = append(cells, textCell(b.label, st.text), textCell(since, st.text), textCell(until, st.text))
+	for i := range slots {
+		t := from.Add(time.Duration(i) * slot)
+		present := b.from.Before(t.Add(slot)) && b.to.After(t)
+		win := inWindow(h, t, slot)
+		switch {
+		case present && win:
+			cells = append(cells, styledCell(st.both))
+		case present:
+			cells = append(cells, styledCell(st.slot))
+		case win:
+			cells = append(cells, styledCell(st.window))
+		default:
+			cells = append(cells, cell{})
+		}
+	}
+	return cells
 }
 
 // inWindow reports whether the slot starting at t overlaps the window.
@@ -395,29 +313,26 @@ func orDash(s string) string {
 	return s
 }
 
-func writeCover(f *excelize.File, st *xlsxStyles, rows [][2]string, n, bars int) error {
+func writeCover(wb *workbook, st *xlsxStyles, rows [][2]string, n, bars int) error {
 	if bars < n {
 		rows = append(rows, [2]string{"Zeitleiste", fmt.Sprintf("zeigt die ersten %d von %d Besuchen; filtern Sie die Kontaktliste", bars, n)})
 	}
-	f.SetColWidth(sheetCase, "A", "A", 34)
-	f.SetColWidth(sheetCase, "B", "B", 90)
-	f.SetCellValue(sheetCase, "A1", "Kontaktnachverfolgung: Besucherliste")
-	f.SetCellStyle(sheetCase, "A1", "A1", st.group)
-	for i, r := range rows {
-		a, _ := excelize.CoordinatesToCellName(1, i+3)
-		b, _ := excelize.CoordinatesToCellName(2, i+3)
-		if err := f.SetCellStr(sheetCase, a, r[0]); err != nil {
-			return fmt.Errorf("xlsx: %w", err)
-		}
-		if err := f.SetCellStr(sheetCase, b, clean(r[1])); err != nil {
-			return fmt.Errorf("xlsx: %w", err)
-		}
-		f.SetCellStyle(sheetCase, a, a, st.bold)
-		f.SetCellStyle(sheetCase, b, b, st.wrap)
+	widths := []float64{34, 90}
+	sh, err := wb.newSheet(sheetOptions{name: sheetCase, widths: widths, active: true})
+	if err != nil {
+		return err
 	}
-	a4, portrait, one, tall, fit := 9, "portrait", 1, 0, true
-	if err := f.SetSheetProps(sheetCase, &excelize.SheetPropsOptions{FitToPage: &fit}); err != nil {
-		return fmt.Errorf("xlsx: %w", err)
+	if err := sh.addRow(0, textCell("Kontaktnachverfolgung: Besucherliste", st.group)); err != nil {
+		return err
 	}
-	return f.SetPageLayout(sheetCase, &excelize.PageLayoutOptions{Size: &a4, Orientation: &portrait, FitToWidth: &one, FitToHeight: &tall})
+	if err := sh.addRow(0); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		cells := []cell{textCell(r[0], st.bold), textCell(r[1], st.text)}
+		if err := sh.addRow(wrappedHeight(cells, widths), cells...); err != nil {
+			return err
+		}
+	}
+	return sh.close()
 }

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"time"
 
@@ -41,6 +43,9 @@ type traceView struct {
 	ExportedAt   *time.Time           `json:"exported_at"`
 	ExportCount  int                  `json:"export_count"`
 	ExportDigest string               `json:"export_digest,omitempty"`
+	// ExportReprDigest is the same digest as the download's Repr-Digest
+	// header states it (base64), so that the two compare by eye.
+	ExportReprDigest string `json:"export_repr_digest,omitempty"`
 }
 
 func newTraceView(r *registry.TraceRequest) traceView {
@@ -53,8 +58,18 @@ func newTraceView(r *registry.TraceRequest) traceView {
 		From: r.From.UTC(), To: r.To.UTC(), Sites: r.Sites, Areas: areas, Hosts: r.Hosts, Appointments: r.Appointments, Status: r.Status,
 		CreatedAt: r.CreatedAt.UTC(), DecidedAt: utc(r.DecidedAt), DecisionNote: r.DecisionNote,
 		ExpiresAt: utc(r.ExpiresAt), ExportedAt: utc(r.ExportedAt),
-		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest,
+		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest, ExportReprDigest: reprDigest(r.ExportDigest),
 	}
+}
+
+// reprDigest is a hex SHA-256 digest as a Repr-Digest header states it:
+// "sha-256=:BASE64:" ("" for none).
+func reprDigest(hexDigest string) string {
+	sum, err := hex.DecodeString(hexDigest)
+	if err != nil || len(sum) == 0 {
+		return ""
+	}
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(sum) + ":"
 }
 
 func utc(t *time.Time) *time.Time {

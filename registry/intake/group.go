@@ -62,7 +62,7 @@ func groupRegistrations(reg *registry.Registration, companions []Companion, now 
 func companionRegistration(reg *registry.Registration, c Companion) *registry.Registration {
 	checkIn := *reg.CheckIn
 	return &registry.Registration{
-		Site: reg.Site, Area: reg.Area, Host: reg.Host, Appointment: reg.Appointment, CheckIn: &checkIn, CheckOut: reg.CheckOut,
+		Site: reg.Site, Area: reg.Area, Host: reg.Host, Appointment: reg.Appointment, WalkIn: reg.WalkIn, CheckIn: &checkIn, CheckOut: reg.CheckOut,
 		GivenName: c.GivenName, FamilyName: c.FamilyName, Email: c.Email,
 		Street:      orShared(c.Street, reg.Street),
 		HouseNumber: orShared(c.HouseNumber, reg.HouseNumber),
