@@ -97,7 +97,7 @@ func (s *Server) sendBundle(w http.ResponseWriter, f *crypto.Scratch, req *regis
 	h.Set("Content-Disposition", `attachment; filename="`+bundleName(req)+`"`)
 	h.Set("Content-Length", strconv.FormatInt(f.Size(), 10))
 	h.Set("Repr-Digest", reprDigest(req.ExportDigest)) // RFC 9530
-	h.Set("Digest", "sha-256="+b64)           // RFC 3230, for older clients
+	h.Set("Digest", "sha-256="+b64)                    // RFC 3230, for older clients
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, body); err != nil {
