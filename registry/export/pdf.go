@@ -220,10 +220,14 @@ func (p *pdfDoc) timeline(h *Header, bars []bar) {
 	xOf := func(t time.Time) float64 {
 		return x0 + float64(maxTime(from, minTime(to, t)).Sub(from))*scale
 	}
-	title := fmt.Sprintf("Zeitleiste %s bis %s: gelb der angefragte Zeitraum, dunkel die Anwesenheit darin, Pfeil: Aufenthalt reicht darüber hinaus", germanTime(h.From), germanTime(h.To))
+	title := fmt.Sprintf("Zeitleiste %s bis %s", germanTime(h.From), germanTime(h.To))
 	top := 0.0
 	start := func() {
 		p.newPage(title)
+		p.pdf.SetFont("regular", "", 8)
+		p.pdf.SetXY(pdfMargin, p.y-2)
+		p.pdf.Cell(nil, "Gelb: der angefragte Zeitraum; hell: anwesend, dunkel: anwesend im Zeitraum; Pfeil: der Aufenthalt begann vorher oder reicht darüber hinaus (offen: beim Export noch anwesend).")
+		p.y += 4
 		top = p.y
 		// The window, shaded, and the hour lines with their labels.
 		p.rect(xOf(h.From), top, xOf(h.To)-xOf(h.From), pdfH-pdfMargin-pdfFooterGap-top, 255, 242, 204)
