@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ type backuper interface {
 }
 
 func (a *app) backupCmd() *cobra.Command {
-	var out string
+	var out, keystore string
 	cmd := &cobra.Command{
 		Use:   "backup -o FILE",
 		Short: "Write a consistent copy of the SQLite database while serve runs",
@@ -35,6 +36,10 @@ are lost; the next purge deletes what expired since.`,
 			if out == "" {
 				return withHint(registry.Errorf(registry.EINVALID, "no output file"), "pass -o FILE")
 			}
+			if keystore != "" && within(absPath(filepath.Dir(out)), absPath(keystore)) {
+				return withHint(registry.Errorf(registry.EINVALID, "the copy would lie in the key store %s", keystore),
+					"write backups where the key store is not: a backup beside the day keys reopens what the purge made unreadable")
+			}
 			if isPostgres(a.db) {
 				return withHint(registry.Errorf(registry.EINVALID, "backup copies SQLite databases"), "for PostgreSQL use pg_dump --format=custom (README: Backups)")
 			}
@@ -46,11 +51,13 @@ are lost; the next purge deletes what expired since.`,
 				if err := b.Backup(cmd.Context(), out); err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(a.stdout, "wrote %s\n", out)
+				_, err := fmt.Fprintf(a.stdout, "wrote %s (the database only: never back up the key store)\n", out)
 				return err
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the copy to this new `FILE`")
+	cmd.Flags().StringVar(&keystore, "keystore", "", "the key store `DIR`: never in the copy, and the copy never in it")
+	settings(cmd.Flags(), "keystore")
 	return cmd
 }

@@ -44,7 +44,7 @@ func TestSystemdUnit(t *testing.T) {
 	bin := filepath.Join(buildBinary(t), "registry")
 	text := strings.Replace(string(unit), "ExecStart=/usr/local/bin/registry serve", "ExecStart="+bin+" serve", 1)
 	for _, want := range []string{"User=registry", "ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
-		"StateDirectory=registry", "Restart=on-failure", "UMask=0077"} {
+		"StateDirectory=registry registry-keys", "Restart=on-failure", "UMask=0077"} {
 		if !strings.Contains(text, "\n"+want+"\n") {
 			t.Errorf("the unit lacks %s", want)
 		}
@@ -67,6 +67,37 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if err != nil && strings.Contains(string(out), "Unknown") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// TestShippedLayout runs doctor with the settings of deploy/registry.env
+// (its paths moved into a temporary root): the key store lies outside the
+// database's directory and the backup paths, and nothing there looks
+// like a demo.
+func TestShippedLayout(t *testing.T) {
+	env, err := os.ReadFile("../../deploy/registry.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	vars := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root}
+	for _, line := range strings.Split(string(env), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") || !strings.HasPrefix(line, "REGISTRY_") {
+			continue
+		}
+		if strings.HasPrefix(line, "REGISTRY_DB=") && strings.Contains(line, "postgres") {
+			t.Fatalf("the shipped environment file uses PostgreSQL by default: %s", line)
+		}
+		vars = append(vars, strings.ReplaceAll(strings.ReplaceAll(line, "/var/", root+"/var/"), "/etc/", root+"/etc/"))
+	}
+	cmd := exec.Command(filepath.Join(buildBinary(t), "registry"), "doctor")
+	cmd.Env = vars
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "ok    layout       the key store lies outside the database's directory, the backup path") {
+		t.Errorf("doctor with the shipped settings:\n%s", out)
+	}
+	if strings.Contains(string(out), "FAIL  demo") {
+		t.Errorf("doctor calls the shipped layout a demo:\n%s", out)
 	}
 }
 

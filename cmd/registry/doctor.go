@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,9 +39,10 @@ type finding struct {
 }
 
 type doctorOptions struct {
-	keystore, recipients, checkpoint, verifierKey string
-	keysWarn                                      int
-	purgeInterval                                 time.Duration
+	keystore, recipients, checkpoint, verifierKey, dataDir string
+	backupPaths                                            []string
+	keysWarn                                               int
+	purgeInterval                                          time.Duration
 }
 
 func (a *app) doctorCmd() *cobra.Command {
@@ -70,7 +72,9 @@ the monitoring system.`,
 	f.StringVar(&o.verifierKey, "verifier-key", "", "`FILE` with the checkpoint's verifier key")
 	f.IntVar(&o.keysWarn, "keys-warn", o.keysWarn, "warn when fewer future days have keys")
 	f.DurationVar(&o.purgeInterval, "purge-interval", o.purgeInterval, "how often serve purges")
-	settings(f, "keystore", "recipients", "verifier-key", "keys-warn", "purge-interval")
+	f.StringVar(&o.dataDir, "data-dir", "", "serve's data `DIR` (its tmp)")
+	f.StringSliceVar(&o.backupPaths, "backup-paths", nil, "the `DIRS` the host's backups take (comma-separated): the key store must not lie in any of them")
+	settings(f, "keystore", "recipients", "verifier-key", "keys-warn", "purge-interval", "data-dir", "backup-paths")
 	return cmd
 }
 
@@ -79,6 +83,7 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 	add := func(state, check, detail, fix string) { fs = append(fs, finding{state, check, detail, fix}) }
 	add(checkOK, "version", "registry "+versionString(), "")
 	a.doctorFiles(o, add)
+	a.doctorLayout(o, add)
 	s, err := a.openStore(ctx, existingDB)
 	if err != nil {
 		add(checkFail, "database", registry.ErrorMessage(err), "check --db / REGISTRY_DB and that the database server runs; 'registry migrate' creates a new one")
@@ -347,4 +352,100 @@ func (a *app) doctorApprovers(ctx context.Context, s registry.Store, add func(st
 	default:
 		add(checkOK, "approvers", fmt.Sprintf("%d persons with %d keys", persons, len(set.Active())), "")
 	}
+}
+
+// doctorLayout fails when the key store lies where the database's backups
+// reach it (the database's directory, the data directory, a configured
+// backup path): a copy of the key store beside an old database backup
+// reopens every record the purge made unreadable. It also fails on a
+// demo installation: the health office's identity beside the data.
+func (a *app) doctorLayout(o *doctorOptions, add func(state, check, detail, fix string)) {
+	type place struct{ what, dir string }
+	var places []place
+	if !isPostgres(a.db) {
+		places = append(places, place{"the database's directory", filepath.Dir(a.db)})
+	}
+	if o.dataDir != "" {
+		places = append(places, place{"the data directory", o.dataDir})
+	}
+	for _, b := range o.backupPaths {
+		if b = strings.TrimSpace(b); b != "" {
+			places = append(places, place{"the backup path", b})
+		}
+	}
+	if o.keystore != "" && len(places) == 0 {
+		add(checkOK, "layout", "the database lies on the PostgreSQL server; name the host's backup paths (--backup-paths) to check the key store against them", "")
+	}
+	if o.keystore != "" && len(places) > 0 {
+		ks, checked := absPath(o.keystore), []string{}
+		for _, p := range places {
+			if within(ks, absPath(p.dir)) {
+				add(checkFail, "layout", "the key store "+o.keystore+" lies in "+p.what+" "+p.dir+": a backup of it takes the day keys along, and an old database backup becomes readable again",
+					"move the key store out (for example REGISTRY_KEYSTORE=/var/lib/registry-keys, the shipped layout) and exclude it from every backup and snapshot")
+				checked = nil
+				break
+			}
+			if !slices.Contains(checked, p.what) {
+				checked = append(checked, p.what)
+			}
+		}
+		if checked != nil {
+			add(checkOK, "layout", "the key store lies outside "+strings.Join(checked, ", "), "")
+		}
+	}
+	dirs := []string{o.keystore, o.dataDir}
+	if !isPostgres(a.db) {
+		dirs = append(dirs, filepath.Dir(a.db))
+	}
+	for _, dir := range dirs {
+		if id := identityIn(dir); id != "" {
+			add(checkFail, "demo", "a health-office identity ("+id+") lies beside the data it opens: this is a demo installation, never use it for real visitors",
+				"install for real (README: Installing for real): the health office keeps its identity on its own machine; the server holds only the recipients")
+			return
+		}
+	}
+}
+
+// absPath is p made absolute and its symbolic links resolved, as far as
+// it exists.
+func absPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
+}
+
+// within reports whether path is dir or lies below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// identityIn returns the name of a file in dir (not below it) that holds
+// an age identity (AGE-SECRET-KEY-1 …), "" for none.
+func identityIn(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), "epoch-") {
+			continue // the key store's own day keys are age identities too
+		}
+		path := filepath.Join(dir, e.Name())
+		if fi, err := e.Info(); err != nil || fi.Size() > 64<<10 {
+			continue
+		}
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), "AGE-SECRET-KEY-1") {
+			return path
+		}
+	}
+	return ""
 }

@@ -32,7 +32,7 @@ mail). It is the same bundle the API serves: the request's records, still
 sealed to the health office, in one file sealed to the health office.
 Nobody on this server can open it. A request exports once; the export is
 recorded in the audit log, and a refused export is too.`,
-		Example: `  registry export 3f2a… -o GA-2026-0815.registry-export.age --keystore /var/lib/registry/keys \
+		Example: `  registry export 3f2a… -o GA-2026-0815.registry-export.age --keystore /var/lib/registry-keys \
     --recipients /etc/registry/recipients.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -53,8 +53,8 @@ A --retention shorter than the configured period (REGISTRY_RETENTION,
 default 28d) deletes visits that the statutory period still keeps: purge
 says how many and from which days, and asks you to type yes (--yes
 answers for a script). Nothing is asked for a --dry-run.`,
-		Example: `  registry purge --keystore /var/lib/registry/keys --dry-run
-  registry purge --keystore /var/lib/registry/keys --json > purge-$(date +%F).json`,
+		Example: `  registry purge --keystore /var/lib/registry-keys --dry-run
+  registry purge --keystore /var/lib/registry-keys --json > purge-$(date +%F).json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.configured = retention.DefaultPolicy().Retention

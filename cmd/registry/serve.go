@@ -74,7 +74,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 (restart to apply changed settings).`,
 		Example: `  registry serve --db /var/lib/registry/registry.db \
     --recipients /etc/registry/recipients.txt \
-    --keystore /var/lib/registry/keys --listen 127.0.0.1:8080
+    --keystore /var/lib/registry-keys --listen 127.0.0.1:8080
 
   # an intake-only node of a PostgreSQL installation
   registry serve --intake-only --server-secret /etc/registry/server.secret \
