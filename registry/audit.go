@@ -32,7 +32,16 @@ const (
 	AuditRequestWithdrawn  = "request.withdrawn"
 	AuditRequestNarrowed   = "request.narrowed"
 	AuditAppointment       = "appointment.changed"
+	AuditClockReset        = "purge.clock_reset"
 )
+
+// AuditActions lists every action above, for readers that filter by
+// action (registry audit list --action).
+var AuditActions = []string{AuditVisitsRegistered, AuditPurge, AuditTokenCreated, AuditTokenRevoked,
+	AuditEpochKeysCreated, AuditRecipientsChanged, AuditRequestCreated, AuditRequestApproved,
+	AuditRequestRejected, AuditRequestExported, AuditExportDenied, AuditVisitsCheckedOut,
+	AuditSiteChanged, AuditUserChanged, AuditApproverChanged, AuditApproverProposed, AuditApprovalWithdrawn,
+	AuditRequestWithdrawn, AuditRequestNarrowed, AuditAppointment, AuditClockReset}
 
 // AuditVersion is the hash scheme of the events a store appends now.
 // Version 1 (the first release) hashed the actor's name itself; version 2
@@ -397,6 +406,21 @@ type UserChanged struct {
 }
 
 func (UserChanged) AuditAction() string { return AuditUserChanged }
+
+// ClockReset is the payload of AuditClockReset: the DPO declared that
+// the clock ran ahead when it stamped the last purge (Reference) and the
+// newest data (Newest), and that the clock reads right now. From this
+// event on, the purge's clock guard measures from the event's time and
+// takes no stored time up to Newest as evidence that the clock is behind.
+// Ahead counts the visits stamped with a check-in after the reset's time:
+// they keep their times and are purged by them.
+type ClockReset struct {
+	Reference time.Time `json:"reference"`
+	Newest    time.Time `json:"newest"`
+	Ahead     int64     `json:"ahead"`
+}
+
+func (ClockReset) AuditAction() string { return AuditClockReset }
 
 // DepartureLeaf commits to a check-out: the first 16 bytes of SHA-256 over
 // a domain separator, the visit id, the check-out time and the reason.

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,9 +162,9 @@ func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) 
 	jump := now.Sub(ref)
 	switch {
 	case !first && jump < 0:
-		return "", clockRefusal("the clock reads %s, earlier than %s; check the system clock (timedatectl) before purging", at, what)
+		return "", clockRefusal("the clock reads %s, earlier than %s; check the system clock (timedatectl) before purging; if it is right, the purge ran with a clock ahead: registry purge --reset-clock", at, what)
 	case first && jump < -clockSkew:
-		return "", clockRefusal("the clock reads %s, %s before %s; check the system clock (timedatectl) before purging", at, span(-jump), what)
+		return "", clockRefusal("the clock reads %s, %s before %s; check the system clock (timedatectl) before purging; if it is right, the stored times came from a clock running ahead: registry purge --reset-clock", at, span(-jump), what)
 	case jump > p.Policy.MaxClockJump && !allowJump:
 		return "", clockRefusal("the clock reads %s, %s after %s (more than the %s allowed); a forward jump of %s would delete data the health office may still need; if the clock is right, rerun with --allow-clock-jump",
 			at, span(jump), what, span(p.Policy.MaxClockJump), span(jump))
@@ -180,26 +181,133 @@ func (p *Purger) checkClock(ctx context.Context, now time.Time, allowJump bool) 
 	return "", nil
 }
 
-// reference returns the time of the last purge, or, when there was none,
-// the newest time the database holds (first = true); zero when it holds
-// nothing. A clock behind the newest stored time is refused here.
-func (p *Purger) reference(ctx context.Context, now time.Time) (ref time.Time, first bool, err error) {
+// clockState is what the clock guard measures against: the last purge,
+// the last clock reset (and its payload) and the newest stored times.
+type clockState struct {
+	purge, reset *registry.AuditEvent
+	resetP       registry.ClockReset
+	newest       time.Time
+	dbNow        *time.Time
+}
+
+func (p *Purger) clockState(ctx context.Context) (*clockState, error) {
 	h, err := p.Store.Horizon(ctx)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read the newest stored times: %w", err)
+		return nil, fmt.Errorf("read the newest stored times: %w", err)
 	}
-	newest := latest(h.NewestCheckIn, h.NewestWrite)
-	last, err := p.Store.LastAudit(ctx, registry.AuditPurge)
+	st := &clockState{newest: latest(h.NewestCheckIn, h.NewestWrite), dbNow: h.DatabaseNow}
+	for _, x := range []struct {
+		action string
+		ev     **registry.AuditEvent
+	}{{registry.AuditPurge, &st.purge}, {registry.AuditClockReset, &st.reset}} {
+		ev, err := p.Store.LastAudit(ctx, x.action)
+		switch {
+		case registry.ErrorCode(err) == registry.ENOTFOUND:
+		case err != nil:
+			return nil, fmt.Errorf("read the last %s: %w", x.action, err)
+		default:
+			*x.ev = ev
+		}
+	}
+	if st.reset != nil {
+		if err := json.Unmarshal([]byte(st.reset.Details), &st.resetP); err != nil {
+			return nil, fmt.Errorf("read the last clock reset: %w", err)
+		}
+		// Times the clock stamped while it ran ahead are no evidence
+		// that it is behind now.
+		if !st.newest.After(st.resetP.Newest) {
+			st.newest = st.reset.Time
+		}
+	}
+	return st, nil
+}
+
+// reference returns the time of the last purge or clock reset, whichever
+// came later, or, when there was neither, the newest time the database
+// holds (first = true); zero when it holds nothing. A clock behind the
+// newest stored time is refused here.
+func (p *Purger) reference(ctx context.Context, now time.Time) (ref time.Time, first bool, err error) {
+	st, err := p.clockState(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	last := st.purge
+	if st.reset != nil && (last == nil || st.reset.Seq > last.Seq) {
+		last = st.reset
+	}
 	switch {
-	case registry.ErrorCode(err) == registry.ENOTFOUND:
-		return newest, true, nil
-	case err != nil:
-		return time.Time{}, false, fmt.Errorf("read last purge: %w", err)
-	case now.Before(newest.Add(-clockSkew)):
-		return time.Time{}, false, clockRefusal("the clock reads %s, %s before the newest data stored, at %s; check the system clock (timedatectl) before purging",
-			stamp(now), span(newest.Sub(now)), stamp(newest))
+	case last == nil:
+		return st.newest, true, nil
+	case now.Before(st.newest.Add(-clockSkew)):
+		return time.Time{}, false, clockRefusal("the clock reads %s, %s before the newest data stored, at %s; check the system clock (timedatectl) before purging; if it is right, the stored times came from a clock running ahead: registry purge --reset-clock",
+			stamp(now), span(st.newest.Sub(now)), stamp(st.newest))
 	}
 	return last.Time, false, nil
+}
+
+// ClockResetPlan is what a clock reset would record (see ResetClock).
+type ClockResetPlan struct {
+	registry.ClockReset
+	// Now is the host's clock, which the reset declares right;
+	// DatabaseNow the database server's clock (PostgreSQL), nil without
+	// one: a second opinion for the person who confirms.
+	Now         time.Time
+	DatabaseNow *time.Time
+}
+
+// ResetClock is the way out after the clock ran ahead: the last purge
+// (or the newest data) carries a time after the clock's now, so the guard
+// refuses every purge until real time catches up, and data stays past
+// the statutory period. The DPO checks the clock and resets: confirm
+// sees the plan and returns nil to go ahead. The reset appends an
+// AuditClockReset event; from it on the guard measures from the reset's
+// time. EINVALID when nothing lies ahead of the clock (a refused forward
+// jump needs AllowClockJump instead), or confirm's error, with nothing
+// recorded.
+func (p *Purger) ResetClock(ctx context.Context, actor registry.Actor, confirm func(*ClockResetPlan) error) (*ClockResetPlan, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	st, err := p.clockState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan := &ClockResetPlan{Now: now, DatabaseNow: st.dbNow, ClockReset: registry.ClockReset{Newest: st.newest}}
+	if st.purge != nil {
+		plan.Reference = st.purge.Time
+	}
+	if st.reset != nil && (st.purge == nil || st.reset.Seq > st.purge.Seq) {
+		plan.Reference = st.reset.Time
+	}
+	if !plan.Reference.After(now) && !st.newest.After(now.Add(clockSkew)) {
+		return nil, registry.Errorf(registry.EINVALID, "nothing to reset: the last purge (%s) and the newest data (%s) lie before the clock's %s; a purge refused for a forward jump runs with --allow-clock-jump once the clock is checked",
+			dashStamp(plan.Reference), dashStamp(st.newest), stamp(now))
+	}
+	if plan.Ahead, err = p.Store.CountVisits(ctx, now, now.AddDate(100, 0, 0)); err != nil {
+		return nil, fmt.Errorf("count visits: %w", err)
+	}
+	if err := confirm(plan); err != nil {
+		return nil, err
+	}
+	ev, err := registry.NewAuditEvent(now, actorOr(actor), "", plan.ClockReset)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Store.AppendAudit(ctx, ev); err != nil {
+		return nil, fmt.Errorf("record the clock reset: %w", err)
+	}
+	p.logger().Warn("clock reference reset by the operator", "reference", stamp(plan.Reference), "newest", stamp(plan.Newest), "ahead", plan.Ahead)
+	return plan, nil
+}
+
+func dashStamp(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return stamp(t)
 }
 
 // checkEarly refuses a purge that would delete visits checked in after

@@ -91,11 +91,7 @@ Actions: ` + strings.Join(auditActions, ", ") + `.`,
 
 // auditActions are the actions the log holds, sorted.
 var auditActions = func() []string {
-	list := []string{registry.AuditVisitsRegistered, registry.AuditPurge, registry.AuditTokenCreated, registry.AuditTokenRevoked,
-		registry.AuditEpochKeysCreated, registry.AuditRecipientsChanged, registry.AuditRequestCreated, registry.AuditRequestApproved,
-		registry.AuditRequestRejected, registry.AuditRequestExported, registry.AuditExportDenied, registry.AuditVisitsCheckedOut,
-		registry.AuditSiteChanged, registry.AuditUserChanged, registry.AuditApproverChanged, registry.AuditApprovalWithdrawn,
-		registry.AuditRequestWithdrawn, registry.AuditRequestNarrowed, registry.AuditAppointment}
+	list := slices.Clone(registry.AuditActions)
 	sort.Strings(list)
 	return list
 }()
@@ -212,6 +208,11 @@ func auditSummary(e *registry.AuditEvent) string {
 		var p registry.RecipientsChanged
 		if decode(&p) {
 			sum = fmt.Sprintf("recipients %s -> %s", dash(short(p.Old)), short(p.New))
+		}
+	case registry.AuditClockReset:
+		var p registry.ClockReset
+		if decode(&p) {
+			sum = fmt.Sprintf("clock reference reset: the last purge at %s and data up to %s were stamped by a clock running ahead; %d visits keep later times", local(p.Reference), local(p.Newest), p.Ahead)
 		}
 	case registry.AuditEpochKeysCreated:
 		var p registry.EpochKeysCreated

@@ -285,7 +285,7 @@ func (a *app) doctorPurge(ctx context.Context, s registry.Store, o *doctorOption
 	age := now.Sub(ev.Time)
 	switch {
 	case age < 0:
-		add(checkFail, "clock", "the clock is "+(-age).Round(time.Second).String()+" behind the last purge", "fix the host's time (NTP) before serve purges")
+		add(checkFail, "clock", "the clock is "+(-age).Round(time.Second).String()+" behind the last purge", "fix the host's time (NTP) before serve purges; if the host's time is right and the purge ran with a clock ahead: registry purge --reset-clock")
 	case age > 3*o.purgeInterval:
 		add(checkFail, "purge", "last purge "+age.Round(time.Minute).String()+" ago", "is serve running? see its log and /readyz; registry purge runs one now")
 	default:

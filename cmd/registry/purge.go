@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ type purgeOptions struct {
 	dryRun         bool
 	asJSON         bool
 	allowClockJump bool
+	resetClock     bool
 	yes            bool
 	policy         retention.Policy
 	// configured is the retention period serve runs with
@@ -49,6 +51,14 @@ purge, or more than --max-clock-jump after it: a wrong clock would
 delete data the health office may still need. Check the clock
 (timedatectl) and rerun with --allow-clock-jump if it is right.
 
+After the clock ran ahead (serve purged, or stored data, with a clock
+days fast), the clock now reads earlier than the last purge and every
+purge is refused until real time catches up, keeping data past the
+statutory period. Check the clock, then run purge --reset-clock: it shows
+the times stamped ahead, asks you to type yes (--yes answers for a
+script), records the reset with your name in the audit log and purges,
+measuring from now on from the corrected clock.
+
 A --retention shorter than the configured period (REGISTRY_RETENTION,
 default 28d) deletes visits that the statutory period still keeps: purge
 says how many and from which days, and asks you to type yes (--yes
@@ -72,7 +82,8 @@ answers for a script). Nothing is asked for a --dry-run.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be purged, change nothing")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&o.allowClockJump, "allow-clock-jump", false, "purge even though the clock jumped forward since the last purge (check the clock first)")
-	f.BoolVar(&o.yes, "yes", false, "do not ask before a --retention shorter than the configured period deletes visits")
+	f.BoolVar(&o.resetClock, "reset-clock", false, "the last purge or the newest data carry times from a clock that ran ahead: record (audited) that the clock is right now, then purge")
+	f.BoolVar(&o.yes, "yes", false, "do not ask before a --retention shorter than the configured period deletes visits, or before --reset-clock")
 	settings(f, "keystore", "as")
 	policyFlags(f, &o.policy)
 	return cmd
@@ -86,6 +97,9 @@ func (a *app) runPurge(ctx context.Context, o *purgeOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.resetClock && o.dryRun {
+		return withHint(registry.Errorf(registry.EINVALID, "--reset-clock records a reset; a --dry-run changes nothing"), "run purge --reset-clock: it shows what it would record and asks before it does")
+	}
 	if o.keystore == "" {
 		return withHint(registry.Errorf(registry.EINVALID, "no key store configured"), "pass --keystore DIR (or REGISTRY_KEYSTORE): the purge destroys expired day keys there")
 	}
@@ -98,6 +112,11 @@ func (a *app) runPurge(ctx context.Context, o *purgeOptions) error {
 			return err
 		}
 		p := &retention.Purger{Store: store, Keys: keys, Policy: o.policy, Now: a.now, Logger: a.logger}
+		if o.resetClock {
+			if err := a.resetClock(ctx, p, actor, o.yes); err != nil {
+				return err
+			}
+		}
 		report, err := p.Purge(ctx, retention.Options{DryRun: o.dryRun, Actor: actor, AllowClockJump: o.allowClockJump})
 		return a.reportPurge(report, err, o.asJSON)
 	})
@@ -147,6 +166,42 @@ func (a *app) confirmShorterRetention(ctx context.Context, store registry.Store,
 	if !ok {
 		return registry.Errorf(registry.EINVALID, "not confirmed; nothing was deleted")
 	}
+	return nil
+}
+
+// resetClock shows what a clock reset records, asks, and records it.
+func (a *app) resetClock(ctx context.Context, p *retention.Purger, actor registry.Actor, yes bool) error {
+	_, err := p.ResetClock(ctx, actor, func(plan *retention.ClockResetPlan) error {
+		var b strings.Builder
+		fmt.Fprintf(&b, "this clock reads %s", local(plan.Now))
+		if plan.DatabaseNow != nil {
+			fmt.Fprintf(&b, " (the database server's: %s)", local(*plan.DatabaseNow))
+		}
+		if !plan.Reference.IsZero() {
+			fmt.Fprintf(&b, "; the last purge is recorded at %s", local(plan.Reference))
+		}
+		fmt.Fprintf(&b, "; the newest stored time is %s", local(plan.Newest))
+		if plan.Ahead > 0 {
+			fmt.Fprintf(&b, "; %d visits carry check-in times after now and are purged by those times", plan.Ahead)
+		}
+		what := b.String()
+		if yes {
+			fmt.Fprintf(a.stderr, "registry: %s; the purge measures from this clock now (--yes)\n", what)
+			return nil
+		}
+		ok, err := confirm(what + ".\nIs this clock right (timedatectl) and were the later times stamped by a clock running ahead? Type yes: ")
+		if err != nil {
+			return withHint(registry.Errorf(registry.EINVALID, "%s; nothing was recorded", what), "run it on a terminal to confirm, or pass --yes in a script")
+		}
+		if !ok {
+			return registry.Errorf(registry.EINVALID, "not confirmed; nothing was recorded")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stderr, "registry: clock reset recorded in the audit log (purge.clock_reset)")
 	return nil
 }
 
