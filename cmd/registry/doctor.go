@@ -16,6 +16,7 @@ import (
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/audit"
+	"github.com/cityhall/registry/registry/postgres"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -96,6 +97,7 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 		add(checkOK, "database", describeDB(a.db)+" reachable and migrated", "")
 	}
 	a.doctorTLS(add)
+	a.doctorWAL(ctx, s, add)
 	a.doctorRecipients(ctx, s, o, add)
 	a.doctorKeys(ctx, s, o, add)
 	a.doctorPurge(ctx, s, o, add)
@@ -172,6 +174,36 @@ func (a *app) doctorFiles(o *doctorOptions, add func(state, check, detail, fix s
 	})
 	if bad == 0 {
 		add(checkOK, "key store", o.keystore+" and its files readable by their owner only", "")
+	}
+}
+
+// doctorWAL reports how long PostgreSQL's write-ahead log keeps purged
+// rows (sealed, unreadable once their day keys are destroyed).
+func (a *app) doctorWAL(ctx context.Context, s registry.Store, add func(state, check, detail, fix string)) {
+	pg, ok := s.(interface {
+		WAL(context.Context) (*postgres.WALState, error)
+	})
+	if !ok {
+		return
+	}
+	w, err := pg.WAL(ctx)
+	if err != nil {
+		add(checkWarn, "wal", registry.ErrorMessage(err), "")
+		return
+	}
+	archive := ""
+	if w.Archive != "off" {
+		archive = "; WAL archiving is on (archive_mode = " + w.Archive + "): the archive keeps purged rows, sealed, for as long as you keep it, so keep it no longer than the retention period"
+	}
+	switch {
+	case !w.Privilege:
+		add(checkWarn, "wal", "the role may not switch WAL segments and checkpoint: pg_wal keeps purged rows until the server removes the segments on its own"+archive,
+			"as a superuser: GRANT pg_checkpoint TO registry; GRANT EXECUTE ON FUNCTION pg_switch_wal() TO registry (PostgreSQL 15 or newer)")
+	case w.Recycle:
+		add(checkWarn, "wal", "wal_recycle = on: recycled WAL segments keep purged rows until new WAL overwrites them"+archive,
+			"ALTER SYSTEM SET wal_recycle = off; SELECT pg_reload_conf(); (as a superuser)")
+	default:
+		add(checkOK, "wal", "each purge that deletes rows ends the WAL segment and checkpoints; old segments are removed"+archive, "")
 	}
 }
 
