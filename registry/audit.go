@@ -33,6 +33,10 @@ const (
 	AuditRequestNarrowed   = "request.narrowed"
 	AuditAppointment       = "appointment.changed"
 	AuditClockReset        = "purge.clock_reset"
+	AuditPurgeDryRun       = "purge.dry_run"
+	AuditAccess            = "access"
+	AuditSignInFailed      = "signin.failed"
+	AuditApprovalRefused   = "request.approval_refused"
 )
 
 // AuditActions lists every action above, for readers that filter by
@@ -41,7 +45,8 @@ var AuditActions = []string{AuditVisitsRegistered, AuditPurge, AuditTokenCreated
 	AuditEpochKeysCreated, AuditRecipientsChanged, AuditRequestCreated, AuditRequestApproved,
 	AuditRequestRejected, AuditRequestExported, AuditExportDenied, AuditVisitsCheckedOut,
 	AuditSiteChanged, AuditUserChanged, AuditApproverChanged, AuditApproverProposed, AuditApprovalWithdrawn,
-	AuditRequestWithdrawn, AuditRequestNarrowed, AuditAppointment, AuditClockReset}
+	AuditRequestWithdrawn, AuditRequestNarrowed, AuditAppointment, AuditClockReset, AuditPurgeDryRun,
+	AuditAccess, AuditSignInFailed, AuditApprovalRefused}
 
 // AuditVersion is the hash scheme of the events a store appends now.
 // Version 1 (the first release) hashed the actor's name itself; version 2
@@ -421,6 +426,55 @@ type ClockReset struct {
 }
 
 func (ClockReset) AuditAction() string { return AuditClockReset }
+
+// PurgeDryRun is the payload of AuditPurgeDryRun: what a dry run
+// reported. It is no purge: the clock guard and doctor look for
+// AuditPurge only.
+type PurgeDryRun struct{ PurgeReport }
+
+func (PurgeDryRun) AuditAction() string { return AuditPurgeDryRun }
+
+// Access is the payload of AuditAccess: someone looked at or copied
+// something without changing it. What names it:
+//
+//   - "backup": a copy of the database, recorded before it is taken so
+//     that the copy holds the entry;
+//   - "list.present", "list.close", "list.day", "list.host": a desk or
+//     host list of Site and Day with Rows rows (a list that refreshes
+//     itself is recorded once per session, list and quarter of an hour);
+//   - "request.show", "request.preview": a trace request (the subject),
+//     Rows the visits the preview counted.
+//
+// Never what the list showed: counts, sites and days only.
+type Access struct {
+	What string `json:"what"`
+	Site string `json:"site,omitempty"`
+	Day  Day    `json:"day,omitempty"`
+	Rows int    `json:"rows"`
+}
+
+func (Access) AuditAction() string { return AuditAccess }
+
+// SignInFailed is the payload of AuditSignInFailed: a desk or host
+// sign-in that failed. The subject is the account's actor commitment (see
+// UserChanged) when the login names an account, else empty: what was
+// typed is never recorded (it may be a password). Reason is "password",
+// "locked", "disabled" or "unknown login".
+type SignInFailed struct {
+	Reason string `json:"reason"`
+}
+
+func (SignInFailed) AuditAction() string { return AuditSignInFailed }
+
+// ApprovalRefused is the payload of AuditApprovalRefused (subject: the
+// request): a decision signed with a key that may not decide (Key, its
+// id), refused with Reason (an error code).
+type ApprovalRefused struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+func (ApprovalRefused) AuditAction() string { return AuditApprovalRefused }
 
 // DepartureLeaf commits to a check-out: the first 16 bytes of SHA-256 over
 // a domain separator, the visit id, the check-out time and the reason.

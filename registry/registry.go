@@ -30,6 +30,10 @@ const ActorSystem Actor = "system"
 // their checkout tokens (phone, slip, API).
 const ActorVisitor Actor = "visitor"
 
+// ActorAnonymous is the actor of what someone not signed in did (a failed
+// sign-in, a download without a valid token).
+const ActorAnonymous Actor = "anonymous"
+
 // TokenActor returns the actor of an API token.
 func TokenActor(tokenID string) Actor { return Actor("token:" + tokenID) }
 

@@ -240,8 +240,10 @@ type UserStore interface {
 	RemoveUser(ctx context.Context, actor Actor, login string) error
 	// RecordSignIn records the outcome of a sign-in at now: a good one
 	// resets the count of failures, a failed one counts and, at
-	// MaxFailedSignIns, locks the account for LockoutPeriod (audited). It
-	// returns the account as stored afterwards.
+	// MaxFailedSignIns, locks the account for LockoutPeriod (audited).
+	// Every failed one is an AuditSignInFailed entry; one on a locked or
+	// disabled account is recorded without counting. It returns the
+	// account as stored afterwards.
 	RecordSignIn(ctx context.Context, login string, ok bool, now time.Time) (*User, error)
 
 	// CreateSession stores a session.

@@ -43,7 +43,8 @@ type Purger struct {
 // Options adjust one purge.
 type Options struct {
 	// DryRun counts what the purge would do and changes nothing: no key
-	// is destroyed, no row touched, no audit event appended.
+	// is destroyed, no row touched; the audit log records the dry run
+	// (AuditPurgeDryRun), which is no purge for the clock guard.
 	DryRun bool
 	// Actor is recorded in the audit log (default registry.ActorSystem).
 	Actor registry.Actor
@@ -103,6 +104,15 @@ func (p *Purger) Purge(ctx context.Context, o Options) (*registry.PurgeReport, e
 	// failed; the report is what was done.
 	r.KeysDestroyed = append([]registry.Day{}, destroyed...)
 	p.logReport(r)
+	if o.DryRun {
+		ev, aerr := registry.NewAuditEvent(now, actorOr(o.Actor), "", registry.PurgeDryRun{PurgeReport: *r})
+		if aerr == nil {
+			aerr = p.Store.AppendAudit(ctx, ev)
+		}
+		if aerr != nil {
+			return nil, fmt.Errorf("record the dry run: %w", aerr)
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("purge store: %w", err)
 	}

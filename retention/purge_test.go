@@ -133,6 +133,10 @@ func TestPurgeDryRun(t *testing.T) {
 	if _, err := s.store.LastAudit(s.ctx, registry.AuditPurge); registry.ErrorCode(err) != registry.ENOTFOUND {
 		t.Errorf("LastAudit(purge) after dry run: err = %v, want ENOTFOUND", err)
 	}
+	// The dry run is recorded, as a dry run: no purge for the clock guard.
+	if ev, err := s.store.LastAudit(s.ctx, registry.AuditPurgeDryRun); err != nil || !strings.Contains(ev.Details, `"visits_deleted":1`) {
+		t.Errorf("LastAudit(purge.dry_run) = %+v, %v; want the dry run's report", ev, err)
+	}
 	// The real run does what the dry run announced.
 	real := s.purge(s.now, retention.Options{})
 	real.DryRun = true

@@ -76,7 +76,11 @@ Actions: ` + strings.Join(auditActions, ", ") + `.`,
 				if asJSON {
 					return writeJSON(a.stdout, auditViews(evs))
 				}
-				return printAudit(a.stdout, evs)
+				accounts, err := subjectAccounts(cmd.Context(), s, evs)
+				if err != nil {
+					return err
+				}
+				return printAudit(a.stdout, evs, accounts)
 			})
 		},
 	}
@@ -131,11 +135,35 @@ func listAudit(ctx context.Context, s registry.AuditStore, f *auditFilter) ([]*r
 	return out, nil
 }
 
-func printAudit(w io.Writer, evs []*registry.AuditEvent) error {
+// subjectAccounts resolves the "actor:<hex>" subjects of evs (accounts of
+// user.changed and signin.failed entries) to the accounts' actors, as far
+// as the store still knows them (the staff retention erases them).
+func subjectAccounts(ctx context.Context, s registry.Store, evs []*registry.AuditEvent) (map[string]registry.Actor, error) {
+	r, ok := s.(interface {
+		SubjectActor(context.Context, string) (registry.Actor, error)
+	})
+	out := map[string]registry.Actor{}
+	if !ok {
+		return out, nil
+	}
+	for _, e := range evs {
+		if _, done := out[e.Subject]; done || !strings.HasPrefix(e.Subject, "actor:") {
+			continue
+		}
+		actor, err := r.SubjectActor(ctx, e.Subject)
+		if err != nil {
+			return nil, err
+		}
+		out[e.Subject] = actor
+	}
+	return out, nil
+}
+
+func printAudit(w io.Writer, evs []*registry.AuditEvent, accounts map[string]registry.Actor) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME (German)\tACTOR\tACTION\tSUMMARY")
 	for _, e := range evs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, local(e.Time), dash(escaped(string(e.Actor))), e.Action, escaped(auditSummary(e)))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, local(e.Time), dash(escaped(string(e.Actor))), e.Action, escaped(auditSummary(e, accounts)))
 	}
 	if len(evs) == 0 {
 		fmt.Fprintln(tw, "(no entries match)")
@@ -145,7 +173,7 @@ func printAudit(w io.Writer, evs []*registry.AuditEvent) error {
 
 // auditSummary says in a few words what an entry records: counts, sites,
 // windows, key ids, never personal data (the log holds none).
-func auditSummary(e *registry.AuditEvent) string {
+func auditSummary(e *registry.AuditEvent, accounts map[string]registry.Actor) string {
 	var sum string
 	var err error
 	decode := func(v any) bool { err = json.Unmarshal([]byte(e.Details), v); return err == nil }
@@ -214,6 +242,47 @@ func auditSummary(e *registry.AuditEvent) string {
 		if decode(&p) {
 			sum = fmt.Sprintf("clock reference reset: the last purge at %s and data up to %s were stamped by a clock running ahead; %d visits keep later times", local(p.Reference), local(p.Newest), p.Ahead)
 		}
+	case registry.AuditPurgeDryRun:
+		var p registry.PurgeDryRun
+		if decode(&p) {
+			sum = fmt.Sprintf("dry run, cutoff %s: would delete %d visits, destroy keys %s", local(p.Cutoff), p.VisitsDeleted, dash(dayList(p.KeysDestroyed)))
+		}
+	case registry.AuditAccess:
+		var p registry.Access
+		if decode(&p) {
+			switch {
+			case p.What == "backup":
+				sum = "backup of the database"
+			case strings.HasPrefix(p.What, "request."):
+				sum = fmt.Sprintf("%s of request %s", p.What, short(e.Subject))
+				if p.What == "request.preview" {
+					sum += fmt.Sprintf(": %d visits in scope", p.Rows)
+				}
+			default:
+				sum = fmt.Sprintf("%s of %s on %s: %d rows", p.What, p.Site, p.Day, p.Rows)
+			}
+		}
+	case registry.AuditSignInFailed:
+		var p registry.SignInFailed
+		if decode(&p) {
+			sum = "desk sign-in failed: " + p.Reason
+			if e.Subject != "" {
+				sum += ", account " + account(e.Subject, accounts)
+			}
+		}
+	case registry.AuditApprovalRefused:
+		var p registry.ApprovalRefused
+		if decode(&p) {
+			sum = fmt.Sprintf("decision on request %s refused for key %s: %s", short(e.Subject), p.Key, p.Reason)
+		}
+	case registry.AuditUserChanged:
+		var p registry.UserChanged
+		if decode(&p) {
+			sum = fmt.Sprintf("account %s %s", account(e.Subject, accounts), p.Change)
+			if p.What != "" {
+				sum += " (" + p.What + ")"
+			}
+		}
 	case registry.AuditEpochKeysCreated:
 		var p registry.EpochKeysCreated
 		if decode(&p) {
@@ -227,6 +296,15 @@ func auditSummary(e *registry.AuditEvent) string {
 		}
 	}
 	return sum
+}
+
+// account names the account an "actor:<hex>" subject commits to, or says
+// that it was erased.
+func account(subject string, accounts map[string]registry.Actor) string {
+	if a := accounts[subject]; a != "" {
+		return strings.TrimPrefix(string(a), "user:")
+	}
+	return "(erased)"
 }
 
 // siteCounts is "rathaus 3, bauamt 1".

@@ -34,11 +34,11 @@ the export. An approved request can be exported exactly once. Every step is
 recorded in the audit log under the approver's registered name.`,
 	}
 	var as string
-	cmd.PersistentFlags().StringVar(&as, "as", "", "your name for 'create', recorded in the audit log (default: your login name)")
+	cmd.PersistentFlags().StringVar(&as, "as", "", "your name for 'create', 'show', 'preview' and 'narrow', recorded in the audit log (default: your login name)")
 	settings(cmd.PersistentFlags(), "as")
-	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(), a.requestsDecideCmd(true),
+	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(&as), a.requestsDecideCmd(true),
 		a.requestsDecideCmd(false), a.requestsWithdrawCmd(), a.requestsCreateCmd(&as),
-		a.requestsPreviewCmd(), a.requestsNarrowCmd(&as))
+		a.requestsPreviewCmd(&as), a.requestsNarrowCmd(&as))
 	return cmd
 }
 
@@ -85,16 +85,19 @@ func (a *app) requestsListCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) requestsShowCmd() *cobra.Command {
+func (a *app) requestsShowCmd(as *string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one trace request in full",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				r, err := s.FindTraceRequest(cmd.Context(), args[0])
 				if err != nil {
+					return err
+				}
+				if err := a.auditAccess(cmd.Context(), s, actor, r.ID, registry.Access{What: "request.show"}); err != nil {
 					return err
 				}
 				if asJSON {
@@ -106,6 +109,19 @@ func (a *app) requestsShowCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// auditAccess records that actor looked at something (an AuditAccess
+// entry), before it is shown: what cannot be recorded is not shown.
+func (a *app) auditAccess(ctx context.Context, s registry.Store, actor registry.Actor, subject string, p registry.Access) error {
+	ev, err := registry.NewAuditEvent(a.now(), actor, subject, p)
+	if err == nil {
+		err = s.AppendAudit(ctx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("record the access in the audit log: %w", err)
+	}
+	return nil
 }
 
 // statusText is a request's status in words: a pending or approved one
@@ -328,7 +344,7 @@ func parseTime(flag, s string) (time.Time, error) {
 	return t, nil
 }
 
-func (a *app) requestsPreviewCmd() *cobra.Command {
+func (a *app) requestsPreviewCmd(as *string) *cobra.Command {
 	maxStay := retention.DefaultPolicy().MaxStay
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -340,13 +356,20 @@ is decrypted, no name is shown. Look at it before approving; if the request
 asks for more than the case needs, narrow it ('requests narrow').`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd.Context(), func(s registry.Store) error {
+			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
 				r, err := s.FindTraceRequest(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
 				counts, err := s.ScopeSummary(cmd.Context(), r, maxStay)
 				if err != nil {
+					return err
+				}
+				rows := 0
+				for _, c := range counts {
+					rows += c.Visits
+				}
+				if err := a.auditAccess(cmd.Context(), s, actor, r.ID, registry.Access{What: "request.preview", Rows: rows}); err != nil {
 					return err
 				}
 				if asJSON {

@@ -242,18 +242,20 @@ func (s *Server) handleDeskLogin(w http.ResponseWriter, r *http.Request) {
 // in, nil when not, recording the outcome.
 func (s *Server) checkSignIn(ctx context.Context, login, pw string, now time.Time) (*registry.User, error) {
 	if !registry.ValidLogin(login) {
-		return nil, nil
+		crypto.VerifyNothing(pw)
+		return nil, s.auditUnknownSignIn(ctx, now)
 	}
 	u, err := s.cfg.Store.User(ctx, login)
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
 		crypto.VerifyNothing(pw)
-		return nil, nil
+		return nil, s.auditUnknownSignIn(ctx, now)
 	} else if err != nil {
 		return nil, err
 	}
 	if u.DisabledAt != nil || u.Locked(now) {
 		crypto.VerifyNothing(pw)
-		return nil, nil
+		_, err := s.cfg.Store.RecordSignIn(ctx, login, false, now) // audited, not counted
+		return nil, err
 	}
 	ok := crypto.VerifyPassword(u.PasswordHash, pw)
 	after, err := s.cfg.Store.RecordSignIn(ctx, login, ok, now)
@@ -267,6 +269,16 @@ func (s *Server) checkSignIn(ctx context.Context, login, pw string, now time.Tim
 		return nil, nil
 	}
 	return after, nil
+}
+
+// auditUnknownSignIn records a sign-in with a login that names no account,
+// without what was typed.
+func (s *Server) auditUnknownSignIn(ctx context.Context, now time.Time) error {
+	ev, err := registry.NewAuditEvent(now, registry.ActorAnonymous, "", registry.SignInFailed{Reason: "unknown login"})
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.AppendAudit(ctx, ev)
 }
 
 // startSession creates a session for login and sets its cookie.

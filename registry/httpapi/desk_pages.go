@@ -290,6 +290,9 @@ func (s *Server) presentPage(r *http.Request, dr *deskRequest) (*pageData, error
 		return nil, err
 	}
 	now := s.cfg.Now()
+	if err := s.auditView(r, dr, "list.present", registry.LocalDay(now), len(open)); err != nil {
+		return nil, err
+	}
 	size := map[string]int{}
 	for _, v := range open {
 		size[v.Party]++
@@ -326,6 +329,10 @@ func (s *Server) openVisits(r *http.Request, site string) ([]*registry.Visit, er
 func (s *Server) handleDeskClose(w http.ResponseWriter, r *http.Request, dr *deskRequest) {
 	open, err := s.openVisits(r, dr.site.Code)
 	if err != nil {
+		s.renderError(w, r, dr.lang, err, nil, nil)
+		return
+	}
+	if err := s.auditView(r, dr, "list.close", registry.LocalDay(s.cfg.Now()), len(open)); err != nil {
 		s.renderError(w, r, dr.lang, err, nil, nil)
 		return
 	}
@@ -574,6 +581,9 @@ func (s *Server) hostPage(r *http.Request, dr *deskRequest) (*pageData, error) {
 		}
 		d.Appointments = append(d.Appointments, row)
 	}
+	if err := s.auditView(r, dr, "list.host", registry.LocalDay(now), len(d.Appointments)); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -631,6 +641,9 @@ func (s *Server) dayPage(r *http.Request, dr *deskRequest, day registry.Day) (*p
 	now := s.cfg.Now()
 	list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, day)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.auditView(r, dr, "list.day", day, len(list)); err != nil {
 		return nil, err
 	}
 	d := s.deskPage(r, dr, "title_day")

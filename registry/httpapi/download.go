@@ -138,7 +138,7 @@ func bundleName(req *registry.TraceRequest) string {
 // subject the request id when it is well-formed. It returns an error only
 // when the event cannot be recorded.
 func (s *Server) auditCredentialDenied(r *http.Request, tok *registry.Token, err error) error {
-	actor := registry.Actor("anonymous")
+	actor := registry.ActorAnonymous
 	if tok != nil {
 		actor = tok.Actor()
 	}

@@ -152,6 +152,7 @@ type Server struct {
 	formKey []byte
 	pages   pages
 	occ     occupancyCache
+	views   viewLog
 
 	closeOnce sync.Once
 	closeErr  error

@@ -2,9 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -98,6 +101,26 @@ func (s *Store) LastAudit(ctx context.Context, action string) (*registry.AuditEv
 		return nil, s.errorf(err, "read last audit event")
 	}
 	return row.event(), nil
+}
+
+// SubjectActor returns the actor an event's subject "actor:<hex>" commits
+// to (the account of a user.changed or signin.failed entry), "" once
+// erased or for any other subject.
+func (s *Store) SubjectActor(ctx context.Context, subject string) (registry.Actor, error) {
+	h, ok := strings.CutPrefix(subject, "actor:")
+	if !ok {
+		return "", nil
+	}
+	commit, err := hex.DecodeString(h)
+	if err != nil || len(commit) != sha256.Size {
+		return "", nil
+	}
+	var actor string
+	err = s.read.GetContext(ctx, &actor, s.rebind(`SELECT actor FROM audit_actors WHERE commit_hash = ?`), commit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return registry.Actor(actor), s.errorf(err, "resolve audit subject")
 }
 
 // head returns the chain head inside tx, or nil for an empty log.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -69,6 +70,7 @@ func (s *Store) DecideTraceRequest(ctx context.Context, a *registry.Approval, no
 	now = utcMicro(now)
 	a.SignedAt, a.ExpiresAt = now, utcMicro(a.ExpiresAt)
 	var r *registry.TraceRequest
+	refused := "" // why a decision was refused to its key, for the audit log
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		if r, err = s.findTraceRequest(ctx, tx, a.RequestID); err != nil {
@@ -80,8 +82,10 @@ func (s *Store) DecideTraceRequest(ctx context.Context, a *registry.Approval, no
 		}
 		signer, err := signerKey(set, a.ApproverID)
 		if err != nil {
+			refused = "not an active approver's key"
 			return err
 		}
+		signed := signer.Key().Verify(registry.PurposeDecision, registry.DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature)
 		switch {
 		case r.Status != registry.TracePending && r.Status != registry.TraceApproved:
 			return registry.Errorf(registry.ECONFLICT, "The request is %s; it can no longer be decided.", r.Status)
@@ -89,7 +93,8 @@ func (s *Store) DecideTraceRequest(ctx context.Context, a *registry.Approval, no
 			return registry.Errorf(registry.EINVALID, "A decision is approve or reject.")
 		case a.Decision == registry.DecisionApprove && !a.ExpiresAt.After(now):
 			return registry.FieldError("expires_at", "An approval must expire after it is given.")
-		case !signer.Key().Verify(registry.PurposeDecision, registry.DecisionStatement(r, a.Decision, a.ExpiresAt), a.Signature):
+		case !signed:
+			refused = "signature does not verify"
 			return registry.Errorf(registry.EFORBIDDEN, "The signature does not cover this decision on the request as stored.")
 		}
 		for _, o := range r.Approvals {
@@ -123,10 +128,30 @@ signed_at, note, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), a.ID, r.ID, a.App
 		}
 		return s.audit(ctx, tx, now, signer.Actor(), r.ID, payload)
 	})
+	if refused != "" {
+		if aerr := s.auditRefused(ctx, now, a.RequestID, a.ApproverID, refused); aerr != nil {
+			return nil, errors.Join(err, aerr)
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// auditRefused records a decision refused to its key, in a transaction
+// of its own (the decision's was rolled back): an AuditApprovalRefused
+// entry with the key's id, never the signature.
+func (s *Store) auditRefused(ctx context.Context, now time.Time, requestID, keyID, why string) error {
+	ev, err := registry.NewAuditEvent(now, registry.ActorAnonymous, requestID, registry.ApprovalRefused{Key: registry.SafeKeyID(keyID), Reason: why})
+	if err == nil {
+		err = s.AppendAudit(ctx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("record the refused decision: %w", err)
+	}
+	return nil
 }
 
 // settle sets r's status from its approvals: approved, with the earliest
@@ -164,6 +189,7 @@ decided_at = ?, decision_note = ?, expires_at = ?, closed_at = ? WHERE id = ? AN
 func (s *Store) WithdrawApproval(ctx context.Context, requestID, approverID string, sig []byte, now time.Time) (*registry.TraceRequest, error) {
 	now = utcMicro(now)
 	var r *registry.TraceRequest
+	refused := ""
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		if r, err = s.findTraceRequest(ctx, tx, requestID); err != nil {
@@ -175,6 +201,7 @@ func (s *Store) WithdrawApproval(ctx context.Context, requestID, approverID stri
 		}
 		signer, err := signerKey(set, approverID)
 		if err != nil {
+			refused = "not an active approver's key"
 			return err
 		}
 		var mine *registry.Approval
@@ -189,6 +216,7 @@ func (s *Store) WithdrawApproval(ctx context.Context, requestID, approverID stri
 		case r.Status != registry.TracePending && r.Status != registry.TraceApproved && r.Status != registry.TraceRejected:
 			return registry.Errorf(registry.ECONFLICT, "The request is %s; its decisions can no longer be withdrawn.", r.Status)
 		case !signer.Key().Verify(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}), sig):
+			refused = "signature does not verify"
 			return registry.Errorf(registry.EFORBIDDEN, "The signature does not cover withdrawing this decision.")
 		}
 		err = s.update(ctx, tx, "The decision was withdrawn concurrently.", `UPDATE trace_approvals SET withdrawn_at = ?
@@ -205,6 +233,12 @@ WHERE id = ? AND withdrawn_at IS NULL`, micros(now), mine.ID)
 		}
 		return s.audit(ctx, tx, now, signer.Actor(), r.ID, registry.ApprovalWithdrawn{Approver: approverID, Signature: sig})
 	})
+	if refused != "" {
+		if aerr := s.auditRefused(ctx, now, requestID, approverID, refused); aerr != nil {
+			return nil, errors.Join(err, aerr)
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (s *Store) subjectOf(ctx context.Context, tx *sqlx.Tx, actor registry.Actor
 }
 
 // auditUser appends the AuditUserChanged event of u.
-func (s *Store) auditUser(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, u *registry.User, p registry.UserChanged) error {
+func (s *Store) auditUser(ctx context.Context, tx *sqlx.Tx, actor registry.Actor, u *registry.User, p registry.AuditPayload) error {
 	now := s.now()
 	subject, err := s.subjectOf(ctx, tx, u.Actor(), now)
 	if err != nil {
@@ -179,6 +179,12 @@ func (s *Store) RecordSignIn(ctx context.Context, login string, ok bool, now tim
 		if u, err = s.user(ctx, tx, login); err != nil {
 			return err
 		}
+		switch {
+		case !ok && u.DisabledAt != nil:
+			return s.auditUser(ctx, tx, registry.ActorAnonymous, u, registry.SignInFailed{Reason: "disabled"})
+		case !ok && u.Locked(now):
+			return s.auditUser(ctx, tx, registry.ActorAnonymous, u, registry.SignInFailed{Reason: "locked"})
+		}
 		if ok {
 			u.FailedSignIns, u.LockedUntil = 0, nil
 		} else {
@@ -193,6 +199,12 @@ func (s *Store) RecordSignIn(ctx context.Context, login string, ok bool, now tim
 			u.FailedSignIns, nullMicros(u.LockedUntil), login)
 		if err != nil {
 			return s.errorf(err, "record sign-in")
+		}
+		if ok {
+			return nil
+		}
+		if err := s.auditUser(ctx, tx, registry.ActorAnonymous, u, registry.SignInFailed{Reason: "password"}); err != nil {
+			return err
 		}
 		if lock {
 			return s.auditUser(ctx, tx, registry.ActorSystem, u, registry.UserChanged{Change: "locked"})

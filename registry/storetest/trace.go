@@ -166,6 +166,16 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 	if ev := wantEvents(t, s, registry.AuditRequestRejected, 1)[0]; ev.Subject != b.ID {
 		t.Errorf("request.rejected subject %q, want %q", ev.Subject, b.ID)
 	}
+	// The three decisions refused for their key or signature are recorded,
+	// with the key's id only.
+	refused := wantEvents(t, s, registry.AuditApprovalRefused, 3)
+	for i, want := range []struct{ key, reason string }{
+		{stranger.Key.ID(), "not an active approver's key"}, {an.Key.ID(), "signature does not verify"}, {an.Key.ID(), "signature does not verify"},
+	} {
+		if ev := refused[i]; ev.Subject != a.ID || !strings.Contains(ev.Details, `"key":"`+want.key+`"`) || !strings.Contains(ev.Details, want.reason) {
+			t.Errorf("refusal %d = %s on %s, want key %s: %s", i, ev.Details, ev.Subject, want.key, want.reason)
+		}
+	}
 
 	// Withdrawing the only approval makes the request pending again.
 	wd := an.Key.Sign(registry.PurposeDecision, registry.DecisionStatement(got, registry.DecisionWithdraw, time.Time{}))
@@ -174,6 +184,9 @@ func testDecideTraceRequest(t *testing.T, s registry.Store) {
 	}
 	if _, err := s.WithdrawApproval(ctx, a.ID, an.Key.ID(), []byte("forged"), now); registry.ErrorCode(err) != registry.EFORBIDDEN {
 		t.Errorf("WithdrawApproval(forged) = %v, want EFORBIDDEN", err)
+	}
+	if ev := wantEvents(t, s, registry.AuditApprovalRefused, 4)[3]; !strings.Contains(ev.Details, "signature does not verify") {
+		t.Errorf("forged withdrawal recorded as %s", ev.Details)
 	}
 	r, err := s.WithdrawApproval(ctx, a.ID, an.Key.ID(), wd, now)
 	if err != nil || r.Status != registry.TracePending || r.ExpiresAt != nil {
