@@ -101,8 +101,8 @@ func (r *Registration) Normalize(now time.Time) error {
 		switch {
 		case out.After(now.Add(MaxCheckInSkew)):
 			errs = append(errs, FieldError("check_out", "check_out lies in the future."))
-		case out.Before(t):
-			errs = append(errs, FieldError("check_out", "check_out lies before check_in."))
+		case !out.After(t):
+			errs = append(errs, FieldError("check_out", "check_out must lie after check_in."))
 		case out.After(t.Add(MaxStayLimit)):
 			errs = append(errs, FieldError("check_out", "check_out lies more than %d hours after check_in; no visit lasts that long.", int(MaxStayLimit.Hours())))
 		}

@@ -45,6 +45,18 @@ func TestNormalize(t *testing.T) {
 		{"email without at", func(r *registry.Registration) { r.Email = "erika.example.org" }, "email"},
 		{"email without domain dot", func(r *registry.Registration) { r.Email = "erika@localhost" }, "email"},
 		{"formula name is data, not an error", func(r *registry.Registration) { r.GivenName = "=HYPERLINK(\"x\")" }, ""},
+		{"check-out a minute after check-in", func(r *registry.Registration) {
+			in, out := now.Add(-time.Hour), now.Add(-59*time.Minute)
+			r.CheckIn, r.CheckOut = &in, &out
+		}, ""},
+		{"check-out at check-in", func(r *registry.Registration) {
+			in := now.Add(-time.Hour)
+			r.CheckIn, r.CheckOut = &in, &in
+		}, "check_out"},
+		{"check-out a microsecond before check-in", func(r *registry.Registration) {
+			in, out := now.Add(-time.Hour), now.Add(-time.Hour-time.Microsecond)
+			r.CheckIn, r.CheckOut = &in, &out
+		}, "check_out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -142,6 +142,8 @@ func TestRegisterGroupRefusesSQLite(t *testing.T) {
 		{"companions is null", withMember(t, `"companions":null`), "companions"},
 		{"control character", strings.Replace(valid, `"given_name":"JörgRef"`, `"given_name":"J\u0007"`, 1), "companions/0/given_name"},
 		{"ten companions", tenCompanions(t), "companions"},
+		// Refused at the tenth element, before any work on the rest.
+		{"5,000 empty companions", withMember(t, `"companions":[`+strings.Repeat(`{},`, 4999)+`{}]`), "companions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

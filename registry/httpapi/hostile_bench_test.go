@@ -16,7 +16,8 @@ import (
 )
 
 // hostileBodies are 16 KiB bodies that cost a naive strict decoder memory
-// that grows with the square of their nesting.
+// that grows with the square of their nesting, or CPU that grows with the
+// count of elements a limit refuses anyway (5,000 empty companions).
 func hostileBodies() []struct{ path, body string } {
 	const size = 16 << 10
 	deep := func(prefix string) string { return prefix + strings.Repeat("[", size-len(prefix)-1) }
@@ -25,6 +26,7 @@ func hostileBodies() []struct{ path, body string } {
 		{"/v1/visits", deep(`{"given_name":`)},
 		{"/v1/visits", deep(`{"companions":[`)},
 		{"/v1/visits", `{"x":` + strings.Repeat(`{"a":`, (size-6)/5)},
+		{"/v1/visits", `{"site":"rathaus","companions":[` + strings.Repeat(`{},`, 4999) + `{}]}`},
 		{"/v1/visits/00000000000000000000000000000000/checkout", deep(`{"check_out":`)},
 	}
 }

@@ -14,7 +14,7 @@ import (
 // companions registering with them (see intake.Companion).
 type registerRequest struct {
 	registry.Registration
-	Companions []intake.Companion `json:"companions"`
+	Companions []intake.Companion `json:"companions" strictjson:"max=9"` // intake.MaxCompanions
 }
 
 // visitResponse answers a registration. The checkout tokens are shown to

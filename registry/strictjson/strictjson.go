@@ -44,7 +44,7 @@ import (
 // writes it), structs, and pointers to and slices of these; embedded
 // structs without a json name contribute their fields, as in encoding/json.
 // Fields without a json tag are matched by their Go name; "-" skips a
-// field. Decode panics when dst is not a pointer to a struct of supported
+// field. A slice field tagged strictjson:"max=N" takes at most N elements. Decode panics when dst is not a pointer to a struct of supported
 // fields: that is a programming error.
 //
 // On error dst may be partly filled; discard it.
@@ -96,6 +96,10 @@ type plan struct {
 	elem   *plan            // kSlice, kPointer
 	fields map[string]field // kStruct
 	nField int              // kStruct: number of fields, for duplicate detection
+	// max (kSlice) is the most elements the field takes (its tag
+	// strictjson:"max=N"), 0 for no limit: the decoder refuses the next
+	// one where it starts, before any work on it.
+	max int
 }
 
 type field struct {
@@ -157,7 +161,17 @@ func addFields(p *plan, t reflect.Type, prefix []int) {
 		case name == "":
 			name = f.Name
 		}
-		p.fields[name] = field{index: index, ordinal: p.nField, plan: buildPlan(f.Type)}
+		fp := buildPlan(f.Type)
+		if m, ok := strings.CutPrefix(f.Tag.Get("strictjson"), "max="); ok {
+			n, err := strconv.Atoi(m)
+			if err != nil || n <= 0 || fp.kind != kSlice {
+				panic(fmt.Sprintf("strictjson: field %s: the tag max=N needs a positive N on a slice", f.Name))
+			}
+			limited := *fp
+			limited.max = n
+			fp = &limited
+		}
+		p.fields[name] = field{index: index, ordinal: p.nField, plan: fp}
 		p.nField++
 	}
 }
@@ -392,6 +406,9 @@ func (d *decoder) array(p *plan, v reflect.Value) error {
 			}
 			d.pos++
 			break
+		}
+		if p.max > 0 && i == p.max {
+			return d.fail("holds more than %d elements.", p.max)
 		}
 		out = reflect.Append(out, reflect.Zero(p.typ.Elem()))
 		d.push("", i)

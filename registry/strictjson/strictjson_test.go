@@ -250,3 +250,35 @@ func BenchmarkDecodeRegistration(b *testing.B) {
 		}
 	})
 }
+
+type limited struct {
+	People []inner `json:"people" strictjson:"max=3"`
+}
+
+// TestMaxElements: a slice tagged max=N takes N elements and refuses the
+// next one where it starts: whatever follows it (here invalid JSON and a
+// megabyte of elements) is never looked at.
+func TestMaxElements(t *testing.T) {
+	var ok limited
+	if err := strictjson.Decode([]byte(`{"people":[{"name":"a"},{"name":"b"},{"name":"c"}]}`), &ok); err != nil || len(ok.People) != 3 {
+		t.Fatalf("three elements: %v, %d", err, len(ok.People))
+	}
+	body := `{"people":[{},{},{},` + strings.Repeat(`{},`, 1<<18) + `{"name":` + "\x00"
+	var v limited
+	err := strictjson.Decode([]byte(body), &v)
+	if registry.ErrorField(err) != "people" || !strings.Contains(registry.ErrorMessage(err), "people holds more than 3 elements") {
+		t.Fatalf("Decode(%d elements) = %v, want people holds more than 3 elements", 1<<18, err)
+	}
+}
+
+func TestMaxTagNeedsASlice(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("a max tag on a string did not panic")
+		}
+	}()
+	var v struct {
+		S string `json:"s" strictjson:"max=3"`
+	}
+	strictjson.Decode([]byte(`{}`), &v)
+}
