@@ -83,16 +83,23 @@ var (
 func (s *Server) readAll(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
-	var netErr net.Error
 	switch {
 	case err == nil:
 		return body, nil
 	case errors.As(err, &tooLarge):
 		return nil, s.errTooLarge()
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return nil, errBodyTimeout
 	}
-	return nil, errBodyBroken
+	return nil, bodyError(err)
+}
+
+// bodyError is the answer to a body that could not be read: 408 when it
+// stalled past the read timeout, else 400.
+func bodyError(err error) error {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return errBodyTimeout
+	}
+	return errBodyBroken
 }
 
 func (s *Server) errTooLarge() error {

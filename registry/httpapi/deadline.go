@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -18,13 +19,23 @@ import (
 const DefaultRequestTimeout = 5 * time.Second
 
 // deadline runs next with a context that ends after d and answers with
-// onTimeout when next has not finished by then. next writes into a buffer,
+// onTimeout when next has not finished by then. The clock starts once the
+// request body (up to limit+1 bytes) is in memory: a client that stalls
+// its body is the server's read timeout's business (408), not the
+// request's (503, which would tell it to retry what it never sent). A
+// body read that fails is answered with onBodyError (see bodyError). next writes into a buffer,
 // which is copied to w when it finishes in time, so that a late handler
 // can never write into an answered response. Panics in next are re-raised
 // in the serving goroutine. Streaming routes (the export download) must
 // not be wrapped.
-func deadline(d time.Duration, onTimeout http.HandlerFunc, next http.Handler) http.Handler {
+func deadline(d time.Duration, limit int64, onTimeout http.HandlerFunc, onBodyError func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body that broke off or stalled ends the request here: the
+		// connection's context is cancelled with it.
+		if err := prefetchBody(r, limit); err != nil && onBodyError != nil {
+			onBodyError(w, r, bodyError(err))
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
 		bw := &bufferedWriter{header: http.Header{}}
@@ -54,6 +65,37 @@ func deadline(d time.Duration, onTimeout http.HandlerFunc, next http.Handler) ht
 		}
 	})
 }
+
+// prefetchBody reads up to limit+1 bytes of r's body into memory and
+// replaces the body with them, followed by the error the read ended with
+// (a read timeout, a broken connection), which it also returns. More than
+// limit bytes stay for the handler's own limit to refuse (413).
+func prefetchBody(r *http.Request, limit int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
+	r.Body = &prefetched{Reader: bytes.NewReader(buf.Bytes()), err: err, orig: r.Body}
+	return err
+}
+
+// prefetched is a body read ahead: its bytes, then its error.
+type prefetched struct {
+	*bytes.Reader
+	err  error
+	orig io.ReadCloser
+}
+
+func (p *prefetched) Read(b []byte) (int, error) {
+	n, err := p.Reader.Read(b)
+	if err == io.EOF && p.err != nil {
+		return n, p.err
+	}
+	return n, err
+}
+
+func (p *prefetched) Close() error { return p.orig.Close() }
 
 // bufferedWriter collects a handler's response.
 type bufferedWriter struct {

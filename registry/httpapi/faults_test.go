@@ -72,6 +72,24 @@ func TestBrokenBodies(t *testing.T) {
 	}
 }
 
+// TestStalledBodyIsNot503: the request timeout is shorter than the read
+// timeout (as by default: 5 s and 15 s). A body that stalls is still the
+// read timeout's (408: send it again), never the request timeout's 503,
+// which would tell the client that something may have been stored.
+func TestStalledBodyIsNot503(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{publicSites: []string{"rathaus"}, readTimeout: 600 * time.Millisecond, requestTimeout: 150 * time.Millisecond})
+	for _, tt := range []struct{ path, ctype string }{{"/v1/visits", "application/json"}, {"/checkin/rathaus", "application/x-www-form-urlencoded"}} {
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", tt.path, s.intake, tt.ctype, len(validBody))
+		if resp := rawRequest(t, s, head, validBody[:40], false); resp.StatusCode != 408 {
+			t.Errorf("%s: stalled body answered %d, want 408", tt.path, resp.StatusCode)
+		}
+	}
+	// A whole body is answered as ever.
+	if r := s.register(t, validBody, "whole"); r.status != 201 {
+		t.Errorf("registration: %d", r.status)
+	}
+}
+
 // hangingStore stands for a database that accepts connections but never
 // answers (a stopped PostgreSQL process): once hang is closed, every call
 // that reaches the database blocks, deaf to its context, as lib/pq does.
@@ -127,6 +145,9 @@ func TestSilentDatabase(t *testing.T) {
 			}
 			if d := time.Since(start); d > 4*time.Second {
 				t.Errorf("answered after %v", d)
+			}
+			if req.name == "registration" && !strings.Contains(string(r.body), "may have been stored: retry only with the same Idempotency-Key") {
+				t.Errorf("a registration's 503 does not say that it may have been stored: %s", r.body)
 			}
 		})
 	}

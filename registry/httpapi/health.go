@@ -21,7 +21,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReadyz serves GET /readyz: 200 "ready (primary node …)" or "ready
-// (intake-only node …)" when the database answers, with a second line
+// (intake-only node …)" when the database answers and can write (after a
+// write failed for a full or failing disk: until one succeeds), with a second line
 // "degraded: …" when the last purge was refused, failed or suspicious,
 // today's epoch key exists and the intake service runs; else 503 with a
 // problem naming the failed check (never a secret or a connection string).
@@ -55,6 +56,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ready(ctx context.Context) (check string, err error) {
 	if err := s.cfg.Store.Ping(ctx); err != nil {
 		return "database", fmt.Errorf("ping: %w", err)
+	}
+	if w, ok := s.cfg.Store.(interface{ WriteHealth(context.Context) error }); ok {
+		if err := w.WriteHealth(ctx); err != nil {
+			return "storage", err
+		}
 	}
 	day := registry.DayOf(s.cfg.Now())
 	k, err := s.cfg.Store.EpochKey(ctx, day)

@@ -86,7 +86,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // errTimedOut answers a request whose deadline passed while it waited for
 // the database or the committer: it was not stored, or it was stored and a
 // retry with the same Idempotency-Key says so.
-var errTimedOut = registry.Errorf(registry.EUNAVAILABLE, "The request could not be completed in time; retry it with the same Idempotency-Key.")
+var errTimedOut = registry.Errorf(registry.EUNAVAILABLE, "The request could not be completed in time.")
 
 // writeProblem writes a problem document with the status's standard title;
 // fields are the input fields at fault, the first also in "field".

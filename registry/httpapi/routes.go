@@ -11,11 +11,11 @@ import (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern string, h http.Handler) {
-		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.apiTimeout, h))
+		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.cfg.MaxBodyBytes, s.apiTimeout, s.fail, h))
 	}
 	cop := s.crossOrigin()
 	page := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.pageTimeout, cop.Handler(h)))
+		mux.Handle(pattern, deadline(s.cfg.RequestTimeout, s.cfg.MaxBodyBytes, s.pageTimeout, s.pageBodyError, cop.Handler(h)))
 	}
 	desk := func(pattern string, h func(http.ResponseWriter, *http.Request, *deskRequest)) {
 		page(pattern, s.desk(h))
@@ -71,7 +71,7 @@ func (s *Server) routes() http.Handler {
 
 	// Operators.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.Handle("GET /readyz", deadline(readyTimeout, s.readyTimedOut, http.HandlerFunc(s.handleReadyz)))
+	mux.Handle("GET /readyz", deadline(readyTimeout, 0, s.readyTimedOut, nil, http.HandlerFunc(s.handleReadyz)))
 	if s.cfg.MetricsAddr == "" {
 		mux.HandleFunc("GET /metrics", s.handleMetrics)
 	}
@@ -79,8 +79,15 @@ func (s *Server) routes() http.Handler {
 	return s.observe(s.recoverPanics(securityHeaders(problemErrors(mux))))
 }
 
-// apiTimeout answers an API request that ran out of time.
-func (s *Server) apiTimeout(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errTimedOut) }
+// apiTimeout answers an API request that ran out of time; a registration
+// says that it may have been stored.
+func (s *Server) apiTimeout(w http.ResponseWriter, r *http.Request) {
+	if routeOf(r) == "POST /v1/visits" {
+		s.fail(w, r, mayBeStored(errTimedOut))
+		return
+	}
+	s.fail(w, r, errTimedOut)
+}
 
 // pageTimeout answers a page request that ran out of time.
 func (s *Server) pageTimeout(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +95,11 @@ func (s *Server) pageTimeout(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Logger.Warn("service unavailable: answered 503 with Retry-After", "route", routeOf(r), "error", errTimedOut)
 	w.Header().Set("Retry-After", retryAfter)
 	s.renderMessage(w, r, http.StatusServiceUnavailable, preferredLang(r), "title_error", "msg_unavailable", nil)
+}
+
+// pageBodyError answers a page request whose body could not be read.
+func (s *Server) pageBodyError(w http.ResponseWriter, r *http.Request, err error) {
+	s.renderError(w, r, preferredLang(r), err, nil, nil)
 }
 
 // readyTimedOut answers /readyz when its checks hang (a stopped database).

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cityhall/registry/registry"
@@ -62,7 +63,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.cfg.Intake.RegisterGroup(r.Context(), tokenFrom(r.Context()), &in.Registration, in.Companions, key, body)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, mayBeStored(err))
 		return
 	}
 	status := http.StatusCreated
@@ -71,6 +72,17 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, newVisitResponse(res))
+}
+
+// mayBeStored adds to a 503 of a registration that its outcome is open: a
+// database that failed or hung during the commit may have stored it, and
+// only a retry with the same Idempotency-Key is safe.
+func mayBeStored(err error) error {
+	if registry.ErrorCode(err) != registry.EUNAVAILABLE {
+		return err
+	}
+	return registry.Errorf(registry.EUNAVAILABLE, "%s; the registration may have been stored: retry only with the same Idempotency-Key, never a new one, or the visitor is registered twice.",
+		strings.TrimSuffix(registry.ErrorMessage(err), "."))
 }
 
 // checkoutRequest is the optional body of a checkout.

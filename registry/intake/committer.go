@@ -121,7 +121,13 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
 		}
 		return
 	case !retry:
-		s.Logger.Error("storing a batch of registrations failed", "registrations", len(batch), "visits", n, "error", err)
+		// An unavailable database (down, hung, disk full) is a warning,
+		// as its 503 answers are; readiness and metrics report it.
+		log := s.Logger.Error
+		if registry.ErrorCode(err) == registry.EUNAVAILABLE {
+			log = s.Logger.Warn
+		}
+		log("storing a batch of registrations failed", "registrations", len(batch), "visits", n, "error", err)
 		for _, p := range batch {
 			s.answer(p, err)
 		}

@@ -205,6 +205,8 @@ func (*dialect) ErrorCode(err error) string {
 		return ""
 	case e.Code == "23505": // unique_violation
 		return registry.ECONFLICT
+	case e.Code == "53100", e.Code == "58030": // disk_full, io_error
+		return sqlstore.CodeNoWrite
 	case e.Code == "40001", e.Code == "40P01", // serialization failure, deadlock
 		e.Code == "55P03",                        // lock_not_available (lock_timeout)
 		e.Code == "57014",                        // query_canceled (statement_timeout, cancel)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/postgres"
+	"github.com/cityhall/registry/registry/sqlstore"
 )
 
 // walHits counts how many of the payloads occur in the server's pg_wal
@@ -152,5 +153,19 @@ func TestWALPrivilege(t *testing.T) {
 		if _, err := db.Exec(q); err != nil {
 			t.Errorf("%s with the grants: %v", q, err)
 		}
+	}
+}
+
+// TestDiskFullIsUnavailable: the server's disk_full and io_error are what
+// SQLite's SQLITE_FULL is (TestDiskFull in cmd/registry fills a real
+// disk): 503, and not ready until a write succeeds again.
+func TestDiskFullIsUnavailable(t *testing.T) {
+	for _, code := range []string{"53100", "58030"} {
+		if got := postgres.ErrorCodeOf(code); got != sqlstore.CodeNoWrite {
+			t.Errorf("SQLSTATE %s classified %q, want %q", code, got, sqlstore.CodeNoWrite)
+		}
+	}
+	if got := postgres.ErrorCodeOf("53200"); got != registry.EUNAVAILABLE { // out_of_memory
+		t.Errorf("SQLSTATE 53200 classified %q, want %q", got, registry.EUNAVAILABLE)
 	}
 }

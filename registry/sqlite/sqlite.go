@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -205,6 +206,8 @@ func (dialect) ErrorCode(err error) string {
 	switch e.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return registry.EUNAVAILABLE
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+		return sqlstore.CodeNoWrite
 	}
 	return ""
 }
@@ -217,6 +220,23 @@ func migrationsFS() fs.FS {
 		panic(err) // the directory is embedded at build time
 	}
 	return sub
+}
+
+// minFree is the free space below which a store whose write failed for
+// lack of space does not even try again (WriteHealth).
+const minFree = 1 << 20
+
+// WriteHealth is sqlstore's, with a look at the file system first: after
+// a write failed for lack of space, a probe could still succeed in the
+// WAL's old space while the database file cannot grow, so the store stays
+// not ready until its directory has minFree bytes free again.
+func (s *Store) WriteHealth(ctx context.Context) error {
+	if s.WriteFailed() {
+		if free, ok := freeSpace(filepath.Dir(s.path)); ok && free < minFree {
+			return registry.Errorf(registry.EUNAVAILABLE, "The database's disk is full (%d KiB free); free space on it.", free>>10)
+		}
+	}
+	return s.Store.WriteHealth(ctx)
 }
 
 // Backup writes a consistent copy of the database to path (VACUUM INTO:

@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,7 +72,16 @@ type Store struct {
 	stmts   map[string]*sqlx.Stmt // prepared statements of the write path, by query text
 	days    sync.Map              // registry.Day → true: days whose storage is prepared
 	salts   sync.Map              // actor + "\x00" + month → the actor's salt
+	// noWrite is set when a write failed for lack of space or a failing
+	// disk (CodeNoWrite), cleared by the next commit (see WriteHealth).
+	noWrite atomic.Bool
 }
+
+// CodeNoWrite is what a Dialect's ErrorCode returns for a write that
+// failed for lack of space or a failing disk: the store answers
+// EUNAVAILABLE (503, retry later) and reports not ready until a write
+// succeeds again.
+const CodeNoWrite = "no_write"
 
 // preparedQueries are the statements every registration batch runs. They
 // are prepared once on the write pool, before any transaction holds its
@@ -154,8 +165,31 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return s.errorf(err, "commit")
 	}
+	s.noWrite.Store(false)
 	return nil
 }
+
+// settingWriteProbe is the row WriteHealth writes.
+const settingWriteProbe = "write_probe"
+
+// WriteHealth reports whether the database can write. After a write
+// failed for lack of space or a failing disk it tries a small write of
+// its own, and answers nil once one succeeds; /readyz reports it, so that
+// a node with a full disk takes no traffic until it can store again.
+func (s *Store) WriteHealth(ctx context.Context) error {
+	if !s.noWrite.Load() {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO settings (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingWriteProbe, []byte(strconv.FormatInt(s.now().UnixMicro(), 10)))
+		return s.errorf(err, "probe write")
+	})
+}
+
+// WriteFailed reports whether the last write failed for lack of space or a
+// failing disk and none succeeded since.
+func (s *Store) WriteFailed() bool { return s.noWrite.Load() }
 
 // errorf wraps a driver error with what was being done. Unique violations
 // become ECONFLICT; busy, restarting, unreachable or silent databases and
@@ -184,6 +218,9 @@ func (s *Store) errorf(err error, doing string) error {
 		return &wrapped{registry.Errorf(registry.ECONFLICT, "Conflicts with a stored record."), cause}
 	case registry.EUNAVAILABLE:
 		return &wrapped{errBusy, cause}
+	case CodeNoWrite:
+		s.noWrite.Store(true)
+		return &wrapped{errNoWrite, cause}
 	}
 	return cause
 }
@@ -192,6 +229,7 @@ var (
 	errTimeout     = registry.Errorf(registry.EUNAVAILABLE, "The database did not answer in time; try again shortly.")
 	errUnreachable = registry.Errorf(registry.EUNAVAILABLE, "The database cannot be reached right now; try again shortly.")
 	errBusy        = registry.Errorf(registry.EUNAVAILABLE, "The database is busy or restarting; try again shortly.")
+	errNoWrite     = registry.Errorf(registry.EUNAVAILABLE, "The database cannot write right now (its disk is full or failing); try again later.")
 )
 
 // unreachable reports whether err says that the database server is gone:
