@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/audit"
 	"github.com/cityhall/registry/registry/postgres"
+	"github.com/cityhall/registry/registry/sqlstore"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -87,7 +89,7 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 	a.doctorLayout(o, add)
 	s, err := a.openStore(ctx, existingDB)
 	if err != nil {
-		add(checkFail, "database", registry.ErrorMessage(err), "check --db / REGISTRY_DB and that the database server runs; 'registry migrate' creates a new one")
+		add(checkFail, "database", registry.ErrorMessage(err), fixFor(err, "check --db / REGISTRY_DB and that the database server runs; 'registry migrate' creates a new one"))
 		return a.doctorReport(fs)
 	}
 	defer s.Close()
@@ -95,6 +97,18 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 		add(checkFail, "database", "does not answer: "+registry.ErrorMessage(err), "start the database server; check the network")
 	} else {
 		add(checkOK, "database", describeDB(a.db)+" reachable and migrated", "")
+	}
+	if qc, ok := s.(interface {
+		QuickCheck(context.Context) ([]string, error)
+	}); ok {
+		switch problems, err := qc.QuickCheck(ctx); {
+		case err != nil:
+			add(checkFail, "integrity", registry.ErrorMessage(err), fixFor(err, ""))
+		case len(problems) > 0:
+			add(checkFail, "integrity", "the database file is damaged: "+strings.Join(problems, "; "), restoreFix)
+		default:
+			add(checkOK, "integrity", "the database file is sound (quick check)", "")
+		}
 	}
 	a.doctorTLS(add)
 	a.doctorWAL(ctx, s, add)
@@ -104,6 +118,18 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 	a.doctorAudit(ctx, s, o, add)
 	a.doctorApprovers(ctx, s, add)
 	return a.doctorReport(fs)
+}
+
+// restoreFix is what to do about a damaged database.
+const restoreFix = "stop serve, keep the damaged file for analysis, restore the latest backup (README: Backups, Restore), then registry audit verify --checkpoint FILE"
+
+// fixFor is the fix of a failed check: the restore for a damaged
+// database, else def.
+func fixFor(err error, def string) string {
+	if errors.Is(err, sqlstore.ErrCorrupt) {
+		return restoreFix
+	}
+	return def
 }
 
 // doctorReport prints the findings and returns the exit status.
@@ -159,7 +185,11 @@ func (a *app) doctorFiles(o *doctorOptions, add func(state, check, detail, fix s
 		return
 	}
 	if st, ok := private(o.keystore, true); !ok {
-		add(checkFail, "key store", o.keystore+": "+st, "chmod 700 "+o.keystore+"; it must belong to the service user")
+		fix := "chmod 700 " + o.keystore + "; it must belong to the service user"
+		if st == "missing" {
+			fix = "check --keystore (REGISTRY_KEYSTORE); serve creates the key store at its first start"
+		}
+		add(checkFail, "key store", o.keystore+": "+st, fix)
 		return
 	}
 	bad := 0
@@ -263,6 +293,9 @@ func (a *app) doctorKeys(ctx context.Context, s registry.Store, o *doctorOptions
 	if o.keystore == "" {
 		return
 	}
+	if _, err := os.Stat(o.keystore); err != nil {
+		return // doctor looks, it never creates; doctorFiles reported it
+	}
 	ks, err := crypto.OpenKeyStore(o.keystore)
 	if err != nil {
 		add(checkFail, "epoch keys", registry.ErrorMessage(err), "check --keystore")
@@ -336,12 +369,12 @@ func (a *app) doctorAudit(ctx context.Context, s registry.Store, o *doctorOption
 	}
 	r, err := audit.Verify(ctx, s, cp)
 	if err != nil {
-		add(checkFail, "audit", registry.ErrorMessage(err), "the log was changed: keep the database as it is and call the data-protection officer")
+		add(checkFail, "audit", registry.ErrorMessage(err), fixFor(err, "the log was changed: keep the database as it is and call the data-protection officer"))
 		return
 	}
 	d, err := audit.VerifyData(ctx, s)
 	if err != nil {
-		add(checkFail, "audit", registry.ErrorMessage(err), "see registry audit verify")
+		add(checkFail, "audit", registry.ErrorMessage(err), fixFor(err, "see registry audit verify"))
 		return
 	}
 	if n := len(d.Problems) + d.Omitted; n > 0 {

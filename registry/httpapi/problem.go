@@ -80,7 +80,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 	}
 	s.metrics.countError(code)
-	writeProblem(w, status, registry.ErrorMessage(err), registry.ErrorFields(err))
+	msg := registry.ErrorMessage(err)
+	if code == registry.EINTERNAL {
+		msg = "Internal error." // what went wrong inside is the log's, not the caller's
+	}
+	writeProblem(w, status, msg, registry.ErrorFields(err))
 }
 
 // errTimedOut answers a request whose deadline passed while it waited for

@@ -51,6 +51,14 @@ const readers = 4
 // exist), sets the pragmas, checks that they took effect and runs the
 // migrations. EINVALID for a path the driver cannot take.
 func Open(ctx context.Context, path string) (*Store, error) {
+	s, err := open(ctx, path)
+	if err != nil && (dialect{}).ErrorCode(err) == sqlstore.CodeCorrupt {
+		return nil, fmt.Errorf("%w (%w)", sqlstore.ErrCorrupt, err)
+	}
+	return s, err
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, registry.Errorf(registry.EINVALID, "The database path must be a plain file path.")
 	}
@@ -89,6 +97,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	return &Store{Store: st, path: path}, nil
+}
+
+// QuickCheck runs SQLite's quick integrity check and returns what it
+// found wrong (at most ten problems), none for a sound file.
+func (s *Store) QuickCheck(ctx context.Context) ([]string, error) {
+	var rows []string
+	if err := s.DB().SelectContext(ctx, &rows, `PRAGMA quick_check(10)`); err != nil {
+		if (dialect{}).ErrorCode(err) == sqlstore.CodeCorrupt {
+			return nil, fmt.Errorf("%w (%w)", sqlstore.ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("integrity check: %w", err)
+	}
+	if len(rows) == 1 && rows[0] == "ok" {
+		return nil, nil
+	}
+	return rows, nil
 }
 
 // Path returns the database file's path.
@@ -208,6 +232,8 @@ func (dialect) ErrorCode(err error) string {
 		return registry.EUNAVAILABLE
 	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
 		return sqlstore.CodeNoWrite
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return sqlstore.CodeCorrupt
 	}
 	return ""
 }

@@ -83,6 +83,14 @@ type Store struct {
 // succeeds again.
 const CodeNoWrite = "no_write"
 
+// CodeCorrupt is what a Dialect's ErrorCode returns when the database
+// reports damaged storage; the store answers ErrCorrupt.
+const CodeCorrupt = "corrupt"
+
+// ErrCorrupt is the error of a damaged database (errors.Is finds it): an
+// internal error whose message says what to do.
+var ErrCorrupt = registry.Errorf(registry.EINTERNAL, "The database file is damaged (the database reports corruption). Stop serve, keep the damaged file for analysis, and restore the latest backup (README: Backups, Restore); registrations since that backup are lost.")
+
 // preparedQueries are the statements every registration batch runs. They
 // are prepared once on the write pool, before any transaction holds its
 // connection (SQLite's write pool has one), and reused by every
@@ -221,6 +229,8 @@ func (s *Store) errorf(err error, doing string) error {
 	case CodeNoWrite:
 		s.noWrite.Store(true)
 		return &wrapped{errNoWrite, cause}
+	case CodeCorrupt:
+		return &wrapped{ErrCorrupt, cause}
 	}
 	return cause
 }
