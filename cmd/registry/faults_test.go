@@ -350,3 +350,78 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestStopWhileDatabaseHangs: SIGTERM while PostgreSQL is frozen ends
+// serve within its stop timeout, not when the database resumes; every
+// registration acknowledged before is stored, and those in flight were
+// not acknowledged and are stored exactly once when retried with their
+// keys.
+func TestStopWhileDatabaseHangs(t *testing.T) {
+	bin := buildBinary(t)
+	cluster := pgtest.OwnCluster(t, true)
+	e := newFaultEnv(t, bin, cluster.DSN)
+	e.env = append(e.env, "REGISTRY_STOP_TIMEOUT=3s")
+	e.start()
+	a := &acks{ids: map[string]string{}}
+	for i := range 10 {
+		key := fmt.Sprintf("before-%d", i)
+		if status, id, _ := e.register(key); status != 201 {
+			t.Fatalf("registration before the freeze: %d", status)
+		} else {
+			a.record(t, key, id)
+		}
+	}
+	cluster.Do("freeze")
+	thawed := false
+	defer func() {
+		if !thawed {
+			cluster.Do("thaw")
+		}
+	}()
+	// Registrations in flight while the database hangs.
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if status, id, _ := e.register(fmt.Sprintf("hung-%d", i)); status == 200 || status == 201 {
+				t.Errorf("a registration was acknowledged while the database was frozen: %s", id)
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond) // let them reach the database
+	start := time.Now()
+	e.serve.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- e.serve.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not stop within 15 s of SIGTERM while the database hangs\n%s", e.stderr.String())
+	}
+	took := time.Since(start)
+	t.Logf("serve stopped %v after SIGTERM", took.Round(time.Millisecond))
+	if !strings.Contains(e.stderr.String(), "stopping without waiting for the database") {
+		t.Errorf("the log does not say that serve stopped without the database:\n%s", e.stderr.String())
+	}
+	wg.Wait()
+	cluster.Do("thaw")
+	thawed = true
+	e.start()
+	for i := range 4 {
+		key := fmt.Sprintf("hung-%d", i)
+		status, id, _ := e.register(key)
+		if status != 200 && status != 201 {
+			t.Fatalf("retry of %s: %d", key, status)
+		}
+		a.record(t, key, id)
+	}
+	e.stop()
+	s := e.openStore()
+	if got, want := intaketest.CountVisits(t, s), int64(2*len(a.ids)); got != want {
+		t.Errorf("stored visits = %d, want %d (each acknowledged household once)", got, want)
+	}
+	for key, id := range a.ids {
+		if _, err := s.FindVisit(context.Background(), id); err != nil {
+			t.Errorf("acknowledged visit %s of key %s: %v", id, key, err)
+		}
+	}
+}

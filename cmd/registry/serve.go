@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ type serveOptions struct {
 	dataDir        string
 	intakeOnly     bool
 	purgeInterval  time.Duration
+	stopTimeout    time.Duration
 	policy         retention.Policy
 	demo           bool
 	demoDir        string
@@ -92,6 +94,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.StringVar(&o.dataDir, "data-dir", "", "`DIR` whose private tmp holds export bundles while they are sent (default: the database's directory, for PostgreSQL the key store's)")
 	f.BoolVar(&o.intakeOnly, "intake-only", false, "serve intake only: no key store, no key creation, no purge, no exports (needs --server-secret)")
 	f.DurationVar(&o.purgeInterval, "purge-interval", time.Hour, "how often the purge runs inside serve")
+	f.DurationVar(&o.stopTimeout, "stop-timeout", 20*time.Second, "after SIGTERM, exit within this long even while the database hangs (keep it below the unit's TimeoutStopSec)")
 	f.BoolVar(&o.demo, "demo", false, "create and use demo keys and a demo token when none are configured (never in production)")
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "replaced by 'registry sites add|set CODE --self-checkin'")
@@ -104,7 +107,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.Float64Var(&o.limits.PerSite.PerMinute, "limit-site", o.limits.PerSite.PerMinute, "public form: registrations per minute at one site")
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
-	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "public-sites",
+	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "stop-timeout", "public-sites",
 		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
 	policyFlags(f, &o.policy)
 	return cmd
@@ -118,7 +121,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	var closers closeOnce
+	closeStore := closers.add(store.Close)
+	defer closeStore()
 	if err := store.CloseApproverRule(ctx); err != nil {
 		return fmt.Errorf("close the old approver rule: %w", err)
 	}
@@ -158,7 +163,8 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		a.logger.Info("arrival webhooks", "targets", len(targets))
 	}
 	svc.Start(ctx)
-	defer svc.Close()
+	closeIntake := closers.add(svc.Close)
+	defer closeIntake()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
 		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors}
@@ -189,12 +195,52 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	}
 	a.waitForStop(ctx)
 	a.logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	err = srv.Close(sctx)
-	jobs.Wait() // a purge in progress stops with ctx; the store closes after it
-	return err
+	return a.stopWithin(o.stopTimeout, &closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), o.stopTimeout*3/4)
+		defer cancel()
+		err := srv.Close(sctx)
+		jobs.Wait() // a purge in progress stops with ctx; the store closes after it
+		closeIntake()
+		closeStore()
+		return err
+	})
 }
+
+// stopWithin runs the graceful stop and returns its error, or, when the
+// database hangs and the stop has not finished within budget, logs so,
+// abandons the closers (deferred closes return at once) and returns
+// without waiting further: the process ends, and what was in flight was
+// never acknowledged (a client retries it with its Idempotency-Key).
+// Every acknowledged registration is committed already.
+func (a *app) stopWithin(budget time.Duration, closers *closeOnce, stop func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(budget):
+		closers.abandon()
+		a.logger.Warn("stopping without waiting for the database: it did not answer within the stop timeout; requests still in flight were not acknowledged and are retried by their clients", "stop_timeout", budget)
+		return fmt.Errorf("stopped after %v without waiting for the database", budget)
+	}
+}
+
+// closeOnce hands out close functions that run at most once, and not at
+// all once abandoned: a deferred close must not wait again for a database
+// a bounded stop gave up on.
+type closeOnce struct{ abandoned atomic.Bool }
+
+func (c *closeOnce) add(close func() error) func() error {
+	var called atomic.Bool
+	return func() error {
+		if c.abandoned.Load() || called.Swap(true) {
+			return nil
+		}
+		return close()
+	}
+}
+
+func (c *closeOnce) abandon() { c.abandoned.Store(true) }
 
 // check validates the options that need no store.
 func (o *serveOptions) check() error {
@@ -204,6 +250,9 @@ func (o *serveOptions) check() error {
 	if len(o.publicSites) > 0 {
 		return withHint(registry.Errorf(registry.EINVALID, "--public-sites is gone: sites are configured now"),
 			"for each site run 'registry sites set CODE --self-checkin' (or 'registry sites add CODE --name NAME --self-checkin'), then start serve without --public-sites; README: Upgrading")
+	}
+	if o.stopTimeout < time.Second || o.stopTimeout > 10*time.Minute {
+		return withHint(registry.Errorf(registry.EINVALID, "--stop-timeout %v is not between 1s and 10m", o.stopTimeout), "the default 20s fits the unit's TimeoutStopSec=30s")
 	}
 	if o.publicURL != "" && !strings.HasPrefix(o.publicURL, "https://") && !strings.HasPrefix(o.publicURL, "http://") {
 		return withHint(registry.Errorf(registry.EINVALID, "--public-url %q is not an http or https URL", o.publicURL), "for example --public-url https://besuch.musterstadt.de")
