@@ -107,8 +107,9 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.Float64Var(&o.limits.PerSite.PerMinute, "limit-site", o.limits.PerSite.PerMinute, "public form: registrations per minute at one site")
 	f.Float64Var(&o.limits.Total.PerMinute, "limit-total", o.limits.Total.PerMinute, "public form: registrations per minute at all sites")
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
+	f.IntVar(&o.limits.PerClientConns, "max-client-conns", o.limits.PerClientConns, "connections one client address holds, and requests it has in flight, at once (behind a trusted proxy: per forwarded address)")
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "stop-timeout", "public-sites",
-		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns")
+		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns", "max-client-conns")
 	policyFlags(f, &o.policy)
 	return cmd
 }

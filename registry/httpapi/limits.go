@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -40,6 +41,15 @@ type Limits struct {
 	// MaxConns caps the connections served at once; more wait in the
 	// listen queue.
 	MaxConns int
+	// PerClientConns caps the connections one client address (an IPv6
+	// /64) holds open at once, and the requests one client has in flight
+	// (behind a trusted proxy: per forwarded address). A connection past
+	// it is never served (held a few seconds, then closed), a request
+	// past it answered 429, so that one
+	// client with thousands of idle connections cannot take the slots of
+	// MaxConns from everyone else. Trusted proxies' own connections are
+	// not capped: they carry many clients.
+	PerClientConns int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed: the client address of a request from one of them is the
 	// last address in the header that is not itself a trusted proxy. None
@@ -56,6 +66,9 @@ func DefaultLimits() Limits {
 		Pages:        Rate{PerMinute: 120, Burst: 60},
 		AuthFailures: Rate{PerMinute: 30, Burst: 20},
 		MaxConns:     1024,
+		// A browser opens at most 6 connections to a host; a desk's
+		// kiosk or a NAT of an office a few dozen.
+		PerClientConns: 64,
 	}
 }
 
@@ -137,23 +150,18 @@ func (l *limiter) evict() {
 type limits struct {
 	cfg                                      Limits
 	client, site, total, pages, authFailures *limiter
+	inFlight                                 *counter // requests in flight per client (PerClientConns)
 }
 
 func newLimits(cfg Limits) *limits {
 	return &limits{cfg: cfg, client: newLimiter(cfg.PerClient), site: newLimiter(cfg.PerSite),
-		total: newLimiter(cfg.Total), pages: newLimiter(cfg.Pages), authFailures: newLimiter(cfg.AuthFailures)}
+		total: newLimiter(cfg.Total), pages: newLimiter(cfg.Pages), authFailures: newLimiter(cfg.AuthFailures),
+		inFlight: newCounter(cfg.PerClientConns)}
 }
 
 // clientKey is the limiter key of r's client: its address, an IPv6 one
 // reduced to its /64 network.
-func (l *limits) clientKey(r *http.Request) string {
-	addr := l.clientAddr(r)
-	if addr.Is6() && !addr.Is4In6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.Unmap().String()
-}
+func (l *limits) clientKey(r *http.Request) string { return addrKey(l.clientAddr(r)) }
 
 // clientAddr is the client's address: the connection's, or, from a
 // trusted proxy, the last untrusted address in X-Forwarded-For.
@@ -212,34 +220,138 @@ func (l *limits) registration(r *http.Request, site string, now time.Time) (stri
 	return "", 0
 }
 
-// limitListener serves at most n connections at once; the others wait in
-// the kernel's listen queue until one closes.
-type limitListener struct {
-	net.Listener
-	sem  chan struct{}
-	full func() // called when a connection had to wait
+// addrKey is the per-client key of an address: IPv4 as it is, IPv6 its
+// /64 network.
+func addrKey(addr netip.Addr) string {
+	if addr.Is6() && !addr.Is4In6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.Unmap().String()
 }
 
-func newLimitListener(l net.Listener, n int, full func()) net.Listener {
-	if n <= 0 {
+// counter counts what each key holds at once (connections, requests in
+// flight), up to a cap.
+type counter struct {
+	cap int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+func newCounter(cap int) *counter { return &counter{cap: cap, n: map[string]int{}} }
+
+// take counts one more for key and reports true, or false when key holds
+// cap already.
+func (c *counter) take(key string) bool {
+	if c == nil || c.cap <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key] >= c.cap {
+		return false
+	}
+	c.n[key]++
+	return true
+}
+
+// release counts one less for key.
+func (c *counter) release(key string) {
+	if c == nil || c.cap <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key]--; c.n[key] <= 0 {
+		delete(c.n, key)
+	}
+}
+
+// limitListener serves at most n connections at once; the others wait in
+// the kernel's listen queue until one closes. A client address that holds
+// perClient connections already has its next one refused (held, then
+// closed, see hold), unless it is a trusted proxy.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	full      func() // called when a connection had to wait
+	perClient *counter
+	trusted   func(netip.Addr) bool
+	refused   func() // called when a client's connection was refused for its cap
+	held      atomic.Int64
+}
+
+func newLimitListener(l net.Listener, lim *limits, full, refused func()) net.Listener {
+	if lim.cfg.MaxConns <= 0 && lim.cfg.PerClientConns <= 0 {
 		return l
 	}
-	return &limitListener{Listener: l, sem: make(chan struct{}, n), full: full}
+	ll := &limitListener{Listener: l, full: full, refused: refused, perClient: newCounter(lim.cfg.PerClientConns), trusted: lim.trusted}
+	if lim.cfg.MaxConns > 0 {
+		ll.sem = make(chan struct{}, lim.cfg.MaxConns)
+	}
+	return ll
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	default:
-		l.full()
-		l.sem <- struct{}{}
+	for {
+		if l.sem != nil {
+			select {
+			case l.sem <- struct{}{}:
+			default:
+				l.full()
+				l.sem <- struct{}{}
+			}
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			l.releaseSlot()
+			return nil, err
+		}
+		key := ""
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && !l.trusted(ap.Addr().Unmap()) {
+			key = addrKey(ap.Addr())
+		}
+		if key != "" && !l.perClient.take(key) {
+			l.releaseSlot()
+			l.refused()
+			l.hold(c)
+			continue
+		}
+		return &limitConn{Conn: c, release: func() {
+			if key != "" {
+				l.perClient.release(key)
+			}
+			l.releaseSlot()
+		}}, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
+}
+
+// Refused connections are held open, unserved and outside MaxConns, for
+// refusedHold before they are closed (at most maxHeld at once; past that
+// they are closed at once): a flooder whose connections were closed at
+// once would reopen them as fast as the server accepts, crowding the
+// listen queue that other clients' connections wait in.
+const (
+	refusedHold = 5 * time.Second
+	maxHeld     = 4096
+)
+
+func (l *limitListener) hold(c net.Conn) {
+	if l.held.Add(1) > maxHeld {
+		l.held.Add(-1)
+		c.Close()
+		return
+	}
+	time.AfterFunc(refusedHold, func() {
+		c.Close()
+		l.held.Add(-1)
+	})
+}
+
+func (l *limitListener) releaseSlot() {
+	if l.sem != nil {
 		<-l.sem
-		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
 type limitConn struct {

@@ -48,6 +48,23 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
+// limitInFlight answers 429 to a client that has Limits.PerClientConns
+// requests in flight already (behind a trusted proxy: per forwarded
+// address), so that one client cannot hold every handler.
+func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := s.limits.clientKey(r)
+		if !s.limits.inFlight.take(key) {
+			s.metrics.countLimited("client_requests")
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusTooManyRequests, "Too many requests from your address at once; wait for the answers before sending more.", nil)
+			return
+		}
+		defer s.limits.inFlight.release(key)
+		next.ServeHTTP(w, r)
+	})
+}
+
 // quietRoutes are polled by machines; their successes are logged at debug
 // level only.
 var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}

@@ -76,7 +76,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /metrics", s.handleMetrics)
 	}
 
-	return s.observe(s.recoverPanics(securityHeaders(problemErrors(mux))))
+	return s.observe(s.limitInFlight(s.recoverPanics(securityHeaders(problemErrors(mux)))))
 }
 
 // apiTimeout answers an API request that ran out of time; a registration

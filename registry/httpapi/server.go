@@ -246,7 +246,7 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.served = make(chan error, 1)
-	ln = newLimitListener(ln, s.cfg.Limits.MaxConns, func() { s.metrics.countLimited("connections") })
+	ln = newLimitListener(ln, s.limits, func() { s.metrics.countLimited("connections") }, func() { s.metrics.countLimited("client_connections") })
 	go func() { s.served <- s.http.Serve(ln) }()
 	if s.cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
