@@ -293,8 +293,9 @@ func (a *app) doctorKeys(ctx context.Context, s registry.Store, o *doctorOptions
 	if o.keystore == "" {
 		return
 	}
-	if _, err := os.Stat(o.keystore); err != nil {
-		return // doctor looks, it never creates; doctorFiles reported it
+	if _, err := os.Stat(o.keystore); err != nil { // doctor looks, it never creates
+		add(checkFail, "epoch keys", "no key for today (no key store yet): registrations are refused", "start serve: it creates the key store and the keys ahead")
+		return
 	}
 	ks, err := crypto.OpenKeyStore(o.keystore)
 	if err != nil {
