@@ -57,6 +57,11 @@ type Header struct {
 	// out automatically: for the health office's outputs.
 	SiteNames      []SiteLabel `json:"site_names,omitempty"`
 	MaxStayMinutes int         `json:"max_stay_minutes,omitempty"`
+	// Parts are the bundles of a case's registries (Merge), Duplicates
+	// the records of people found in more than one of them; a bundle
+	// itself has neither.
+	Parts      []PartSummary `json:"parts,omitempty"`
+	Duplicates int           `json:"duplicates,omitempty"`
 }
 
 // SiteLabel is a site's code and display name.
@@ -117,6 +122,12 @@ type Record struct {
 	// Note is the note for the health office of the appointment the
 	// visit was registered for, sealed when it was booked ("" for none).
 	Note string `json:"note,omitempty"`
+	// Registry, SiteLabel and AlsoIn are set by Merge: the registry the
+	// record came from, its site's display name, and the other
+	// registries of the case that hold the same person.
+	Registry  string   `json:"registry,omitempty"`
+	SiteLabel string   `json:"site_name,omitempty"`
+	AlsoIn    []string `json:"also_in,omitempty"`
 }
 
 // Bundle is an opened and verified export bundle.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // Europe/Berlin on machines without a zone database
@@ -56,7 +58,8 @@ var csvColumns = []string{
 // separated by sep (',', ';' for German Excel, or a tab; EINVALID
 // otherwise), RFC 4180 quoting, CRLF line ends. Times are RFC 3339 in
 // TimeZone; a visit still open at the export says so in "Verlassen"
-// (openText). Sites show their display names.
+// (openText). Sites show their display names. A case of several
+// registries (Merge) adds the columns "Register" and "Auch erfasst in".
 //
 // Every cell is neutralised so that no spreadsheet reads it as a formula: a
 // cell starting with = + - @ (or their full-width forms), a control
@@ -73,17 +76,25 @@ func WriteCSV(w io.Writer, src Source, sep rune) error {
 	}
 	rw := newRowWriter(w, sep)
 	rw.w.WriteString("\uFEFF")
-	header := make([]string, len(csvColumns))
-	for i, c := range csvColumns {
+	h := src.BundleHeader()
+	cols := csvColumns
+	if len(h.Parts) > 0 { // a case of several registries
+		cols = append(slices.Clone(cols), "Register", "Auch erfasst in")
+	}
+	header := make([]string, len(cols))
+	for i, c := range cols {
 		header[i] = csvCell(c, false)
 	}
 	rw.row(header...)
-	h := src.BundleHeader()
 	for rec, err := range src.All() {
 		if err != nil {
 			return err
 		}
-		rw.row(csvRow(h, rec)...)
+		row := csvRow(h, rec)
+		if len(h.Parts) > 0 {
+			row = append(row, csvCell(rec.Registry, false), csvCell(strings.Join(rec.AlsoIn, ", "), false))
+		}
+		rw.row(row...)
 	}
 	if err := rw.flush(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
@@ -97,7 +108,7 @@ func csvRow(h *Header, r *Record) []string {
 		c = &registry.Contact{}
 	}
 	return []string{
-		csvCell(h.CaseRef, false), csvCell(r.VisitID, false), csvCell(h.SiteName(r.Site), false),
+		csvCell(h.CaseRef, false), csvCell(r.VisitID, false), csvCell(siteName(h, r), false),
 		csvCell(r.Area, false), localTime(&r.CheckIn), departureCell(h, r),
 		yesNo(r.CheckoutAuto), strconv.Itoa(r.ContactMinutes),
 		csvCell(c.GivenName, false), csvCell(c.FamilyName, false), csvCell(c.Street, false),

@@ -121,6 +121,23 @@ func (f *fixture) visit(tb testing.TB, site, area string, in time.Time, out *tim
 	return v, c
 }
 
+// visitWith is visit with the given name and phone number.
+func (f *fixture) visitWith(tb testing.TB, site, area string, in time.Time, out *time.Time, given, phone string) (*registry.Visit, *registry.Contact) {
+	tb.Helper()
+	v := &registry.Visit{
+		ID: registry.NewVisitID(in), Site: site, Area: area, CheckIn: in.UTC(), CheckOut: out,
+		Epoch: registry.DayOf(in), CreatedAt: in,
+	}
+	c := testContact(v, given)
+	c.Phone = phone
+	sealed, err := f.sealer.Seal(c, f.epoch(tb, v.Epoch))
+	if err != nil {
+		tb.Fatalf("Seal: %v", err)
+	}
+	v.Sealed = sealed
+	return v, c
+}
+
 func testRequest(from, to time.Time, sites ...string) *registry.TraceRequest {
 	return &registry.TraceRequest{
 		ID: registry.NewID(), CaseRef: "GA-2021/0815", Office: "Gesundheitsamt Hochsauerlandkreis",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/cityhall/registry/registry"
@@ -65,6 +66,14 @@ func WriteIRIS(w io.Writer, src Source) error {
 	if len(h.Sites) > 0 {
 		list.DataProvider.Name = h.SiteName(h.Sites[0])
 	}
+	if len(h.Parts) > 0 { // a case of several registries
+		var names, ids []string
+		for _, p := range h.Parts {
+			names, ids = append(names, p.Registry), append(ids, p.Registry+" "+p.RequestID)
+		}
+		list.DataProvider.Name = strings.Join(names, "; ")
+		list.AdditionalInformation = fmt.Sprintf("Aktenzeichen %s; %s; Besucherregistrierung, Anfragen %s", h.CaseRef, h.Office, strings.Join(ids, ", "))
+	}
 	for r, err := range src.All() {
 		if err != nil {
 			return err
@@ -73,7 +82,7 @@ func WriteIRIS(w io.Writer, src Source) error {
 		if c == nil {
 			c = &registry.Contact{}
 		}
-		place := h.SiteName(r.Site)
+		place := placeName(h, r)
 		if r.Area != "" {
 			place += ", " + r.Area
 		}
@@ -95,6 +104,9 @@ func WriteIRIS(w io.Writer, src Source) error {
 		}
 		if r.Note != "" {
 			info += "; Hinweis zum Termin: " + r.Note
+		}
+		if len(r.AlsoIn) > 0 {
+			info += "; auch erfasst in: " + strings.Join(r.AlsoIn, ", ")
 		}
 		list.Guests = append(list.Guests, irisGuest{
 			FirstName: c.GivenName, LastName: c.FamilyName, Email: c.Email, Phone: c.Phone,

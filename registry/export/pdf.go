@@ -59,7 +59,7 @@ func WritePDF(w io.Writer, src Source, decrypted time.Time) error {
 		if c == nil {
 			c = &registry.Contact{}
 		}
-		bars[i] = bar{site: h.SiteName(r.Site), area: r.Area, label: c.FamilyName + ", " + c.GivenName,
+		bars[i] = bar{site: placeName(h, r), area: r.Area, label: c.FamilyName + ", " + c.GivenName,
 			from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil}
 	}
 	p.timeline(h, bars)
@@ -248,20 +248,25 @@ func (p *pdfDoc) timeline(h *Header, bars []bar) {
 	group := ""
 	for _, b := range bars {
 		g := b.site + " · " + orDash(b.area)
-		need := pdfRow
+		// The group's name on lines of its own across the page: a long
+		// area name is wrapped, never cut.
+		var head []string
 		if g != group {
-			need += pdfRow
+			head = p.wrap(g, (pdfW-2*pdfMargin)*0.9) // bold is wider than wrap's regular font
 		}
-		if p.y+need > pdfH-pdfMargin-pdfFooterGap {
+		if p.y+float64(1+len(head))*pdfRow > pdfH-pdfMargin-pdfFooterGap {
 			start()
 			group = ""
+			head = p.wrap(g, (pdfW-2*pdfMargin)*0.9) // the group again on the new page
 		}
 		if g != group {
 			group = g
 			p.pdf.SetFont("bold", "", 8)
-			p.pdf.SetXY(pdfMargin, p.y+0.8)
-			p.pdf.Cell(nil, p.fit(g, pdfLabelW-2))
-			p.y += pdfRow
+			for _, line := range head {
+				p.pdf.SetXY(pdfMargin, p.y+0.8)
+				p.pdf.Cell(nil, line)
+				p.y += pdfRow
+			}
 		}
 		p.pdf.SetFont("regular", "", 8)
 		p.pdf.SetXY(pdfMargin+2, p.y+0.8)
@@ -313,8 +318,8 @@ var pdfColumns = []struct {
 	title string
 	width float64
 }{
-	{"Name", 32}, {"Anschrift", 36}, {"Telefon", 24}, {"E-Mail", 28}, {"Standort", 24}, {"Bereich", 20},
-	{"Termin, Person", 24}, {"Ankunft", 25}, {"Verlassen", 42}, {"Kontakt", 18},
+	{"Name", 32}, {"Anschrift", 34}, {"Telefon", 22}, {"E-Mail", 28}, {"Standort", 26}, {"Bereich", 26},
+	{"Termin, Person", 22}, {"Ankunft", 25}, {"Verlassen", 40}, {"Kontakt", 18},
 }
 
 func (p *pdfDoc) contacts(h *Header, recs []Record) {
@@ -392,10 +397,14 @@ func pdfCells(h *Header, r *Record, c *registry.Contact) []string {
 			visit = append(visit, s)
 		}
 	}
+	name := c.FamilyName + ", " + c.GivenName
+	if len(r.AlsoIn) > 0 {
+		name += " (auch erfasst in: " + strings.Join(r.AlsoIn, ", ") + ")"
+	}
 	return []string{
-		c.FamilyName + ", " + c.GivenName,
+		name,
 		strings.TrimSpace(c.Street+" "+c.HouseNumber) + ", " + strings.TrimSpace(c.Postcode+" "+c.City),
-		c.Phone, c.Email, h.SiteName(r.Site), orDash(r.Area), strings.Join(visit, "; "),
+		c.Phone, c.Email, placeName(h, r), orDash(r.Area), strings.Join(visit, "; "),
 		germanTime(r.CheckIn), out, minutesText(r.ContactMinutes),
 	}
 }

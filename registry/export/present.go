@@ -64,6 +64,9 @@ func presumedEnd(h *Header, r *Record) time.Time {
 // window and places the list answers, who approved it and when, the
 // bundle's digest, the number of records, and when it was decrypted.
 func coverRows(h *Header, digest string, decrypted time.Time) [][2]string {
+	if len(h.Parts) > 0 {
+		return caseCoverRows(h, decrypted)
+	}
 	var sites []string
 	for _, s := range h.Sites {
 		name := h.SiteName(s)
@@ -113,4 +116,46 @@ func walkInText(code string) string {
 		return ""
 	}
 	return "ohne Termin: " + registry.WalkInLabel(code)
+}
+
+// caseCoverRows are the cover of a case of several registries (Merge):
+// the case, then per registry its request, window (when it differs from
+// the case's), places, approvals, count, export time and digest, then
+// the totals.
+func caseCoverRows(h *Header, decrypted time.Time) [][2]string {
+	rows := [][2]string{
+		{"Aktenzeichen", h.CaseRef},
+		{"Gesundheitsamt", h.Office},
+		{"Rechtsgrundlage", h.LegalBasis},
+		{"Zeitraum des Falls", germanTime(h.From) + " bis " + germanTime(h.To) + " (deutsche Zeit)"},
+		{"Register", fmt.Sprintf("%d", len(h.Parts))},
+	}
+	for _, p := range h.Parts {
+		rows = append(rows, [2]string{"Register: " + p.Registry, fmt.Sprintf("%d Datensätze, Anfrage %s", p.Count, p.RequestID)})
+		if !p.From.Equal(h.From) || !p.To.Equal(h.To) {
+			rows = append(rows, [2]string{"  Zeitraum (eingeschränkt)", germanTime(p.From) + " bis " + germanTime(p.To)})
+		}
+		areas := "alle Bereiche"
+		if len(p.Areas) > 0 {
+			areas = strings.Join(p.Areas, ", ")
+		}
+		rows = append(rows, [2]string{"  Standorte · Bereiche", strings.Join(p.Sites, "; ") + " · " + areas})
+		for _, a := range p.Approvals {
+			rows = append(rows, [2]string{"  Freigegeben von", a.Name + " am " + germanTime(a.SignedAt)})
+		}
+		rows = append(rows,
+			[2]string{"  Export erstellt", germanTime(p.CreatedAt)},
+			[2]string{"  Prüfsumme (SHA-256)", p.Digest})
+	}
+	dups := "keine"
+	if h.Duplicates > 0 {
+		dups = fmt.Sprintf("%d Datensätze von Personen, die in mehreren Registern erfasst sind (Spalte \"Auch erfasst in\"; gleicher Name und gleiche Telefonnummer, nicht zusammengeführt)", h.Duplicates)
+	}
+	return append(rows,
+		[2]string{"Datensätze gesamt", fmt.Sprint(h.Count)},
+		[2]string{"Mehrfach erfasst", dups},
+		[2]string{"Entschlüsselt", germanTime(decrypted)},
+		[2]string{"Hinweis", "Kontaktdauer = Überschneidung des Aufenthalts mit dem Zeitraum der jeweiligen Anfrage, auf volle Minuten aufgerundet. " +
+			"Wer beim Export noch anwesend war, gilt bis zur automatischen Abmeldung als anwesend."},
+	)
 }

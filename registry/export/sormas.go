@@ -57,7 +57,7 @@ func WriteSORMAS(w io.Writer, src Source, sep rune) error {
 		if err != nil {
 			return err
 		}
-		rw.row(sormasRow(rec)...)
+		rw.row(sormasRow(src.BundleHeader(), rec)...)
 	}
 	if err := rw.flush(); err != nil {
 		return fmt.Errorf("write sormas: %w", err)
@@ -65,13 +65,13 @@ func WriteSORMAS(w io.Writer, src Source, sep rune) error {
 	return nil
 }
 
-func sormasRow(r *Record) []string {
+func sormasRow(h *Header, r *Record) []string {
 	c := r.Contact
 	if c == nil {
 		c = &registry.Contact{}
 	}
 	return []string{
-		importCell(involvement(r)), importCell(c.GivenName), importCell(c.FamilyName), "",
+		importCell(involvement(h, r)), importCell(c.GivenName), importCell(c.FamilyName), "",
 		importPhone(c.Phone), importCell(c.Email), importCell(c.Postcode),
 		importCell(c.City), importCell(c.Street), importCell(c.HouseNumber),
 	}
@@ -81,9 +81,13 @@ func sormasRow(r *Record) []string {
 // rathaus, Bereich Bürgerbüro, von 2021-03-05T14:30:00+01:00 bis
 // 2021-03-05T16:00:00+01:00, max. Kontaktdauer 45 Minuten, besucht: Frau
 // Roth, Termin: A-12, Besuchs-ID 0f…".
-func involvement(r *Record) string {
+func involvement(h *Header, r *Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Besuch Standort %s", r.Site)
+	if r.Registry != "" { // a case of several registries
+		fmt.Fprintf(&b, "Besuch %s", placeName(h, r))
+	} else {
+		fmt.Fprintf(&b, "Besuch Standort %s", r.Site)
+	}
 	if r.Area != "" {
 		fmt.Fprintf(&b, ", Bereich %s", r.Area)
 	}
@@ -108,6 +112,9 @@ func involvement(r *Record) string {
 	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, ", Hinweis zum Termin: %s", r.Note)
+	}
+	if len(r.AlsoIn) > 0 {
+		fmt.Fprintf(&b, ", auch erfasst in: %s", strings.Join(r.AlsoIn, ", "))
 	}
 	fmt.Fprintf(&b, ", Besuchs-ID %s", r.VisitID)
 	return b.String()

@@ -17,13 +17,18 @@ const (
 	sheetTimeline = "Zeitleiste"
 )
 
-// xlsxColumns are the contact sheet's columns with their widths (in
+// xlsxColumn is a column of the contact sheet with its width (in
 // characters; the sheet prints in landscape with all columns on the page
 // width, every text cell wrapping within its column).
-var xlsxColumns = []struct {
+type xlsxColumn struct {
 	title string
 	width float64
-}{
+}
+
+// xlsxColumns are the contact sheet's columns of one registry's bundle; a
+// case of several (Merge) adds "Register" before "Standort" and "Auch
+// erfasst in" before "Besuchs-ID" (see contactColumns).
+var xlsxColumns = []xlsxColumn{
 	{"Nachname", 16}, {"Vorname", 14}, {"Straße", 18}, {"Hausnummer", 7}, {"PLZ", 7}, {"Ort", 14},
 	{"Telefon", 16}, {"E-Mail", 22}, {"Standort", 18}, {"Bereich", 14}, {"Ankunft", 15}, {"Verlassen", 15},
 	{"Verlassen (Hinweis)", 24}, {"Kontaktdauer (Minuten)", 10}, {"Besuchte Person", 16}, {"Termin", 9},
@@ -109,33 +114,47 @@ type bar struct {
 	open              bool
 }
 
-func contactWidths() []float64 {
-	widths := make([]float64, len(xlsxColumns))
-	for i, c := range xlsxColumns {
-		widths[i] = c.width
+// contactColumns are the contact sheet's columns for the header h.
+func contactColumns(h *Header) []xlsxColumn {
+	if len(h.Parts) == 0 {
+		return xlsxColumns
 	}
-	return widths
+	var cols []xlsxColumn
+	for _, c := range xlsxColumns {
+		switch c.title {
+		case "Standort":
+			cols = append(cols, xlsxColumn{"Register", 16})
+		case "Besuchs-ID":
+			cols = append(cols, xlsxColumn{"Auch erfasst in", 18})
+		}
+		cols = append(cols, c)
+	}
+	return cols
 }
 
 // writeContacts streams the contact sheet and returns the timeline's bars
 // (at most maxTimelineRows) and the number of records.
 func writeContacts(wb *workbook, st *xlsxStyles, src Source) ([]bar, int, error) {
-	widths := contactWidths()
+	h := src.BundleHeader()
+	cols := contactColumns(h)
+	widths := make([]float64, len(cols))
+	for i, c := range cols {
+		widths[i] = c.width
+	}
 	sh, err := wb.newSheet(sheetOptions{name: sheetContacts, widths: widths, freezeRows: 1, filter: true, printTitles: 1, landscape: true})
 	if err != nil {
 		return nil, 0, err
 	}
-	head := make([]cell, len(xlsxColumns))
-	for i, c := range xlsxColumns {
+	head := make([]cell, len(cols))
+	for i, c := range cols {
 		head[i] = textCell(c.title, st.bold)
 	}
 	if err := sh.addRow(wrappedHeight(head, widths), head...); err != nil {
 		return nil, 0, err
 	}
-	h := src.BundleHeader()
 	var bars []bar
 	n := 0
-	row := make([]cell, 0, len(xlsxColumns))
+	row := make([]cell, 0, len(cols))
 	for r, err := range src.All() {
 		if err != nil {
 			return nil, 0, err
@@ -147,7 +166,7 @@ func writeContacts(wb *workbook, st *xlsxStyles, src Source) ([]bar, int, error)
 		}
 		if len(bars) < maxTimelineRows {
 			c := contactOf(r)
-			bars = append(bars, bar{site: h.SiteName(r.Site), area: r.Area, label: clean(c.FamilyName + ", " + c.GivenName),
+			bars = append(bars, bar{site: placeName(h, r), area: r.Area, label: clean(c.FamilyName + ", " + c.GivenName),
 				from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil})
 		}
 	}
@@ -174,15 +193,22 @@ func contactRow(row []cell, h *Header, r *Record, st *xlsxStyles) []cell {
 	} else {
 		note = openText(h, r)
 	}
-	return append(row,
+	merged := len(h.Parts) > 0
+	row = append(row,
 		textCell(c.FamilyName, st.text), textCell(c.GivenName, st.text), textCell(c.Street, st.text), textCell(c.HouseNumber, st.text),
-		textCell(c.Postcode, st.text), textCell(c.City, st.text), textCell(c.Phone, st.text), textCell(c.Email, st.text),
-		textCell(h.SiteName(r.Site), st.text), textCell(r.Area, st.text),
+		textCell(c.Postcode, st.text), textCell(c.City, st.text), textCell(c.Phone, st.text), textCell(c.Email, st.text))
+	if merged {
+		row = append(row, textCell(r.Registry, st.text))
+	}
+	row = append(row, textCell(siteName(h, r), st.text), textCell(r.Area, st.text),
 		timeCell(excelTime(r.CheckIn), st.date), out, textCell(note, st.text),
 		numberCell(float64(r.ContactMinutes), st.number),
 		textCell(c.Host, st.text), textCell(c.Appointment, st.text), textCell(walkInText(c.WalkIn), st.text),
-		textCell(r.Note, st.text), textCell(r.VisitID, st.text),
-	)
+		textCell(r.Note, st.text))
+	if merged {
+		row = append(row, textCell(strings.Join(r.AlsoIn, ", "), st.text))
+	}
+	return append(row, textCell(r.VisitID, st.text))
 }
 
 // timelineSlot returns the slot length for a span: the shortest of 5, 10,
