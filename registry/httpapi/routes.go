@@ -62,6 +62,7 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleListTraces)))
 	api("GET /v1/trace-requests/{id}", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleGetTrace)))
 	api("POST /v1/trace-requests/{id}/withdraw", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleWithdrawTrace)))
+	api("GET /v1/sites", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleListSites)))
 	mux.Handle("GET /v1/trace-requests/{id}/export", s.guard(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace), s.auditCredentialDenied))
 
 	// Appointments: the city's booking or calendar system.

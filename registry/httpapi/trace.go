@@ -203,3 +203,35 @@ func (s *Server) handleWithdrawTrace(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, newTraceView(req))
 }
+
+// siteView is what a health office sees of a site: enough to choose the
+// places of a request (code, display name, address, area names), nothing
+// of the desk's configuration and no staff names.
+type siteView struct {
+	Code    string   `json:"code"`
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Areas   []string `json:"areas"`
+}
+
+// handleListSites serves GET /v1/sites for a health office's token: the
+// configured sites with their areas, so that the office's workspace offers
+// lists instead of codes to type.
+func (s *Server) handleListSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := s.cfg.Store.Sites(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Sites []siteView `json:"sites"`
+	}{Sites: []siteView{}}
+	for _, site := range sites {
+		v := siteView{Code: site.Code, Name: site.Name, Address: site.Address, Areas: []string{}}
+		for _, a := range site.Areas {
+			v.Areas = append(v.Areas, a.Name)
+		}
+		out.Sites = append(out.Sites, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -389,3 +389,35 @@ func TestStateChangesReadTheirBody(t *testing.T) {
 	wantStatus(t, e.as(t, office, "POST", "/v1/trace-requests/"+id+"/withdraw", "{}"), 200)
 	wantStatus(t, e.as(t, sched, "POST", "/v1/appointments/rathaus/"+string(a.Day)+"/"+a.Code+"/cancel", ""), 200)
 }
+
+// TestSitesForTheOffice: a health office's token lists the sites with
+// their areas (for its workspace's pick lists), without the desk's
+// configuration or staff names; other roles may not.
+func TestSitesForTheOffice(t *testing.T) {
+	s, _ := newSQLiteServer(t, serverOptions{})
+	e := newTraceEnv(t, s)
+	s.PutSite(t, &registry.Site{Code: "bauamt", Name: "Bauamt", Address: "Marktplatz 2", Areas: []registry.Area{{Name: "Planauslage", Capacity: 4}},
+		Hosts: []string{"Herr Geheim"}, Controller: "Stadt Musterstadt"})
+	office, _ := s.OfficeToken(t, registry.RoleHealthOffice, "", "ga-musterstadt")
+	r := e.as(t, office, "GET", "/v1/sites", "")
+	wantStatus(t, r, 200)
+	var got struct {
+		Sites []struct {
+			Code, Name, Address string
+			Areas               []string
+		} `json:"sites"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, site := range got.Sites {
+		if site.Code == "bauamt" {
+			found = site.Name == "Bauamt" && site.Address == "Marktplatz 2" && slices.Equal(site.Areas, []string{"Planauslage"})
+		}
+	}
+	if !found || strings.Contains(string(r.body), "Herr Geheim") || strings.Contains(string(r.body), "capacity") {
+		t.Errorf("GET /v1/sites = %s", r.body)
+	}
+	wantStatus(t, e.as(t, s.intake, "GET", "/v1/sites", ""), 403)
+}
