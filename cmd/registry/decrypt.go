@@ -138,7 +138,7 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 	if err != nil {
 		return err
 	}
-	write, err := outputFormat(format, sep, a.now(), scratch.Dir)
+	write, err := outputFormat(format, sep, a.now())
 	if err != nil {
 		return err
 	}
@@ -232,22 +232,12 @@ func (a *app) deliver(f *crypto.Scratch, out string) error {
 	})
 }
 
-func outputFormat(format string, sep rune, now time.Time, tmpDir string) (func(io.Writer, export.Source) error, error) {
-	switch format {
-	case "xlsx":
-		return func(w io.Writer, src export.Source) error { return export.WriteXLSX(w, src, now, tmpDir) }, nil
-	case "pdf":
-		return func(w io.Writer, src export.Source) error { return export.WritePDF(w, src, now) }, nil
-	case "iris":
-		return export.WriteIRIS, nil
-	case "csv":
-		return func(w io.Writer, src export.Source) error { return export.WriteCSV(w, src, sep) }, nil
-	case "json":
-		return export.WriteJSON, nil
-	case "sormas":
-		return func(w io.Writer, src export.Source) error { return export.WriteSORMAS(w, src, sep) }, nil
+func outputFormat(format string, sep rune, now time.Time) (func(io.Writer, export.Source) error, error) {
+	w, err := export.WriterFor(format, sep, now)
+	if err != nil {
+		return nil, withHint(err, "use xlsx, pdf, csv, json, sormas or iris")
 	}
-	return nil, withHint(registry.Errorf(registry.EINVALID, "unknown format %q", format), "use xlsx, pdf, csv, json, sormas or iris")
+	return w, nil
 }
 
 // writeFileAtomic writes a new file (mode 0600, it holds contact data)

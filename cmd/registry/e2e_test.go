@@ -103,12 +103,15 @@ func setupScript(env *testscript.Env, binDir, server string) error {
 	}
 	env.Setenv("REGISTRY_DB", db)
 	env.Setenv("REGISTRY_AS", "script")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+	// Free addresses for the scripts' servers: $ADDR, $ADDR2, $ADDR3.
+	for _, name := range []string{"ADDR", "ADDR2", "ADDR3"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		env.Setenv(name, l.Addr().String())
 	}
-	defer l.Close()
-	env.Setenv("ADDR", l.Addr().String())
 	return nil
 }
 

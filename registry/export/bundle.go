@@ -60,8 +60,9 @@ type Header struct {
 	// Parts are the bundles of a case's registries (Merge), Duplicates
 	// the records of people found in more than one of them; a bundle
 	// itself has neither.
-	Parts      []PartSummary `json:"parts,omitempty"`
-	Duplicates int           `json:"duplicates,omitempty"`
+	Parts       []PartSummary `json:"parts,omitempty"`
+	Duplicates  int           `json:"duplicates,omitempty"`
+	Outstanding []string      `json:"outstanding,omitempty"`
 }
 
 // SiteLabel is a site's code and display name.

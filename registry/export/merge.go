@@ -42,10 +42,12 @@ type PartSummary struct {
 	CreatedAt time.Time        `json:"created_at"`
 }
 
-// CaseInfo is the office's case a merged Source answers.
+// CaseInfo is the office's case a merged Source answers. Outstanding
+// names the registries whose answer is not in it, in the clerk's words.
 type CaseInfo struct {
 	Ref, Office, LegalBasis string
 	From, To                time.Time
+	Outstanding             []string
 }
 
 // merged is the Source of a case.
@@ -76,7 +78,7 @@ func (m *merged) All() iter.Seq2[*Record, error] {
 // the case's (its window the case's), with Parts summing up each bundle;
 // the timeline shades the case's window.
 func Merge(c CaseInfo, parts []Part) Source {
-	m := &merged{header: Header{Format: Format, CaseRef: c.Ref, Office: c.Office, LegalBasis: c.LegalBasis, From: c.From, To: c.To}}
+	m := &merged{header: Header{Format: Format, CaseRef: c.Ref, Office: c.Office, LegalBasis: c.LegalBasis, From: c.From, To: c.To, Outstanding: c.Outstanding}}
 	seen := map[[32]byte][]string{} // person → registries
 	for _, p := range parts {
 		h := &p.Bundle.Header

@@ -147,6 +147,9 @@ func caseCoverRows(h *Header, decrypted time.Time) [][2]string {
 			[2]string{"  Export erstellt", germanTime(p.CreatedAt)},
 			[2]string{"  Prüfsumme (SHA-256)", p.Digest})
 	}
+	if len(h.Outstanding) > 0 {
+		rows = append(rows, [2]string{"Noch nicht enthalten", strings.Join(h.Outstanding, "; ")})
+	}
 	dups := "keine"
 	if h.Duplicates > 0 {
 		dups = fmt.Sprintf("%d Datensätze von Personen, die in mehreren Registern erfasst sind (Spalte \"Auch erfasst in\"; gleicher Name und gleiche Telefonnummer, nicht zusammengeführt)", h.Duplicates)

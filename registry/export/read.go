@@ -255,7 +255,7 @@ func readHeader(lr *lineReader) (*Header, error) {
 		return nil, registry.Errorf(registry.EINVALID, "The bundle announces %d records; at most %d are allowed.", hdr.Count, MaxRecords)
 	case !hdr.From.Before(hdr.To):
 		return nil, registry.Errorf(registry.EINVALID, "The bundle header's window is empty.")
-	case len(hdr.Parts) > 0 || hdr.Duplicates != 0:
+	case len(hdr.Parts) > 0 || hdr.Duplicates != 0 || len(hdr.Outstanding) > 0:
 		return nil, registry.Errorf(registry.EINVALID, "The bundle header lists the parts of a case; a registry's bundle has none.")
 	}
 	return &hdr, nil

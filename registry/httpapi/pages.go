@@ -195,6 +195,17 @@ var staticTypes = map[string]string{
 // handleStatic serves GET /static/{file}: the stylesheet and the scripts
 // (no-store like every answer: they are small, and a desk never runs an
 // old script after an upgrade).
+// Stylesheet is the pages' stylesheet, which the health office's
+// workspace shares.
+func Stylesheet() []byte {
+	b, _ := assets.ReadFile("static/registry.css")
+	return b
+}
+
+// PageHeaders sets the pages' security headers (CSP, no referrer, no
+// framing), which the workspace shares.
+func PageHeaders(h http.Header) { pageHeaders(h) }
+
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
 	ct, ok := staticTypes[name]
