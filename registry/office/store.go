@@ -103,7 +103,7 @@ type Case struct {
 
 // Request is one trace request of a case to one registry.
 type Request struct {
-	ID, CaseID, RegistryID, RemoteID string
+	ID, CaseID, RegistryID, RemoteID  string
 	Sites, Areas, Hosts, Appointments []string
 	Status                            Status
 	// Note is the registry's decision note, or why filing or the
