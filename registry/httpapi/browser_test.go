@@ -18,6 +18,7 @@ import (
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
+	"github.com/cityhall/registry/registry/internal/axetest"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -149,10 +150,17 @@ func wantText(t *testing.T, ctx context.Context, texts ...string) {
 }
 
 // screen checks the page at its current size: it fits the width (no
-// sideways scrolling) and renders; with REGISTRY_SCREENSHOTS it is saved
-// there as name.png. It returns the PNG.
+// sideways scrolling), axe-core finds no violation, and it renders; with
+// REGISTRY_SCREENSHOTS it is saved there as name.png. It returns the PNG.
 func screen(t *testing.T, ctx context.Context, name string) []byte {
 	t.Helper()
+	violations, err := axetest.Run(ctx)
+	if err != nil {
+		t.Fatalf("%s: axe-core: %v", name, err)
+	}
+	for _, v := range violations {
+		t.Errorf("%s: axe-core: %s", name, v)
+	}
 	if over := eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth + 1"); over {
 		t.Errorf("%s: the page is wider than the screen (%d px)", name, eval[int](t, ctx, "window.innerWidth"))
 	}
