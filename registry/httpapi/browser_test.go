@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/intake/intaketest"
-	"github.com/cityhall/registry/registry/internal/axetest"
+	"github.com/cityhall/registry/registry/internal/browsertest"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -31,157 +30,48 @@ import (
 
 // Screen sizes: a desk PC and a phone.
 const (
-	deskW, deskH   = 1280, 900
-	phoneW, phoneH = 390, 844
+	deskW, deskH   = browsertest.DeskW, browsertest.DeskH
+	phoneW, phoneH = browsertest.PhoneW, browsertest.PhoneH
 )
 
-// chromium returns the browser's path, failing the test without one.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no Chromium: install Debian's chromium (scripts/test-deps does) to run the browser tests")
-	return ""
-}
+// The helpers of browsertest under the names these tests use.
+type browser = browsertest.Browser
 
-// browser is one browser process with its own profile directory (so its
-// cookies outlive a restart, as on a phone).
-type browser struct {
-	t       *testing.T
-	profile string
-	ctx     context.Context // the first tab; the browser lives as long as it
-	stop    func()
-}
+func startBrowser(t *testing.T, profile string) *browser { return browsertest.Start(t, profile) }
 
-// startBrowser starts Chromium on profile ("" for a new one).
-func startBrowser(t *testing.T, profile string) *browser {
-	t.Helper()
-	if profile == "" {
-		profile = t.TempDir()
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile), chromedp.Flag("lang", "de-DE"), chromedp.Flag("accept-lang", "de-DE,de"))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	b := &browser{t: t, profile: profile, ctx: ctx}
-	// Cancel closes the browser gracefully (Browser.close), so that it
-	// writes its cookies to the profile as a phone does when it shuts down.
-	b.stop = sync.OnceFunc(func() { chromedp.Cancel(ctx); cancel(); cancelAlloc() })
-	t.Cleanup(b.stop)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return b
-}
-
-// tab opens a new tab of the browser; closing it is the returned func.
-func (b *browser) tab() (context.Context, func()) {
-	ctx, cancel := chromedp.NewContext(b.ctx)
-	if err := chromedp.Do(ctx); err != nil {
-		b.t.Fatalf("open tab: %v", err)
-	}
-	return ctx, cancel
-}
-
-// do runs steps in ctx, failing the test with what on error.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	browsertest.Do(t, ctx, what, steps...)
 }
 
-// act runs action, which loads a new page (a submit, a click on a
-// button, Enter in a form), waits until the new page replaced the old
-// one, and then runs the steps.
 func act(t *testing.T, ctx context.Context, what string, action chromedp.Action[chromedp.Void], steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	eval[bool](t, ctx, "document.documentElement.dataset.stale = 'yes', true")
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(tctx, action); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	for {
-		// Evaluating fails while the old page unloads; try again.
-		fresh, err := chromedp.Run(tctx, chromedp.Evaluate[bool]("document.documentElement.dataset.stale === undefined && document.readyState === 'complete'"))
-		if err == nil && fresh {
-			break
-		} else if tctx.Err() != nil {
-			t.Fatalf("%s: no new page: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the browser, not waiting for time to pass
-	}
-	do(t, ctx, what, steps...)
+	browsertest.Act(t, ctx, what, action, steps...)
 }
 
-// eval evaluates a JavaScript expression.
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, expr)
 }
 
-// bodyText is the page's visible text.
 func bodyText(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	return eval[string](t, ctx, "document.body.innerText")
+	return browsertest.BodyText(t, ctx)
 }
 
-// wantText fails unless the page shows every text.
 func wantText(t *testing.T, ctx context.Context, texts ...string) {
 	t.Helper()
-	page := bodyText(t, ctx)
-	for _, want := range texts {
-		if !strings.Contains(page, want) {
-			t.Errorf("the page lacks %q:\n%s", want, page)
-		}
-	}
+	browsertest.WantText(t, ctx, texts...)
 }
 
-// screen checks the page at its current size: it fits the width (no
-// sideways scrolling), axe-core finds no violation, and it renders; with
-// REGISTRY_SCREENSHOTS it is saved there as name.png. It returns the PNG.
 func screen(t *testing.T, ctx context.Context, name string) []byte {
 	t.Helper()
-	violations, err := axetest.Run(ctx)
-	if err != nil {
-		t.Fatalf("%s: axe-core: %v", name, err)
-	}
-	for _, v := range violations {
-		t.Errorf("%s: axe-core: %s", name, v)
-	}
-	if over := eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth + 1"); over {
-		t.Errorf("%s: the page is wider than the screen (%d px)", name, eval[int](t, ctx, "window.innerWidth"))
-	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
-	if err != nil || len(png) < 1000 {
-		t.Fatalf("%s: screenshot: %v (%d bytes)", name, err, len(png))
-	}
-	if dir := os.Getenv("REGISTRY_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return png
+	return browsertest.Screen(t, ctx, name)
 }
 
-// focused is the id of the element that has the keyboard focus.
 func focused(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	return eval[string](t, ctx, "document.activeElement ? document.activeElement.id : ''")
+	return browsertest.Focused(t, ctx)
 }
 
 // browserSite is the site of the browser tests: areas with capacities,
@@ -210,13 +100,9 @@ func browserServer(t *testing.T) (*testServer, string) {
 	return s, pw
 }
 
-// fill types values into the inputs with the ids (keys), each cleared
-// first.
 func fill(t *testing.T, ctx context.Context, values map[string]string, order ...string) {
 	t.Helper()
-	for _, id := range order {
-		do(t, ctx, "fill "+id, chromedp.Clear(chromedp.CSS("#"+id)), chromedp.SendKeys(chromedp.CSS("#"+id), values[id]))
-	}
+	browsertest.Fill(t, ctx, values, order...)
 }
 
 var visitor = map[string]string{
@@ -246,7 +132,7 @@ func openVisits(t *testing.T, s *testServer) []*registry.Visit {
 func TestBrowserDesk(t *testing.T) {
 	s, pw := browserServer(t)
 	b := startBrowser(t, "")
-	ctx := b.ctx
+	ctx := b.Ctx
 	do(t, ctx, "desk size", chromedp.EmulateViewport(deskW, deskH))
 
 	// Sign in with the keyboard alone: the login field has the focus.
@@ -449,7 +335,7 @@ func TestBrowserVisitor(t *testing.T) {
 	phone := func(ctx context.Context) {
 		do(t, ctx, "phone size", chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
 	}
-	ctx, closeTab := b.tab()
+	ctx, closeTab := b.Tab()
 	phone(ctx)
 	do(t, ctx, "open the poster's page", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
 	wantText(t, ctx, "Rathaus Musterstadt", "Verantwortlich: Stadt Musterstadt", "datenschutz@musterstadt.example", "Unverschlüsselt speichern wir nur")
@@ -468,16 +354,16 @@ func TestBrowserVisitor(t *testing.T) {
 
 	// Tab closed; the poster scanned again in a new tab.
 	closeTab()
-	ctx, closeTab = b.tab()
+	ctx, closeTab = b.Tab()
 	phone(ctx)
 	do(t, ctx, "scan again", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS(".people")))
 	wantText(t, ctx, "Person 1", "Person 2", "Alle abmelden (2)")
 	closeTab()
 
 	// The phone restarts: a new browser process on the same profile.
-	b.stop()
-	b = startBrowser(t, b.profile)
-	ctx, closeTab = b.tab()
+	b.Stop()
+	b = startBrowser(t, b.Profile)
+	ctx, closeTab = b.Tab()
 	defer closeTab()
 	phone(ctx)
 	do(t, ctx, "scan after a restart", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS(".people")))
@@ -497,7 +383,7 @@ func TestBrowserVisitor(t *testing.T) {
 		t.Fatalf("check-out link %q: the token must be in the fragment only", link)
 	}
 	other := startBrowser(t, "") // another app: no cookie
-	octx, closeOther := other.tab()
+	octx, closeOther := other.Tab()
 	defer closeOther()
 	phone(octx)
 	do(t, octx, "open the link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#out button")))
@@ -550,7 +436,7 @@ func TestBrowserAppointments(t *testing.T) {
 	s.appointment(t, "rathaus", "Bürgerbüro", "Bürgerbüro", s.Clock.Now().Add(2*time.Hour))
 
 	b := startBrowser(t, "")
-	ctx := b.ctx
+	ctx := b.Ctx
 	do(t, ctx, "tablet size", chromedp.EmulateViewport(1024, 768))
 	do(t, ctx, "open the desk", chromedp.Navigate(s.url+"/desk/"), chromedp.WaitVisible(chromedp.CSS("#f-login")))
 	act(t, ctx, "sign in", chromedp.KeyEvent("pforte\t"+pw+"\r"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
