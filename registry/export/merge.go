@@ -163,8 +163,8 @@ func siteName(h *Header, r *Record) string {
 // placeName is where r was, for outputs with one column for it: its site,
 // in a case of several registries prefixed by the registry.
 func placeName(h *Header, r *Record) string {
-	if r.Registry != "" {
-		return r.Registry + " · " + siteName(h, r)
+	if site := siteName(h, r); r.Registry != "" && r.Registry != site {
+		return r.Registry + " · " + site
 	}
 	return siteName(h, r)
 }

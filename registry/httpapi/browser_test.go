@@ -16,8 +16,8 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/browsertest"
 	"github.com/cityhall/registry/registry/intake/intaketest"
-	"github.com/cityhall/registry/registry/internal/browsertest"
 	"github.com/cityhall/registry/retention"
 )
 

@@ -448,8 +448,9 @@ func splitList(v string) []string {
 }
 
 // scopes turns the new-case form into requests: per chosen registry, the
-// chosen sites grouped by their chosen areas (a request's areas apply to
-// all its sites), or every site.
+// chosen sites (a site is chosen by its box or one of its areas') grouped
+// by their chosen areas (a request's areas apply to all its sites), or
+// every site.
 func scopes(form url.Values, regs []*Registry) []Scope {
 	var out []Scope
 	for i, reg := range regs {
@@ -460,14 +461,15 @@ func scopes(form url.Values, regs []*Registry) []Scope {
 		groups := map[string]*Scope{}
 		var order []string
 		for j, s := range reg.Sites {
-			if form.Get(fmt.Sprintf("r%d-s%d", i, j)) != "on" {
-				continue
-			}
+			// A site is chosen by its box or by one of its areas'.
 			var areas []string
 			for k, a := range s.Areas {
 				if form.Get(fmt.Sprintf("r%d-s%d-a%d", i, j, k)) == "on" {
 					areas = append(areas, a)
 				}
+			}
+			if form.Get(fmt.Sprintf("r%d-s%d", i, j)) != "on" && len(areas) == 0 {
+				continue
 			}
 			key := strings.Join(areas, "\x00")
 			if groups[key] == nil {

@@ -10,9 +10,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"io"
 	"math/big"
+	"mime"
+	"mime/quotedprintable"
 	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,4 +152,31 @@ func certificates(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return caFile, certFile, keyFile
+}
+
+// Decode returns a raw message's subject and its plain-text body, their
+// encodings (RFC 2047 words, quoted-printable, base64) undone.
+func Decode(t testing.TB, raw string) (subject, body string) {
+	t.Helper()
+	m, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	dec := new(mime.WordDecoder)
+	subject, err = dec.DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("subject: %v", err)
+	}
+	var r io.Reader = m.Body
+	switch strings.ToLower(m.Header.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("body: %v", err)
+	}
+	return subject, string(b)
 }

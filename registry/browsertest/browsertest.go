@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/cityhall/registry/registry/internal/axetest"
 )
 
 // Screen sizes: a desk PC and a phone.
@@ -147,7 +145,7 @@ func WantText(t testing.TB, ctx context.Context, texts ...string) {
 // REGISTRY_SCREENSHOTS it is saved there as name.png. It returns the PNG.
 func Screen(t testing.TB, ctx context.Context, name string) []byte {
 	t.Helper()
-	violations, err := axetest.Run(ctx)
+	violations, err := Axe(ctx)
 	if err != nil {
 		t.Fatalf("%s: axe-core: %v", name, err)
 	}

@@ -1,12 +1,13 @@
-// Package axetest runs axe-core (Deque Systems, MPL-2.0; axe.min.js of
-// the npm package axe-core 4.14.1, vendored here with its licence so that
-// the tests need no network) in a page under test and reports its
-// violations of WCAG 2.0/2.1/2.2 A and AA and of axe's best practices.
+package browsertest
+
+// Axe runs axe-core (Deque Systems, MPL-2.0; axe.min.js of the npm
+// package axe-core 4.14.1, vendored here with its licence so that the
+// tests need no network) in a page under test and reports its violations
+// of WCAG 2.0/2.1/2.2 A and AA and of axe's best practices.
 //
 // The script is evaluated through the DevTools protocol, which a page's
 // Content-Security-Policy does not govern: the pages keep their strict
 // policy while they are checked.
-package axetest
 
 import (
 	"context"
@@ -33,8 +34,8 @@ func (v Violation) String() string {
 	return fmt.Sprintf("%s (%s): %s at %s", v.ID, v.Impact, v.Help, strings.Join(v.Targets, ", "))
 }
 
-// Run checks the page of ctx and returns its violations.
-func Run(ctx context.Context) ([]Violation, error) {
+// Axe checks the page of ctx and returns its violations.
+func Axe(ctx context.Context) ([]Violation, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](script)); err != nil {

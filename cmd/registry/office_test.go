@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// officeClock is the clock of the workspace tests: the morning of the
+// visits.
+const officeClock = "2026-11-24T10:00:00Z"
+
+// officeRegistry is one registry of a workspace test: a real serve
+// process with its database, key store, office token, approver key and
+// trust file.
+type officeRegistry struct {
+	name, url, dir, db string
+	officeToken, trust string
+	digest             string
+	approverKey        string
+	env                []string
+}
+
+// officeWorld is the health office's identity (protected with a
+// passphrase) and two registries holding the visits of one case.
+type officeWorld struct {
+	t           *testing.T
+	bin, dir    string
+	identity    string
+	passphrase  string
+	hall, lib   *officeRegistry
+	commonEnv   []string
+	serveProcs  []*exec.Cmd
+	serveStderr []*lockedBuffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run runs the binary with env and returns its standard output.
+func (w *officeWorld) run(env []string, args ...string) string {
+	w.t.Helper()
+	cmd := exec.Command(w.bin, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		w.t.Fatalf("registry %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+func newOfficeWorld(t *testing.T) *officeWorld {
+	t.Helper()
+	w := &officeWorld{t: t, bin: filepath.Join(buildBinary(t), "registry"), dir: t.TempDir(), passphrase: "Amt-Kennwort-2026"}
+	pass := filepath.Join(w.dir, "passphrase")
+	os.WriteFile(pass, []byte(w.passphrase+"\n"), 0o600)
+	w.identity = filepath.Join(w.dir, "gesundheitsamt.key")
+	w.commonEnv = append(os.Environ(), "REGISTRY_TEST_NOW="+officeClock, "REGISTRY_AS=it")
+	rcpt := w.run(append(slices.Clone(w.commonEnv), "REGISTRY_PASSPHRASE_FILE="+pass), "keygen", "--protect", "-o", w.identity)
+	os.WriteFile(filepath.Join(w.dir, "recipients.txt"), []byte(rcpt), 0o644)
+	w.hall = w.registry("Rathaus Musterstadt", "rathaus", []string{"Bürgerbüro", "Standesamt"}, map[string]string{
+		"erika": `{"site":"rathaus","area":"Bürgerbüro","given_name":"Erika","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"+49 221 1234567","check_in":"2026-11-24T08:30:00+01:00","check_out":"2026-11-24T09:15:00+01:00"}`,
+		"max":   `{"site":"rathaus","area":"Standesamt","given_name":"Max","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"+49 221 7654321","check_in":"2026-11-24T08:40:00+01:00"}`,
+	})
+	w.lib = w.registry("Stadtbibliothek", "bibliothek", []string{"Lesesaal und Zeitschriftenarchiv im Obergeschoss"}, map[string]string{
+		"erika": `{"site":"bibliothek","area":"Lesesaal und Zeitschriftenarchiv im Obergeschoss","given_name":"Erika","family_name":"Mustermann","street":"Heidestraße","house_number":"17","postcode":"51147","city":"Köln","phone":"0221 1234567","check_in":"2026-11-24T09:30:00+01:00","check_out":"2026-11-24T10:00:00+01:00"}`,
+		"lisa":  `{"site":"bibliothek","area":"Lesesaal und Zeitschriftenarchiv im Obergeschoss","given_name":"Lisa","family_name":"Schmidt","street":"Ringstraße","house_number":"3","postcode":"50667","city":"Köln","phone":"+49 221 5555555","check_in":"2026-11-24T09:40:00+01:00","check_out":"2026-11-24T09:50:00+01:00"}`,
+	})
+	return w
+}
+
+// registry sets up and starts one registry with the visits.
+func (w *officeWorld) registry(name, site string, areas []string, visits map[string]string) *officeRegistry {
+	t := w.t
+	r := &officeRegistry{name: name, dir: filepath.Join(w.dir, site)}
+	os.MkdirAll(r.dir, 0o700)
+	r.db = filepath.Join(r.dir, "registry.db")
+	addr := freeAddr(t)
+	r.url = "http://" + addr
+	r.env = append(slices.Clone(w.commonEnv), "REGISTRY_DB="+r.db, "REGISTRY_KEYSTORE="+filepath.Join(r.dir, "keys"),
+		"REGISTRY_RECIPIENTS="+filepath.Join(w.dir, "recipients.txt"), "REGISTRY_LISTEN="+addr)
+	w.run(r.env, "migrate")
+	args := []string{"sites", "add", site, "--name", name}
+	for _, a := range areas {
+		args = append(args, "--area", a)
+	}
+	w.run(r.env, args...)
+	intake := filepath.Join(r.dir, "intake.token")
+	w.run(r.env, "tokens", "create", "--role", "intake", "-o", intake)
+	r.officeToken = filepath.Join(r.dir, "office.token")
+	w.run(r.env, "tokens", "create", "--role", "health-office", "--office", "ga-musterstadt", "-o", r.officeToken)
+	r.approverKey = filepath.Join(r.dir, "dsb.key")
+	out := w.run(r.env, "approvers", "keygen", "-o", r.approverKey)
+	pub := regexp.MustCompile(`public key: (\S+)`).FindStringSubmatch(out)[1]
+	w.run(r.env, "approvers", "add", "DSB "+name, "--public-key", pub)
+	r.trust = filepath.Join(r.dir, site+".trust")
+	out = w.run(r.env, "trust", "export", "-o", r.trust)
+	r.digest = regexp.MustCompile(`digest ([0-9a-f-]+) `).FindStringSubmatch(out)[1]
+	var stderr lockedBuffer
+	srv := exec.Command(w.bin, "serve")
+	srv.Env, srv.Stderr = r.env, &stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() })
+	waitHTTP(t, r.url+"/readyz", &stderr)
+	token, _ := os.ReadFile(intake)
+	for _, body := range visits {
+		req, _ := http.NewRequest("POST", r.url+"/v1/visits", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := faultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("register at %s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+	}
+	return r
+}
+
+// approve approves the registry's pending request (there is one).
+func (w *officeWorld) approve(r *officeRegistry) {
+	w.t.Helper()
+	out := w.run(r.env, "requests", "list", "--status", "pending")
+	m := regexp.MustCompile(`(?m)^([0-9a-f]{32}) `).FindStringSubmatch(out)
+	if m == nil {
+		w.t.Fatalf("no pending request at %s:\n%s", r.name, out)
+	}
+	w.run(r.env, "requests", "approve", m[1], "--key", r.approverKey)
+}
+
+// waitHTTP waits until url answers 200.
+func waitHTTP(t *testing.T, url string, log *lockedBuffer) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer:\n%s", url, log.String())
+		}
+	}
+}
+
+// workspace starts 'registry office serve' with extra arguments and
+// returns its URL.
+func (w *officeWorld) workspace(dir string, extra ...string) (string, []string, *lockedBuffer) {
+	w.t.Helper()
+	addr := freeAddr(w.t)
+	env := append(slices.Clone(w.commonEnv), "REGISTRY_WORKSPACE="+dir, "REGISTRY_IDENTITY="+w.identity, "REGISTRY_OFFICE_NAME=Gesundheitsamt Musterstadt",
+		"REGISTRY_AS=Frau Beispiel")
+	var stderr lockedBuffer
+	cmd := exec.Command(w.bin, append([]string{"office", "serve", "--listen", addr}, extra...)...)
+	cmd.Env, cmd.Stderr = env, &stderr
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	waitHTTP(w.t, "http://"+addr+"/healthz", &stderr)
+	return "http://" + addr, env, &stderr
+}
