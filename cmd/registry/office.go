@@ -455,7 +455,50 @@ requests to the visitors of those hosts or appointments.`,
 			})
 		},
 	}
-	cmd.AddCommand(create, list)
+	requestCmd := func(use, short string, fn func(ctx context.Context, s *office.Store, c *office.Case, q *office.Request) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " CASE REQUEST", Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.withWorkspace(cmd.Context(), o, func(s *office.Store) error {
+					c, err := s.Case(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					for _, q := range c.Requests {
+						if q.ID == args[1] {
+							return fn(cmd.Context(), s, c, q)
+						}
+					}
+					return registry.Errorf(registry.ENOTFOUND, "case %s has no request %s", args[0], args[1])
+				})
+			},
+		}
+	}
+	withdraw := requestCmd("withdraw", "Withdraw a request of a case", func(ctx context.Context, s *office.Store, c *office.Case, q *office.Request) error {
+		return office.Withdraw(ctx, s, &office.Client{}, o.actor(), c, q)
+	})
+	refile := requestCmd("refile", "File a lost, refused, rejected or expired request again", func(ctx context.Context, s *office.Store, c *office.Case, q *office.Request) error {
+		return s.Refile(ctx, o.actor(), q)
+	})
+	show := &cobra.Command{
+		Use: "show CASE", Short: "Show a case and its requests", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withWorkspace(cmd.Context(), o, func(s *office.Store) error {
+				c, err := s.Case(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "case %s: %s\nwindow: %s – %s\nlegal basis: %s\ncontact: %s\n", c.ID, escaped(c.Ref), local(c.From), local(c.To), escaped(c.LegalBasis), escaped(c.Contact))
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "REQUEST\tREGISTRY\tSITES\tAREAS\tSTATUS\tNOTE")
+				for _, r := range c.Requests {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.RegistryID, dash(strings.Join(r.Sites, ",")), dash(strings.Join(r.Areas, ",")), r.Status, escaped(r.Note))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.AddCommand(create, list, show, withdraw, refile)
 	return cmd
 }
 

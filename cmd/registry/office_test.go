@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -181,4 +184,134 @@ func (w *officeWorld) workspace(dir string, extra ...string) (string, []string, 
 	w.t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
 	waitHTTP(w.t, "http://"+addr+"/healthz", &stderr)
 	return "http://" + addr, env, &stderr
+}
+
+// faultProxy stands between the workspace and a registry and breaks what
+// the test asks it to: the answer to a filed request (after the registry
+// stored it), every request with 503, or an export's body half-way.
+type faultProxy struct {
+	target string
+	mu     sync.Mutex
+	mode   string // "", "lose-answer", "unavailable", "cut-download"
+	seen   map[string]int
+}
+
+func (p *faultProxy) set(mode string) { p.mu.Lock(); p.mode = mode; p.mu.Unlock() }
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	mode := p.mode
+	p.seen[r.Method+" "+r.URL.Path]++
+	p.mu.Unlock()
+	if mode == "unavailable" {
+		http.Error(w, `{"detail":"restarting"}`, http.StatusServiceUnavailable)
+		return
+	}
+	req, _ := http.NewRequest(r.Method, p.target+r.URL.RequestURI(), r.Body)
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	lose := mode == "lose-answer" && r.Method == "POST" && r.URL.Path == "/v1/trace-requests"
+	cut := mode == "cut-download" && strings.HasSuffix(r.URL.Path, "/export") && resp.StatusCode == 200
+	if lose || cut {
+		// The registry did its part; the workspace hears nothing whole.
+		hj, _ := w.(http.Hijacker)
+		conn, buf, _ := hj.Hijack()
+		if cut {
+			fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %s\r\nRepr-Digest: %s\r\n\r\n", resp.Header.Get("Content-Length"), resp.Header.Get("Repr-Digest"))
+			io.CopyN(buf, resp.Body, 100)
+			buf.Flush()
+		}
+		conn.Close()
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// TestOfficeSyncFaults: the workspace over an unreliable network. A filed
+// request whose answer is lost is found at the registry, not filed twice;
+// a registry answering 503 is asked again later; an export download that
+// breaks off after the registry recorded it is marked lost, filed again,
+// approved again and downloaded.
+func TestOfficeSyncFaults(t *testing.T) {
+	w := newOfficeWorld(t)
+	proxy := &faultProxy{target: w.hall.url, seen: map[string]int{}}
+	ps := httptest.NewServer(proxy)
+	defer ps.Close()
+	env := append(slices.Clone(w.commonEnv), "REGISTRY_WORKSPACE="+filepath.Join(w.dir, "ws"), "REGISTRY_IDENTITY="+w.identity,
+		"REGISTRY_OFFICE_NAME=Gesundheitsamt Musterstadt", "REGISTRY_PASSPHRASE_FILE="+filepath.Join(w.dir, "passphrase"))
+	w.run(env, "office", "registries", "add", "Rathaus Musterstadt", "--url", ps.URL, "--token-file", w.hall.officeToken, "--trust", w.hall.trust)
+	w.run(env, "office", "registries", "confirm", "rathaus-musterstadt", w.hall.digest)
+	out := w.run(env, "office", "cases", "create", "--ref", "GA-2026-0901", "--legal-basis", "§ 25 IfSG", "--contact", "Frau Beispiel",
+		"--from", "2026-11-24T08:00:00+01:00", "--to", "2026-11-24T10:30:00+01:00", "--ask", "rathaus-musterstadt")
+	caseID := regexp.MustCompile(`case ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
+
+	// The answer to the filing is lost: the sync says it will try again,
+	// the next one finds the request at the registry.
+	proxy.set("lose-answer")
+	out = w.run(env, "office", "sync")
+	if !strings.Contains(out, "rathaus-musterstadt\tfiling\tDas Register war nicht erreichbar") {
+		t.Fatalf("sync with the answer lost:\n%s", out)
+	}
+	proxy.set("")
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "rathaus-musterstadt\tpending") {
+		t.Fatalf("sync after the lost answer:\n%s", out)
+	}
+	if n := proxy.seen["POST /v1/trace-requests"]; n != 1 {
+		t.Errorf("filed %d times, want once", n)
+	}
+	list := w.run(w.hall.env, "requests", "list")
+	if n := strings.Count(list, "GA-2026-0901"); n != 1 {
+		t.Errorf("the registry holds %d requests of the case, want 1:\n%s", n, list)
+	}
+
+	// The registry restarts: 503, asked again later.
+	proxy.set("unavailable")
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "pending\tDas Register war nicht erreichbar; neuer Versuch") {
+		t.Errorf("sync while the registry is away:\n%s", out)
+	}
+	proxy.set("")
+
+	// Approved, but the download breaks off: lost, filed again.
+	w.approve(w.hall)
+	proxy.set("cut-download")
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "rathaus-musterstadt\tlost\tDer Download brach ab") {
+		t.Fatalf("sync with the download cut:\n%s", out)
+	}
+	proxy.set("")
+	entries, _ := os.ReadDir(filepath.Join(w.dir, "ws", "bundles"))
+	if len(entries) != 0 {
+		t.Errorf("a broken download left files: %v", entries)
+	}
+	show := w.run(env, "office", "cases", "show", caseID)
+	lost := regexp.MustCompile(`(?m)^([0-9a-f]{32}) +rathaus-musterstadt .* lost`).FindStringSubmatch(show)
+	if lost == nil {
+		t.Fatalf("no lost request:\n%s", show)
+	}
+	w.run(env, "office", "cases", "refile", caseID, lost[1])
+	w.run(env, "office", "sync")
+	w.approve(w.hall)
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "rathaus-musterstadt\tdownloaded") {
+		t.Fatalf("sync after filing again:\n%s", out)
+	}
+	book := filepath.Join(w.dir, "fall.csv")
+	w.run(env, "office", "export", caseID, "-o", book)
+	csv, _ := os.ReadFile(book)
+	if strings.Count(string(csv), "Mustermann") != 2 {
+		t.Errorf("the result holds %d of the city hall's 2 visitors:\n%s", strings.Count(string(csv), "Mustermann"), csv)
+	}
+	logs := w.run(env, "office", "log")
+	for _, want := range []string{"request.lost", "request.refiled", "request.downloaded", "log verified"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %s", want)
+		}
+	}
 }
