@@ -490,9 +490,9 @@ requests to the visitors of those hosts or appointments.`,
 				}
 				fmt.Fprintf(a.stdout, "case %s: %s\nwindow: %s – %s\nlegal basis: %s\ncontact: %s\n", c.ID, escaped(c.Ref), local(c.From), local(c.To), escaped(c.LegalBasis), escaped(c.Contact))
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "REQUEST\tREGISTRY\tSITES\tAREAS\tSTATUS\tNOTE")
+				fmt.Fprintln(tw, "REQUEST\tREGISTRY\tREQUEST AT THE REGISTRY\tSITES\tAREAS\tSTATUS\tNOTE")
 				for _, r := range c.Requests {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.RegistryID, dash(strings.Join(r.Sites, ",")), dash(strings.Join(r.Areas, ",")), r.Status, escaped(r.Note))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.RegistryID, dash(r.RemoteID), dash(strings.Join(r.Sites, ",")), dash(strings.Join(r.Areas, ",")), r.Status, escaped(r.Note))
 				}
 				return tw.Flush()
 			})

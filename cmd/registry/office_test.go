@@ -292,7 +292,7 @@ func TestOfficeSyncFaults(t *testing.T) {
 		t.Errorf("a broken download left files: %v", entries)
 	}
 	show := w.run(env, "office", "cases", "show", caseID)
-	lost := regexp.MustCompile(`(?m)^([0-9a-f]{32}) +rathaus-musterstadt .* lost`).FindStringSubmatch(show)
+	lost := regexp.MustCompile(`(?m)^([0-9a-f]{32}) +rathaus-musterstadt +[0-9a-f]{32} .* lost`).FindStringSubmatch(show)
 	if lost == nil {
 		t.Fatalf("no lost request:\n%s", show)
 	}

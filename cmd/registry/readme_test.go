@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -108,13 +109,16 @@ func (e *readmeEnv) rewrite(cmd string) string {
 }
 
 var (
-	captureVisit    = regexp.MustCompile(`"id":"([0-9a-f]{32})","checkout_token":"(rgc_[A-Za-z0-9_-]+)"`)
-	captureRequest  = regexp.MustCompile(`(?m)^id: +([0-9a-f]{32})`)
-	captureAPIReq   = regexp.MustCompile(`"id":"([0-9a-f]{32})","status":"pending"`)
-	capturePub      = regexp.MustCompile(`public key: (registry-ed25519:\S+)\nkey id: ([0-9a-f]{16})`)
-	captureToken    = regexp.MustCompile(`created (\S+) token ([0-9a-f]{16})`)
-	captureApptCode = regexp.MustCompile(`(T-[0-9]{4}) +[0-9-]+ +[0-9:]+`)
-	captureChange   = regexp.MustCompile(`proposed as change ([0-9a-f]{32})`)
+	captureVisit       = regexp.MustCompile(`"id":"([0-9a-f]{32})","checkout_token":"(rgc_[A-Za-z0-9_-]+)"`)
+	captureRequest     = regexp.MustCompile(`(?m)^id: +([0-9a-f]{32})`)
+	captureAPIReq      = regexp.MustCompile(`"id":"([0-9a-f]{32})","status":"pending"`)
+	capturePub         = regexp.MustCompile(`public key: (registry-ed25519:\S+)\nkey id: ([0-9a-f]{16})`)
+	captureToken       = regexp.MustCompile(`created (\S+) token ([0-9a-f]{16})`)
+	captureApptCode    = regexp.MustCompile(`(T-[0-9]{4}) +[0-9-]+ +[0-9:]+`)
+	captureChange      = regexp.MustCompile(`proposed as change ([0-9a-f]{32})`)
+	captureTrustDigest = regexp.MustCompile(`trust file digest: ([0-9a-f-]{29})`)
+	captureCase        = regexp.MustCompile(`case ([0-9a-f]{32}): `)
+	captureRemote      = regexp.MustCompile(`(?m)^[0-9a-f]{32} +rathaus-musterstadt +([0-9a-f]{32}) `)
 )
 
 // personIn names the approver a command is about: carla, bert or anna.
@@ -158,6 +162,15 @@ func (e *readmeEnv) capture(cmd, out string) {
 	if m := captureApptCode.FindStringSubmatch(out); m != nil && strings.Contains(cmd, "appointments add") {
 		e.vars["T-4711"] = m[1]
 	}
+	if m := captureTrustDigest.FindStringSubmatch(out); m != nil && strings.Contains(cmd, "office registries add") {
+		e.vars["e931-…"] = m[1]
+	}
+	if m := captureCase.FindStringSubmatch(out); m != nil {
+		e.vars["7d1e…"] = m[1]
+	}
+	if m := captureRemote.FindStringSubmatch(out); m != nil && strings.Contains(cmd, "office cases show") {
+		e.vars["6a0b…"] = m[1]
+	}
 }
 
 // keyPlaceholders gives each "registry-ed25519:…" of a command the key of
@@ -177,6 +190,9 @@ func (e *readmeEnv) run(b readmeBlock, cmd string) {
 		return
 	case strings.HasPrefix(cmd, "registry serve"):
 		e.serve(b, cmd)
+		return
+	case strings.HasPrefix(cmd, "registry office serve"):
+		e.officeServe(b, cmd)
 		return
 	}
 	full := e.rewrite(e.keyPlaceholders(cmd))
@@ -244,6 +260,39 @@ func (e *readmeEnv) serve(b readmeBlock, cmd string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("README line %d: serve did not become ready:\n%s", b.line, log.String())
+}
+
+// officeServe starts the README's workspace in the background on a free
+// port, checks that it answers, and stops it at the end.
+func (e *readmeEnv) officeServe(b readmeBlock, cmd string) {
+	t := e.t
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd, _, _ = strings.Cut(cmd, " #")
+	args := append(strings.Fields(e.rewrite(cmd))[1:], "--listen", addr)
+	srv := exec.Command(filepath.Join(e.bin, "registry"), args...)
+	srv.Dir, srv.Env = e.dir, e.environ()
+	var log bytes.Buffer
+	srv.Stdout, srv.Stderr = &log, &log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
+	for range 100 {
+		if resp, err := http.Get("http://" + addr + "/"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), "GA-2026-0950") {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("README line %d: the workspace did not show its case:\n%s", b.line, log.String())
 }
 
 // TestREADME runs every command and curl block of the README, in order,
