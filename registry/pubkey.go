@@ -309,3 +309,54 @@ func (r *sshReader) str() []byte {
 	r.b = r.b[n:]
 	return s
 }
+
+// signatureFilePrefix starts a signature file of a registry key.
+const signatureFilePrefix = "registry-signature"
+
+// FormatSignatureFile returns the file an approver brings back from
+// signing a statement offline: for a registry key one line
+// "registry-signature KEYID BASE64"; for an SSH key the armored SSHSIG
+// signature, as ssh-keygen -Y sign writes it.
+func FormatSignatureFile(k *PublicKey, sig []byte) []byte {
+	if k.Kind == KeyRegistry {
+		return []byte(signatureFilePrefix + " " + k.ID() + " " + base64.StdEncoding.EncodeToString(sig) + "\n")
+	}
+	if blob := dearmor(sig); blob != nil && len(blob) > len(sshsigMagic) && string(blob[:len(sshsigMagic)]) == sshsigMagic {
+		return ArmorSSHSIG(blob)
+	}
+	return ArmorSSHSIG(sig)
+}
+
+// ParseSignatureFile reads a signature file (FormatSignatureFile, or what
+// ssh-keygen -Y sign wrote) and returns the id of the key that signed and
+// the signature as Verify takes it. EINVALID for anything else.
+func ParseSignatureFile(data []byte) (keyID string, sig []byte, err error) {
+	bad := Errorf(EINVALID, "This is not a signature file: expected the file 'registry approvers sign' or 'ssh-keygen -Y sign' wrote.")
+	s := strings.TrimSpace(string(data))
+	if rest, ok := strings.CutPrefix(s, signatureFilePrefix+" "); ok {
+		f := strings.Fields(rest)
+		if len(f) != 2 {
+			return "", nil, bad
+		}
+		sig, err := base64.StdEncoding.DecodeString(f[1])
+		if err != nil || len(sig) != ed25519.SignatureSize || SafeKeyID(f[0]) != f[0] {
+			return "", nil, bad
+		}
+		return f[0], sig, nil
+	}
+	blob := dearmor(data)
+	if len(blob) < len(sshsigMagic)+4 || string(blob[:len(sshsigMagic)]) != sshsigMagic || !strings.HasPrefix(s, sshsigBegin) {
+		return "", nil, bad
+	}
+	r := sshReader{b: blob[len(sshsigMagic):]}
+	r.uint32()
+	wire := r.str()
+	if r.err {
+		return "", nil, bad
+	}
+	k, err := parseSSHKey(wire)
+	if err != nil {
+		return "", nil, bad
+	}
+	return k.ID(), blob, nil
+}

@@ -27,15 +27,21 @@ const (
 	// UserScheduler accounts are the service line's: they make and cancel
 	// appointments on the desk pages, and see the day's list.
 	UserScheduler UserRole = "scheduler"
+	// UserDPO accounts are the data-protection officer's (and deputies'):
+	// they read the DPO's pages (pending requests with their statements
+	// and scope, purges, day keys, checks, approvers) and upload decisions
+	// signed offline; they work for no site. Signing happens on the
+	// approver's own computer, never on the server.
+	UserDPO UserRole = "dpo"
 )
 
 // ParseUserRole returns the role named s, or EINVALID.
 func ParseUserRole(s string) (UserRole, error) {
 	switch r := UserRole(s); r {
-	case UserDesk, UserHost, UserScheduler:
+	case UserDesk, UserHost, UserScheduler, UserDPO:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown role %q: use desk, host or scheduler.", s)
+	return "", Errorf(EINVALID, "unknown role %q: use desk, host, scheduler or dpo.", s)
 }
 
 // Sign-in rules: a password of at least MinPasswordLen characters;
@@ -120,7 +126,10 @@ func (u *User) Validate() error {
 	case u.Host != "":
 		errs = append(errs, fieldRule{"host", &u.Host, true, 100, nil, ""}.apply())
 	}
-	if len(u.Sites) == 0 {
+	switch {
+	case u.Role == UserDPO && len(u.Sites) > 0:
+		errs = append(errs, FieldError("sites", "A DPO account works for no site: it sees the whole registry."))
+	case u.Role != UserDPO && len(u.Sites) == 0:
 		errs = append(errs, FieldError("sites", "An account works for at least one site."))
 	}
 	for _, s := range u.Sites {

@@ -31,18 +31,35 @@ areas, the approval's expiry and a one-time nonce: a request filed by the
 health office needs one approver, one recorded from a letter two different
 approvers. An approval lapses after --valid-for and can be withdrawn before
 the export. An approved request can be exported exactly once. Every step is
-recorded in the audit log under the approver's registered name.`,
+recorded in the audit log under the approver's registered name.
+
+Away from the server, list, show, approve, reject and withdraw work over
+HTTPS with --server URL and --token-file FILE (a DPO token, 'registry
+tokens create --role dpo'): the statement comes from the registry, is shown
+here with the scope, and is signed here; only the signature travels, and
+the signing key never reaches the server. Without network, 'requests
+statement' writes a statement to a file and 'requests sign' signs it on
+the machine with the key; the DPO's web page takes the signature back.`,
 	}
-	var as string
-	cmd.PersistentFlags().StringVar(&as, "as", "", "your name for 'create', 'show', 'preview' and 'narrow', recorded in the audit log (default: your login name)")
-	settings(cmd.PersistentFlags(), "as")
-	cmd.AddCommand(a.requestsListCmd(), a.requestsShowCmd(&as), a.requestsDecideCmd(true),
-		a.requestsDecideCmd(false), a.requestsWithdrawCmd(), a.requestsCreateCmd(&as),
-		a.requestsPreviewCmd(&as), a.requestsNarrowCmd(&as))
+	o := &requestsOptions{}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.as, "as", "", "your name for 'create', 'show', 'preview' and 'narrow', recorded in the audit log (default: your login name)")
+	pf.StringVar(&o.server, "server", "", "the registry's `URL`: work over HTTPS with a DPO token instead of on the database")
+	pf.StringVar(&o.tokenFile, "token-file", "", "`FILE` with your DPO token, for --server")
+	settings(pf, "as", "server", "token-file")
+	as := &o.as
+	cmd.AddCommand(a.requestsListCmd(o), a.requestsShowCmd(o), a.requestsDecideCmd(o, true),
+		a.requestsDecideCmd(o, false), a.requestsWithdrawCmd(o), a.requestsCreateCmd(as),
+		a.requestsPreviewCmd(as), a.requestsNarrowCmd(as), a.requestsStatementCmd(o), a.requestsSignCmd())
 	return cmd
 }
 
-func (a *app) requestsListCmd() *cobra.Command {
+// requestsOptions are the settings every requests command shares.
+type requestsOptions struct {
+	as, server, tokenFile string
+}
+
+func (a *app) requestsListCmd(o *requestsOptions) *cobra.Command {
 	var status string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -50,6 +67,12 @@ func (a *app) requestsListCmd() *cobra.Command {
 		Short: "List trace requests, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if d, err := o.remote(); err != nil || d != nil {
+				if err != nil {
+					return err
+				}
+				return a.remoteList(cmd.Context(), d, status)
+			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				rs, err := s.TraceRequests(cmd.Context(), registry.TraceFilter{Status: registry.TraceStatus(status)})
 				if err != nil {
@@ -85,14 +108,20 @@ func (a *app) requestsListCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) requestsShowCmd(as *string) *cobra.Command {
+func (a *app) requestsShowCmd(o *requestsOptions) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one trace request in full",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withActorStore(cmd.Context(), *as, func(actor registry.Actor, s registry.Store) error {
+			if d, err := o.remote(); err != nil || d != nil {
+				if err != nil {
+					return err
+				}
+				return a.remoteShow(cmd.Context(), d, args[0])
+			}
+			return a.withActorStore(cmd.Context(), o.as, func(actor registry.Actor, s registry.Store) error {
 				r, err := s.FindTraceRequest(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -179,8 +208,9 @@ func printRequest(w io.Writer, r *registry.TraceRequest, set *registry.ApproverS
 	return tw.Flush()
 }
 
-func (a *app) requestsDecideCmd(approve bool) *cobra.Command {
+func (a *app) requestsDecideCmd(o *requestsOptions, approve bool) *cobra.Command {
 	var note, key string
+	var yes bool
 	validFor := DefaultApprovalValidity
 	use, short := "reject ID --key FILE --note REASON", "Reject a trace request, signed with your approver key"
 	if approve {
@@ -189,9 +219,14 @@ func (a *app) requestsDecideCmd(approve bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Long: `The command shows what you sign (the request as stored) and signs it with
-your approver key. It refuses a key that is not a registered approver's and
-a second decision by the same key.`,
+		Long: `The command shows what you sign (the statement over the request as stored:
+case, office, window, places, decision and expiry in German time, with the
+number of visits in scope), asks on a terminal, and signs it with your
+approver key (a key file, or --key ssh-agent for a key in ssh-agent, a
+FIDO2 security key among them). It refuses a key that is not a registered
+approver's and a second decision by the same person. With --server the
+statement comes from the registry over HTTPS and only the signature goes
+back.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !approve && strings.TrimSpace(note) == "" {
@@ -200,21 +235,41 @@ a second decision by the same key.`,
 			if validFor < time.Minute || validFor > 14*24*time.Hour {
 				return withHint(registry.Errorf(registry.EINVALID, "--valid-for must lie between 1 minute and 14 days"), "the default is 72h")
 			}
+			now := a.now().UTC()
+			decision, exp := registry.DecisionReject, time.Time{}
+			if approve {
+				decision, exp = registry.DecisionApprove, now.Add(validFor).Truncate(time.Second)
+			}
+			if d, err := o.remote(); err != nil || d != nil {
+				if err != nil {
+					return err
+				}
+				return a.remoteDecide(cmd.Context(), d, args[0], decision, exp, note, key, yes)
+			}
 			k, err := readSigner(key)
 			if err != nil {
 				return err
 			}
-			now := a.now().UTC()
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
 				r, err := s.FindTraceRequest(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
-				decision, exp := registry.DecisionReject, time.Time{}
-				if approve {
-					decision, exp = registry.DecisionApprove, now.Add(validFor).Truncate(time.Microsecond)
+				raw := registry.DecisionStatement(r, decision, exp)
+				st, _ := parseStatement(raw)
+				counts, err := s.ScopeSummary(cmd.Context(), r, retention.DefaultPolicy().MaxStay)
+				if err != nil {
+					return err
 				}
-				sig, err := k.SignStatement(registry.PurposeDecision, registry.DecisionStatement(r, decision, exp))
+				visits := 0
+				for _, c := range counts {
+					visits += c.Visits
+				}
+				a.showStatement(st, visits, nil)
+				if err := confirmSigning(yes); err != nil {
+					return err
+				}
+				sig, err := k.SignStatement(registry.PurposeDecision, raw)
 				if err != nil {
 					return err
 				}
@@ -228,20 +283,28 @@ a second decision by the same key.`,
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "reason or remark, recorded with the decision")
-	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE` ('registry approvers keygen')")
+	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE` ('registry approvers keygen'), or ssh-agent")
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask before signing")
 	if approve {
 		cmd.Flags().DurationVar(&validFor, "valid-for", validFor, "the approval lapses after this long")
 	}
 	return cmd
 }
 
-func (a *app) requestsWithdrawCmd() *cobra.Command {
+func (a *app) requestsWithdrawCmd(o *requestsOptions) *cobra.Command {
 	var key string
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "withdraw ID --key FILE",
 		Short: "Withdraw your decision on a trace request before it is exported",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if d, err := o.remote(); err != nil || d != nil {
+				if err != nil {
+					return err
+				}
+				return a.remoteDecide(cmd.Context(), d, args[0], registry.DecisionWithdraw, time.Time{}, "", key, yes)
+			}
 			k, err := readSigner(key)
 			if err != nil {
 				return err
@@ -251,7 +314,13 @@ func (a *app) requestsWithdrawCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				sig, err := k.SignStatement(registry.PurposeDecision, registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{}))
+				raw := registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{})
+				st, _ := parseStatement(raw)
+				a.showStatement(st, -1, nil)
+				if err := confirmSigning(yes); err != nil {
+					return err
+				}
+				sig, err := k.SignStatement(registry.PurposeDecision, raw)
 				if err != nil {
 					return err
 				}
@@ -262,7 +331,8 @@ func (a *app) requestsWithdrawCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE`")
+	cmd.Flags().StringVar(&key, "key", "", "your approver key `FILE`, or ssh-agent")
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask before signing")
 	return cmd
 }
 

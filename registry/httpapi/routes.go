@@ -65,6 +65,13 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/sites", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleListSites)))
 	mux.Handle("GET /v1/trace-requests/{id}/export", s.guard(registry.RoleHealthOffice, http.HandlerFunc(s.handleExportTrace), s.auditCredentialDenied))
 
+	// The data-protection officer: every request, its statement and
+	// scope; decisions signed elsewhere.
+	api("GET /v1/dpo/requests", s.requireRole(registry.RoleDPO, http.HandlerFunc(s.handleDPORequests)))
+	api("GET /v1/dpo/requests/{id}", s.requireRole(registry.RoleDPO, http.HandlerFunc(s.handleDPORequest)))
+	api("GET /v1/dpo/requests/{id}/statement", s.requireRole(registry.RoleDPO, http.HandlerFunc(s.handleDPOStatement)))
+	api("POST /v1/dpo/requests/{id}/decision", s.requireRole(registry.RoleDPO, http.HandlerFunc(s.handleDPODecision)))
+
 	// Appointments: the city's booking or calendar system.
 	api("POST /v1/appointments", s.requireRole(registry.RoleScheduler, http.HandlerFunc(s.handleCreateAppointment)))
 	api("GET /v1/appointments", s.requireRole(registry.RoleScheduler, http.HandlerFunc(s.handleListAppointments)))
