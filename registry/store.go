@@ -21,6 +21,7 @@ type Store interface {
 	UserStore
 	ApproverStore
 	AppointmentStore
+	AlertStore
 
 	// Ping returns an error unless the database answers.
 	Ping(ctx context.Context) error

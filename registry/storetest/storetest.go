@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"Purge", testPurge},
 		{"PurgeDryRun", testPurgeDryRun},
 		{"Audit", testAudit},
+		{"Alerts", testAlerts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
