@@ -16,6 +16,7 @@ type Store interface {
 	EpochStore
 	TraceStore
 	AuditStore
+	AuditFinder
 	PurgeStore
 	SiteStore
 	UserStore
@@ -215,6 +216,23 @@ type AuditStore interface {
 	// LastAudit returns the newest event with the action ("" for any), or
 	// ENOTFOUND.
 	LastAudit(ctx context.Context, action string) (*AuditEvent, error)
+}
+
+// AuditFinder finds audit events for reports (the DPO's pages, the
+// deletion certificate).
+type AuditFinder interface {
+	// FindAudit returns the events with one of f's actions recorded in
+	// [f.From, f.To) (a zero bound is open), newest first when f.Newest,
+	// at most f.Limit.
+	FindAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+}
+
+// AuditFilter selects audit events for AuditStore.FindAudit.
+type AuditFilter struct {
+	Actions  []string
+	From, To time.Time
+	Newest   bool
+	Limit    int
 }
 
 // PurgeStore removes what retention no longer allows.

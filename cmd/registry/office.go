@@ -111,12 +111,13 @@ type officeServeOptions struct {
 	listen, publicURL string
 	retention         time.Duration
 	smtp              smtpOptions
+	notify            string
 	interval          time.Duration
 }
 
 // smtpOptions are the e-mail settings notifications use.
 type smtpOptions struct {
-	url, user, passwordFile, from, ca, notify string
+	url, user, passwordFile, from, ca string
 }
 
 func (s *smtpOptions) flags(f *pflag.FlagSet) {
@@ -125,32 +126,35 @@ func (s *smtpOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&s.passwordFile, "smtp-password-file", "", "`FILE` with the SMTP password")
 	f.StringVar(&s.from, "smtp-from", "", "the notifications' sender address")
 	f.StringVar(&s.ca, "smtp-ca", "", "PEM `FILE` of the CA of an internal SMTP relay")
-	f.StringVar(&s.notify, "notify", "", "the addresses notifications go to (comma-separated)")
-	settings(f, "smtp", "smtp-user", "smtp-password-file", "smtp-from", "smtp-ca", "notify")
+	settings(f, "smtp", "smtp-user", "smtp-password-file", "smtp-from", "smtp-ca")
 }
 
-// mailer returns the configured Mailer and recipients, nil without --smtp.
-func (s *smtpOptions) mailer() (*mail.Mailer, []string, error) {
-	if s.url == "" {
-		return nil, nil, nil
-	}
-	to, err := mail.Recipients(s.notify)
+// recipients parses the addresses of a --notify flag, which --smtp needs.
+func (s *smtpOptions) recipients(flag, list string) ([]string, error) {
+	to, err := mail.Recipients(list)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(to) == 0 {
-		return nil, nil, withHint(registry.Errorf(registry.EINVALID, "--smtp without --notify"), "name the addresses to notify with --notify (or REGISTRY_NOTIFY)")
+	if len(to) > 0 && s.url == "" {
+		return nil, withHint(registry.Errorf(registry.EINVALID, "--%s without --smtp", flag), "name the SMTP server with --smtp smtp://HOST (or REGISTRY_SMTP)")
+	}
+	return to, nil
+}
+
+// mailer returns the configured Mailer, nil without --smtp.
+func (s *smtpOptions) mailer() (*mail.Mailer, error) {
+	if s.url == "" {
+		return nil, nil
 	}
 	pw := ""
 	if s.passwordFile != "" {
 		b, err := os.ReadFile(s.passwordFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the SMTP password file: %w", err)
+			return nil, fmt.Errorf("read the SMTP password file: %w", err)
 		}
 		pw = strings.TrimRight(string(b), "\r\n")
 	}
-	m, err := mail.New(mail.Config{URL: s.url, Username: s.user, Password: pw, From: s.from, CAFile: s.ca})
-	return m, to, err
+	return mail.New(mail.Config{URL: s.url, Username: s.user, Password: pw, From: s.from, CAFile: s.ca})
 }
 
 func (a *app) officeServeCmd(o *officeOptions) *cobra.Command {
@@ -174,6 +178,8 @@ else clerks sign in ('registry office users add'); put a TLS proxy in front.`,
 	f.StringVar(&so.publicURL, "public-url", "", "the workspace's address for links in e-mails (default http://LISTEN)")
 	f.Var(days{&so.retention}, "retention", "cases are deleted this long after they were created")
 	so.smtp.flags(f)
+	f.StringVar(&so.notify, "notify", "", "the addresses notifications go to (comma-separated)")
+	settings(f, "notify")
 	settingsEnv(f, map[string]string{"listen": "REGISTRY_OFFICE_LISTEN", "public-url": "REGISTRY_OFFICE_URL", "retention": "REGISTRY_OFFICE_RETENTION"})
 	return cmd
 }
@@ -212,9 +218,16 @@ func (a *app) runOfficeServe(ctx context.Context, o *officeOptions, so *officeSe
 		if err != nil {
 			return err
 		}
-		m, to, err := so.smtp.mailer()
+		to, err := so.smtp.recipients("notify", so.notify)
 		if err != nil {
 			return err
+		}
+		m, err := so.smtp.mailer()
+		if err != nil {
+			return err
+		}
+		if m != nil && len(to) == 0 {
+			return withHint(registry.Errorf(registry.EINVALID, "--smtp without --notify"), "name the addresses to notify with --notify (or REGISTRY_NOTIFY)")
 		}
 		host, _, err := net.SplitHostPort(so.listen)
 		if err != nil {

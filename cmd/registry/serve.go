@@ -42,6 +42,7 @@ type serveOptions struct {
 	metricsListen  string
 	trustedProxies []string
 	limits         httpapi.Limits
+	alerts         alertOptions
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -111,6 +112,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "stop-timeout", "public-sites",
 		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns", "max-client-conns")
 	policyFlags(f, &o.policy)
+	o.alerts.flags(f)
 	return cmd
 }
 
@@ -151,9 +153,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	svc := intake.New(store, crypto.NewSealer(rcpts), secret, a.logger)
 	svc.Now = a.now
 	var collectors []prometheus.Collector
+	var targets []notify.Target
 	if o.webhooks != "" {
-		targets, err := notify.ReadTargets(o.webhooks)
-		if err != nil {
+		if targets, err = notify.ReadTargets(o.webhooks); err != nil {
 			return err
 		}
 		n := &notify.Notifier{Store: store, Targets: targets, Logger: a.logger, Now: a.now}
@@ -162,6 +164,12 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		// The arrival is in the store; the nudge only tells it sooner.
 		svc.OnArrival = func(*registry.Appointment, time.Time) { n.Nudge() }
 		a.logger.Info("arrival webhooks", "targets", len(targets))
+	}
+	var al *alerts
+	if !o.intakeOnly {
+		if al, err = a.newAlerts(store, o, targets, purger); err != nil {
+			return err
+		}
 	}
 	svc.Start(ctx)
 	closeIntake := closers.add(svc.Close)
@@ -193,6 +201,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 		jobs.Go(func() { purger.Run(ctx, o.purgeInterval) })
 		closer := &retention.Closer{Store: store, Now: a.now, Logger: a.logger}
 		jobs.Go(func() { closer.Run(ctx, time.Minute) })
+	}
+	if al != nil {
+		al.run(ctx, &jobs)
 	}
 	a.waitForStop(ctx)
 	a.logger.Info("shutting down")

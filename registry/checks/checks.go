@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cityhall/registry/crypto"
@@ -311,5 +312,51 @@ func Approvers(ctx context.Context, s registry.Store, add Add) {
 		add(OK, "approvers", fmt.Sprintf("2 persons with %d keys (a third keeps the approvers changeable when one key is lost)", len(set.Active())), "")
 	default:
 		add(OK, "approvers", fmt.Sprintf("%d persons with %d keys", persons, len(set.Active())), "")
+	}
+}
+
+// Runner runs Store every Interval and keeps the last report, for the
+// DPO's page and the alerts.
+type Runner struct {
+	Store    registry.Store
+	Options  Options
+	Interval time.Duration // default 1 h
+
+	mu   sync.Mutex
+	last *Report
+}
+
+// Last returns the last report, nil before the first run.
+func (r *Runner) Last() *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// RunOnce runs the checks now and keeps the report.
+func (r *Runner) RunOnce(ctx context.Context) *Report {
+	o := r.Options
+	rep := Store(ctx, r.Store, &o)
+	r.mu.Lock()
+	r.last = rep
+	r.mu.Unlock()
+	return rep
+}
+
+// Run runs the checks at once and every Interval until ctx ends.
+func (r *Runner) Run(ctx context.Context) {
+	interval := r.Interval
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		r.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

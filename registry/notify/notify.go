@@ -62,12 +62,16 @@ func NewArrival(a *registry.Appointment, site *registry.Site, at time.Time) Arri
 // one host there) go.
 type Target struct {
 	Site, Host string
-	URL        string
-	Secret     []byte
+	// Audience, when not "", makes the target one of the alerts' ("dpo"
+	// or "it", the line's "@dpo" or "@it") instead of a site's.
+	Audience string
+	URL      string
+	Secret   []byte
 }
 
 // ReadTargets reads the webhook file: one target per line, "SITE URL
-// SECRET-FILE" or "SITE/HOST URL SECRET-FILE" ('#' comments), the secret
+// SECRET-FILE" or "SITE/HOST URL SECRET-FILE" ('#' comments), or "@dpo
+// URL SECRET-FILE" and "@it URL SECRET-FILE" for the alerts, the secret
 // in a file of its own (mode 0600), never in the list. The URL must be
 // https (http only to localhost).
 func ReadTargets(path string) ([]Target, error) {
@@ -90,6 +94,13 @@ func ReadTargets(path string) ([]Target, error) {
 			return nil, registry.Errorf(registry.EINVALID, "Webhook file %q, line %d: expected SITE[/HOST] URL SECRET-FILE.", path, n)
 		}
 		site, host, _ := strings.Cut(fields[0], "/")
+		audience := ""
+		if a, ok := strings.CutPrefix(fields[0], "@"); ok {
+			if a != "dpo" && a != "it" {
+				return nil, registry.Errorf(registry.EINVALID, "Webhook file %q, line %d: alerts go to @dpo or @it, not %q.", path, n, fields[0])
+			}
+			site, host, audience = "", "", a
+		}
 		u, err := url.Parse(fields[1])
 		if err != nil || !(u.Scheme == "https" || u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1")) || u.Host == "" {
 			return nil, registry.Errorf(registry.EINVALID, "Webhook file %q, line %d: the URL must be https://….", path, n)
@@ -98,7 +109,7 @@ func ReadTargets(path string) ([]Target, error) {
 		if err != nil {
 			return nil, registry.Errorf(registry.EINVALID, "Webhook file %q, line %d: %s", path, n, registry.ErrorMessage(err))
 		}
-		out = append(out, Target{Site: site, Host: strings.ReplaceAll(host, "_", " "), URL: u.String(), Secret: secret})
+		out = append(out, Target{Site: site, Host: strings.ReplaceAll(host, "_", " "), Audience: audience, URL: u.String(), Secret: secret})
 	}
 	return out, sc.Err()
 }
@@ -328,7 +339,7 @@ func (n *Notifier) deliver(ctx context.Context, a *registry.Appointment) {
 	}
 	var wg sync.WaitGroup
 	for _, t := range n.Targets {
-		if t.Site != a.Site || t.Host != "" && t.Host != a.Host {
+		if t.Audience != "" || t.Site != a.Site || t.Host != "" && t.Host != a.Host {
 			continue
 		}
 		wg.Go(func() { n.send(ctx, delivery{t: t, id: a.ID, body: body}) })
@@ -381,7 +392,11 @@ func (n *Notifier) send(ctx context.Context, d delivery) {
 }
 
 func (n *Notifier) post(ctx context.Context, d delivery) error {
-	ts := n.Now()
+	return post(ctx, n.Client, d, n.Now())
+}
+
+// post sends d's body to its target, signed at ts.
+func post(ctx context.Context, client *http.Client, d delivery, ts time.Time) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.t.URL, bytes.NewReader(d.body))
 	if err != nil {
 		return err
@@ -391,7 +406,7 @@ func (n *Notifier) post(ctx context.Context, d delivery) error {
 	req.Header.Set("X-Registry-Timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set("X-Registry-Delivery", d.id)
 	req.Header.Set("X-Registry-Signature", Sign(d.t.Secret, ts, d.body))
-	resp, err := n.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post: %w", errorWithoutURL(err))
 	}

@@ -73,6 +73,42 @@ func (s *Store) AuditEvents(ctx context.Context, after int64, limit int) ([]*reg
 	return s.auditEvents(ctx, s.read, after, limit)
 }
 
+// FindAudit returns events by action and time; see registry.AuditStore.
+func (s *Store) FindAudit(ctx context.Context, f registry.AuditFilter) ([]*registry.AuditEvent, error) {
+	if f.Limit <= 0 || len(f.Actions) == 0 {
+		return nil, registry.Errorf(registry.EINVALID, "FindAudit needs actions and a positive limit.")
+	}
+	q := auditSelect + ` WHERE e.action IN (?` + strings.Repeat(", ?", len(f.Actions)-1) + `)`
+	var args []any
+	for _, a := range f.Actions {
+		args = append(args, a)
+	}
+	if !f.From.IsZero() {
+		q += ` AND e.at >= ?`
+		args = append(args, micros(f.From))
+	}
+	if !f.To.IsZero() {
+		q += ` AND e.at < ?`
+		args = append(args, micros(f.To))
+	}
+	if f.Newest {
+		q += ` ORDER BY e.seq DESC`
+	} else {
+		q += ` ORDER BY e.seq`
+	}
+	q += ` LIMIT ?`
+	args = append(args, f.Limit)
+	var rows []auditRow
+	if err := s.read.SelectContext(ctx, &rows, s.rebind(q), args...); err != nil {
+		return nil, s.errorf(err, "find audit events")
+	}
+	events := make([]*registry.AuditEvent, len(rows))
+	for i := range rows {
+		events[i] = rows[i].event()
+	}
+	return events, nil
+}
+
 func (s *Store) auditEvents(ctx context.Context, q sqlx.QueryerContext, after int64, limit int) ([]*registry.AuditEvent, error) {
 	var rows []auditRow
 	if err := sqlx.SelectContext(ctx, q, &rows, s.rebind(auditSelect+` WHERE e.seq > ? ORDER BY e.seq LIMIT ?`), after, limit); err != nil {

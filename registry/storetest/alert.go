@@ -50,3 +50,32 @@ func testAlerts(t *testing.T, s registry.Store) {
 		t.Fatalf("Alerts() = %+v, %v", list, err)
 	}
 }
+
+// testFindAudit: events by action and time, oldest or newest first.
+func testFindAudit(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	for i, what := range []string{"request.show", "list.day", "request.show"} {
+		ev, err := registry.NewAuditEvent(t0.Add(time.Duration(i)*time.Hour), registry.ActorSystem, "s", registry.Access{What: what, Rows: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.FindAudit(ctx, registry.AuditFilter{Actions: []string{registry.AuditAccess}, Limit: 10})
+	if err != nil || len(all) != 3 || all[0].Seq > all[2].Seq {
+		t.Fatalf("FindAudit(all) = %d events, %v", len(all), err)
+	}
+	got, err := s.FindAudit(ctx, registry.AuditFilter{Actions: []string{registry.AuditAccess}, From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Limit: 10})
+	if err != nil || len(got) != 1 || !got[0].Time.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("FindAudit(window) = %+v, %v", got, err)
+	}
+	newest, err := s.FindAudit(ctx, registry.AuditFilter{Actions: []string{registry.AuditAccess, registry.AuditPurge}, Newest: true, Limit: 1})
+	if err != nil || len(newest) != 1 || newest[0].Seq != all[2].Seq {
+		t.Fatalf("FindAudit(newest) = %+v, %v", newest, err)
+	}
+	if _, err := s.FindAudit(ctx, registry.AuditFilter{Limit: 1}); registry.ErrorCode(err) != registry.EINVALID {
+		t.Fatalf("FindAudit(no action) = %v, want EINVALID", err)
+	}
+}

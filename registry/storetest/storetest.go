@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"PurgeDryRun", testPurgeDryRun},
 		{"Audit", testAudit},
 		{"Alerts", testAlerts},
+		{"FindAudit", testFindAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
