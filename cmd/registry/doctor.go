@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cityhall/registry/registry/checks"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/checks"
 )
 
 // exitError ends the command with its code, after its message.
@@ -120,7 +120,6 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 	return a.doctorReport(r)
 }
 
-
 // doctorReport prints the findings and returns the exit status.
 func (a *app) doctorReport(r *checks.Report) error {
 	for _, f := range r.Findings {
@@ -190,7 +189,6 @@ func (a *app) doctorFiles(o *doctorOptions, add checks.Add) {
 	}
 }
 
-
 func (a *app) doctorTLS(add checks.Add) {
 	if !isPostgres(a.db) {
 		return
@@ -213,11 +211,6 @@ func (a *app) doctorTLS(add checks.Add) {
 		add(checkFail, "tls", "PostgreSQL at "+host+" without verified TLS (sslmode="+dash(mode)+")", "add sslmode=verify-full and the server's CA (sslrootcert) to the URL")
 	}
 }
-
-
-
-
-
 
 // doctorLayout fails when the key store lies where the database's backups
 // reach it (the database's directory, the data directory, a configured

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cityhall/registry/registry/mail/mailtest"
 )
 
 // runErr runs the binary and returns its output and error.
@@ -196,4 +198,35 @@ func postSignature(t *testing.T, r *officeRegistry, tokenFile, id, stmtFile, sig
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestDPOAlertMail: a request filed at a registry that knows the DPO's
+// address reaches the DPO by e-mail over STARTTLS (a real SMTP server),
+// naming the case reference and the link, never a visitor's data; the
+// registry's alert list shows it delivered.
+func TestDPOAlertMail(t *testing.T) {
+	smtp := mailtest.Start(t)
+	w := newOfficeWorldEnv(t, "REGISTRY_SMTP="+smtp.URL, "REGISTRY_SMTP_CA="+smtp.CAFile, "REGISTRY_SMTP_FROM=register@musterstadt.example",
+		"REGISTRY_NOTIFY_DPO=datenschutz@musterstadt.example", "REGISTRY_PUBLIC_URL=https://register.musterstadt.example")
+	id := fileRequest(t, w.hall, "GA-2026-0977")
+	var subject, body string
+	for _, raw := range smtp.Wait(t, 1) {
+		if s, b := mailtest.Decode(t, raw); strings.Contains(s, "GA-2026-0977") {
+			subject, body = s, b
+			if !strings.Contains(raw, "datenschutz@musterstadt.example") {
+				t.Errorf("the mail is not addressed to the DPO:\n%s", raw)
+			}
+		}
+	}
+	if subject == "" {
+		t.Fatalf("no mail names the case GA-2026-0977")
+	}
+	if !strings.Contains(body, "https://register.musterstadt.example/dpo/requests/"+id) || !strings.Contains(body, "Gesundheitsamt Musterstadt") {
+		t.Errorf("the mail lacks the link or the office:\n%s", body)
+	}
+	for _, secret := range []string{"Erika", "Max", "Mustermann", "Heidestraße", "51147", "Köln", "1234567", "7654321", "Frau Beispiel"} {
+		if strings.Contains(subject+body, secret) {
+			t.Errorf("the mail holds %q:\n%s\n%s", secret, subject, body)
+		}
+	}
 }

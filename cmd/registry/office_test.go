@@ -71,13 +71,17 @@ func (w *officeWorld) run(env []string, args ...string) string {
 	return string(out)
 }
 
-func newOfficeWorld(t *testing.T) *officeWorld {
+func newOfficeWorld(t *testing.T) *officeWorld { return newOfficeWorldEnv(t) }
+
+// newOfficeWorldEnv is newOfficeWorld with env added to every registry's
+// environment.
+func newOfficeWorldEnv(t *testing.T, env ...string) *officeWorld {
 	t.Helper()
 	w := &officeWorld{t: t, bin: filepath.Join(buildBinary(t), "registry"), dir: t.TempDir(), passphrase: "Amt-Kennwort-2026"}
 	pass := filepath.Join(w.dir, "passphrase")
 	os.WriteFile(pass, []byte(w.passphrase+"\n"), 0o600)
 	w.identity = filepath.Join(w.dir, "gesundheitsamt.key")
-	w.commonEnv = append(os.Environ(), "REGISTRY_TEST_NOW="+officeClock, "REGISTRY_AS=it")
+	w.commonEnv = append(append(os.Environ(), "REGISTRY_TEST_NOW="+officeClock, "REGISTRY_AS=it"), env...)
 	rcpt := w.run(append(slices.Clone(w.commonEnv), "REGISTRY_PASSPHRASE_FILE="+pass), "keygen", "--protect", "-o", w.identity)
 	os.WriteFile(filepath.Join(w.dir, "recipients.txt"), []byte(rcpt), 0o644)
 	w.hall = w.registry("Rathaus Musterstadt", "rathaus", []string{"Bürgerbüro", "Standesamt"}, map[string]string{

@@ -177,6 +177,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
 		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors}
+	if al != nil {
+		cfg.OnTraceRequest, cfg.Checks = al.Nudge, al.checks.Last
+	}
 	if keys != nil {
 		cfg.Keys, cfg.PurgeStatus = keys, purger.Status
 		cfg.Booking = &intake.Booking{Store: store, Sealer: svc.Sealer, Keys: purger, Secret: secret}

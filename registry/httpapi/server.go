@@ -30,6 +30,7 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/checks"
 	"github.com/cityhall/registry/registry/export"
 	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/retention"
@@ -105,6 +106,12 @@ type Config struct {
 	// on intake-only nodes. A refused, failed or suspicious purge shows in
 	// /readyz as degraded (still 200: intake goes on) and in /metrics.
 	PurgeStatus func() retention.Status
+	// OnTraceRequest, when set, is called after a trace request was
+	// filed (the alerts look at once).
+	OnTraceRequest func()
+	// Checks, when set, returns the last report of the hourly checks,
+	// for the DPO's page.
+	Checks func() *checks.Report
 	// Recipients are the health office's recipients, to which export
 	// bundles are sealed. Required.
 	Recipients *crypto.Recipients

@@ -110,6 +110,9 @@ func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if s.cfg.OnTraceRequest != nil {
+		s.cfg.OnTraceRequest()
+	}
 	w.Header().Set("Location", "/v1/trace-requests/"+req.ID)
 	writeJSON(w, http.StatusCreated, traceCreated{ID: req.ID, Status: req.Status})
 }
