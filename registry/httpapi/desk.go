@@ -109,8 +109,8 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 		}
 		if rs, ok := restrictedRoles[u.Role]; ok && !rs.may(r.URL.Path) {
 			// A scheduler or host account sees its own pages, nothing else.
-			if r.Method == http.MethodGet && len(u.Sites) > 0 {
-				http.Redirect(w, r, "/desk/"+u.Sites[0]+"/"+rs.home+"?lang="+lang, http.StatusSeeOther)
+			if home := rs.home(u); r.Method == http.MethodGet && home != "" {
+				http.Redirect(w, r, home+"?lang="+lang, http.StatusSeeOther)
 				return
 			}
 			s.renderMessage(w, r, http.StatusForbidden, lang, "title_error", "msg_forbidden_site", nil)
@@ -142,10 +142,28 @@ func (s *Server) desk(h func(http.ResponseWriter, *http.Request, *deskRequest)) 
 // what they may open, and the page of their site they start on.
 var restrictedRoles = map[registry.UserRole]struct {
 	may  func(path string) bool
-	home string
+	home func(u *registry.User) string
 }{
-	registry.UserScheduler: {schedulerMay, "book"},
-	registry.UserHost:      {hostMay, "host"},
+	registry.UserScheduler: {schedulerMay, sitePage("book")},
+	registry.UserHost:      {hostMay, sitePage("host")},
+	registry.UserDPO:       {dpoMay, func(*registry.User) string { return "/dpo/" }},
+}
+
+// sitePage is the home of an account that works at sites: the page of
+// its first site ("" without one).
+func sitePage(page string) func(u *registry.User) string {
+	return func(u *registry.User) string {
+		if len(u.Sites) == 0 {
+			return ""
+		}
+		return "/desk/" + u.Sites[0] + "/" + page
+	}
+}
+
+// dpoMay reports whether a DPO account may open path: the DPO's pages,
+// the password page and sign-out.
+func dpoMay(path string) bool {
+	return strings.HasPrefix(path, "/dpo/") || strings.HasPrefix(path, "/desk/password") || path == "/desk/logout"
 }
 
 // hostMay reports whether a host account may open path: its

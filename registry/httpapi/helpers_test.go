@@ -16,6 +16,7 @@ import (
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/checks"
 	"github.com/cityhall/registry/registry/httpapi"
 	"github.com/cityhall/registry/registry/intake/intaketest"
 	"github.com/cityhall/registry/registry/sqlite"
@@ -51,6 +52,8 @@ type serverOptions struct {
 	readTimeout time.Duration
 	// requestTimeout is Config.RequestTimeout (0: the default).
 	requestTimeout time.Duration
+	// checks is Config.Checks.
+	checks func() *checks.Report
 }
 
 // newSQLiteServer starts a server over a SQLite file in t.TempDir(); it
@@ -92,7 +95,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Instance: env.Instance, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
 		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout, PublicURL: opt.publicURL,
-		RequestTimeout: opt.requestTimeout,
+		RequestTimeout: opt.requestTimeout, Checks: opt.checks,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

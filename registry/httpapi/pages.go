@@ -33,6 +33,7 @@ const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; connec
 var pageNames = []string{
 	"form", "status", "out", "message",
 	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites", "desk_day", "desk_host", "desk_book",
+	"dpo_home", "dpo_request",
 }
 
 // pages are the parsed page templates by name.
@@ -94,6 +95,9 @@ type pageData struct {
 	Updated string
 	Count   int
 	Login   string
+
+	// the DPO's pages
+	DPO *dpoPage
 }
 
 type pageLink struct{ Href, Text string }

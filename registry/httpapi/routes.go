@@ -56,6 +56,13 @@ func (s *Server) routes() http.Handler {
 	desk("POST /desk/{site}/checkout", s.handleDeskCheckout)
 	desk("GET /desk/{site}/poster.pdf", s.handleDeskPoster)
 
+	// The data-protection officer's pages (a DPO account).
+	mux.Handle("GET /dpo", http.RedirectHandler("/dpo/", http.StatusMovedPermanently))
+	desk("GET /dpo/{$}", s.dpoOnly(s.handleDPOHome))
+	desk("GET /dpo/requests/{id}", s.dpoOnly(s.handleDPORequestPage))
+	desk("GET /dpo/requests/{id}/statement", s.dpoOnly(s.handleDPOStatementDownload))
+	desk("POST /dpo/requests/{id}/decision", s.dpoOnly(s.handleDPOSignatureUpload))
+
 	// Trace requests: health offices, each seeing only its own. The export
 	// streams a bundle that may be large and has its own write deadline.
 	api("POST /v1/trace-requests", s.requireRole(registry.RoleHealthOffice, http.HandlerFunc(s.handleCreateTrace)))

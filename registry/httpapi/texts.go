@@ -407,7 +407,7 @@ var deskTexts = map[string]map[string]string{
 
 // pageTexts are the texts of the desk's pages: the public ones and the
 // desk's own.
-var pageTexts = mergeTexts(texts, deskTexts)
+var pageTexts = mergeTexts(mergeTexts(texts, deskTexts), dpoTexts)
 
 func mergeTexts(a, b map[string]map[string]string) map[string]map[string]string {
 	out := map[string]map[string]string{}
