@@ -34,6 +34,7 @@ const (
 	AuditAppointment       = "appointment.changed"
 	AuditClockReset        = "purge.clock_reset"
 	AuditPurgeDryRun       = "purge.dry_run"
+	AuditCertificate       = "certificate.issued"
 	AuditAccess            = "access"
 	AuditSignInFailed      = "signin.failed"
 	AuditApprovalRefused   = "request.approval_refused"
@@ -46,7 +47,7 @@ var AuditActions = []string{AuditVisitsRegistered, AuditPurge, AuditTokenCreated
 	AuditRequestRejected, AuditRequestExported, AuditExportDenied, AuditVisitsCheckedOut,
 	AuditSiteChanged, AuditUserChanged, AuditApproverChanged, AuditApproverProposed, AuditApprovalWithdrawn,
 	AuditRequestWithdrawn, AuditRequestNarrowed, AuditAppointment, AuditClockReset, AuditPurgeDryRun,
-	AuditAccess, AuditSignInFailed, AuditApprovalRefused}
+	AuditAccess, AuditSignInFailed, AuditApprovalRefused, AuditCertificate}
 
 // AuditVersion is the hash scheme of the events a store appends now.
 // Version 1 (the first release) hashed the actor's name itself; version 2
@@ -426,6 +427,17 @@ type ClockReset struct {
 }
 
 func (ClockReset) AuditAction() string { return AuditClockReset }
+
+// CertificateIssued is the payload of AuditCertificate: a month's
+// deletion certificate, by the SHA-256 of its signed file.
+type CertificateIssued struct {
+	Month      string `json:"month"`
+	Digest     string `json:"digest"`
+	Registered int    `json:"visits_registered"`
+	Deleted    int    `json:"visits_deleted"`
+}
+
+func (CertificateIssued) AuditAction() string { return AuditCertificate }
 
 // PurgeDryRun is the payload of AuditPurgeDryRun: what a dry run
 // reported. It is no purge: the clock guard and doctor look for

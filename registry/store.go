@@ -229,7 +229,9 @@ type AuditFinder interface {
 
 // AuditFilter selects audit events for AuditStore.FindAudit.
 type AuditFilter struct {
-	Actions  []string
+	Actions []string
+	// AfterSeq, when not 0, selects events with a greater Seq.
+	AfterSeq int64
 	From, To time.Time
 	Newest   bool
 	Limit    int

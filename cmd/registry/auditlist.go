@@ -247,6 +247,11 @@ func auditSummary(e *registry.AuditEvent, accounts map[string]registry.Actor) st
 		if decode(&p) {
 			sum = fmt.Sprintf("dry run, cutoff %s: would delete %d visits, destroy keys %s", local(p.Cutoff), p.VisitsDeleted, dash(dayList(p.KeysDestroyed)))
 		}
+	case registry.AuditCertificate:
+		var p registry.CertificateIssued
+		if decode(&p) {
+			sum = fmt.Sprintf("deletion certificate for %s: %d visits registered, %d deleted, sha256 %s", p.Month, p.Registered, p.Deleted, short(p.Digest))
+		}
 	case registry.AuditAccess:
 		var p registry.Access
 		if decode(&p) {

@@ -34,7 +34,7 @@ func TestScripts(t *testing.T) {
 			testscript.Run(t, testscript.Params{
 				Dir:   "testdata/script",
 				Setup: func(env *testscript.Env) error { return setupScript(env, bin, server) },
-				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE},
+				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE, "replace": cmdReplace},
 				// [sqlite] and [postgres] guard the steps of one store.
 				Condition: func(cond string) (bool, error) {
 					switch cond {
@@ -191,4 +191,19 @@ func cmdSetenvRE(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s: no match for %s", args[2], args[1])
 	}
 	ts.Setenv(args[0], string(bytes.TrimSpace([]byte(m[1]))))
+}
+
+// cmdReplace replaces the first OLD in FILE with NEW (a tampered file):
+// replace FILE OLD NEW.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 || neg {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	data := ts.ReadFile(args[0])
+	if !strings.Contains(data, args[1]) {
+		ts.Fatalf("%s holds no %q", args[0], args[1])
+	}
+	if err := os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(data, args[1], args[2], 1)), 0o644); err != nil {
+		ts.Fatalf("%v", err)
+	}
 }

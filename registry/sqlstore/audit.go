@@ -83,6 +83,10 @@ func (s *Store) FindAudit(ctx context.Context, f registry.AuditFilter) ([]*regis
 	for _, a := range f.Actions {
 		args = append(args, a)
 	}
+	if f.AfterSeq > 0 {
+		q += ` AND e.seq > ?`
+		args = append(args, f.AfterSeq)
+	}
 	if !f.From.IsZero() {
 		q += ` AND e.at >= ?`
 		args = append(args, micros(f.From))

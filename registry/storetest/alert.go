@@ -75,6 +75,10 @@ func testFindAudit(t *testing.T, s registry.Store) {
 	if err != nil || len(newest) != 1 || newest[0].Seq != all[2].Seq {
 		t.Fatalf("FindAudit(newest) = %+v, %v", newest, err)
 	}
+	page, err := s.FindAudit(ctx, registry.AuditFilter{Actions: []string{registry.AuditAccess}, AfterSeq: all[0].Seq, Limit: 1})
+	if err != nil || len(page) != 1 || page[0].Seq != all[1].Seq {
+		t.Fatalf("FindAudit(after the first) = %+v, %v, want the second", page, err)
+	}
 	if _, err := s.FindAudit(ctx, registry.AuditFilter{Limit: 1}); registry.ErrorCode(err) != registry.EINVALID {
 		t.Fatalf("FindAudit(no action) = %v, want EINVALID", err)
 	}
