@@ -143,6 +143,9 @@ func (e *readmeEnv) capture(cmd, out string) {
 		set("rgc_TA1-…", m[2])
 	}
 	if m := captureRequest.FindStringSubmatch(out); m != nil && strings.Contains(cmd, "requests create") {
+		if strings.Contains(cmd, "GA-2026-0820") {
+			set("9b7e…", m[1])
+		}
 		set("3f2a…", m[1])
 	}
 	if m := captureAPIReq.FindStringSubmatch(out); m != nil {
@@ -339,7 +342,8 @@ func TestREADME(t *testing.T) {
 	t.Logf("ran %d README commands; %d blocks skipped with a reason", ran, skipped)
 	// What the examples promise came out.
 	for _, f := range []string{"aushang-rathaus.pdf", "GA-2026-0815.registry-export.age", "kontakte.xlsx", "kontakte.pdf",
-		"kontakte.csv", "sormas.csv", "iris-gaeste.json", "GA-2026-0900.registry-export.age", "rathaus.trust", "etc/registry/recipients.txt.sig"} {
+		"kontakte.csv", "sormas.csv", "iris-gaeste.json", "GA-2026-0900.registry-export.age", "rathaus.trust", "etc/registry/recipients.txt.sig",
+		"media/dsb/GA-2026-0820.statement.json.sig", "media/dsb/loeschbescheinigung-2026-09.pdf"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("the README's examples did not write %s (%v)", f, err)
 		}

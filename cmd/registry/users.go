@@ -53,11 +53,12 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 	var name, role, out, host string
 	var sites []string
 	cmd := &cobra.Command{
-		Use:   "add LOGIN --name NAME --role desk|scheduler|host [--host HOST] --site CODE[,CODE…] [-o FILE]",
+		Use:   "add LOGIN --name NAME --role desk|scheduler|host|dpo [--host HOST] [--site CODE[,CODE…]] [-o FILE]",
 		Short: "Create an account and print its one-time password",
 		Example: `  registry users add mmueller --name "Maria Müller" --role desk --site rathaus -o mmueller.password
   registry users add pforte2 --name "Jan Schmidt" --role desk --site rathaus,bauamt
-  registry users add bauamt --name "Bauamt, Vorzimmer" --role host --host Bauamt --site rathaus`,
+  registry users add bauamt --name "Bauamt, Vorzimmer" --role host --host Bauamt --site rathaus
+  registry users add dsb --name "Dana Schmidt (DSB)" --role dpo -o dsb.password`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			actor, err := dpoActor(*as)
@@ -67,6 +68,12 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 			r, err := registry.ParseUserRole(role)
 			if err != nil {
 				return err
+			}
+			switch {
+			case r == registry.UserDPO && len(sites) > 0:
+				return withHint(registry.Errorf(registry.EINVALID, "a DPO account works for no site"), "leave out --site: the DPO's pages at /dpo/ cover the whole registry")
+			case r != registry.UserDPO && len(sites) == 0:
+				return withHint(registry.Errorf(registry.EINVALID, "--site is required"), "name the sites the account works for: --site rathaus[,bauamt]")
 			}
 			if err := checkNewFile(out); err != nil {
 				return err
@@ -93,12 +100,11 @@ func (a *app) usersAddCmd(as *string) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "the person's name")
-	f.StringVar(&role, "role", "desk", "desk (the Pforte), scheduler (the service line: books appointments) or host (its own appointments)")
+	f.StringVar(&role, "role", "desk", "desk (the Pforte), scheduler (the service line: books appointments), host (its own appointments) or dpo (the data-protection officer's pages at /dpo/)")
 	f.StringVar(&host, "host", "", "host accounts: the host their appointments name")
 	f.StringSliceVar(&sites, "site", nil, "the site codes the account works for")
 	f.StringVarP(&out, "output", "o", "", "write the one-time password to this new `FILE` (mode 0600) instead of standard output")
 	_ = cmd.MarkFlagRequired("name")
-	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }
 
