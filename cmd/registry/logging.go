@@ -121,10 +121,17 @@ func (rs *repeats) admit(key string, now time.Time) (bool, int) {
 	return true, n
 }
 
+// ownAddress is an address of this server (where it listens), which is
+// no one's personal data and is logged as it is.
+type ownAddress string
+
 // redactAttr returns a with addresses removed from its value; groups are
 // redacted member by member, errors and other values by their text.
 func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
+	if own, ok := v.Any().(ownAddress); ok && v.Kind() == slog.KindAny {
+		return slog.String(a.Key, string(own))
+	}
 	switch v.Kind() {
 	case slog.KindString:
 		return slog.String(a.Key, redactAddrs(v.String()))

@@ -40,6 +40,12 @@ func TestLoggerRedactsErrors(t *testing.T) {
 	if strings.Contains(buf.String(), "10.1.2.3") || strings.Contains(buf.String(), "10.9.8.7") {
 		t.Errorf("log holds an address:\n%s", buf.String())
 	}
+	// The server's own address is logged as it is.
+	buf.Reset()
+	log.Info("serving", "url", ownAddress("http://127.0.0.1:8080"), "client", "10.1.2.3")
+	if !strings.Contains(buf.String(), "url=http://127.0.0.1:8080") || strings.Contains(buf.String(), "10.1.2.3") {
+		t.Errorf("serving line: %s", buf.String())
+	}
 }
 
 // TestLoggerCollapsesRepeats: identical warnings within a second become

@@ -198,7 +198,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	if err := srv.Open(); err != nil {
 		return withHint(fmt.Errorf("listen on %s: %w", o.listen, err), "is another registry running? choose another address with --listen, or make run LISTEN=127.0.0.1:8081")
 	}
-	a.logger.Info("serving", "url", srv.URL(), "db", describeDB(a.db), "recipients", rcpts.Fingerprint(), "intake_only", o.intakeOnly)
+	a.logger.Info("serving", "url", ownAddress(srv.URL()), "db", describeDB(a.db), "recipients", rcpts.Fingerprint(), "intake_only", o.intakeOnly)
 	var jobs sync.WaitGroup
 	if purger != nil {
 		jobs.Go(func() { purger.Run(ctx, o.purgeInterval) })

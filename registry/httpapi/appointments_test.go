@@ -204,6 +204,18 @@ func TestDeskDayPage(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `value="`+a.Code+`"`) || !strings.Contains(body, `name="walk_in"`) {
 		t.Errorf("form from the appointment: %d", status)
 	}
+	// "Im Haus" names the appointment and its host, and marks a walk-in
+	// at this site by appointment only; it updates itself (live.js).
+	reg := intaketest.Registration("termin")
+	reg.Site, reg.Area, reg.Appointment = "rathaus", "Bürgerbüro", a.Code
+	wantStatus(t, s.register(t, regJSON(t, reg), ""), 201)
+	walk := intaketest.Registration("ohne")
+	walk.Site, walk.Area, walk.WalkIn = "rathaus", "Standesamt", registry.WalkInReasons[0].Code
+	wantStatus(t, s.register(t, regJSON(t, walk), ""), 201)
+	_, body = c.page("GET", "/desk/rathaus/present", nil)
+	if !strings.Contains(body, "<td>"+a.Code+" · Bürgerbüro</td>") || strings.Count(body, "<strong>ohne Termin</strong>") != 1 || !strings.Contains(body, "/static/live.js") {
+		t.Errorf("the list of those present lacks the appointment, the walk-in mark or live.js:\n%s", body)
+	}
 
 	// Another day: its appointments, cancellable, not yet registrable.
 	later := s.appointment(t, "rathaus", "Bürgerbüro", "", s.Clock.Now().Add(25*time.Hour))
@@ -343,8 +355,37 @@ func TestBookPage(t *testing.T) {
 	if status != 200 || code == nil {
 		t.Fatalf("booking: %d\n%s", status, body)
 	}
+	if !strings.Contains(body, "Termine von Standesamt Frau Roth an diesem Tag: "+code[1]+" 23:00–23:30.") {
+		t.Errorf("after booking, the host's day is not shown")
+	}
 	if _, again := c.page("POST", "/desk/rathaus/book", book); !strings.Contains(again, code[1]) {
 		t.Errorf("the same form again booked another appointment")
+	}
+	// Tomorrow, two appointments of the host at overlapping times: the
+	// second is warned of and booked only when confirmed.
+	tomorrow := s.Clock.Now().In(registry.LocalZone).AddDate(0, 0, 1)
+	first := url.Values{"nonce": {nonceRE.FindStringSubmatch(body)[1]}, "lang": {"de"}, "host": {"Standesamt Frau Roth"},
+		"date": {tomorrow.Format(time.DateOnly)}, "arrival": {"10:00"}, "departure": {"10:30"}}
+	status, body = c.page("POST", "/desk/rathaus/book", first)
+	firstCode := regexp.MustCompile(`Termin (T-[0-9]{4}) am`).FindStringSubmatch(body)
+	if status != 200 || firstCode == nil {
+		t.Fatalf("booking tomorrow: %d", status)
+	}
+	clash := url.Values{"nonce": {nonceRE.FindStringSubmatch(body)[1]}, "lang": {"de"}, "host": {"Standesamt Frau Roth"},
+		"date": {tomorrow.Format(time.DateOnly)}, "arrival": {"10:15"}, "departure": {"10:45"}}
+	status, body = c.page("POST", "/desk/rathaus/book", clash)
+	if status != 409 || !strings.Contains(body, "Standesamt Frau Roth hat zu dieser Zeit schon einen Termin: "+firstCode[1]+" 10:00–10:30") || !strings.Contains(body, `name="overlap"`) {
+		t.Errorf("a double booking: %d, want 409 with the clash and a confirmation", status)
+	}
+	if list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(tomorrow)); len(list) != 1 {
+		t.Errorf("a double booking was stored before it was confirmed")
+	}
+	clash.Set("overlap", "1")
+	if status, body = c.page("POST", "/desk/rathaus/book", clash); status != 200 || !strings.Contains(body, "angelegt") {
+		t.Errorf("a confirmed double booking: %d", status)
+	}
+	if list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(tomorrow)); len(list) != 2 {
+		t.Errorf("%d appointments after the confirmed double booking, want 2", len(list))
 	}
 	list, _ := s.Store.Appointments(t.Context(), "rathaus", registry.LocalDay(s.Clock.Now()))
 	if len(list) != 1 || list[0].Source != "desk" || list[0].HasNote {

@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +154,30 @@ func TestBrowserDesk(t *testing.T) {
 	wantText(t, ctx, "Die beiden neuen Passwörter stimmen nicht überein")
 	fill(t, ctx, map[string]string{"f-current": pw, "f-new": newPW, "f-repeat": newPW}, "f-current", "f-new", "f-repeat")
 	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-repeat")), chromedp.WaitVisible(`//p[contains(., "Passwort ist geändert")]`))
+	// The first sign-in continues to the account's own page, the form,
+	// with the cursor in the first name.
+	if path := eval[string](t, ctx, `location.pathname`); path != "/desk/rathaus/" {
+		t.Errorf("after the first password change the desk is at %s, want /desk/rathaus/", path)
+	}
+	if got := focused(t, ctx); got != "f-given_name" {
+		t.Errorf("focus on the form is %q, want f-given_name", got)
+	}
+
+	// Keyboard alone: type, Tab, Enter in a field registers (not "more
+	// companions"), and the cursor is back in the first name afterwards.
+	act(t, ctx, "register by keyboard", chromedp.KeyEvent("Erika\tMustermann\tHeidestraße\t17\t51147\tKöln\t+49 221 1234567\r"),
+		chromedp.WaitVisible(chromedp.CSS(".slip")))
+	wantText(t, ctx, "Angemeldet: Erika M.")
+	if n := len(openVisits(t, s)); n != 1 {
+		t.Fatalf("%d visits stored after Enter, want 1", n)
+	}
+	act(t, ctx, "next visitor", chromedp.Click(chromedp.CSS("a.next")), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	if got := focused(t, ctx); got != "f-given_name" {
+		t.Errorf("focus after the next visitor is %q, want f-given_name", got)
+	}
+	act(t, ctx, "check the keyboard visitor out", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("#f-code")))
+	act(t, ctx, "by code", chromedp.KeyEvent(eval[string](t, ctx, `document.querySelector('table.present .code').textContent`)+"\r"),
+		chromedp.WaitVisible(`//p[contains(., "Abgemeldet: 1.")]`))
 
 	// Register a visitor and a companion: two faults are shown together,
 	// the first in form order has the focus.
@@ -182,9 +209,17 @@ func TestBrowserDesk(t *testing.T) {
 	if len(codes) != 2 || eval[int](t, ctx, `document.querySelectorAll('.slip .qr svg').length`) != 2 {
 		t.Fatalf("slips: codes %v, want two slips with QR codes", codes)
 	}
-	wantText(t, ctx, "Angemeldet: 2.", "Erika M.", "Max M.", "Bürgerbüro")
+	wantText(t, ctx, "Angemeldet: Erika M., Max M.", "Bürgerbüro", "Bürgerbüro ist jetzt voll: 2 von 2 Plätzen.")
 	slipPNG := qrOfSlip(t, ctx, 1)
 	screen(t, ctx, "desk-slips")
+	// Printed: a slip per label on a receipt printer, or both on one A4
+	// sheet.
+	if n := printedPages(t, ctx, ""); n != 2 {
+		t.Errorf("receipt printing: %d pages, want one per slip (2)", n)
+	}
+	if n := printedPages(t, ctx, "a4"); n != 1 {
+		t.Errorf("A4 printing: %d pages, want both slips on one sheet", n)
+	}
 
 	// Who is present: both, the area full (2 of 2), the site not (2 of 4).
 	do(t, ctx, "present", chromedp.Navigate(s.url+"/desk/rathaus/present"), chromedp.WaitVisible(chromedp.CSS("table.present")))
@@ -218,7 +253,7 @@ func TestBrowserDesk(t *testing.T) {
 	fill(t, ctx, visitor, visitorOrder...)
 	do(t, ctx, "times", chromedp.SetValue(chromedp.CSS("#f-arrival"), "09:05"), chromedp.SetValue(chromedp.CSS("#f-departure"), "09:50"))
 	screen(t, ctx, "desk-paper")
-	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(`//p[contains(., "Nachgetragen: 1.")]`))
+	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(`//p[contains(., "Nachgetragen: Erika M.")]`))
 	if n := eval[int](t, ctx, `document.querySelectorAll('.slip').length`); n != 0 {
 		t.Errorf("%d slips for a visit that is over", n)
 	}
@@ -227,9 +262,12 @@ func TestBrowserDesk(t *testing.T) {
 	// A family of three, checked out as a group.
 	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
 	fill(t, ctx, visitor, visitorOrder...)
-	fill(t, ctx, map[string]string{"f-c1_given_name": "Max", "f-c1_family_name": "M", "f-c2_given_name": "Moritz", "f-c2_family_name": "M"},
-		"f-c1_given_name", "f-c1_family_name", "f-c2_given_name", "f-c2_family_name")
-	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
+	fill(t, ctx, map[string]string{"f-c1_given_name": "Max", "f-c1_family_name": "M"}, "f-c1_given_name", "f-c1_family_name")
+	act(t, ctx, "more companions", chromedp.Click(chromedp.CSS(`button[name="more"]`)), chromedp.WaitVisible(chromedp.CSS("#f-c2_given_name")))
+	if got := focused(t, ctx); got != "f-c2_given_name" {
+		t.Errorf("focus after more companions is %q, want f-c2_given_name", got)
+	}
+	act(t, ctx, "type the second companion, Enter", chromedp.KeyEvent("Moritz\tM\r"), chromedp.WaitVisible(chromedp.CSS(".slip")))
 	do(t, ctx, "one more", chromedp.Navigate(s.url+"/desk/rathaus/"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
 	fill(t, ctx, visitor, visitorOrder...)
 	act(t, ctx, "submit", chromedp.Submit(chromedp.CSS("#f-given_name")), chromedp.WaitVisible(chromedp.CSS(".slip")))
@@ -276,6 +314,33 @@ func TestBrowserDesk(t *testing.T) {
 
 // qrOfSlip screenshots the QR code of slip i (from 0), decodes it with
 // zbar and returns the text: the slip's check-out link.
+// printedPages prints the page on A4 as Chrome does (body class set to
+// class, as the print buttons do) and returns the PDF's page count by
+// pdfinfo.
+func printedPages(t *testing.T, ctx context.Context, class string) int {
+	t.Helper()
+	eval[bool](t, ctx, fmt.Sprintf(`document.body.classList.toggle("a4", %q === "a4"), true`, class))
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	pdf, err := chromedp.Run(tctx, chromedp.PrintToPDF(chromedp.PDFPaper(chromedp.PaperA4)))
+	if err != nil {
+		t.Fatalf("print to PDF: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "slips.pdf")
+	os.WriteFile(path, pdf, 0o600)
+	out, err := exec.Command("pdfinfo", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdfinfo (poppler-utils): %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^Pages: +([0-9]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("pdfinfo: %s", out)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	eval[bool](t, ctx, `document.body.classList.remove("a4"), true`)
+	return n
+}
+
 func qrOfSlip(t *testing.T, ctx context.Context, i int) string {
 	t.Helper()
 	zbarimg, err := exec.LookPath("zbarimg")
@@ -589,4 +654,48 @@ func TestBrowserAppointments(t *testing.T) {
 		t.Errorf("the code input of a site by appointment only is not required")
 	}
 	screen(t, ctx, "phone-appointment")
+}
+
+// TestBrowserDeskLayout: at the desk's common widths the header's
+// language link takes a click (nothing lies over it), the register button
+// is on screen without scrolling at 1366×768, and a skip link leads past
+// the navigation.
+func TestBrowserDeskLayout(t *testing.T) {
+	s, pw := deskServer(t, serverOptions{})
+	b := startBrowser(t, "")
+	ctx := b.Ctx
+	do(t, ctx, "size", chromedp.EmulateViewport(1366, 768))
+	// A newcomer lands on a page, not a JSON 404; the favicon exists.
+	do(t, ctx, "landing page", chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	wantText(t, ctx, "Besucherregister", "Bauamt", "Pforte und Termine")
+	screen(t, ctx, "home")
+	if resp, err := http.Get(s.url + "/favicon.ico"); err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/x-icon" {
+		t.Errorf("favicon.ico: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	do(t, ctx, "sign in", chromedp.Click(chromedp.CSS(`a[href^="/desk/"]`)), chromedp.WaitVisible(chromedp.CSS("#f-login")))
+	act(t, ctx, "sign in", chromedp.KeyEvent("pforte\t"+pw+"\r"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	for _, width := range []int64{1366, 820, 390} {
+		do(t, ctx, "size", chromedp.EmulateViewport(width, 768))
+		hit := eval[bool](t, ctx, `(() => { const a = document.querySelector('a[hreflang="en"]'); const r = a.getBoundingClientRect();
+			const e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); return e === a || a.contains(e); })()`)
+		if !hit {
+			t.Errorf("at %d px something lies over the English link", width)
+		}
+	}
+	do(t, ctx, "size", chromedp.EmulateViewport(1366, 768))
+	if bottom := eval[float64](t, ctx, `document.querySelector('form.register > button:last-of-type').getBoundingClientRect().bottom`); bottom > 768 {
+		t.Errorf("the register button ends at %.0f px, below the 768 px window", bottom)
+	}
+	screen(t, ctx, "desk-register")
+	act(t, ctx, "English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)), chromedp.WaitVisible(`//h1[contains(., "Register")]`))
+	do(t, ctx, "reload", chromedp.Navigate(s.url+"/desk/rathaus/?lang=de"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	if top := eval[float64](t, ctx, `(() => { const a = document.querySelector('a.skip'); a.focus(); return a.getBoundingClientRect().top; })()`); top < 0 || top > 100 {
+		t.Errorf("the focused skip link is at %.0f px, not on screen", top)
+	}
+	do(t, ctx, "skip link", chromedp.KeyEvent("\r"))
+	if got := eval[string](t, ctx, `location.hash`); got != "#main" {
+		t.Errorf("the skip link went to %q, want #main", got)
+	}
 }

@@ -149,6 +149,20 @@ var restrictedRoles = map[registry.UserRole]struct {
 	registry.UserDPO:       {dpoMay, func(*registry.User) string { return "/dpo/" }},
 }
 
+// homeOf is the page an account starts on: its role's own page, else
+// the desk (which opens the account's site).
+func homeOf(u *registry.User) string {
+	if rs, ok := restrictedRoles[u.Role]; ok {
+		if h := rs.home(u); h != "" {
+			return h
+		}
+	}
+	if len(u.Sites) == 1 {
+		return "/desk/" + u.Sites[0] + "/"
+	}
+	return "/desk/"
+}
+
 // sitePage is the home of an account that works at sites: the page of
 // its first site ("" without one).
 func sitePage(page string) func(u *registry.User) string {
@@ -185,6 +199,9 @@ func schedulerMay(path string) bool {
 func (s *Server) deskPage(r *http.Request, dr *deskRequest, titleKey string) *pageData {
 	d := s.newPage(r, dr.site, dr.lang, titleKey)
 	d.Desk, d.User, d.Scripts = true, dr.user, []string{"desk.js"}
+	if r.Method == http.MethodGet && r.URL.Query().Get("changed") == "password" {
+		d.Flash = d.T["password_continue"]
+	}
 	for _, code := range dr.user.Sites {
 		if dr.site != nil && code == dr.site.Code {
 			continue

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +21,7 @@ import (
 // appointment; companion rows grow in steps of deskRowStep up to
 // intake.MaxCompanions; the paper form adds the date and the times.
 const (
-	deskRows    = 3
+	deskRows    = 1
 	deskRowStep = 3
 )
 
@@ -92,6 +93,9 @@ func (s *Server) deskForm(r *http.Request, dr *deskRequest, paper bool, nonce st
 		}
 	}
 	d.MoreRows = rows < intake.MaxCompanions
+	if len(bad) == 0 && len(d.Fields) > 0 { // the cursor starts in the first name
+		d.Fields[0].Autofocus = true
+	}
 	d.Notice = s.fullNotice(r.Context(), dr.site, d.T)
 	if d.Notice != "" {
 		d.Notice = d.T["full"] + ": " + d.T["full_notice"]
@@ -124,7 +128,12 @@ func (s *Server) handleDeskRegister(w http.ResponseWriter, r *http.Request, dr *
 		return
 	}
 	if vals["more"] != "" {
-		s.render(w, r, http.StatusOK, "desk_register", s.deskForm(r, dr, paper, vals["nonce"], vals, min(rows+deskRowStep, intake.MaxCompanions), nil))
+		d := s.deskForm(r, dr, paper, vals["nonce"], vals, min(rows+deskRowStep, intake.MaxCompanions), nil)
+		if rows < len(d.Companions) { // the cursor goes to the first new row
+			d.Fields[0].Autofocus = false
+			d.Companions[rows][0].Autofocus = true
+		}
+		s.render(w, r, http.StatusOK, "desk_register", d)
 		return
 	}
 	f := newCheckinForm(dr.site.Code, vals, rows)
@@ -210,10 +219,20 @@ func (s *Server) renderSlips(w http.ResponseWriter, r *http.Request, dr *deskReq
 	d := s.deskPage(r, dr, "title_slips")
 	d.Page, d.Paper = "register", paper
 	people := append([]intake.Stored{res.Stored}, res.Companions...)
+	// The confirmation names whom: the appointment's code and each
+	// person's given name and initial, as the slips do.
+	who := make([]string, 0, len(people)+1)
+	if code := registry.NormalizeCode(f.reg.Appointment); code != "" {
+		who = append(who, code)
+	}
+	for i := range people {
+		who = append(who, slipName(f, i-1))
+	}
 	if paper {
-		d.Message = fmt.Sprintf(d.T["paper_done"], len(people))
+		d.Message = fmt.Sprintf(d.T["paper_done"], strings.Join(who, ", "))
 	} else {
-		d.Message = fmt.Sprintf(d.T["slips_intro"], len(people))
+		d.Message = fmt.Sprintf(d.T["slips_intro"], strings.Join(who, ", "))
+		d.Notice = s.capacityWarning(r.Context(), dr.site, res.Visit.Area, d.T)
 	}
 	for i, p := range people {
 		if p.Visit.CheckOut != nil {
@@ -230,6 +249,34 @@ func (s *Server) renderSlips(w http.ResponseWriter, r *http.Request, dr *deskReq
 			Since: p.Visit.CheckIn.In(registry.LocalZone).Format(d.T["time_layout"])})
 	}
 	s.render(w, r, http.StatusOK, "desk_slips", d)
+}
+
+// capacityWarning warns the desk when the registration filled the site
+// or the area, or went beyond its capacity.
+func (s *Server) capacityWarning(ctx context.Context, site *registry.Site, area string, t map[string]string) string {
+	occ, err := s.occupancy(ctx)
+	if err != nil {
+		return "" // a count is a help, not a condition of the registration
+	}
+	var out []string
+	check := func(name string, open, capacity int) {
+		switch {
+		case capacity <= 0 || open < capacity:
+		case open == capacity:
+			out = append(out, fmt.Sprintf(t["capacity_full"], name, open, capacity))
+		default:
+			out = append(out, fmt.Sprintf(t["capacity_over"], name, open, capacity))
+		}
+	}
+	if area != "" {
+		for _, a := range site.Areas {
+			if a.Name == area {
+				check(a.Name, occ.area(site.Code, area), a.Capacity)
+			}
+		}
+	}
+	check(site.Name, occ.site(site.Code), site.Capacity)
+	return strings.Join(out, " ")
 }
 
 // slipName is the name on a slip: the given name and the family name's
@@ -249,6 +296,10 @@ func slipName(f *checkinForm, i int) string {
 // presentRow is one open visit on the desk's list.
 type presentRow struct {
 	ID, Code, Area, Since, Ago, Party, Group string
+	// Appointment is the appointment's code and host ("" without one);
+	// WalkIn marks a visit without one at a site by appointment only.
+	Appointment string
+	WalkIn      bool
 	GroupStart                               bool
 	GroupSize                                int
 }
@@ -278,7 +329,8 @@ func (s *Server) handleDeskPresent(w http.ResponseWriter, r *http.Request, dr *d
 // presentPage builds the list of those present.
 func (s *Server) presentPage(r *http.Request, dr *deskRequest) (*pageData, error) {
 	d := s.deskPage(r, dr, "title_present")
-	d.Page = "present"
+	d.Page, d.LiveSeconds = "present", 15
+	d.Scripts = append(d.Scripts, "live.js")
 	s.forgetOccupancy()
 	occ, err := s.occupancy(r.Context())
 	if err != nil {
@@ -305,11 +357,37 @@ func (s *Server) presentPage(r *http.Request, dr *deskRequest) (*pageData, error
 		}
 	}
 	slices.SortStableFunc(open, func(a, b *registry.Visit) int { return first[a.Party] - first[b.Party] })
+	appts := map[string]*registry.Appointment{}
+	for _, v := range open { // the appointments of the days the visits began on
+		if v.Appointment == "" {
+			continue
+		}
+		if _, ok := appts[v.Appointment]; ok {
+			continue
+		}
+		list, err := s.cfg.Store.Appointments(r.Context(), dr.site.Code, registry.LocalDay(v.CheckIn))
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range list {
+			appts[a.ID] = a
+		}
+		if _, ok := appts[v.Appointment]; !ok {
+			appts[v.Appointment] = nil // of another day: shown without details
+		}
+	}
 	for i, v := range open {
 		row := presentRow{ID: v.ID, Code: s.cfg.Secret.ShortCode(v.ID), Area: v.Area, Party: v.Party,
 			Since:      v.CheckIn.In(registry.LocalZone).Format("15:04"),
 			Ago:        fmt.Sprintf(d.T["minutes_ago"], int(now.Sub(v.CheckIn).Minutes())),
 			GroupStart: i == 0 || open[i-1].Party != v.Party, GroupSize: size[v.Party]}
+		if a := appts[v.Appointment]; a != nil {
+			row.Appointment = a.Code
+			if a.Host != "" {
+				row.Appointment += " · " + a.Host
+			}
+		}
+		row.WalkIn = v.Appointment == "" && dr.site.RequiresAppointment
 		row.Group = d.T["alone"]
 		if row.GroupSize > 1 {
 			row.Group = fmt.Sprintf(d.T["group_of"], row.GroupSize)
@@ -517,6 +595,10 @@ func (s *Server) handleDeskPassword(w http.ResponseWriter, r *http.Request, dr *
 			}
 			if err := s.startSession(r.Context(), w, r, u.Login, now); err != nil {
 				s.renderError(w, r, dr.lang, err, nil, nil)
+				return
+			}
+			if dr.user.MustChange { // the first sign-in: on to the account's own page
+				http.Redirect(w, r, homeOf(&u)+"?changed=password&lang="+dr.lang, http.StatusSeeOther)
 				return
 			}
 			dr.user = &u
@@ -739,8 +821,32 @@ func (s *Server) handleDeskCancel(w http.ResponseWriter, r *http.Request, dr *de
 var (
 	bookSpecs = []fieldSpec{{"host", "off", "text", true}, {"area", "off", "text", false}, {"date", "off", "date", true},
 		{"arrival", "off", "time", true}, {"departure", "off", "time", true}, {"note", "off", "textarea", false}}
-	bookFields = map[string]bool{"host": true, "area": true, "date": true, "arrival": true, "departure": true, "note": true, "nonce": true, "lang": true}
+	bookFields = map[string]bool{"host": true, "area": true, "date": true, "arrival": true, "departure": true, "note": true, "nonce": true, "lang": true, "overlap": true}
 )
+
+// hostAppointments lists the host's appointments at the site (not
+// cancelled) that overlap [from, to), as "T-4711 10:00–10:30".
+func (s *Server) hostAppointments(ctx context.Context, site, host string, from, to time.Time) ([]string, error) {
+	var out []string
+	for day := registry.LocalDay(from); day <= registry.LocalDay(to.Add(-time.Nanosecond)); day = registry.LocalDay(dayStart(day).AddDate(0, 0, 1)) {
+		list, err := s.cfg.Store.Appointments(ctx, site, day)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range list {
+			if a.Host == host && a.Status != registry.AppointmentCancelled && a.Start.Before(to) && a.End.After(from) {
+				out = append(out, a.Code+" "+a.Start.In(registry.LocalZone).Format("15:04")+"–"+a.End.In(registry.LocalZone).Format("15:04"))
+			}
+		}
+	}
+	return out, nil
+}
+
+// dayStart is the local midnight that begins day.
+func dayStart(day registry.Day) time.Time {
+	t, _ := time.ParseInLocation(time.DateOnly, string(day), registry.LocalZone)
+	return t
+}
 
 // bookForm is the booking form with vals and the inputs bad names marked.
 func (s *Server) bookForm(r *http.Request, dr *deskRequest, nonce string, vals map[string]string, bad map[string]bool) *pageData {
@@ -804,6 +910,21 @@ func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequ
 	in := &registry.AppointmentInput{Site: dr.site.Code, Host: vals["host"], Area: vals["area"], Start: at("arrival"), End: at("departure"),
 		UID: "desk-" + vals["nonce"], Note: vals["note"]}
 	var a *registry.Appointment
+	if len(bad) == 0 && in.Host != "" && vals["overlap"] != "1" {
+		// The host has another appointment then: warn, book only when
+		// the scheduler confirms.
+		clash, err := s.hostAppointments(r.Context(), dr.site.Code, in.Host, in.Start, in.End)
+		if err != nil {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+		if len(clash) > 0 {
+			d := s.bookForm(r, dr, vals["nonce"], vals, nil)
+			d.Notice, d.Overlap = fmt.Sprintf(d.T["book_overlap"], in.Host, strings.Join(clash, ", ")), true
+			s.render(w, r, http.StatusConflict, "desk_book", d)
+			return
+		}
+	}
 	if len(bad) == 0 {
 		if a, err = registry.NewAppointment(in, dr.site, "desk", now); err == nil {
 			a, _, err = s.cfg.Booking.Book(r.Context(), dr.user.Actor(), a, in.Note)
@@ -830,5 +951,14 @@ func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequ
 	}
 	d := s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, now), map[string]string{"date": vals["date"]}, nil)
 	d.Message = fmt.Sprintf(d.T["book_done"], a.Code, a.Start.In(registry.LocalZone).Format("02.01.2006 15:04"), a.Host)
+	if a.Host != "" { // the host's day, to book the next one around it
+		day := dayStart(registry.LocalDay(a.Start))
+		all, err := s.hostAppointments(r.Context(), dr.site.Code, a.Host, day, day.AddDate(0, 0, 1))
+		if err != nil {
+			s.renderError(w, r, dr.lang, err, nil, nil)
+			return
+		}
+		d.Notice = fmt.Sprintf(d.T["book_host_day"], a.Host, strings.Join(all, ", "))
+	}
 	s.render(w, r, http.StatusOK, "desk_book", d)
 }

@@ -3,7 +3,7 @@ package httpapi
 // dpoTexts are the texts of the DPO's pages (merged into pageTexts).
 var dpoTexts = map[string]map[string]string{
 	"de": {
-		"title_dpo": "Datenschutz: Übersicht", "dpo_brand": "Register · Datenschutz", "title_dpo_request": "Anfrage des Gesundheitsamts", "nav_dpo": "Übersicht",
+		"title_dpo": "Datenschutz: Übersicht", "title_dpo_request": "Anfrage des Gesundheitsamts", "nav_dpo": "Übersicht",
 		"dpo_intro":    "Hier sehen Sie, was auf Sie wartet und was das Register getan hat. Unterschrieben wird nicht im Browser, sondern an Ihrem Computer mit Ihrem Schlüssel; die Seite zeigt, wie.",
 		"dpo_sections": "Abschnitte", "dpo_requests": "Anfragen", "dpo_checks": "Prüfungen", "dpo_purges": "Löschungen",
 		"dpo_keys": "Tagesschlüssel", "dpo_approvers": "Freigabeberechtigte", "dpo_alerts": "Benachrichtigungen",
@@ -57,7 +57,7 @@ var dpoTexts = map[string]map[string]string{
 		"dpo_err_conflict":  "Ihre Entscheidung zu dieser Anfrage liegt schon vor, oder die Anfrage ist abgeschlossen.",
 	},
 	"en": {
-		"title_dpo": "Data protection: overview", "dpo_brand": "Registry · data protection", "title_dpo_request": "Health office request", "nav_dpo": "Overview",
+		"title_dpo": "Data protection: overview", "title_dpo_request": "Health office request", "nav_dpo": "Overview",
 		"dpo_intro":    "What waits for you and what the registry did. Signing happens on your own computer with your key, not in the browser; the page shows how.",
 		"dpo_sections": "Sections", "dpo_requests": "Requests", "dpo_checks": "Checks", "dpo_purges": "Purges",
 		"dpo_keys": "Day keys", "dpo_approvers": "Approvers", "dpo_alerts": "Notifications",

@@ -33,7 +33,7 @@ const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; connec
 var pageNames = []string{
 	"form", "status", "out", "message",
 	"desk_login", "desk_password", "desk_register", "desk_slips", "desk_present", "desk_close", "desk_sites", "desk_day", "desk_host", "desk_book",
-	"dpo_home", "dpo_request",
+	"dpo_home", "dpo_request", "home",
 }
 
 // pages are the parsed page templates by name.
@@ -95,6 +95,13 @@ type pageData struct {
 	Updated string
 	Count   int
 	Login   string
+
+	// Overlap asks the scheduler to confirm a double booking.
+	Overlap bool
+
+	// Flash is a confirmation above the page's content (after a
+	// redirect: the password changed).
+	Flash string
 
 	// the DPO's pages
 	DPO *dpoPage
@@ -194,6 +201,31 @@ var staticTypes = map[string]string{
 	"out.js":       "text/javascript; charset=utf-8",
 	"desk.js":      "text/javascript; charset=utf-8",
 	"live.js":      "text/javascript; charset=utf-8",
+	"favicon.ico":  "image/x-icon",
+}
+
+// handleHome serves GET /: where a newcomer lands, with the visitors'
+// check-in of every site that takes it, the desk and the DPO's pages.
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	lang := preferredLang(r)
+	d := s.newPage(r, nil, lang, "title_home")
+	sites, err := s.cfg.Store.Sites(r.Context())
+	if err != nil {
+		s.renderError(w, r, lang, err, nil, nil)
+		return
+	}
+	for _, site := range sites {
+		if site.SelfCheckin {
+			d.OtherSites = append(d.OtherSites, site)
+		}
+	}
+	s.render(w, r, http.StatusOK, "home", d)
+}
+
+// handleFavicon serves GET /favicon.ico.
+func (s *Server) handleFavicon(w http.ResponseWriter, r *http.Request) {
+	r.SetPathValue("file", "favicon.ico")
+	s.handleStatic(w, r)
 }
 
 // handleStatic serves GET /static/{file}: the stylesheet and the scripts

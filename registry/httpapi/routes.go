@@ -33,6 +33,8 @@ func (s *Server) routes() http.Handler {
 	page("POST /checkin/{site}/checkout", s.handleCheckinCheckout)
 	page("GET /checkin/{site}/out", s.handleCheckinOut)
 	mux.HandleFunc("GET /static/{file}", s.handleStatic)
+	mux.HandleFunc("GET /favicon.ico", s.handleFavicon)
+	page("GET /{$}", s.handleHome)
 
 	// The reception desk (staff accounts).
 	page("GET /desk/login", s.handleDeskLoginPage)

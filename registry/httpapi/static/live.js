@@ -56,6 +56,12 @@
         }
         var arrivals = arrived(next);
         var news = Object.keys(arrivals).filter(function (code) { return !known[code]; });
+        // Never under the clerk's hands: while a row is ticked or the
+        // focus is in the list, the list waits for the next round.
+        var busy = live.contains(document.activeElement) || live.querySelector("input[type=checkbox]:checked");
+        if (busy) {
+          return;
+        }
         if (live.innerHTML !== next.innerHTML) {
           live.innerHTML = next.innerHTML;
         }
