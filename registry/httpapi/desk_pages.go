@@ -300,8 +300,8 @@ type presentRow struct {
 	// WalkIn marks a visit without one at a site by appointment only.
 	Appointment string
 	WalkIn      bool
-	GroupStart                               bool
-	GroupSize                                int
+	GroupStart  bool
+	GroupSize   int
 }
 
 // handleDeskPresent serves GET /desk/{site}/present: who is in the
