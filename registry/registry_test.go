@@ -111,3 +111,22 @@ func TestAuditHash(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteNotices: a site's own privacy notices are per visitor
+// language; another language, or an empty or overlong notice, is refused.
+func TestSiteNotices(t *testing.T) {
+	ok := &registry.Site{Code: "rathaus", Name: "Rathaus", LegalBasis: "Art. 6 Abs. 1 lit. e DSGVO", Notices: map[string]string{"de": "Datenschutz: …", "ar": "حماية البيانات"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	for name, notices := range map[string]map[string]string{
+		"unknown language": {"fr": "Protection des données"},
+		"empty":            {"de": " "},
+		"too long":         {"de": strings.Repeat("x", 2001)},
+	} {
+		s := &registry.Site{Code: "rathaus", Name: "Rathaus", Notices: notices}
+		if err := s.Validate(); registry.ErrorCode(err) != registry.EINVALID {
+			t.Errorf("%s: Validate() = %v, want EINVALID", name, err)
+		}
+	}
+}

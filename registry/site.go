@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,10 +41,20 @@ type Site struct {
 	// Controller and DPOContact are the privacy notice's controller (the
 	// authority, with its address) and its data-protection officer's
 	// contact (Art. 13 GDPR), in the words the visitor reads.
-	Controller string    `json:"controller"`
-	DPOContact string    `json:"dpo_contact"`
-	CreatedAt  time.Time `json:"-"`
+	Controller string `json:"controller"`
+	DPOContact string `json:"dpo_contact"`
+	// LegalBasis is the legal basis the privacy notice names (for example
+	// "Art. 6 Abs. 1 lit. c DSGVO i.V.m. § … der Hausordnung"); "": none
+	// named. Notices, by language ("de", "tr", …), replace the default
+	// privacy notice with the city hall's own words.
+	LegalBasis string            `json:"legal_basis,omitempty"`
+	Notices    map[string]string `json:"notices,omitempty"`
+	CreatedAt  time.Time         `json:"-"`
 }
+
+// VisitorLanguages are the languages of the visitors' pages (the
+// check-in form and what follows it).
+var VisitorLanguages = []string{"de", "en", "tr", "ar", "uk", "ru", "pl"}
 
 // Area is a room or department of a site.
 type Area struct {
@@ -95,8 +106,17 @@ func (s *Site) Validate() error {
 		{"address", &s.Address, false, 200, nil, ""},
 		{"controller", &s.Controller, false, 300, nil, ""},
 		{"dpo_contact", &s.DPOContact, false, 300, nil, ""},
+		{"legal_basis", &s.LegalBasis, false, 300, nil, ""},
 	} {
 		errs = append(errs, f.apply())
+	}
+	for lang, text := range s.Notices {
+		if !slices.Contains(VisitorLanguages, lang) {
+			errs = append(errs, FieldError("notices", "%q is not a language of the visitors' pages (%s).", lang, strings.Join(VisitorLanguages, ", ")))
+			continue
+		}
+		errs = append(errs, fieldRule{"notices", &text, true, 2000, nil, ""}.apply())
+		s.Notices[lang] = text
 	}
 	seen := map[string]bool{}
 	for i := range s.Areas {

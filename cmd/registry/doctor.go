@@ -117,6 +117,7 @@ func (a *app) runDoctor(ctx context.Context, o *doctorOptions) error {
 		checks.Audit(ctx, s, co, add)
 	}
 	checks.Approvers(ctx, s, add)
+	checks.Sites(ctx, s, add)
 	return a.doctorReport(r)
 }
 

@@ -39,7 +39,8 @@ is recorded in the audit log; running servers pick it up within seconds.`,
 // siteFlags are the flags that describe a site.
 type siteFlags struct {
 	name, address, opens, closes, controller, dpo string
-	areas, hosts                                  []string
+	legalBasis                                    string
+	areas, hosts, notices                         []string
 	capacity                                      int
 	selfCheckin, fullNotice, byAppointment        bool
 }
@@ -57,6 +58,8 @@ func (f *siteFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.hosts, "host", nil, "a staff member or department appointments are made with, repeatable (--host replaces all)")
 	fs.StringVar(&f.controller, "controller", "", "privacy notice: the controller, for example \"Stadt Musterstadt, Der Bürgermeister, Marktplatz 1\"")
 	fs.StringVar(&f.dpo, "dpo-contact", "", "privacy notice: the data-protection officer's contact")
+	fs.StringVar(&f.legalBasis, "legal-basis", "", "privacy notice: the legal basis, for example \"Art. 6 Abs. 1 lit. e DSGVO i.V.m. der Hausordnung\"")
+	fs.StringArrayVar(&f.notices, "notice", nil, "privacy notice in the city hall's own words: LANG=TEXT (de, en, tr, ar, uk, ru, pl), repeatable; LANG= removes one")
 }
 
 // apply sets the fields of the flags given on the command line (all of
@@ -78,6 +81,21 @@ func (f *siteFlags) apply(fs *pflag.FlagSet, s *registry.Site) error {
 	set("host", func() { s.Hosts = f.hosts })
 	set("controller", func() { s.Controller = f.controller })
 	set("dpo-contact", func() { s.DPOContact = f.dpo })
+	set("legal-basis", func() { s.LegalBasis = f.legalBasis })
+	for _, n := range f.notices {
+		lang, text, ok := strings.Cut(n, "=")
+		if !ok {
+			return withHint(registry.Errorf(registry.EINVALID, "--notice %q is not LANG=TEXT", n), "for example --notice \"de=Datenschutz: …\" --notice \"tr=Veri koruma: …\"")
+		}
+		if s.Notices == nil {
+			s.Notices = map[string]string{}
+		}
+		if text = strings.TrimSpace(text); text == "" {
+			delete(s.Notices, strings.TrimSpace(lang))
+		} else {
+			s.Notices[strings.TrimSpace(lang)] = text
+		}
+	}
 	if fs.Changed("area") {
 		s.Areas = nil
 		for _, a := range f.areas {
@@ -217,6 +235,12 @@ func (a *app) sitesShowCmd() *cobra.Command {
 				fmt.Fprintf(w, "code\t%s\nname\t%s\naddress\t%s\ncapacity\t%s\nhours\t%s\nself check-in\t%s\nfull notice\t%s\ncontroller\t%s\ndata-protection officer\t%s\n",
 					s.Code, s.Name, dash(s.Address), capacity(s.Capacity), hours(s), yesNo(s.SelfCheckin), yesNo(s.FullNotice), dash(s.Controller), dash(s.DPOContact))
 				fmt.Fprintf(w, "by appointment only\t%s\n", yesNo(s.RequiresAppointment))
+				fmt.Fprintf(w, "legal basis\t%s\n", dash(s.LegalBasis))
+				for _, lang := range registry.VisitorLanguages {
+					if n := s.Notices[lang]; n != "" {
+						fmt.Fprintf(w, "privacy notice (%s)\t%s\n", lang, n)
+					}
+				}
 				for _, ar := range s.Areas {
 					fmt.Fprintf(w, "area\t%s (capacity %s)\n", ar.Name, capacity(ar.Capacity))
 				}

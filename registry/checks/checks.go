@@ -117,7 +117,30 @@ func Store(ctx context.Context, s registry.Store, o *Options) *Report {
 	Purge(ctx, s, o, r.Add)
 	Audit(ctx, s, o, r.Add)
 	Approvers(ctx, s, r.Add)
+	Sites(ctx, s, r.Add)
 	return r
+}
+
+// Sites warns of a site whose visitors' form still shows the default
+// privacy notice: no legal basis named and no notice in the city hall's
+// own words.
+func Sites(ctx context.Context, s registry.Store, add Add) {
+	sites, err := s.Sites(ctx)
+	if err != nil {
+		add(Fail, "sites", "cannot read the sites: "+registry.ErrorMessage(err), "check the database")
+		return
+	}
+	n := 0
+	for _, site := range sites {
+		if site.LegalBasis == "" && len(site.Notices) == 0 {
+			n++
+			add(Warn, "privacy notice", fmt.Sprintf("site %s shows the default privacy notice: no legal basis named, no wording of the city hall's own", site.Code),
+				fmt.Sprintf("registry sites set %s --legal-basis \"…\" (and --notice de=\"…\" --notice en=\"…\" for your own words)", site.Code))
+		}
+	}
+	if n == 0 {
+		add(OK, "privacy notice", fmt.Sprintf("%d sites name their legal basis or word their own notice", len(sites)), "")
+	}
 }
 
 // RestoreFix is what to do about a damaged database.

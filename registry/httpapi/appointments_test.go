@@ -556,3 +556,32 @@ func TestScopeByCodeFindsEveryone(t *testing.T) {
 		}
 	}
 }
+
+// TestAppointmentCodeFirst: on a site by appointment only the visitors'
+// form asks for the code first, with the sentence for those without one,
+// and checks a code on its own (204 for an appointment of today, the same
+// 404 for an unknown, a cancelled and another site's code).
+func TestAppointmentCodeFirst(t *testing.T) {
+	s, _ := deskServer(t, serverOptions{})
+	s.PutSite(t, apptSite())
+	a := s.appointment(t, "rathaus", "Bürgerbüro", "", s.Clock.Now().Add(time.Hour))
+	gone := s.appointment(t, "rathaus", "Bürgerbüro", "", s.Clock.Now().Add(2*time.Hour))
+	if _, err := s.Store.CancelAppointment(t.Context(), "dpo:it", gone.ID, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := s.appointment(t, "bauamt", "Bauamt", "", s.Clock.Now().Add(time.Hour))
+	page := wantPage(t, s.do(t, request{method: "GET", path: "/checkin/rathaus"}), 200)
+	first := regexp.MustCompile(`<(?:input|select) id="f-([a-z_]+)"`).FindStringSubmatch(page)
+	if first == nil || first[1] != "appointment" || !strings.Contains(page, "Ohne Termin-Code wenden Sie sich bitte an die Pforte") || !strings.Contains(page, "/static/checkin.js") {
+		t.Errorf("the form's first input is %v, want the appointment with its hint and check", first)
+	}
+	for code, want := range map[string]int{strings.ToLower(a.Code): 204, gone.Code: 404, elsewhere.Code: 404, "T-0000": 404, "": 404} {
+		r := s.do(t, request{method: "GET", path: "/checkin/rathaus/appointment?code=" + code})
+		if r.status != want {
+			t.Errorf("check of %q: %d, want %d", code, r.status, want)
+		}
+		if want == 404 && !strings.Contains(string(r.body), "no such appointment today") {
+			t.Errorf("check of %q answers %q, not the one answer for every miss", code, r.body)
+		}
+	}
+}

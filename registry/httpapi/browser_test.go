@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -653,6 +655,19 @@ func TestBrowserAppointments(t *testing.T) {
 	if got := eval[bool](t, ctx, `document.getElementById("f-appointment").required`); !got {
 		t.Errorf("the code input of a site by appointment only is not required")
 	}
+	// The code comes first and is checked when the visitor leaves it,
+	// before the address is typed.
+	if first := eval[string](t, ctx, `document.querySelector('form input:not([type=hidden]), form select').id`); first != "f-appointment" {
+		t.Errorf("the first input is %s, want the appointment code", first)
+	}
+	do(t, ctx, "a wrong code", chromedp.SendKeys(chromedp.CSS("#f-appointment"), "T-0001\t"),
+		chromedp.WaitVisible(`//p[@id="f-appointment-check" and contains(., "ohne Termin wenden Sie sich bitte an die Pforte")]`))
+	if eval[string](t, ctx, `document.getElementById("f-appointment").getAttribute("aria-invalid")`) != "true" {
+		t.Errorf("a wrong code is not marked invalid")
+	}
+	eval[bool](t, ctx, `document.getElementById("f-appointment").value = "", true`)
+	do(t, ctx, "the right code", chromedp.SendKeys(chromedp.CSS("#f-appointment"), strings.ToLower(next.Code)+"\t"),
+		chromedp.WaitVisible(`//p[@id="f-appointment-check" and contains(., "Termin gefunden")]`))
 	screen(t, ctx, "phone-appointment")
 }
 
@@ -698,4 +713,76 @@ func TestBrowserDeskLayout(t *testing.T) {
 	if got := eval[string](t, ctx, `location.hash`); got != "#main" {
 		t.Errorf("the skip link went to %q, want #main", got)
 	}
+}
+
+// acceptLanguage makes the tab's browser send Accept-Language: lang, as
+// a phone set to that language does.
+func acceptLanguage(lang string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
+			UserAgent: "Mozilla/5.0 (Linux; Android 14) registry-test", AcceptLanguage: lang})
+		return err
+	})
+}
+
+// TestBrowserVisitorLanguages: phones set to Turkish, Arabic and
+// Ukrainian get the form in their language and check in and out with it;
+// the Arabic page runs right to left (labels and buttons mirrored, the
+// phone number left to right inside it); the picker switches the
+// language and the choice is kept; axe-core finds nothing in any language;
+// screenshots of the Arabic and Ukrainian forms on a phone.
+func TestBrowserVisitorLanguages(t *testing.T) {
+	s, _ := browserServer(t)
+	b := startBrowser(t, "")
+	for _, tc := range []struct{ lang, title, submit, done, bye string }{
+		{"tr", "Giriş", "Giriş yap", "Girişiniz yapıldı", "Güle güle"},
+		{"ar", "التسجيل", "تسجيل", "تم تسجيلك", "مع السلامة"},
+		{"uk", "Реєстрація", "Зареєструватися", "Вас зареєстровано", "До побачення"},
+	} {
+		ctx, closeTab := b.Tab()
+		do(t, ctx, "phone in "+tc.lang, acceptLanguage(tc.lang), chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
+		do(t, ctx, "open the form", chromedp.Navigate(s.url+"/checkin/rathaus?new=1"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+		if got := eval[string](t, ctx, `document.documentElement.lang + " " + document.documentElement.dir`); got != tc.lang+" "+map[bool]string{true: "rtl", false: "ltr"}[tc.lang == "ar"] {
+			t.Errorf("%s: html lang and dir = %q", tc.lang, got)
+		}
+		wantText(t, ctx, tc.title)
+		if tc.lang == "ar" {
+			// Mirrored: the label starts at the right edge of the form; the
+			// phone number is typed left to right.
+			mirrored := eval[bool](t, ctx, `(() => { const r = document.createRange(); r.selectNodeContents(document.querySelector('label[for=f-given_name]'));
+				const l = r.getBoundingClientRect(), f = document.querySelector('form').getBoundingClientRect();
+				return Math.abs(l.right - f.right) < 2 && l.left > f.left + 10; })()`)
+			if !mirrored {
+				t.Errorf("the Arabic form is not mirrored")
+			}
+			if dir := eval[string](t, ctx, `getComputedStyle(document.querySelector('#f-phone')).direction`); dir != "ltr" {
+				t.Errorf("the phone input runs %s in Arabic, want ltr", dir)
+			}
+		}
+		screen(t, ctx, "phone-form-"+tc.lang)
+		fill(t, ctx, visitor, visitorOrder...)
+		act(t, ctx, "check in", chromedp.Click(chromedp.CSS(`form button[type=submit]:last-of-type`)), chromedp.WaitVisible(chromedp.CSS(".people")))
+		wantText(t, ctx, tc.done, "Erika Mustermann")
+		screen(t, ctx, "phone-status-"+tc.lang)
+		act(t, ctx, "check out", chromedp.Click(chromedp.CSS(".people button")), chromedp.WaitVisible(chromedp.CSS("h1")))
+		wantText(t, ctx, tc.bye)
+		closeTab()
+	}
+	if n := len(openVisits(t, s)); n != 0 {
+		t.Errorf("%d visits still open after the three checked out", n)
+	}
+
+	// The picker: a German phone chooses Polish; the choice stays when the
+	// poster is scanned again.
+	ctx, closeTab := b.Tab()
+	defer closeTab()
+	do(t, ctx, "German phone", acceptLanguage("de-DE,de"), chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateMobile))
+	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	wantText(t, ctx, "Anmeldung")
+	act(t, ctx, "choose Polski", chromedp.Click(chromedp.CSS(`nav.langs a[hreflang="pl"]`)), chromedp.WaitVisible(`//h1[contains(., "Rejestracja")]`))
+	do(t, ctx, "scan again", chromedp.Navigate(s.url+"/checkin/rathaus"), chromedp.WaitVisible(chromedp.CSS("#f-given_name")))
+	if lang := eval[string](t, ctx, `document.documentElement.lang`); lang != "pl" {
+		t.Errorf("after choosing Polish and scanning again the page is in %q", lang)
+	}
+	screen(t, ctx, "phone-form-pl")
 }

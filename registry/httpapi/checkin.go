@@ -73,7 +73,7 @@ func (s *Server) site(w http.ResponseWriter, r *http.Request, lang string, publi
 // cookie holds open visits of the site (unless ?new=1), else the empty
 // form. ?area= preselects the area (posters of one room).
 func (s *Server) handleCheckinForm(w http.ResponseWriter, r *http.Request) {
-	lang := preferredLang(r)
+	lang := s.visitorLang(w, r)
 	site := s.site(w, r, lang, true)
 	if site == nil || !s.allowPage(w, r, lang, site) {
 		return
@@ -100,17 +100,17 @@ func (s *Server) handleCheckinForm(w http.ResponseWriter, r *http.Request) {
 // for a malformed form, 409 when the nonce was used for other input, 413,
 // 415, 503 when intake is unavailable.
 func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) {
-	site := s.site(w, r, preferredLang(r), true)
+	site := s.site(w, r, s.visitorLang(w, r), true)
 	if site == nil {
 		return
 	}
 	posted, err := s.readForm(w, r, checkinFields, nil)
 	if err != nil {
-		s.renderError(w, r, preferredLang(r), err, nil, site)
+		s.renderError(w, r, s.visitorLang(w, r), err, nil, site)
 		return
 	}
 	vals := posted.singles()
-	lang := formLang(vals["lang"])
+	lang := visitorFormLang(vals["lang"])
 	if !checkNonce(s.formKey, site.Code, vals["nonce"], s.cfg.Now()) {
 		s.metrics.countError("form_expired")
 		s.renderMessage(w, r, http.StatusBadRequest, lang, "title_error", "msg_form_expired", site)
@@ -185,7 +185,7 @@ type ticketView struct {
 // buttons; names are the people's names when they were just registered
 // (the server keeps none).
 func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, lang string, site *registry.Site, ts []intake.Ticket, names map[string]string) {
-	d := s.newPage(r, site, lang, "title_status")
+	d := s.visitorPage(r, site, lang, "title_status")
 	for i, t := range ts {
 		label := d.T["person"] + " " + strconv.Itoa(i+1)
 		v, err := s.cfg.Intake.TicketVisit(r.Context(), t)
@@ -206,16 +206,16 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, lang strin
 // out or was already, 401 when no ticket is valid, 404 when the visits
 // were purged. The tickets leave the cookie.
 func (s *Server) handleCheckinCheckout(w http.ResponseWriter, r *http.Request) {
-	site := s.site(w, r, preferredLang(r), false)
-	if site == nil || !s.allowPage(w, r, preferredLang(r), site) {
+	site := s.site(w, r, s.visitorLang(w, r), false)
+	if site == nil || !s.allowPage(w, r, s.visitorLang(w, r), site) {
 		return
 	}
 	vals, err := s.readForm(w, r, checkoutFields, checkoutMulti)
 	if err != nil {
-		s.renderError(w, r, preferredLang(r), err, nil, site)
+		s.renderError(w, r, s.visitorLang(w, r), err, nil, site)
 		return
 	}
-	lang := formLang(vals.get("lang"))
+	lang := visitorFormLang(vals.get("lang"))
 	posted := parseTickets(strings.Join(vals["t"], "~"))
 	if len(posted) == 0 {
 		s.renderError(w, r, lang, errFormMalformed, nil, site)
@@ -265,12 +265,12 @@ func summarizeCheckouts(errs []error) error {
 // handleCheckinOut serves GET /checkin/{site}/out, the check-out link
 // whose fragment holds the tickets (see out.js).
 func (s *Server) handleCheckinOut(w http.ResponseWriter, r *http.Request) {
-	lang := preferredLang(r)
+	lang := s.visitorLang(w, r)
 	site := s.site(w, r, lang, false)
 	if site == nil || !s.allowPage(w, r, lang, site) {
 		return
 	}
-	d := s.newPage(r, site, lang, "title_out")
+	d := s.visitorPage(r, site, lang, "title_out")
 	d.Scripts = []string{"out.js"}
 	s.render(w, r, http.StatusOK, "out", d)
 }
@@ -357,13 +357,67 @@ var statusMessages = map[int]string{
 	http.StatusTooManyRequests:       "msg_busy",
 }
 
-// preferredLang is "en" for ?lang=en or an Accept-Language that prefers
-// English to German, else "de".
+// handleAppointmentCheck serves GET /checkin/{site}/appointment?code=…:
+// whether the site has an appointment of that code today (204), or not
+// (404, the same for a code that does not exist, was cancelled or is of
+// another site), for the form's check as the visitor leaves the input.
+// An appointment's code is no personal data; the answer names nothing
+// but yes or no, and the visitors' page limit bounds the guesses.
+func (s *Server) handleAppointmentCheck(w http.ResponseWriter, r *http.Request) {
+	lang := s.visitorLang(w, r)
+	site := s.site(w, r, lang, true)
+	if site == nil || !s.allowPage(w, r, lang, site) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	code := registry.NormalizeCode(r.URL.Query().Get("code"))
+	if code != "" {
+		a, err := s.cfg.Store.FindAppointment(r.Context(), site.Code, registry.LocalDay(s.cfg.Now()), code)
+		if err == nil && a.Status != registry.AppointmentCancelled {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		} else if err != nil && registry.ErrorCode(err) != registry.ENOTFOUND {
+			s.renderError(w, r, lang, err, nil, site)
+			return
+		}
+	}
+	http.Error(w, "no such appointment today", http.StatusNotFound)
+}
+
+// preferredLang is the language of a staff page: ?lang=de or en, else
+// the one of them the browser's Accept-Language prefers, else German.
 func preferredLang(r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); l == "de" || l == "en" {
+	return matchLang(r, staffLangs)
+}
+
+// langCookie remembers the language a visitor chose in the picker: only
+// the language, no identifier, for a year.
+const langCookie = "lang"
+
+// visitorLang is the language of a visitor's page: ?lang= (one of the
+// visitors' languages, then remembered in a cookie), else the remembered
+// one, else the one the browser's Accept-Language prefers, else German.
+func (s *Server) visitorLang(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); slices.Contains(registry.VisitorLanguages, l) {
+		if c, err := r.Cookie(langCookie); err != nil || c.Value != l {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
+				Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+		}
 		return l
 	}
-	best, bestQ := "de", 0.0
+	if c, err := r.Cookie(langCookie); err == nil && slices.Contains(registry.VisitorLanguages, c.Value) {
+		return c.Value
+	}
+	return matchLang(r, registry.VisitorLanguages)
+}
+
+// matchLang is ?lang= when it is supported, else the supported language
+// the Accept-Language header rates highest, else the first supported.
+func matchLang(r *http.Request, supported []string) string {
+	if l := r.URL.Query().Get("lang"); slices.Contains(supported, l) {
+		return l
+	}
+	best, bestQ := supported[0], 0.0
 	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
 		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		q := 1.0
@@ -371,7 +425,7 @@ func preferredLang(r *http.Request) string {
 			q = parseQ(v)
 		}
 		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
-		if (primary == "de" || primary == "en") && q > bestQ {
+		if slices.Contains(supported, primary) && q > bestQ {
 			best, bestQ = primary, q
 		}
 	}
@@ -399,10 +453,18 @@ func parseQ(v string) float64 {
 	return min(q, 1)
 }
 
-// formLang is the language of a posted form's hidden lang field.
+// formLang is the language of a staff form's hidden lang field.
 func formLang(v string) string {
 	if v == "en" {
 		return "en"
+	}
+	return "de"
+}
+
+// visitorFormLang is the language of a visitor form's hidden lang field.
+func visitorFormLang(v string) string {
+	if slices.Contains(registry.VisitorLanguages, v) {
+		return v
 	}
 	return "de"
 }

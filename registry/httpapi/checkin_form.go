@@ -211,25 +211,28 @@ func (f *checkinForm) name(i int) string {
 // formPage is the public form for site with the values vals; bad names
 // the inputs at fault.
 func (s *Server) formPage(r *http.Request, site *registry.Site, lang, nonce string, vals map[string]string, bad map[string]bool) *pageData {
-	d := s.newPage(r, site, lang, "title_form")
+	d := s.visitorPage(r, site, lang, "title_form")
 	d.Nonce = nonce
 	d.Notice = s.fullNotice(r.Context(), site, d.T)
 	d.fillRegistration(site, publicSpecs(site), maxFormCompanions, vals, bad)
 	for i := range d.Fields {
 		if d.Fields[i].Name == "appointment" && d.Fields[i].Required {
 			d.Fields[i].Label += " *" // as the other required inputs' labels
+			d.Fields[i].Hint = d.T["appointment_hint"]
+			d.Scripts = []string{"checkin.js"} // checks the code when the visitor leaves the input
 		}
 	}
 	return d
 }
 
 // publicSpecs are the public form's inputs: at a site by appointment only
-// also the appointment's code, required.
+// the appointment's code first, required, so that a visitor without one
+// learns it before typing an address.
 func publicSpecs(site *registry.Site) []fieldSpec {
 	if !site.RequiresAppointment {
 		return mainSpecs
 	}
-	return append(append([]fieldSpec(nil), mainSpecs...), fieldSpec{"appointment", "off", "text", true})
+	return append([]fieldSpec{{"appointment", "off", "text", true}}, mainSpecs...)
 }
 
 // fillRegistration fills the inputs of a registration form (specs, rows

@@ -1,19 +1,67 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/cityhall/registry/registry"
 )
 
 func TestTextsComplete(t *testing.T) {
-	for lang, m := range pageTexts {
-		for other, om := range pageTexts {
-			for key := range om {
-				if m[key] == "" {
-					t.Errorf("%s lacks the text %q that %s has", lang, key, other)
+	// Every message of an audience exists in each of its languages, with
+	// the same placeholders as the German reference, and every plural
+	// message gives each form the language's CLDR rules ask for.
+	verbs := regexp.MustCompile(`%[-+# 0-9.]*[a-zA-Z]`)
+	audiences := []struct {
+		name  string
+		texts map[string]map[string]string
+		langs []string
+	}{{"visitor", texts, nil}, {"desk", deskTexts, staffLangs}, {"dpo", dpoTexts, staffLangs}}
+	for _, l := range visitorLangs {
+		audiences[0].langs = append(audiences[0].langs, l.Tag)
+	}
+	if fmt.Sprint(audiences[0].langs) != fmt.Sprint(registry.VisitorLanguages) {
+		t.Errorf("the picker's languages %v differ from registry.VisitorLanguages %v", audiences[0].langs, registry.VisitorLanguages)
+	}
+	for _, a := range audiences {
+		if len(a.texts) != len(a.langs) {
+			t.Errorf("%s: message files for %d languages, want %v", a.name, len(a.texts), a.langs)
+		}
+		ref := a.texts["de"]
+		for _, lang := range a.langs {
+			m := a.texts[lang]
+			for key, want := range ref {
+				got, ok := m[key]
+				switch {
+				case !ok || got == "":
+					t.Errorf("%s.%s.toml lacks %q", a.name, lang, key)
+				case fmt.Sprint(verbs.FindAllString(got, -1)) != fmt.Sprint(verbs.FindAllString(want, -1)):
+					t.Errorf("%s.%s.toml %q has the placeholders %v, German %v", a.name, lang, key, verbs.FindAllString(got, -1), verbs.FindAllString(want, -1))
+				}
+			}
+			for key := range m {
+				if _, ok := ref[key]; !ok {
+					t.Errorf("%s.%s.toml has %q, which German lacks", a.name, lang, key)
 				}
 			}
 		}
+	}
+	for _, l := range visitorLangs {
+		for _, n := range []int{0, 1, 2, 3, 5, 11, 21, 22, 28, 101} {
+			got := plural(l.Tag, "privacy", n)
+			if got == fmt.Sprint(n) || strings.Contains(got, "{{") || strings.Contains(got, "<no value>") {
+				t.Errorf("privacy in %s for %d days: %q (a plural form missing?)", l.Tag, n, got)
+			}
+		}
+	}
+	if got := plural("ru", "privacy", 22); !strings.Contains(got, "22 дня") {
+		t.Errorf("Russian plural for 22 days: %q, want 22 дня", got)
+	}
+	if got := plural("ru", "privacy", 28); !strings.Contains(got, "28 дней") {
+		t.Errorf("Russian plural for 28 days: %q, want 28 дней", got)
 	}
 	for _, f := range append(append(append(append([]fieldSpec(nil), deskSpecs...), paperSpecs...), passwordSpecs...), companionSpecs...) {
 		for _, key := range []string{"label_" + f.name, "err_" + f.name} {

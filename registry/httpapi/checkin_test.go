@@ -109,10 +109,16 @@ func TestCheckinFormRenders(t *testing.T) {
 		name, path, acceptLang string
 		want                   []string
 	}{
-		{"German by default", "/checkin/rathaus", "", []string{`<html lang="de">`, "Vorname *", "28 Tagen", "§ 28a IfSG", `href="/checkin/rathaus?lang=en"`}},
-		{"German preferred", "/checkin/rathaus", "de-DE,de;q=0.9,en;q=0.8", []string{`<html lang="de">`, "Anmelden"}},
-		{"English by query", "/checkin/rathaus?lang=en", "de", []string{`<html lang="en">`, "Given name *", "28 days", `href="/checkin/rathaus?lang=de"`}},
-		{"English preferred", "/checkin/bauamt", "fr, en-GB;q=0.8, de;q=0.5", []string{`<html lang="en">`, `action="/checkin/bauamt"`}},
+		{"German by default", "/checkin/rathaus", "", []string{`<html lang="de" dir="ltr">`, "Vorname *", "28 Tagen", "Infektionsketten", `href="/checkin/rathaus?lang=en"`}},
+		{"German preferred", "/checkin/rathaus", "de-DE,de;q=0.9,en;q=0.8", []string{`<html lang="de" dir="ltr">`, "Anmelden"}},
+		{"English by query", "/checkin/rathaus?lang=en", "de", []string{`<html lang="en" dir="ltr">`, "Given name *", "28 days", `href="/checkin/rathaus?lang=de"`}},
+		{"English preferred", "/checkin/bauamt", "fr, en-GB;q=0.8, de;q=0.5", []string{`<html lang="en" dir="ltr">`, `action="/checkin/bauamt"`}},
+		{"Turkish preferred", "/checkin/rathaus", "tr-TR,tr;q=0.9,de;q=0.5", []string{`<html lang="tr" dir="ltr">`, "Adı *", "28 gün sonra silinir", `aria-current="true">Türkçe`}},
+		{"Arabic, right to left", "/checkin/rathaus?lang=ar", "", []string{`<html lang="ar" dir="rtl">`, "الاسم الأول *", "28 يوماً"}},
+		{"Ukrainian", "/checkin/rathaus", "uk", []string{`<html lang="uk" dir="ltr">`, "Прізвище *", "Через 28 днів"}},
+		{"Russian", "/checkin/rathaus", "ru-RU", []string{`<html lang="ru" dir="ltr">`, "Через 28 дней"}},
+		{"Polish", "/checkin/rathaus", "pl", []string{`<html lang="pl" dir="ltr">`, "po 28 dniach"}},
+		{"no pandemic regulation", "/checkin/rathaus", "", []string{"Datenschutz: Wir erfassen"}},
 		{"area from the poster", "/checkin/rathaus?area=Saal+2", "", []string{`name="area" type="text" value="Saal 2"`}},
 	}
 	for _, tt := range tests {
@@ -123,6 +129,9 @@ func TestCheckinFormRenders(t *testing.T) {
 				if !strings.Contains(page, want) {
 					t.Errorf("page lacks %q:\n%s", want, page)
 				}
+			}
+			if strings.Contains(page, "28a IfSG") || strings.Contains(page, "Corona") {
+				t.Errorf("the default notice names a pandemic regulation")
 			}
 			if strings.Contains(page, "<script") || strings.Contains(page, "style=") {
 				t.Errorf("page has scripts or inline styles, which the CSP forbids")

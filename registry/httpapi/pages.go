@@ -20,7 +20,7 @@ import (
 // and read the check-out link's fragment), are usable by keyboard alone,
 // and never put personal data or tokens into a URL.
 
-//go:embed templates static
+//go:embed templates static locales
 var assets embed.FS
 
 // pageCSP allows the pages nothing but their own stylesheet and scripts,
@@ -99,6 +99,11 @@ type pageData struct {
 	// Overlap asks the scheduler to confirm a double booking.
 	Overlap bool
 
+	// Dir is the writing direction of Lang ("rtl" for Arabic); Langs the
+	// visitors' language picker.
+	Dir   string
+	Langs []langChoice
+
 	// Flash is a confirmation above the page's content (after a
 	// redirect: the password changed).
 	Flash string
@@ -128,9 +133,44 @@ type fieldError struct{ ID, Text string }
 // newPage returns the page data of lang with the title of titleKey.
 func (s *Server) newPage(r *http.Request, site *registry.Site, lang, titleKey string) *pageData {
 	t := pageTexts[lang]
-	days := int(s.cfg.Retention / (24 * time.Hour))
-	return &pageData{Lang: lang, T: t, Title: t[titleKey], Site: site, Privacy: fmt.Sprintf(t["privacy"], days),
-		LangLink: langLink(r, t["other_lang"])}
+	d := &pageData{Lang: lang, T: t, Title: t[titleKey], Site: site, Privacy: s.privacyNotice(site, lang), Dir: "ltr"}
+	if other := t["other_lang"]; other != "" { // the staff's pages: German or English
+		d.LangLink = langLink(r, other)
+	}
+	for _, l := range visitorLangs {
+		if l.Tag == lang {
+			d.Dir = l.Dir
+		}
+	}
+	return d
+}
+
+// visitorPage is a page visitors see: newPage with the language picker.
+func (s *Server) visitorPage(r *http.Request, site *registry.Site, lang, titleKey string) *pageData {
+	d := s.newPage(r, site, lang, titleKey)
+	for _, l := range visitorLangs {
+		d.Langs = append(d.Langs, langChoice{Tag: l.Tag, Name: l.Name, Href: langLink(r, l.Tag), Current: l.Tag == lang})
+	}
+	return d
+}
+
+// langChoice is a language of the visitors' picker.
+type langChoice struct {
+	Tag, Name, Href string
+	Current         bool
+}
+
+// privacyNotice is the privacy notice of a site in lang: the site's own
+// wording when the city hall configured one for the language ('registry
+// sites set --notice'), else the default, which names the purpose, the
+// sealing and the retention period.
+func (s *Server) privacyNotice(site *registry.Site, lang string) string {
+	if site != nil {
+		if n := site.Notices[lang]; n != "" {
+			return n
+		}
+	}
+	return plural(lang, "privacy", int(s.cfg.Retention/(24*time.Hour)))
 }
 
 // langLink is the page in another language: for a GET its path with lang
@@ -178,7 +218,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // with site set, it links back to the site's form when the site takes
 // check-ins.
 func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status int, lang, titleKey, msgKey string, site *registry.Site) {
-	d := s.newPage(r, site, lang, titleKey)
+	d := s.visitorPage(r, site, lang, titleKey)
 	d.Message, d.Alert = d.T[msgKey], status >= 400
 	if site != nil && site.SelfCheckin {
 		d.Link = &pageLink{Href: "/checkin/" + site.Code + "?lang=" + lang, Text: d.T["back_to_form"]}
@@ -201,14 +241,15 @@ var staticTypes = map[string]string{
 	"out.js":       "text/javascript; charset=utf-8",
 	"desk.js":      "text/javascript; charset=utf-8",
 	"live.js":      "text/javascript; charset=utf-8",
+	"checkin.js":   "text/javascript; charset=utf-8",
 	"favicon.ico":  "image/x-icon",
 }
 
 // handleHome serves GET /: where a newcomer lands, with the visitors'
 // check-in of every site that takes it, the desk and the DPO's pages.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	lang := preferredLang(r)
-	d := s.newPage(r, nil, lang, "title_home")
+	lang := s.visitorLang(w, r)
+	d := s.visitorPage(r, nil, lang, "title_home")
 	sites, err := s.cfg.Store.Sites(r.Context())
 	if err != nil {
 		s.renderError(w, r, lang, err, nil, nil)

@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	page("POST /checkin/{site}", s.handleCheckin)
 	page("POST /checkin/{site}/checkout", s.handleCheckinCheckout)
 	page("GET /checkin/{site}/out", s.handleCheckinOut)
+	page("GET /checkin/{site}/appointment", s.handleAppointmentCheck)
 	mux.HandleFunc("GET /static/{file}", s.handleStatic)
 	mux.HandleFunc("GET /favicon.ico", s.handleFavicon)
 	page("GET /{$}", s.handleHome)

@@ -99,12 +99,20 @@ func (p *Poster) Write(w io.Writer) error {
 	d.text("bold", 13, "How it works:", textW)
 	d.text("regular", 12, "1. Scan the QR code with your phone's camera.  2. Enter your contact details and tap \"Check in\".  3. When you leave, scan the code again and tap \"Check out\".", textW)
 	d.gap(3)
+	if p.Site.RequiresAppointment {
+		d.text("bold", 13, "Nur mit Termin: Bitte halten Sie Ihren Termin-Code bereit (zum Beispiel T-4711).", textW)
+		d.text("regular", 12, "By appointment only: please have your appointment code ready (for example T-4711).", textW)
+	}
+	d.text("regular", 11, "Das Formular gibt es auch auf Türkçe, Українська, Русский, Polski, English und Arabisch (Arabic).", textW)
 	d.text("bold", 13, "Ohne Telefon? An der Pforte erhalten Sie ein Papierformular.", textW)
 	d.text("regular", 12, "No phone? Ask at the reception desk for a paper form.", textW)
 	d.gap(4)
 
-	privacy := fmt.Sprintf("Datenschutz: Name, Anschrift, Telefon (E-Mail freiwillig), wen Sie besuchen und die Zeit Ihres Besuchs werden nach § 28a IfSG erfasst, sofort für das Gesundheitsamt verschlüsselt, nur auf dessen Anforderung herausgegeben und nach %d Tagen gelöscht. Unverschlüsselt bleiben nur Ort, Raum und Zeiten.", p.RetentionDays)
+	privacy := fmt.Sprintf("Datenschutz: Name, Anschrift, Telefon (E-Mail freiwillig), wen Sie besuchen und die Zeit Ihres Besuchs werden erfasst, damit das Gesundheitsamt Infektionsketten nachverfolgen kann, sofort für das Gesundheitsamt verschlüsselt, nur auf dessen Anforderung herausgegeben und nach %d Tagen gelöscht. Unverschlüsselt bleiben nur Ort, Raum und Zeiten.", p.RetentionDays)
 	d.text("regular", 9.5, privacy, textW)
+	if p.Site.LegalBasis != "" {
+		d.text("regular", 9.5, "Rechtsgrundlage / Legal basis: "+p.Site.LegalBasis, textW)
+	}
 	d.text("regular", 9.5, fmt.Sprintf("Privacy: your contact details are encrypted at once for the health office, handed over only at its request and deleted after %d days.", p.RetentionDays), textW)
 	if p.Site.Controller != "" {
 		d.text("regular", 9.5, "Verantwortlich / Controller: "+p.Site.Controller, textW)
