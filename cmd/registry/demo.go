@@ -168,7 +168,15 @@ func (a *app) printDemoBanner(o *serveOptions, token, password string) {
   Reception desk (Pforte):        http://%[8]s/desk/
     user name %[9]s, password %[10]s   (also in %[11]s)
   Visitors' own check-in page:    http://%[8]s/checkin/rathaus
+
+  The whole story in one step (in another terminal):
+
+  bin/registry demo tour --server http://%[8]s
+
+  The other commands on this demo installation need its settings:
+
+  export REGISTRY_DB=%[12]s REGISTRY_KEYSTORE=%[4]s REGISTRY_RECIPIENTS=%[3]s
 %[1]s
 `, bar, filepath.Join(o.demoDir, demoIdentity), o.recipients, o.keystore, describeDB(a.db), token, tokenFile, o.listen,
-		demoLogin, password, filepath.Join(o.demoDir, demoPassword))
+		demoLogin, password, filepath.Join(o.demoDir, demoPassword), a.db)
 }
