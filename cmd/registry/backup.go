@@ -42,7 +42,7 @@ func (a *app) backupCmd() *cobra.Command {
 		Long: `backup writes a consistent copy of the SQLite database (VACUUM INTO), online,
 to a new file of mode 0600. The copy holds only sealed contact data; the
 purge's destruction of day keys makes its expired records unreadable. Never
-back up the key store: a copy of it would undo that (README: Backups). For
+back up the key store: a copy of it would undo that (docs/operations.md: Backups). For
 PostgreSQL use pg_dump.
 
 To restore: stop serve, put the copy in place of the database file, start
@@ -64,7 +64,7 @@ copy's size and SHA-256.`,
 					"write backups where the key store is not: a backup beside the day keys reopens what the purge made unreadable")
 			}
 			if isPostgres(a.db) {
-				return withHint(registry.Errorf(registry.EINVALID, "backup copies SQLite databases"), "for PostgreSQL use pg_dump --format=custom (README: Backups)")
+				return withHint(registry.Errorf(registry.EINVALID, "backup copies SQLite databases"), "for PostgreSQL use pg_dump --format=custom (docs/operations.md: Backups)")
 			}
 			return a.withActorStore(cmd.Context(), as, func(actor registry.Actor, s registry.Store) error {
 				b, ok := s.(backuper)

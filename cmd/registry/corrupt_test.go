@@ -42,7 +42,7 @@ func TestDoctorNamesCorruption(t *testing.T) {
 			}
 			text := string(out)
 			if !strings.Contains(text, tt.check+" ") || !strings.Contains(text, "The database file is damaged") ||
-				!strings.Contains(text, "fix: stop serve, keep the damaged file for analysis, restore the latest backup (README: Backups, Restore)") {
+				!strings.Contains(text, "fix: stop serve, keep the damaged file for analysis, restore the latest backup (docs/operations.md: Backups)") {
 				t.Errorf("doctor on a damaged file:\n%s", text)
 			}
 			if strings.Contains(text, "Internal error") {

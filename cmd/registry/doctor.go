@@ -259,7 +259,7 @@ func (a *app) doctorLayout(o *doctorOptions, add checks.Add) {
 	for _, dir := range dirs {
 		if id := identityIn(dir); id != "" {
 			add(checkFail, "demo", "a health-office identity ("+id+") lies beside the data it opens: this is a demo installation, never use it for real visitors",
-				"install for real (README: Installing for real): the health office keeps its identity on its own machine; the server holds only the recipients")
+				"install for real (docs/operations.md: Installing for real): the health office keeps its identity on its own machine; the server holds only the recipients")
 			return
 		}
 	}

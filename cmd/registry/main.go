@@ -3,7 +3,7 @@
 // request approvals, audit) and the health office's decryption tool.
 //
 // Run `registry --help` for the commands; every flag can also be set with a
-// REGISTRY_* environment variable (see README.md).
+// REGISTRY_* environment variable (see docs/operations.md).
 package main
 
 import (

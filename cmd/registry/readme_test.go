@@ -25,14 +25,29 @@ const readmeClock = "2026-11-24T10:00:00+01:00"
 // it, if any: "skip: REASON" or "exit N" (the exit status its commands
 // may have, for example doctor's 1 for warnings).
 type readmeBlock struct {
+	file      string
 	line      int
 	directive string
 	cmds      []string
 }
 
+// readmeDocs are the README and the guides, in the order their commands
+// run: each guide may build on what an earlier one set up.
+var readmeDocs = []string{"README.md", "docs/operations.md", "docs/api.md", "docs/desk.md", "docs/appointments.md",
+	"docs/visitors.md", "docs/dpo.md", "docs/health-office.md"}
+
 func readmeBlocks(t *testing.T) []readmeBlock {
 	t.Helper()
-	data, err := os.ReadFile("../../README.md")
+	var out []readmeBlock
+	for _, doc := range readmeDocs {
+		out = append(out, docBlocks(t, doc)...)
+	}
+	return out
+}
+
+// docBlocks returns the ```sh blocks of one document.
+func docBlocks(t *testing.T, doc string) []readmeBlock {
+	data, err := os.ReadFile("../../" + doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +57,7 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 		if strings.TrimSpace(lines[i]) != "```sh" {
 			continue
 		}
-		b := readmeBlock{line: i + 1}
+		b := readmeBlock{file: doc, line: i + 1}
 		for j := i - 1; j >= 0 && j >= i-2; j-- {
 			if m := regexp.MustCompile(`<!-- test: (.*?) -->`).FindStringSubmatch(lines[j]); m != nil {
 				b.directive = m[1]
@@ -203,7 +218,7 @@ func (e *readmeEnv) run(b readmeBlock, cmd string) {
 		full += ` -w '\n[http %{http_code}]'` // the status, also of a download into a file
 	}
 	if strings.Contains(full, "…") {
-		t.Errorf("README line %d: %q has a placeholder the test cannot fill", b.line, cmd)
+		t.Errorf("%s line %d: %q has a placeholder the test cannot fill", b.file, b.line, cmd)
 		return
 	}
 	c := exec.Command("bash", "-c", full)
@@ -216,14 +231,14 @@ func (e *readmeEnv) run(b readmeBlock, cmd string) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("README line %d: %v", b.line, err)
+		t.Fatalf("%s line %d: %v", b.file, b.line, err)
 	}
 	allowed := "exit " + fmt.Sprint(code)
 	if code != 0 && b.directive != allowed {
-		t.Errorf("README line %d: %s\nexit status %d:\n%s", b.line, cmd, code, out.String())
+		t.Errorf("%s line %d: %s\nexit status %d:\n%s", b.file, b.line, cmd, code, out.String())
 	}
 	if strings.HasPrefix(cmd, "curl") && regexp.MustCompile(`\[http [45][0-9][0-9]\]|\[http 000\]`).MatchString(out.String()) {
-		t.Errorf("README line %d: %s\nanswered an error:\n%s", b.line, cmd, out.String())
+		t.Errorf("%s line %d: %s\nanswered an error:\n%s", b.file, b.line, cmd, out.String())
 	}
 }
 
@@ -262,7 +277,7 @@ func (e *readmeEnv) serve(b readmeBlock, cmd string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("README line %d: serve did not become ready:\n%s", b.line, log.String())
+	t.Fatalf("%s line %d: serve did not become ready:\n%s", b.file, b.line, log.String())
 }
 
 // officeServe starts the README's workspace in the background on a free
@@ -295,7 +310,7 @@ func (e *readmeEnv) officeServe(b readmeBlock, cmd string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("README line %d: the workspace did not show its case:\n%s", b.line, log.String())
+	t.Fatalf("%s line %d: the workspace did not show its case:\n%s", b.file, b.line, log.String())
 }
 
 // TestREADME runs every command and curl block of the README, in order,
@@ -330,7 +345,7 @@ func TestREADME(t *testing.T) {
 	ran, skipped := 0, 0
 	for _, b := range readmeBlocks(t) {
 		if reason, ok := strings.CutPrefix(b.directive, "skip: "); ok {
-			t.Logf("README line %d skipped: %s", b.line, reason)
+			t.Logf("%s line %d skipped: %s", b.file, b.line, reason)
 			skipped++
 			continue
 		}

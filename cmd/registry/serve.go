@@ -264,7 +264,7 @@ func (o *serveOptions) check() error {
 	}
 	if len(o.publicSites) > 0 {
 		return withHint(registry.Errorf(registry.EINVALID, "--public-sites is gone: sites are configured now"),
-			"for each site run 'registry sites set CODE --self-checkin' (or 'registry sites add CODE --name NAME --self-checkin'), then start serve without --public-sites; README: Upgrading")
+			"for each site run 'registry sites set CODE --self-checkin' (or 'registry sites add CODE --name NAME --self-checkin'), then start serve without --public-sites; docs/operations.md: Upgrading")
 	}
 	if o.stopTimeout < time.Second || o.stopTimeout > 10*time.Minute {
 		return withHint(registry.Errorf(registry.EINVALID, "--stop-timeout %v is not between 1s and 10m", o.stopTimeout), "the default 20s fits the unit's TimeoutStopSec=30s")

@@ -144,7 +144,7 @@ func Sites(ctx context.Context, s registry.Store, add Add) {
 }
 
 // RestoreFix is what to do about a damaged database.
-const RestoreFix = "stop serve, keep the damaged file for analysis, restore the latest backup (README: Backups, Restore), then registry audit verify --checkpoint FILE"
+const RestoreFix = "stop serve, keep the damaged file for analysis, restore the latest backup (docs/operations.md: Backups), then registry audit verify --checkpoint FILE"
 
 // FixFor is the fix of a failed check: the restore for a damaged
 // database, else def.

@@ -89,7 +89,7 @@ const CodeCorrupt = "corrupt"
 
 // ErrCorrupt is the error of a damaged database (errors.Is finds it): an
 // internal error whose message says what to do.
-var ErrCorrupt = registry.Errorf(registry.EINTERNAL, "The database file is damaged (the database reports corruption). Stop serve, keep the damaged file for analysis, and restore the latest backup (README: Backups, Restore); registrations since that backup are lost.")
+var ErrCorrupt = registry.Errorf(registry.EINTERNAL, "The database file is damaged (the database reports corruption). Stop serve, keep the damaged file for analysis, and restore the latest backup (docs/operations.md: Backups); registrations since that backup are lost.")
 
 // preparedQueries are the statements every registration batch runs. They
 // are prepared once on the write pool, before any transaction holds its
