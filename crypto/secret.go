@@ -206,20 +206,5 @@ func (s *Secret) ShortCode(visitID string) string {
 func (s *Secret) FormKey() []byte { return bytes.Clone(s.form) }
 
 // NormalizeShortCode turns a short code as typed at the desk into the
-// form ShortCode returns: upper case, without spaces or dashes, with the
-// letters Crockford base32 reads as digits (O as 0, I and L as 1).
-func NormalizeShortCode(s string) string {
-	var b strings.Builder
-	for _, c := range strings.ToUpper(s) {
-		switch c {
-		case ' ', '-', '\t':
-		case 'O':
-			b.WriteByte('0')
-		case 'I', 'L':
-			b.WriteByte('1')
-		default:
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
-}
+// form ShortCode returns (see registry.NormalizeShortCode).
+func NormalizeShortCode(s string) string { return registry.NormalizeShortCode(s) }

@@ -224,6 +224,13 @@ func NewAppointment(in *AppointmentInput, site *Site, source string, now time.Ti
 // LocalDay is the German calendar day of t.
 func LocalDay(t time.Time) Day { return Day(t.In(LocalZone).Format(time.DateOnly)) }
 
+// LocalDayStart is the local midnight (LocalZone) that begins the local
+// day d.
+func LocalDayStart(d Day) time.Time {
+	t, _ := time.ParseInLocation(time.DateOnly, string(d), LocalZone)
+	return t
+}
+
 // WalkInReasons are the reasons the desk may choose to admit a visitor
 // without an appointment at a site that requires one (recorded in the
 // audit log), with their German labels.

@@ -148,10 +148,26 @@ func DecisionStatement(r *TraceRequest, decision string, expiresAt time.Time) []
 		Areas      []string `json:"areas"`
 		Hosts      []string `json:"hosts,omitempty"`
 		Codes      []string `json:"appointments,omitempty"`
-		ExpiresAt  string   `json:"expires_at"`
+		// The index scope (absent without one, so that statements of
+		// requests by window stay as they were).
+		Index       []string `json:"index,omitempty"`
+		IndexVisits []string `json:"index_visits,omitempty"`
+		Tolerance   *int     `json:"tolerance_minutes,omitempty"`
+		MinContact  *int     `json:"min_contact_minutes,omitempty"`
+		WholeSite   string   `json:"whole_site_reason,omitempty"`
+		ExpiresAt   string   `json:"expires_at"`
 	}{decision, r.ID, r.Nonce, r.Origin(), r.CaseRef, r.Office, r.LegalBasis,
-		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, r.Hosts, r.Appointments, exp})
+		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, r.Hosts, r.Appointments,
+		r.Index, r.IndexVisits, indexInt(r, r.Tolerance), indexInt(r, r.MinContact), r.WholeSite, exp})
 	return b
+}
+
+// indexInt is v for a request with an index scope, nil otherwise.
+func indexInt(r *TraceRequest, v int) *int {
+	if len(r.Index) == 0 {
+		return nil
+	}
+	return &v
 }
 
 // CheckApprovals verifies r's approvals at now against the approver set:

@@ -59,6 +59,9 @@ type VisitStore interface {
 	// OpenVisits returns the open visits of site checked in at or after
 	// since, oldest first, without Sealed.
 	OpenVisits(ctx context.Context, site string, since time.Time) ([]*Visit, error)
+	// VisitsAt lists the visits at the site checked in within [from, to),
+	// open and closed, without their sealed data, by check-in.
+	VisitsAt(ctx context.Context, site string, from, to time.Time) ([]*Visit, error)
 	// Occupancy counts the open visits checked in at or after since, per
 	// site and area.
 	Occupancy(ctx context.Context, since time.Time) ([]Occupancy, error)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,10 +39,27 @@ type TraceRequest struct {
 	// empty, limit the scope to the visitors who had an appointment with
 	// one of these hosts or with one of these codes (and their
 	// companions).
-	Hosts        []string    `json:"hosts,omitempty"`
-	Appointments []string    `json:"appointments,omitempty"`
-	Status       TraceStatus `json:"status"`
-	OwnerToken   string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
+	Hosts        []string `json:"hosts,omitempty"`
+	Appointments []string `json:"appointments,omitempty"`
+	// Index scopes the request to an index case instead of everyone in
+	// the window: the codes the health office gave (a visitor slip's or
+	// check-out page's code, or an appointment's code), resolved when the
+	// request is filed to the visits they name (IndexVisits). The scope is
+	// those visits, their companions, and every visit at the sites that
+	// overlapped one of them in the same area (anywhere at the site when
+	// WholeSite gives a reason) within Tolerance minutes before or after,
+	// for at least MinContact minutes. All of it is part of what the
+	// approvers sign.
+	Index       []string `json:"index,omitempty"`
+	IndexVisits []string `json:"index_visits,omitempty"`
+	Tolerance   int      `json:"tolerance_minutes,omitempty"`
+	MinContact  int      `json:"min_contact_minutes,omitempty"`
+	WholeSite   string   `json:"whole_site_reason,omitempty"`
+	// IndexStays are the index visits' stays, read by the export from
+	// its snapshot, for each row's role and contact minutes.
+	IndexStays []IndexStay `json:"-"`
+	Status     TraceStatus `json:"status"`
+	OwnerToken string      `json:"owner_token,omitempty"` // id of the health-office token that filed it; "" when the DPO recorded it
 	// OwnerOffice is the office of the token that filed it (Token.Office);
 	// the request belongs to the office. "" for a letter, or a token
 	// without an office.
@@ -88,6 +106,121 @@ type TraceInput struct {
 	// Appointments are appointment codes (T-4711; typed loosely, stored
 	// as NormalizeCode returns them).
 	Appointments []string `json:"appointments,omitempty"`
+	// Index are the index case's codes (see TraceRequest.Index);
+	// Tolerance (default DefaultTolerance) and MinContact in minutes;
+	// WholeSiteReason widens the contacts to the whole site.
+	Index           []string `json:"index,omitempty"`
+	Tolerance       *int     `json:"tolerance_minutes,omitempty"`
+	MinContact      int      `json:"min_contact_minutes,omitempty"`
+	WholeSiteReason string   `json:"whole_site_reason,omitempty"`
+}
+
+// IndexStay is an index visit's stay: where and when, and its party.
+type IndexStay struct {
+	ID, Site, Area, Party string
+	CheckIn               time.Time
+	CheckOut              *time.Time
+}
+
+// WindowScope is r without its index scope: everyone at its sites and
+// areas in its window, for comparing the disclosure.
+func (r *TraceRequest) WindowScope() *TraceRequest {
+	w := *r
+	w.Index, w.IndexVisits, w.Tolerance, w.MinContact, w.WholeSite = nil, nil, 0, 0, ""
+	return &w
+}
+
+// CountScope sums a scope summary's visits.
+func CountScope(counts []ScopeCount) int {
+	n := 0
+	for _, c := range counts {
+		n += c.Visits
+	}
+	return n
+}
+
+// DefaultTolerance is the minutes before and after an index stay that
+// still count as together (people passing the desk at once).
+const DefaultTolerance = 5
+
+// checkIndex normalises an index scope's codes and checks its bounds.
+func checkIndex(in *TraceInput) (tolerance int, err error) {
+	tolerance = DefaultTolerance
+	if in.Tolerance != nil {
+		tolerance = *in.Tolerance
+	}
+	if len(in.Index) == 0 {
+		if in.Tolerance != nil || in.MinContact != 0 || in.WholeSiteReason != "" {
+			return 0, FieldError("index", "tolerance_minutes, min_contact_minutes and whole_site_reason belong to an index scope: name the index case's codes in index.")
+		}
+		return 0, nil
+	}
+	if len(in.Hosts) > 0 || len(in.Appointments) > 0 {
+		return 0, FieldError("index", "An index scope names the index case's codes; hosts and appointments belong to a scope by host or code. Use one of them.")
+	}
+	if len(in.Index) > 20 {
+		return 0, FieldError("index", "At most 20 codes of one index case.")
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Index {
+		n := NormalizeIndexCode(c)
+		if n == "" {
+			return 0, FieldError("index", "%q is not a code from a visitor slip (6 letters and digits) or an appointment (T-4711).", c)
+		}
+		if seen[n] {
+			return 0, FieldError("index", "The code %s repeats.", n)
+		}
+		seen[n], in.Index[i] = true, n
+	}
+	if tolerance < 0 || tolerance > 60 {
+		return 0, FieldError("tolerance_minutes", "The tolerance is 0 to 60 minutes.")
+	}
+	if in.MinContact < 0 || in.MinContact > 240 {
+		return 0, FieldError("min_contact_minutes", "The minimum contact is 0 to 240 minutes.")
+	}
+	return tolerance, fieldRule{"whole_site_reason", &in.WholeSiteReason, false, 300, nil, ""}.apply()
+}
+
+// NormalizeIndexCode returns an index case's code as stored: an
+// appointment's code as NormalizeCode returns it, a slip's code in upper
+// case without spaces and dashes; "" when it is neither.
+func NormalizeIndexCode(s string) string {
+	if c := NormalizeCode(s); c != "" {
+		return c
+	}
+	c := NormalizeShortCode(s)
+	if len(c) != 6 {
+		return ""
+	}
+	for _, r := range c {
+		if !strings.ContainsRune(shortCodeAlphabet, r) {
+			return ""
+		}
+	}
+	return c
+}
+
+// shortCodeAlphabet is Crockford base32, the alphabet of the visits'
+// short codes (crypto.Secret.ShortCode).
+const shortCodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NormalizeShortCode turns a short code as typed into the form the desk's
+// slips print: upper case, without spaces or dashes, with the letters
+// Crockford base32 reads as digits (O as 0, I and L as 1).
+func NormalizeShortCode(s string) string {
+	var b strings.Builder
+	for _, c := range strings.ToUpper(s) {
+		switch c {
+		case ' ', '-', '\t':
+		case 'O':
+			b.WriteByte('0')
+		case 'I', 'L':
+			b.WriteByte('1')
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 // NewTraceRequest validates in and returns a pending request. The window
@@ -118,7 +251,12 @@ func NewTraceRequest(in *TraceInput, actor Actor, ownerToken string, now time.Ti
 	if err := checkCodes(in.Appointments); err != nil {
 		return nil, err
 	}
+	tolerance, err := checkIndex(in)
+	if err != nil {
+		return nil, err
+	}
 	return &TraceRequest{
+		Index: in.Index, Tolerance: tolerance, MinContact: in.MinContact, WholeSite: in.WholeSiteReason,
 		ID: NewID(), CaseRef: in.CaseRef, Office: in.Office, LegalBasis: in.LegalBasis, Contact: in.Contact,
 		From: in.From.UTC().Truncate(time.Microsecond), To: in.To.UTC().Truncate(time.Microsecond),
 		Sites: in.Sites, Areas: in.Areas, Hosts: in.Hosts, Appointments: in.Appointments, Status: TracePending,

@@ -120,6 +120,11 @@ type statement struct {
 	Areas      []string `json:"areas"`
 	Hosts      []string `json:"hosts"`
 	Codes      []string `json:"appointments"`
+	Index      []string `json:"index"`
+	IndexIDs   []string `json:"index_visits"`
+	Tolerance  *int     `json:"tolerance_minutes"`
+	MinContact *int     `json:"min_contact_minutes"`
+	WholeSite  string   `json:"whole_site_reason"`
 	ExpiresAt  string   `json:"expires_at"`
 }
 
@@ -153,6 +158,13 @@ func (a *app) showStatement(st *statement, visits int, preview []registry.ScopeC
 	}
 	if len(st.Codes) > 0 {
 		rows = append(rows, [2]string{"appointments", strings.Join(st.Codes, ", ")})
+	}
+	if len(st.Index) > 0 && st.Tolerance != nil && st.MinContact != nil {
+		rows = append(rows, [2]string{"index case", fmt.Sprintf("codes %s (%d visits): their companions and whoever stayed with them in the same area, %d minutes before or after, for at least %d minutes",
+			strings.Join(st.Index, ", "), len(st.IndexIDs), *st.Tolerance, *st.MinContact)})
+		if st.WholeSite != "" {
+			rows = append(rows, [2]string{"widened to the site", escaped(st.WholeSite)})
+		}
 	}
 	if st.ExpiresAt != "" {
 		rows = append(rows, [2]string{"valid until", when(st.ExpiresAt)})

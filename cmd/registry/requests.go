@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/retention"
 )
 
@@ -185,6 +186,7 @@ func printRequest(w io.Writer, r *registry.TraceRequest, set *registry.ApproverS
 		{"window to", local(r.To)}, {"sites", strings.Join(r.Sites, ", ")}, {"areas", areas},
 		{"hosts", dash(escaped(strings.Join(r.Hosts, ", ")))},
 		{"appointments", dash(strings.Join(r.Appointments, ", "))},
+		{"index case", indexText(r)},
 		{"created by", string(r.CreatedBy)}, {"created at", local(r.CreatedAt)},
 		{"origin", r.Origin()}, {"owner office", dash(r.OwnerOffice)}, {"approvals needed", fmt.Sprint(registry.RequiredApprovals(r))},
 		{"last decided by", dash(escaped(string(r.DecidedBy)))}, {"decided at", localp(r.DecidedAt)},
@@ -338,7 +340,8 @@ func (a *app) requestsWithdrawCmd(o *requestsOptions) *cobra.Command {
 
 func (a *app) requestsCreateCmd(as *string) *cobra.Command {
 	var in registry.TraceInput
-	var from, to string
+	var from, to, keystore string
+	var tolerance, minContact time.Duration
 	var retentionPeriod = retention.DefaultPolicy().Retention
 	cmd := &cobra.Command{
 		Use:   "create --case-ref REF --office NAME --legal-basis TEXT --contact TEXT --from TIME --to TIME --site SITE…",
@@ -358,11 +361,25 @@ example 2026-11-20T08:00:00+01:00.`,
 			if in.To, err = parseTime("--to", to); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("tolerance") {
+				m := int(tolerance / time.Minute)
+				in.Tolerance = &m
+			}
+			in.MinContact = int(minContact / time.Minute)
 			r, err := registry.NewTraceRequest(&in, actor, "", a.now(), retentionPeriod)
 			if err != nil {
 				return err
 			}
 			return a.withStore(cmd.Context(), func(s registry.Store) error {
+				if len(r.Index) > 0 {
+					secret, err := a.serverSecret("", keystore)
+					if err != nil {
+						return err
+					}
+					if err := intake.ResolveIndex(cmd.Context(), s, secret, r); err != nil {
+						return err
+					}
+				}
 				if err := s.CreateTraceRequest(cmd.Context(), actor, r); err != nil {
 					return err
 				}
@@ -381,8 +398,13 @@ example 2026-11-20T08:00:00+01:00.`,
 	f.StringSliceVar(&in.Areas, "area", nil, "area within the sites (repeat; default: all areas)")
 	f.StringArrayVar(&in.Hosts, "host", nil, "only the visitors who had an appointment with this host (repeat)")
 	f.StringSliceVar(&in.Appointments, "appointment", nil, "only the visitors of this appointment code, for example T-4711 (repeat; with --host: either)")
+	f.StringSliceVar(&in.Index, "index", nil, "scope to the index case: the code on its visitor slip or check-out page (K7QD-2M), or its appointment code (repeat for several visits)")
+	f.DurationVar(&tolerance, "tolerance", registry.DefaultTolerance*time.Minute, "index case: minutes before and after its stay that still count as together")
+	f.DurationVar(&minContact, "min-contact", 0, "index case: the least time together that counts as contact (default: any)")
+	f.StringVar(&in.WholeSiteReason, "whole-site", "", "index case: widen the contacts from its area to the whole site, for this REASON")
+	f.StringVar(&keystore, "keystore", "", "epoch key store `DIR` (its server secret reads the slips' codes)")
 	f.Var(days{&retentionPeriod}, "retention", "statutory retention period (a window starting before it is refused)")
-	settings(f, "retention")
+	settings(f, "retention", "keystore")
 	return cmd
 }
 
@@ -404,6 +426,18 @@ func (a *app) withActorStore(ctx context.Context, as string, fn func(registry.Ac
 		return err
 	}
 	return a.withStore(ctx, func(s registry.Store) error { return fn(actor, s) })
+}
+
+// indexText describes a request's index scope, "-" without one.
+func indexText(r *registry.TraceRequest) string {
+	if len(r.Index) == 0 {
+		return "-"
+	}
+	s := fmt.Sprintf("codes %s (%d visits), same area, %d minutes tolerance, at least %d minutes", strings.Join(r.Index, ", "), len(r.IndexVisits), r.Tolerance, r.MinContact)
+	if r.WholeSite != "" {
+		s += "; widened to the whole site: " + escaped(r.WholeSite)
+	}
+	return s
 }
 
 func parseTime(flag, s string) (time.Time, error) {
@@ -453,6 +487,13 @@ asks for more than the case needs, narrow it ('requests narrow').`,
 					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", c.Site, dash(escaped(c.Area)), c.Hour.In(registry.LocalZone).Format("2006-01-02 15:00"), c.Visits)
 				}
 				fmt.Fprintf(w, "total\t\t\t%d\n", total)
+				if len(r.Index) > 0 {
+					whole, err := s.ScopeSummary(cmd.Context(), r.WindowScope(), maxStay)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "the whole window\t\t\t%d\n", registry.CountScope(whole))
+				}
 				return w.Flush()
 			})
 		},

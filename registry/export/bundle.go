@@ -41,9 +41,17 @@ type Header struct {
 	Areas      []string  `json:"areas"`
 	Hosts      []string  `json:"hosts,omitempty"`
 	// Appointments are the appointment codes the request named.
-	Appointments []string  `json:"appointments,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	Count        int       `json:"count"`
+	Appointments []string `json:"appointments,omitempty"`
+	// Index, IndexVisits, Tolerance, MinContact and WholeSite are the
+	// request's index scope (absent for a request by window), as its
+	// approvals signed it.
+	Index       []string  `json:"index,omitempty"`
+	IndexVisits []string  `json:"index_visits,omitempty"`
+	Tolerance   int       `json:"tolerance_minutes,omitempty"`
+	MinContact  int       `json:"min_contact_minutes,omitempty"`
+	WholeSite   string    `json:"whole_site_reason,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	Count       int       `json:"count"`
 	// Nonce and Origin are the request's, as its approvals signed them.
 	Nonce  string `json:"nonce"`
 	Origin string `json:"origin"`
@@ -102,7 +110,8 @@ type trailer struct {
 // approvals' statements cover it.
 func (h *Header) request() *registry.TraceRequest {
 	r := &registry.TraceRequest{ID: h.RequestID, CaseRef: h.CaseRef, Office: h.Office, LegalBasis: h.LegalBasis,
-		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Hosts: h.Hosts, Appointments: h.Appointments, Nonce: h.Nonce}
+		From: h.From, To: h.To, Sites: h.Sites, Areas: h.Areas, Hosts: h.Hosts, Appointments: h.Appointments, Nonce: h.Nonce,
+		Index: h.Index, IndexVisits: h.IndexVisits, Tolerance: h.Tolerance, MinContact: h.MinContact, WholeSite: h.WholeSite}
 	if h.Origin == registry.OriginOffice {
 		r.OwnerToken = "office" // Origin() reads it; its value is not signed
 	}
@@ -112,14 +121,18 @@ func (h *Header) request() *registry.TraceRequest {
 // Record is one decrypted visit of a bundle: its plaintext metadata and
 // the contact that was sealed to the health office.
 type Record struct {
-	VisitID        string            `json:"visit_id"`
-	Site           string            `json:"site"`
-	Area           string            `json:"area"`
-	CheckIn        time.Time         `json:"check_in"`
-	CheckOut       *time.Time        `json:"check_out"`
-	CheckoutAuto   bool              `json:"checkout_auto"`
-	ContactMinutes int               `json:"contact_minutes"`
-	Contact        *registry.Contact `json:"contact"`
+	VisitID        string     `json:"visit_id"`
+	Site           string     `json:"site"`
+	Area           string     `json:"area"`
+	CheckIn        time.Time  `json:"check_in"`
+	CheckOut       *time.Time `json:"check_out"`
+	CheckoutAuto   bool       `json:"checkout_auto"`
+	ContactMinutes int        `json:"contact_minutes"`
+	// Role says why the record is in an index scope: RoleIndex,
+	// RoleCompanion or RoleContact ("" for a request by window); its
+	// ContactMinutes are then the time spent with the index case.
+	Role    string            `json:"role,omitempty"`
+	Contact *registry.Contact `json:"contact"`
 	// Note is the note for the health office of the appointment the
 	// visit was registered for, sealed when it was booked ("" for none).
 	Note string `json:"note,omitempty"`
@@ -150,6 +163,7 @@ type wireRecord struct {
 	CheckOut       *time.Time `json:"check_out"`
 	CheckoutAuto   bool       `json:"checkout_auto"`
 	ContactMinutes int        `json:"contact_minutes"`
+	Role           string     `json:"role,omitempty"`
 	Inner          []byte     `json:"inner"` // base64 (standard) in JSON
 	// Appointment carries the note of the visit's appointment, when it
 	// has one.
@@ -163,6 +177,50 @@ type wireNote struct {
 	ID    string `json:"id"`
 	Code  string `json:"code"`
 	Inner []byte `json:"inner"`
+}
+
+// The roles of a record in an index scope.
+const (
+	RoleIndex     = "index"
+	RoleCompanion = "companion"
+	RoleContact   = "contact"
+)
+
+// RoleText is a role in the health office's words.
+func RoleText(role string) string {
+	switch role {
+	case RoleIndex:
+		return "Indexfall"
+	case RoleCompanion:
+		return "Begleitperson des Indexfalls"
+	case RoleContact:
+		return "Kontakt"
+	}
+	return ""
+}
+
+// indexRole returns a visit's role in req's index scope and its minutes
+// with the index case: for a contact the longest overlap with an index
+// stay it shares the area with (the site with WholeSite), for a
+// companion the overlap with its own index visit, for the index visit its
+// stay in the window.
+func indexRole(v *registry.Visit, req *registry.TraceRequest, maxStay time.Duration) (string, int) {
+	best := 0
+	for _, i := range req.IndexStays {
+		end := i.CheckIn.Add(maxStay)
+		if i.CheckOut != nil {
+			end = *i.CheckOut
+		}
+		switch {
+		case v.ID == i.ID:
+			return RoleIndex, ContactMinutes(v.CheckIn, v.CheckOut, maxStay, req.From, req.To)
+		case v.Party != "" && v.Party == i.Party:
+			return RoleCompanion, ContactMinutes(v.CheckIn, v.CheckOut, maxStay, i.CheckIn, end)
+		case v.Site == i.Site && (req.WholeSite != "" || v.Area == i.Area):
+			best = max(best, ContactMinutes(v.CheckIn, v.CheckOut, maxStay, i.CheckIn, end))
+		}
+	}
+	return RoleContact, best
 }
 
 // ContactMinutes returns the overlap of a stay with the window [from, to) in

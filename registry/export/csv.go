@@ -46,7 +46,7 @@ var csvColumns = []string{
 	"Aktenzeichen", "Besuchs-ID", "Standort", "Bereich", "Ankunft", "Verlassen",
 	"Verlassen automatisch gesetzt", "max. Kontaktdauer (Minuten)", "Vorname", "Nachname",
 	"Straße", "Hausnummer", "PLZ", "Ort", "Telefon", "E-Mail", "Besuchte Person", "Termin",
-	"Ohne Termin (Grund)", "Hinweis zum Termin",
+	"Ohne Termin (Grund)", "Hinweis zum Termin", "Rolle (Indexfall)",
 }
 
 // WriteCSV writes b's records as a CSV file for spreadsheets: UTF-8 with a
@@ -115,6 +115,7 @@ func csvRow(h *Header, r *Record) []string {
 		csvCell(c.HouseNumber, true), csvCell(c.Postcode, true), csvCell(c.City, false),
 		csvCell(c.Phone, true), csvCell(c.Email, false), csvCell(c.Host, false),
 		csvCell(c.Appointment, false), csvCell(walkInText(c.WalkIn), false), csvCell(r.Note, false),
+		csvCell(RoleText(r.Role), false),
 	}
 }
 

@@ -98,11 +98,12 @@ func sampleBundle() *Bundle {
 	d.GivenName, d.Phone, d.VisitID = "=HYPERLINK(\"http://x\",\"y\")", "0351 1234", "fedcba9876543210fedcba9876543210"
 	d.WalkIn = "urgent"
 	return &Bundle{
-		Header: Header{Format: Format, RequestID: "r1", CaseRef: "GA-2021/0815", From: in, To: in.Add(time.Hour), Sites: []string{"rathaus"}, Count: 2},
+		Header: Header{Format: Format, RequestID: "r1", CaseRef: "GA-2021/0815", From: in, To: in.Add(time.Hour), Sites: []string{"rathaus"}, Count: 2,
+			Index: []string{"K7QD2M"}, IndexVisits: []string{c.VisitID}, Tolerance: 5},
 		Records: []Record{
 			{VisitID: c.VisitID, Site: "rathaus", Area: "Bürgerbüro", CheckIn: in, CheckOut: ptr(in.Add(45 * time.Minute)), CheckoutAuto: true, ContactMinutes: 45, Contact: c,
-				Note: "=kommt mit Dolmetscherin"},
-			{VisitID: d.VisitID, Site: "rathaus", CheckIn: in, ContactMinutes: 60, Contact: &d},
+				Note: "=kommt mit Dolmetscherin", Role: RoleIndex},
+			{VisitID: d.VisitID, Site: "rathaus", CheckIn: in, ContactMinutes: 60, Contact: &d, Role: RoleContact},
 		},
 	}
 }
@@ -126,9 +127,9 @@ func TestWriteCSV(t *testing.T) {
 			}
 			want := [][]string{csvColumns,
 				{"GA-2021/0815", "0123456789abcdef0123456789abcdef", "rathaus", "Bürgerbüro", "2021-03-05T14:30:00+01:00", "2021-03-05T15:15:00+01:00", "ja", "45",
-					"Zoë", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "+49 351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "", "'=kommt mit Dolmetscherin"},
+					"Zoë", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "+49 351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "", "'=kommt mit Dolmetscherin", "Indexfall"},
 				{"GA-2021/0815", "fedcba9876543210fedcba9876543210", "rathaus", "", "2021-03-05T14:30:00+01:00", "noch anwesend (kein Verlassen erfasst)", "nein", "60",
-					"'=HYPERLINK(\"http://x\",\"y\")", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "0351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "ohne Termin: Dringende Angelegenheit (Notfall)", ""},
+					"'=HYPERLINK(\"http://x\",\"y\")", "O'Brien, \"Jr.\"", "Am Markt", wordJoiner + "12-14", wordJoiner + "01067", "Dresden", wordJoiner + "0351 1234", "z@example.org", "Frau Roth\nZimmer 3", "A-12", "ohne Termin: Dringende Angelegenheit (Notfall)", "", "Kontakt"},
 			}
 			if !reflect.DeepEqual(rows, want) {
 				t.Errorf("rows =\n%q\nwant\n%q", rows, want)
@@ -167,7 +168,7 @@ func TestWriteSORMAS(t *testing.T) {
 	if got, want := len(rows), 2; got != want {
 		t.Fatalf("rows = %d, want %d", got, want)
 	}
-	wantDesc := "Besuch Standort rathaus, Bereich Bürgerbüro, von 2021-03-05T14:30:00+01:00 bis 2021-03-05T15:15:00+01:00 (Ende automatisch gesetzt), max. Kontaktdauer 45 Minuten, besucht: Frau Roth\nZimmer 3, Termin: A-12, Hinweis zum Termin: =kommt mit Dolmetscherin, Besuchs-ID 0123456789abcdef0123456789abcdef"
+	wantDesc := "Besuch Standort rathaus, Bereich Bürgerbüro, von 2021-03-05T14:30:00+01:00 bis 2021-03-05T15:15:00+01:00 (Ende automatisch gesetzt), max. Kontaktdauer 45 Minuten, Indexfall, besucht: Frau Roth\nZimmer 3, Termin: A-12, Hinweis zum Termin: =kommt mit Dolmetscherin, Besuchs-ID 0123456789abcdef0123456789abcdef"
 	if got := rows[0][0]; got != wantDesc {
 		t.Errorf("involvementDescription = %q, want %q", got, wantDesc)
 	}

@@ -87,6 +87,9 @@ func WriteIRIS(w io.Writer, src Source) error {
 			place += ", " + r.Area
 		}
 		info := fmt.Sprintf("max. Kontaktdauer %s; Besuchs-ID %s", minutesText(r.ContactMinutes), r.VisitID)
+		if role := RoleText(r.Role); role != "" {
+			info = role + "; " + info
+		}
 		switch {
 		case r.CheckOut == nil:
 			info = "beim Export noch anwesend, Ende = automatische Abmeldung; " + info

@@ -50,7 +50,7 @@ func verifyRecord(h *Header, w *wireRecord, office []age.Identity) (Record, stri
 	}
 	rec := Record{
 		VisitID: w.VisitID, Site: w.Site, Area: w.Area, CheckIn: w.CheckIn, CheckOut: w.CheckOut,
-		CheckoutAuto: w.CheckoutAuto, ContactMinutes: w.ContactMinutes, Contact: c,
+		CheckoutAuto: w.CheckoutAuto, ContactMinutes: w.ContactMinutes, Role: w.Role, Contact: c,
 	}
 	if a := w.Appointment; a != nil {
 		n, err := crypto.OpenNote(a.Inner, office)
@@ -85,6 +85,9 @@ func checkMetadata(h *Header, w *wireRecord) string {
 		return "stay outside the request's window"
 	case w.ContactMinutes > windowMinutes(h):
 		return "contact minutes exceed the request's window"
+	case len(h.Index) == 0 && w.Role != "",
+		len(h.Index) > 0 && w.Role != RoleIndex && w.Role != RoleCompanion && w.Role != RoleContact:
+		return "role outside the request's scope"
 	}
 	return ""
 }

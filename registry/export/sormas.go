@@ -101,6 +101,9 @@ func involvement(h *Header, r *Record) string {
 		fmt.Fprintf(&b, " bis %s", localTime(r.CheckOut))
 	}
 	fmt.Fprintf(&b, ", max. Kontaktdauer %d Minuten", r.ContactMinutes)
+	if role := RoleText(r.Role); role != "" {
+		fmt.Fprintf(&b, ", %s", role)
+	}
 	if c := r.Contact; c != nil && c.Host != "" {
 		fmt.Fprintf(&b, ", besucht: %s", c.Host)
 	}

@@ -108,6 +108,7 @@ func NewHeader(req *registry.TraceRequest, count int, now time.Time) Header {
 		LegalBasis: req.LegalBasis, From: req.From.UTC(), To: req.To.UTC(),
 		Sites: nonNil(req.Sites), Areas: nonNil(req.Areas), Hosts: req.Hosts,
 		Appointments: req.Appointments, CreatedAt: now.UTC(), Count: count,
+		Index: req.Index, IndexVisits: req.IndexVisits, Tolerance: req.Tolerance, MinContact: req.MinContact, WholeSite: req.WholeSite,
 		Nonce: req.Nonce, Origin: req.Origin(), Approvals: []HeaderApproval{},
 	}
 	for _, a := range req.Approvals {
@@ -232,6 +233,9 @@ func openRecord(v *registry.Visit, keys visitKeys, req *registry.TraceRequest, m
 		CheckoutAuto:   v.CheckoutAuto,
 		ContactMinutes: ContactMinutes(v.CheckIn, v.CheckOut, maxStay, req.From, req.To),
 		Inner:          inner,
+	}
+	if len(req.Index) > 0 {
+		w.Role, w.ContactMinutes = indexRole(v, req, maxStay)
 	}
 	if n := v.Note; n != nil {
 		note, err := crypto.OpenOuter(n.Sealed, keys.note)

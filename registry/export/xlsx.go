@@ -32,7 +32,7 @@ var xlsxColumns = []xlsxColumn{
 	{"Nachname", 16}, {"Vorname", 14}, {"Straße", 18}, {"Hausnummer", 7}, {"PLZ", 7}, {"Ort", 14},
 	{"Telefon", 16}, {"E-Mail", 22}, {"Standort", 18}, {"Bereich", 14}, {"Ankunft", 15}, {"Verlassen", 15},
 	{"Verlassen (Hinweis)", 24}, {"Kontaktdauer (Minuten)", 10}, {"Besuchte Person", 16}, {"Termin", 9},
-	{"Ohne Termin (Grund)", 14}, {"Hinweis zum Termin", 26}, {"Besuchs-ID", 34},
+	{"Ohne Termin (Grund)", 14}, {"Hinweis zum Termin", 26}, {"Besuchs-ID", 34}, {"Rolle (Indexfall)", 16},
 }
 
 // maxTimelineRows bounds the timeline sheet: beyond it a tracer filters the
@@ -208,7 +208,7 @@ func contactRow(row []cell, h *Header, r *Record, st *xlsxStyles) []cell {
 	if merged {
 		row = append(row, textCell(strings.Join(r.AlsoIn, ", "), st.text))
 	}
-	return append(row, textCell(r.VisitID, st.text))
+	return append(row, textCell(r.VisitID, st.text), textCell(RoleText(r.Role), st.text))
 }
 
 // timelineSlot returns the slot length for a span: the shortest of 5, 10,

@@ -828,7 +828,7 @@ var (
 // cancelled) that overlap [from, to), as "T-4711 10:00–10:30".
 func (s *Server) hostAppointments(ctx context.Context, site, host string, from, to time.Time) ([]string, error) {
 	var out []string
-	for day := registry.LocalDay(from); day <= registry.LocalDay(to.Add(-time.Nanosecond)); day = registry.LocalDay(dayStart(day).AddDate(0, 0, 1)) {
+	for day := registry.LocalDay(from); day <= registry.LocalDay(to.Add(-time.Nanosecond)); day = registry.LocalDay(registry.LocalDayStart(day).AddDate(0, 0, 1)) {
 		list, err := s.cfg.Store.Appointments(ctx, site, day)
 		if err != nil {
 			return nil, err
@@ -840,12 +840,6 @@ func (s *Server) hostAppointments(ctx context.Context, site, host string, from, 
 		}
 	}
 	return out, nil
-}
-
-// dayStart is the local midnight that begins day.
-func dayStart(day registry.Day) time.Time {
-	t, _ := time.ParseInLocation(time.DateOnly, string(day), registry.LocalZone)
-	return t
 }
 
 // bookForm is the booking form with vals and the inputs bad names marked.
@@ -952,7 +946,7 @@ func (s *Server) handleBook(w http.ResponseWriter, r *http.Request, dr *deskRequ
 	d := s.bookForm(r, dr, issueNonce(s.formKey, dr.site.Code, now), map[string]string{"date": vals["date"]}, nil)
 	d.Message = fmt.Sprintf(d.T["book_done"], a.Code, a.Start.In(registry.LocalZone).Format("02.01.2006 15:04"), a.Host)
 	if a.Host != "" { // the host's day, to book the next one around it
-		day := dayStart(registry.LocalDay(a.Start))
+		day := registry.LocalDayStart(registry.LocalDay(a.Start))
 		all, err := s.hostAppointments(r.Context(), dr.site.Code, a.Host, day, day.AddDate(0, 0, 1))
 		if err != nil {
 			s.renderError(w, r, dr.lang, err, nil, nil)

@@ -57,6 +57,10 @@ type DPORequest struct {
 	Approvals    []DPOApproval         `json:"approvals"`
 	Preview      []registry.ScopeCount `json:"preview,omitempty"`
 	Visits       int                   `json:"visits_in_scope"`
+	// WindowVisits, for an index scope, counts the visits the whole
+	// window at the sites holds: the disclosure the index scope spares.
+	WindowVisits int `json:"visits_in_window,omitempty"`
+	IndexScope
 }
 
 // DPORequests is the list GET /v1/dpo/requests answers.
@@ -87,10 +91,16 @@ func (s *Server) dpoView(ctx context.Context, r *registry.TraceRequest, set *reg
 			return nil, err
 		}
 		v.Preview = counts
-		for _, c := range counts {
-			v.Visits += c.Visits
+		v.Visits = registry.CountScope(counts)
+		if len(r.Index) > 0 {
+			whole, err := s.cfg.Store.ScopeSummary(ctx, r.WindowScope(), s.cfg.MaxStay)
+			if err != nil {
+				return nil, err
+			}
+			v.WindowVisits = registry.CountScope(whole)
 		}
 	}
+	v.IndexScope = indexScopeOf(r)
 	return v, nil
 }
 

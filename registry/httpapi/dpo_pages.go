@@ -56,7 +56,8 @@ type dpoDetail struct {
 	LegalBasis, Contact, From, To string
 	Sites, Areas, Hosts, Codes    string
 	Origin                        string
-	Visits                        int
+	Visits, WindowVisits          int
+	Index                         string // the index scope in words, "" for a request by window
 	Preview                       []dpoCount
 	Signatures                    []dpoSignature
 	Decidable                     bool
@@ -260,8 +261,14 @@ func (s *Server) renderDPORequest(w http.ResponseWriter, r *http.Request, dr *de
 	}
 	det := &dpoDetail{dpoRow: s.dpoRowOf(req, set, t, now), LegalBasis: req.LegalBasis, Contact: req.Contact, From: dpoTime(req.From), To: dpoTime(req.To),
 		Sites: strings.Join(req.Sites, ", "), Areas: or(req.Areas, all), Hosts: or(req.Hosts, all), Codes: or(req.Appointments, all),
-		Origin: t["origin_"+v.Origin], Visits: v.Visits, Decidable: req.Status == registry.TracePending || req.Status == registry.TraceApproved,
+		Origin: t["origin_"+v.Origin], Visits: v.Visits, WindowVisits: v.WindowVisits, Decidable: req.Status == registry.TracePending || req.Status == registry.TraceApproved,
 		Exported: dpoTimePtr(req.ExportedAt), Digest: req.ExportDigest}
+	if len(req.Index) > 0 {
+		det.Index = fmt.Sprintf(t["st_index_scope"], strings.Join(req.Index, ", "), len(req.IndexVisits), req.Tolerance, req.MinContact)
+		if req.WholeSite != "" {
+			det.Index += " " + fmt.Sprintf(t["st_whole_site"], req.WholeSite)
+		}
+	}
 	if req.ExportedAt != nil {
 		det.ExportCount = strconv.Itoa(req.ExportCount)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/registry/strictjson"
 )
 
@@ -46,6 +47,26 @@ type traceView struct {
 	// ExportReprDigest is the same digest as the download's Repr-Digest
 	// header states it (base64), so that the two compare by eye.
 	ExportReprDigest string `json:"export_repr_digest,omitempty"`
+	IndexScope
+}
+
+// IndexScope is a request's index scope as the API shows it (empty for
+// a request by window): the codes, how many visits they named, the
+// tolerance, the minimum contact and the reason to widen to the site.
+type IndexScope struct {
+	Index       []string `json:"index,omitempty"`
+	IndexVisits int      `json:"index_visits,omitempty"`
+	Tolerance   *int     `json:"tolerance_minutes,omitempty"`
+	MinContact  *int     `json:"min_contact_minutes,omitempty"`
+	WholeSite   string   `json:"whole_site_reason,omitempty"`
+}
+
+func indexScopeOf(r *registry.TraceRequest) IndexScope {
+	if len(r.Index) == 0 {
+		return IndexScope{}
+	}
+	tol, m := r.Tolerance, r.MinContact
+	return IndexScope{Index: r.Index, IndexVisits: len(r.IndexVisits), Tolerance: &tol, MinContact: &m, WholeSite: r.WholeSite}
 }
 
 func newTraceView(r *registry.TraceRequest) traceView {
@@ -59,6 +80,7 @@ func newTraceView(r *registry.TraceRequest) traceView {
 		CreatedAt: r.CreatedAt.UTC(), DecidedAt: utc(r.DecidedAt), DecisionNote: r.DecisionNote,
 		ExpiresAt: utc(r.ExpiresAt), ExportedAt: utc(r.ExportedAt),
 		ExportCount: r.ExportCount, ExportDigest: r.ExportDigest, ExportReprDigest: reprDigest(r.ExportDigest),
+		IndexScope: indexScopeOf(r),
 	}
 }
 
@@ -106,6 +128,16 @@ func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.OwnerOffice = tok.Office
+	if err := intake.ResolveIndex(r.Context(), s.cfg.Store, s.cfg.Secret, req); err != nil {
+		if registry.ErrorCode(err) == registry.EINVALID {
+			// Every refused code is recorded: codes are not to be guessed.
+			if aerr := s.auditAccess(r.Context(), tok.Actor(), "", registry.Access{What: "request.index_refused", Rows: len(req.Index)}); aerr != nil {
+				err = aerr
+			}
+		}
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.cfg.Store.CreateTraceRequest(r.Context(), tok.Actor(), req); err != nil {
 		s.fail(w, r, err)
 		return

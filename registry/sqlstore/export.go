@@ -84,6 +84,9 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 	if err := check.CheckRequest(r, r.Approvals); err != nil {
 		return "", nil, 0, err
 	}
+	if r.IndexStays, err = s.indexStays(ctx, tx, r); err != nil {
+		return "", nil, 0, err
+	}
 	query, args, err := scopeQuery(`count(*)`, r, maxStay, false)
 	if err != nil {
 		return "", nil, 0, err
@@ -96,6 +99,28 @@ func (s *Store) buildExport(ctx context.Context, id string, now time.Time, maxSt
 		return "", nil, 0, fmt.Errorf("build export: %w", err)
 	}
 	return digest, r, count, nil
+}
+
+// indexStays reads the stays of r's index visits from tx.
+func (s *Store) indexStays(ctx context.Context, tx *sqlx.Tx, r *registry.TraceRequest) ([]registry.IndexStay, error) {
+	if len(r.IndexVisits) == 0 {
+		return nil, nil
+	}
+	query, args, err := sqlx.In(`SELECT id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, appointment, epoch, created_at
+FROM visits WHERE id IN (?) ORDER BY check_in, id`, r.IndexVisits)
+	if err != nil {
+		return nil, err
+	}
+	var rows []visitRow
+	if err := tx.SelectContext(ctx, &rows, s.rebind(query), args...); err != nil {
+		return nil, s.errorf(err, "read the index visits")
+	}
+	out := make([]registry.IndexStay, len(rows))
+	for i := range rows {
+		v := rows[i].visit()
+		out[i] = registry.IndexStay{ID: v.ID, Site: v.Site, Area: v.Area, Party: v.Party, CheckIn: v.CheckIn, CheckOut: v.CheckOut}
+	}
+	return out, nil
 }
 
 // checkExport refuses a request that is not approved and unexpired at
@@ -199,6 +224,29 @@ OR id IN (SELECT visit_id FROM appointments WHERE visit_id <> '' AND (host IN (?
 OR (party <> '' AND party IN (SELECT p.party FROM visits p JOIN appointments a ON a.visit_id = p.id
 WHERE p.party <> '' AND (a.host IN (?) OR a.code IN (?)))))`
 		args = append(args, hosts, codes, hosts, codes, hosts, codes)
+	}
+	if len(r.Index) > 0 {
+		// The index case's visits, their companions, and every visit
+		// that overlapped one of them (widened by the tolerance) in the
+		// same area, or anywhere at the site with a reason, for at least
+		// the minimum contact: min(ends) - max(starts) >= m, written as
+		// its four differences, which both databases compute alike. An
+		// open visit lasts until its automatic check-out.
+		tol, m, ms := int64(r.Tolerance)*60e6, int64(r.MinContact)*60e6, maxStay.Microseconds()
+		ends := `coalesce(visits.check_out, visits.check_in + ?)`
+		iEnds := `coalesce(i.check_out, i.check_in + ?)`
+		contact := ``
+		ids := orNone(r.IndexVisits)
+		args = append(args, ids, ids, ids, r.WholeSite != "", ms, tol, ms, tol)
+		if m > 0 {
+			contact = `
+AND ` + iEnds + ` - visits.check_in >= ? AND ` + ends + ` - i.check_in >= ?
+AND ` + iEnds + ` - i.check_in >= ? AND ` + ends + ` - visits.check_in >= ?`
+			args = append(args, ms, m, ms, m, ms, m, ms, m)
+		}
+		query += ` AND (visits.id IN (?) OR (visits.party <> '' AND visits.party IN (SELECT party FROM visits WHERE id IN (?) AND party <> ''))
+OR EXISTS (SELECT 1 FROM visits i WHERE i.id IN (?) AND i.site = visits.site AND (? OR i.area = visits.area)
+AND visits.check_in < ` + iEnds + ` + ? AND ` + ends + ` > i.check_in - ?` + contact + `))`
 	}
 	if ordered {
 		query += ` ORDER BY check_in, id`

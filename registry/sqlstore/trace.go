@@ -38,6 +38,16 @@ type traceRow struct {
 	ExportCount  int            `db:"export_count"`
 	ExportDigest sql.NullString `db:"export_digest"`
 	Nonce        string         `db:"nonce"`
+	IndexScope   string         `db:"index_scope"`
+}
+
+// indexScope is the index scope of a request as stored.
+type indexScope struct {
+	Index       []string `json:"index"`
+	IndexVisits []string `json:"index_visits"`
+	Tolerance   int      `json:"tolerance_minutes"`
+	MinContact  int      `json:"min_contact_minutes"`
+	WholeSite   string   `json:"whole_site_reason,omitempty"`
 }
 
 func (r *traceRow) request() (*registry.TraceRequest, error) {
@@ -70,12 +80,28 @@ func (r *traceRow) request() (*registry.TraceRequest, error) {
 	if len(t.Appointments) == 0 {
 		t.Appointments = nil
 	}
+	if r.IndexScope != "" {
+		var x indexScope
+		if err := json.Unmarshal([]byte(r.IndexScope), &x); err != nil {
+			return nil, fmt.Errorf("decode the index scope of request %s: %w", r.ID, err)
+		}
+		t.Index, t.IndexVisits, t.Tolerance, t.MinContact, t.WholeSite = x.Index, x.IndexVisits, x.Tolerance, x.MinContact, x.WholeSite
+	}
 	return t, nil
+}
+
+// indexScopeOf is the stored form of r's index scope, "" without one.
+func indexScopeOf(r *registry.TraceRequest) string {
+	if len(r.Index) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(indexScope{Index: r.Index, IndexVisits: nonNil(r.IndexVisits), Tolerance: r.Tolerance, MinContact: r.MinContact, WholeSite: r.WholeSite})
+	return string(b)
 }
 
 const traceColumns = `id, case_ref, office, legal_basis, contact, window_from, window_to, sites, areas, status,
 owner_token, created_by, created_at, decided_by, decided_at, decision_note, expires_at, exported_at,
-export_count, export_digest, nonce, owner_office, hosts, appointments`
+export_count, export_digest, nonce, owner_office, hosts, appointments, index_scope`
 
 // CreateTraceRequest stores r as a pending request with an
 // AuditRequestCreated event (office, window, sites, areas, codes). It fills in ID
@@ -105,9 +131,10 @@ func (s *Store) CreateTraceRequest(ctx context.Context, actor registry.Actor, r 
 	codes, _ := json.Marshal(nonNil(r.Appointments))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO trace_requests (id, case_ref, office, legal_basis, contact,
-window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office, hosts, appointments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+window_from, window_to, sites, areas, status, owner_token, created_by, created_at, nonce, owner_office, hosts, appointments, index_scope)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			r.ID, r.CaseRef, r.Office, r.LegalBasis, r.Contact, micros(r.From), micros(r.To), string(sites), string(areas),
-			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice, string(hosts), string(codes))
+			string(r.Status), r.OwnerToken, string(r.CreatedBy), micros(r.CreatedAt), r.Nonce, r.OwnerOffice, string(hosts), string(codes), indexScopeOf(r))
 		if err != nil {
 			return s.errorf(err, "insert trace request")
 		}

@@ -516,6 +516,21 @@ FROM visits WHERE check_out IS NULL AND check_in >= ? AND site = ? ORDER BY chec
 	return vs, nil
 }
 
+// VisitsAt lists a site's visits of [from, to); see registry.VisitStore.
+func (s *Store) VisitsAt(ctx context.Context, site string, from, to time.Time) ([]*registry.Visit, error) {
+	var rows []visitRow
+	err := s.read.SelectContext(ctx, &rows, s.rebind(`SELECT id, site, area, check_in, check_out, checkout_auto, checkout_reason, party, appointment, epoch, created_at
+FROM visits WHERE check_in >= ? AND check_in < ? AND site = ? ORDER BY check_in, id`), micros(from), micros(to), site)
+	if err != nil {
+		return nil, s.errorf(err, "list visits")
+	}
+	vs := make([]*registry.Visit, len(rows))
+	for i := range rows {
+		vs[i] = rows[i].visit()
+	}
+	return vs, nil
+}
+
 // Occupancy counts the open visits since since per site and area.
 func (s *Store) Occupancy(ctx context.Context, since time.Time) ([]registry.Occupancy, error) {
 	var rows []struct {

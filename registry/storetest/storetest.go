@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ExportTraceRequest", testExportTraceRequest},
 		{"ExportScope", testExportScope},
 		{"ExportAreas", testExportAreas},
+		{"IndexScope", testIndexScope},
 		{"Purge", testPurge},
 		{"PurgeDryRun", testPurgeDryRun},
 		{"Audit", testAudit},
