@@ -59,7 +59,7 @@ func WritePDF(w io.Writer, src Source, decrypted time.Time) error {
 		if c == nil {
 			c = &registry.Contact{}
 		}
-		bars[i] = bar{site: placeName(h, r), area: r.Area, label: c.FamilyName + ", " + c.GivenName,
+		bars[i] = bar{site: placeName(h, r), area: r.Area, label: barLabel(r, c.FamilyName+", "+c.GivenName),
 			from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil}
 	}
 	p.timeline(h, bars)

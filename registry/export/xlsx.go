@@ -107,6 +107,15 @@ func newXLSXStyles(wb *workbook) *xlsxStyles {
 // wall-clock serial date it shows.
 func excelTime(t time.Time) time.Time { return t.In(localZone()) }
 
+// barLabel is a timeline row's label: the name, marked when the row is
+// the index case's own stay.
+func barLabel(r *Record, name string) string {
+	if r.Role == RoleIndex {
+		return "INDEXFALL: " + name
+	}
+	return name
+}
+
 // bar is what the timeline needs of a visit.
 type bar struct {
 	site, area, label string
@@ -166,7 +175,7 @@ func writeContacts(wb *workbook, st *xlsxStyles, src Source) ([]bar, int, error)
 		}
 		if len(bars) < maxTimelineRows {
 			c := contactOf(r)
-			bars = append(bars, bar{site: placeName(h, r), area: r.Area, label: clean(c.FamilyName + ", " + c.GivenName),
+			bars = append(bars, bar{site: placeName(h, r), area: r.Area, label: barLabel(r, clean(c.FamilyName+", "+c.GivenName)),
 				from: r.CheckIn, to: presumedEnd(h, r), open: r.CheckOut == nil})
 		}
 	}

@@ -36,6 +36,12 @@ func TestXLSXInLibreOffice(t *testing.T) {
 	b.Header.Count = len(b.Records)
 	b.Header.Approvals = []HeaderApproval{{Name: "Anna DSB", SignedAt: b.Header.From}}
 	b.Digest = strings.Repeat("ab", 32)
+	// An index scope: the first row is the index case, the others contacts.
+	b.Header.Index, b.Header.IndexVisits, b.Header.Tolerance = []string{"K7QD2M"}, []string{b.Records[0].VisitID}, 5
+	for i := range b.Records {
+		b.Records[i].Role = RoleContact
+	}
+	b.Records[0].Role = RoleIndex
 	var buf bytes.Buffer
 	if err := WriteXLSX(&buf, b, b.Header.To, t.TempDir()); err != nil {
 		t.Fatalf("WriteXLSX: %v", err)
@@ -53,6 +59,19 @@ func TestXLSXInLibreOffice(t *testing.T) {
 	}
 	if got := cellAt(rows[0], 0).text; got != "Nachname" {
 		t.Errorf("first header cell = %q", got)
+	}
+	role := len(xlsxColumns) - 1
+	if h, first, second := cellAt(rows[0], role).text, cellAt(rows[1], role).text, cellAt(rows[2], role).text; h != "Rolle (Indexfall)" || first != "Indexfall" || second != "Kontakt" {
+		t.Errorf("role column: %q, rows %q and %q; want the index case and a contact", h, first, second)
+	}
+	marked := 0
+	for _, row := range sheets[sheetTimeline] {
+		if strings.HasPrefix(cellAt(row, 0).text, "INDEXFALL: ") {
+			marked++
+		}
+	}
+	if marked != 1 {
+		t.Errorf("the timeline marks %d rows as the index case, want 1", marked)
 	}
 	personal := []int{0, 1, 2, 3, 4, 5, 6, 7, 9, 14, 15}
 	for i, p := range formulaCorpus {

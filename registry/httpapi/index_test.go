@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,17 @@ func TestIndexRequest(t *testing.T) {
 	in.Index, in.Hosts = []string{code}, []string{"Bauamt"}
 	body, _ := json.Marshal(in)
 	wantStatus(t, e.as(t, e.office, "POST", "/v1/trace-requests", string(body)), 400)
+	// Guessing codes runs into the limit of failed authentications.
+	limited := false
+	for i := 0; i < 30 && !limited; i++ {
+		in := traceInput()
+		in.Index = []string{fmt.Sprintf("ZZZZ%02d", i)}
+		b, _ := json.Marshal(in)
+		r := e.as(t, e.office, "POST", "/v1/trace-requests", string(b))
+		limited = r.status == 429 && r.header.Get("Retry-After") != ""
+	}
+	if !limited {
+		t.Errorf("30 guessed codes in a row were all answered; want 429 with Retry-After")
+	}
+
 }

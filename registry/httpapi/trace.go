@@ -128,8 +128,19 @@ func (s *Server) handleCreateTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.OwnerOffice = tok.Office
+	client, now := s.limits.clientKey(r), s.cfg.Now()
+	if len(req.Index) > 0 && s.limits.authFailures.exhausted(client, now) {
+		// Index codes are not to be guessed: refused codes count as failed
+		// authentications of the client.
+		s.metrics.countLimited("auth_failures")
+		_, wait := s.limits.authFailures.allow(client, now)
+		w.Header().Set("Retry-After", retrySeconds(wait))
+		writeProblem(w, http.StatusTooManyRequests, "Too many codes that name no visit; wait before filing another.", nil)
+		return
+	}
 	if err := intake.ResolveIndex(r.Context(), s.cfg.Store, s.cfg.Secret, req); err != nil {
 		if registry.ErrorCode(err) == registry.EINVALID {
+			s.limits.authFailures.allow(client, now)
 			// Every refused code is recorded: codes are not to be guessed.
 			if aerr := s.auditAccess(r.Context(), tok.Actor(), "", registry.Access{What: "request.index_refused", Rows: len(req.Index)}); aerr != nil {
 				err = aerr
