@@ -182,11 +182,15 @@ func checkIndex(in *TraceInput) (tolerance int, err error) {
 }
 
 // NormalizeIndexCode returns an index case's code as stored: an
-// appointment's code as NormalizeCode returns it, a slip's code in upper
-// case without spaces and dashes; "" when it is neither.
+// appointment's code as NormalizeCode returns it, a visit's id (from the
+// check-out link a slip's QR code holds) in lower case, a slip's code in
+// upper case without spaces and dashes; "" when it is none of them.
 func NormalizeIndexCode(s string) string {
 	if c := NormalizeCode(s); c != "" {
 		return c
+	}
+	if id := strings.ToLower(strings.TrimSpace(s)); ValidID(id) {
+		return id // a visit's id, as the slip's QR code holds it
 	}
 	c := NormalizeShortCode(s)
 	if len(c) != 6 {

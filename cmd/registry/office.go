@@ -398,7 +398,7 @@ then does the workspace open that registry's bundles.`,
 func (a *app) officeCasesCmd(o *officeOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "cases", Short: "The office's cases"}
 	var ref, legal, contact, from, to string
-	var asks, hosts, codes []string
+	var asks, hosts, codes, index []string
 	create := &cobra.Command{
 		Use:   "create --ref REF --legal-basis TEXT --contact TEXT --from TIME --to TIME --ask REGISTRY[:SITE[:AREA,…]]…",
 		Short: "Create a case and file its requests to the registries",
@@ -408,7 +408,10 @@ the next sync ('registry office sync', or serve within seconds).
 --ask REGISTRY asks every site of the registry; REGISTRY:SITE one site (all
 areas); REGISTRY:SITE:AREA,AREA those areas of the site. Repeat it.
 --host REGISTRY:NAME and --appointment REGISTRY:CODE limit a registry's
-requests to the visitors of those hosts or appointments.`,
+requests to the visitors of those hosts or appointments. --index
+REGISTRY:CODE limits them to the index case and who met it: CODE is the
+code on its visitor slip, its appointment code, or the slip's scanned QR
+code (only the visit's id is kept).`,
 		Example: `  registry office cases create --ref GA-2026-0900 --legal-basis "§ 25 IfSG" --contact "Frau Beispiel, 0221 555-0" \
     --from 2026-11-24T08:00:00+01:00 --to 2026-11-24T11:00:00+01:00 --ask rathaus-musterstadt --ask stadtbibliothek:bibliothek`,
 		Args: cobra.NoArgs,
@@ -421,7 +424,7 @@ requests to the visitors of those hosts or appointments.`,
 			if err != nil {
 				return err
 			}
-			scopes, err := askScopes(asks, hosts, codes)
+			scopes, err := askScopes(asks, hosts, codes, index)
 			if err != nil {
 				return err
 			}
@@ -444,6 +447,7 @@ requests to the visitors of those hosts or appointments.`,
 	cf.StringArrayVar(&asks, "ask", nil, "REGISTRY[:SITE[:AREA,…]] to ask (repeat)")
 	cf.StringArrayVar(&hosts, "host", nil, "REGISTRY:NAME: only visits to this host (repeat)")
 	cf.StringArrayVar(&codes, "appointment", nil, "REGISTRY:CODE: only visits of this appointment (repeat)")
+	cf.StringArrayVar(&index, "index", nil, "REGISTRY:CODE: only the index case of this slip or appointment code and who met it (repeat)")
 	list := &cobra.Command{
 		Use: "list", Short: "List the cases and how far their requests got", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -517,7 +521,7 @@ requests to the visitors of those hosts or appointments.`,
 
 // askScopes turns --ask, --host and --appointment into scopes: one per
 // registry and area set.
-func askScopes(asks, hosts, codes []string) ([]office.Scope, error) {
+func askScopes(asks, hosts, codes, index []string) ([]office.Scope, error) {
 	type key struct{ reg, areas string }
 	var order []key
 	groups := map[key]*office.Scope{}
@@ -550,6 +554,7 @@ func askScopes(asks, hosts, codes []string) ([]office.Scope, error) {
 	}{
 		{"--host", hosts, func(s *office.Scope, v string) { s.Hosts = append(s.Hosts, v) }},
 		{"--appointment", codes, func(s *office.Scope, v string) { s.Appointments = append(s.Appointments, v) }},
+		{"--index", index, func(s *office.Scope, v string) { s.Index = append(s.Index, office.IndexCodes(v)...) }},
 	} {
 		for _, v := range list.vals {
 			reg, val, ok := strings.Cut(v, ":")

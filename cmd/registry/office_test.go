@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"github.com/cityhall/registry/crypto"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +29,7 @@ const officeClock = "2026-11-24T10:00:00Z"
 // process with its database, key store, office token, approver key and
 // trust file.
 type officeRegistry struct {
+	visits             map[string]string // visit ids by the name of the test's visitor
 	name, url, dir, db string
 	officeToken, trust string
 	digest             string
@@ -131,7 +134,8 @@ func (w *officeWorld) registry(name, site string, areas []string, visits map[str
 	t.Cleanup(func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() })
 	waitHTTP(t, r.url+"/readyz", &stderr)
 	token, _ := os.ReadFile(intake)
-	for _, body := range visits {
+	r.visits = map[string]string{}
+	for who, body := range visits {
 		req, _ := http.NewRequest("POST", r.url+"/v1/visits", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 		req.Header.Set("Content-Type", "application/json")
@@ -139,7 +143,10 @@ func (w *officeWorld) registry(name, site string, areas []string, visits map[str
 		if err != nil || resp.StatusCode != 201 {
 			t.Fatalf("register at %s: %v %v", name, resp, err)
 		}
+		var created struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&created)
 		resp.Body.Close()
+		r.visits[who] = created.ID
 	}
 	return r
 }
@@ -317,5 +324,41 @@ func TestOfficeSyncFaults(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %s", want)
 		}
+	}
+}
+
+// TestOfficeIndexCase: the workspace files a case scoped to the index
+// case by the code on its visitor slip; the registry's export holds the
+// index case and nobody it did not meet, each row saying why.
+func TestOfficeIndexCase(t *testing.T) {
+	w := newOfficeWorld(t)
+	secret, err := crypto.ReadSecretFile(filepath.Join(w.hall.dir, "keys", crypto.SecretFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := secret.ShortCode(w.hall.visits["erika"])
+	env := append(slices.Clone(w.commonEnv), "REGISTRY_WORKSPACE="+filepath.Join(w.dir, "ws"), "REGISTRY_IDENTITY="+w.identity,
+		"REGISTRY_OFFICE_NAME=Gesundheitsamt Musterstadt", "REGISTRY_PASSPHRASE_FILE="+filepath.Join(w.dir, "passphrase"))
+	w.run(env, "office", "registries", "add", "Rathaus Musterstadt", "--url", w.hall.url, "--token-file", w.hall.officeToken, "--trust", w.hall.trust)
+	w.run(env, "office", "registries", "confirm", "rathaus-musterstadt", w.hall.digest)
+	out := w.run(env, "office", "cases", "create", "--ref", "GA-2026-0902", "--legal-basis", "§ 25 IfSG", "--contact", "Frau Beispiel",
+		"--from", "2026-11-24T08:00:00+01:00", "--to", "2026-11-24T10:30:00+01:00", "--ask", "rathaus-musterstadt",
+		"--index", "rathaus-musterstadt:"+strings.ToLower(code[:3]+"-"+code[3:]))
+	caseID := regexp.MustCompile(`case ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "rathaus-musterstadt\tpending") {
+		t.Fatalf("sync:\n%s", out)
+	}
+	if show := w.run(w.hall.env, "requests", "show", regexp.MustCompile(`(?m)^([0-9a-f]{32}) `).FindStringSubmatch(w.run(w.hall.env, "requests", "list", "--status", "pending"))[1]); !strings.Contains(show, "index case:") || !strings.Contains(show, code) {
+		t.Errorf("the registry's request lacks the index scope:\n%s", show)
+	}
+	w.approve(w.hall)
+	if out = w.run(env, "office", "sync"); !strings.Contains(out, "rathaus-musterstadt\tdownloaded") {
+		t.Fatalf("sync after the approval:\n%s", out)
+	}
+	book := filepath.Join(w.dir, "fall.csv")
+	w.run(env, "office", "export", caseID, "-o", book)
+	csv, _ := os.ReadFile(book)
+	if !strings.Contains(string(csv), "Erika") || !strings.Contains(string(csv), "Indexfall") || strings.Contains(string(csv), "Max") {
+		t.Errorf("the index case's result:\n%s", csv)
 	}
 }

@@ -39,7 +39,13 @@ func ResolveIndex(ctx context.Context, s IndexStore, secret *crypto.Secret, r *r
 	var ids, missing []string
 	for _, code := range r.Index {
 		found := false
-		if appt := registry.NormalizeCode(code); appt != "" {
+		if registry.ValidID(code) { // a visit's id, from a slip's QR code
+			for _, v := range visits {
+				if v.ID == code {
+					ids, found = append(ids, v.ID), true
+				}
+			}
+		} else if appt := registry.NormalizeCode(code); appt != "" {
 			for _, site := range r.Sites {
 				for day := registry.LocalDay(from); day <= registry.LocalDay(r.To); day = registry.LocalDay(registry.LocalDayStart(day).AddDate(0, 0, 1)) {
 					a, err := s.FindAppointment(ctx, site, day, appt)

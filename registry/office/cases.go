@@ -26,6 +26,9 @@ type Scope struct {
 	Areas        []string
 	Hosts        []string
 	Appointments []string
+	// Index are the index case's codes: a visitor slip's code, an
+	// appointment's code, or a visit's id read from a slip's QR code.
+	Index []string
 }
 
 // CaseInput is a new case.
@@ -92,10 +95,8 @@ func (s *Store) CreateCase(ctx context.Context, actor string, in *CaseInput) (*C
 				return err
 			}
 			r := &Request{ID: registry.NewID(), CaseID: c.ID, RegistryID: sc.RegistryID, Sites: nonNil(sc.Sites), Areas: nonNil(sc.Areas),
-				Hosts: nonNil(sc.Hosts), Appointments: nonNil(sc.Appointments), Status: StatusFiling, NextCheck: now, UpdatedAt: now}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO requests (id, case_id, registry_id, sites, areas, hosts, appointments, status, next_check, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.CaseID, r.RegistryID, toJSON(r.Sites), toJSON(r.Areas), toJSON(r.Hosts), toJSON(r.Appointments),
-				r.Status, micros(r.NextCheck), micros(now)); err != nil {
+				Hosts: nonNil(sc.Hosts), Appointments: nonNil(sc.Appointments), Index: nonNil(sc.Index), Status: StatusFiling, NextCheck: now, UpdatedAt: now}
+			if err := insertRequest(ctx, tx, r); err != nil {
 				return err
 			}
 			c.Requests = append(c.Requests, r)
@@ -145,6 +146,7 @@ type requestRow struct {
 	Areas        string        `db:"areas"`
 	Hosts        string        `db:"hosts"`
 	Appointments string        `db:"appointments"`
+	IndexCodes   string        `db:"index_codes"`
 	Status       string        `db:"status"`
 	Note         string        `db:"note"`
 	FiledAt      sql.NullInt64 `db:"filed_at"`
@@ -156,7 +158,15 @@ type requestRow struct {
 	UpdatedAt    int64         `db:"updated_at"`
 }
 
-const requestColumns = `id, case_id, registry_id, remote_id, sites, areas, hosts, appointments, status, note, filed_at, checked_at, next_check, failures, export_digest, downloaded_at, updated_at`
+const requestColumns = `id, case_id, registry_id, remote_id, sites, areas, hosts, appointments, index_codes, status, note, filed_at, checked_at, next_check, failures, export_digest, downloaded_at, updated_at`
+
+// insertRequest stores a new request to be filed.
+func insertRequest(ctx context.Context, tx *sqlx.Tx, r *Request) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO requests (id, case_id, registry_id, sites, areas, hosts, appointments, index_codes, status, next_check, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.CaseID, r.RegistryID, toJSON(r.Sites), toJSON(r.Areas), toJSON(r.Hosts), toJSON(r.Appointments),
+		toJSON(nonNil(r.Index)), r.Status, micros(r.NextCheck), micros(r.UpdatedAt))
+	return err
+}
 
 func (r *requestRow) requestOf() *Request {
 	q := &Request{ID: r.ID, CaseID: r.CaseID, RegistryID: r.RegistryID, RemoteID: r.RemoteID, Status: Status(r.Status), Note: r.Note,
@@ -165,7 +175,7 @@ func (r *requestRow) requestOf() *Request {
 	for _, f := range []struct {
 		text string
 		dst  *[]string
-	}{{r.Sites, &q.Sites}, {r.Areas, &q.Areas}, {r.Hosts, &q.Hosts}, {r.Appointments, &q.Appointments}} {
+	}{{r.Sites, &q.Sites}, {r.Areas, &q.Areas}, {r.Hosts, &q.Hosts}, {r.Appointments, &q.Appointments}, {r.IndexCodes, &q.Index}} {
 		json.Unmarshal([]byte(f.text), f.dst)
 	}
 	return q

@@ -49,11 +49,9 @@ func (s *Store) Refile(ctx context.Context, actor string, q *Request) error {
 	}
 	now := s.now()
 	n := &Request{ID: registry.NewID(), CaseID: q.CaseID, RegistryID: q.RegistryID, Sites: q.Sites, Areas: q.Areas, Hosts: q.Hosts,
-		Appointments: q.Appointments, Status: StatusFiling, NextCheck: now, UpdatedAt: now}
+		Appointments: q.Appointments, Index: q.Index, Status: StatusFiling, NextCheck: now, UpdatedAt: now}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (id, case_id, registry_id, sites, areas, hosts, appointments, status, next_check, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n.ID, n.CaseID, n.RegistryID, toJSON(n.Sites), toJSON(n.Areas), toJSON(n.Hosts), toJSON(n.Appointments),
-			n.Status, micros(now), micros(now)); err != nil {
+		if err := insertRequest(ctx, tx, n); err != nil {
 			return err
 		}
 		return s.logTx(ctx, tx, actor, "request.refiled", n.ID, map[string]string{"case": n.CaseID, "registry": n.RegistryID, "instead_of": q.ID})

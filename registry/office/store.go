@@ -105,7 +105,9 @@ type Case struct {
 type Request struct {
 	ID, CaseID, RegistryID, RemoteID  string
 	Sites, Areas, Hosts, Appointments []string
-	Status                            Status
+	// Index are the index case's codes (none: everyone in the window).
+	Index  []string
+	Status Status
 	// Note is the registry's decision note, or why filing or the
 	// download failed.
 	Note         string

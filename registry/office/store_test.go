@@ -232,3 +232,17 @@ func TestCaseInput(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexCodes: codes typed or scanned; a scanned slip's check-out link
+// keeps only the visits' ids, never the tokens.
+func TestIndexCodes(t *testing.T) {
+	id1, id2 := "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	got := office.IndexCodes("k7qd-2m, T-4711\nhttps://besuch.musterstadt.de/checkin/rathaus/out#" + id1 + ".rgc_secret1~" + id2 + ".rgc_secret2")
+	want := []string{"k7qd-2m", "T-4711", id1, id2}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("IndexCodes = %v, want %v", got, want)
+	}
+	if strings.Contains(strings.Join(got, " "), "rgc_") {
+		t.Errorf("a check-out token survived: %v", got)
+	}
+}

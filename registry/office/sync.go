@@ -194,7 +194,7 @@ func (y *Syncer) file(ctx context.Context, c *Case, reg *Registry, r *Request) e
 		return err
 	}
 	in := &registry.TraceInput{CaseRef: c.Ref, Office: y.Office, LegalBasis: c.LegalBasis, Contact: c.Contact, From: c.From, To: c.To,
-		Sites: sites, Areas: r.Areas, Hosts: r.Hosts, Appointments: r.Appointments}
+		Sites: sites, Areas: r.Areas, Hosts: r.Hosts, Appointments: r.Appointments, Index: r.Index}
 	id, err := y.Client.File(ctx, reg, in)
 	if err != nil {
 		return y.failed(ctx, c, reg, r, StatusFiling, err)

@@ -316,6 +316,9 @@ func (w *Web) caseView(ctx context.Context, p *page, c *Case, regs map[string]*R
 		if len(r.Hosts) > 0 {
 			places += " · " + strings.Join(r.Hosts, ", ")
 		}
+		if len(r.Index) > 0 {
+			places += " · " + p.T["index_case"] + " " + strings.Join(r.Index, ", ")
+		}
 		if len(r.Appointments) > 0 {
 			places += " · " + strings.Join(r.Appointments, ", ")
 		}
@@ -447,6 +450,27 @@ func splitList(v string) []string {
 	return out
 }
 
+// IndexCodes reads the index case's codes as typed or scanned: codes
+// separated by commas or spaces, and check-out links from a visitor
+// slip's QR code (…/out#ID.TOKEN~ID.TOKEN), of which only the visits' ids
+// are kept: the tokens, which would check a visitor out, are dropped
+// here and never stored or sent.
+func IndexCodes(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		if _, frag, ok := strings.Cut(f, "/out#"); ok {
+			for _, ticket := range strings.Split(frag, "~") {
+				if id, _, _ := strings.Cut(ticket, "."); registry.ValidID(id) {
+					out = append(out, id)
+				}
+			}
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // scopes turns the new-case form into requests: per chosen registry, the
 // chosen sites (a site is chosen by its box or one of its areas') grouped
 // by their chosen areas (a request's areas apply to all its sites), or
@@ -458,6 +482,7 @@ func scopes(form url.Values, regs []*Registry) []Scope {
 			continue
 		}
 		hosts, codes := splitList(form.Get(fmt.Sprintf("r%d-hosts", i))), splitList(form.Get(fmt.Sprintf("r%d-codes", i)))
+		index := IndexCodes(form.Get(fmt.Sprintf("r%d-index", i)))
 		groups := map[string]*Scope{}
 		var order []string
 		for j, s := range reg.Sites {
@@ -473,13 +498,13 @@ func scopes(form url.Values, regs []*Registry) []Scope {
 			}
 			key := strings.Join(areas, "\x00")
 			if groups[key] == nil {
-				groups[key] = &Scope{RegistryID: reg.ID, Areas: areas, Hosts: hosts, Appointments: codes}
+				groups[key] = &Scope{RegistryID: reg.ID, Areas: areas, Hosts: hosts, Appointments: codes, Index: index}
 				order = append(order, key)
 			}
 			groups[key].Sites = append(groups[key].Sites, s.Code)
 		}
 		if len(order) == 0 {
-			out = append(out, Scope{RegistryID: reg.ID, Hosts: hosts, Appointments: codes})
+			out = append(out, Scope{RegistryID: reg.ID, Hosts: hosts, Appointments: codes, Index: index})
 			continue
 		}
 		for _, k := range order {
