@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -101,10 +102,13 @@ func (a *app) runCertificate(ctx context.Context, month, keystore, out, as, name
 		if err != nil {
 			return err
 		}
-		if err := writeNewFile(out+".json", file); err != nil {
-			return err
+		write := func(data []byte) func(io.Writer) error {
+			return func(w io.Writer) error { _, err := w.Write(data); return err }
 		}
-		if err := writeNewFile(out+".pdf", pdf.Bytes()); err != nil {
+		if err := writeFileAtomic(out+".json", write(file)); err != nil {
+			return withHint(err, "choose another -o, or move the old file away")
+		}
+		if err := writeFileAtomic(out+".pdf", write(pdf.Bytes())); err != nil {
 			os.Remove(out + ".json")
 			return err
 		}
@@ -116,25 +120,6 @@ func (a *app) runCertificate(ctx context.Context, month, keystore, out, as, name
 		_, err = fmt.Fprintf(a.stdout, "wrote %s.json and %s.pdf: %s, %d visits registered, %d deleted, sha256 %s\n", out, out, month, c.Registered, c.Deleted, digest)
 		return err
 	})
-}
-
-// writeNewFile writes a file that must not exist yet.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return withHint(fmt.Errorf("write %s: %w", path, err), "choose another -o, or move the old file away")
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }
 
 func (a *app) certificateVerifyCmd() *cobra.Command {
