@@ -64,6 +64,12 @@ func (a *app) newAlerts(store registry.Store, o *serveOptions, targets []notify.
 			channels = append(channels, &notify.MailChannel{Mailer: m, To: to, For: aud.name})
 		}
 	}
+	if m != nil && len(channels) == 0 {
+		return nil, withHint(registry.Errorf(registry.EINVALID, "--smtp without --notify-dpo or --notify-it"), "name whom to tell: --notify-dpo datenschutz@… (or REGISTRY_NOTIFY_DPO)")
+	}
+	if o.alerts.pendingAfter < time.Minute {
+		return nil, withHint(registry.Errorf(registry.EINVALID, "--notify-pending-after %v is shorter than a minute", o.alerts.pendingAfter), "for example --notify-pending-after 4h")
+	}
 	client := notify.NoRedirects(&http.Client{Timeout: 10 * time.Second})
 	for i, t := range targets {
 		if t.Audience != "" {
