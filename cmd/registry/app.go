@@ -70,7 +70,7 @@ REGISTRY_MAX_STAY; the help of each command names the variable in
 	cmd.AddCommand(
 		a.keygenCmd(), a.serveCmd(), a.tokensCmd(), a.migrateCmd(), a.versionCmd(),
 		a.purgeCmd(), a.keysCmd(), a.requestsCmd(), a.exportCmd(), a.decryptCmd(), a.auditCmd(),
-		a.sitesCmd(), a.usersCmd(), a.posterCmd(), a.approversCmd(), a.trustCmd(), a.recipientsCmd(), a.appointmentsCmd(), a.doctorCmd(), a.backupCmd(), a.officeCmd(), a.certificateCmd(), a.demoCmd(),
+		a.sitesCmd(), a.usersCmd(), a.posterCmd(), a.approversCmd(), a.trustCmd(), a.recipientsCmd(), a.appointmentsCmd(), a.doctorCmd(), a.backupCmd(), a.officeCmd(), a.certificateCmd(), a.demoCmd(), a.restoreCmd(),
 	)
 	return cmd
 }

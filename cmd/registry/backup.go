@@ -45,10 +45,10 @@ purge's destruction of day keys makes its expired records unreadable. Never
 back up the key store: a copy of it would undo that (docs/operations.md: Backups). For
 PostgreSQL use pg_dump.
 
-To restore: stop serve, put the copy in place of the database file, start
-serve, and run 'registry audit verify --checkpoint FILE' with the latest
-checkpoint taken before the backup. Registrations made after the backup
-are lost; the next purge deletes what expired since.
+To restore: stop serve and run 'registry restore FILE --checkpoint FILE
+--verifier-key FILE' with the latest checkpoint taken before the backup;
+it checks the copy first. Registrations made after the backup are lost;
+the next purge deletes what expired since.
 
 The audit log records the backup (access, what "backup") with your name
 before the copy is taken, so that the copy holds it too. backup prints the

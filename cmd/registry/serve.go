@@ -124,6 +124,14 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if !isPostgres(a.db) { // restore refuses while this lock is held
+		release, err := serveLock(a.db, false)
+		if err != nil {
+			store.Close()
+			return fmt.Errorf("mark the database as served: %w", err)
+		}
+		defer release()
+	}
 	var closers closeOnce
 	closeStore := closers.add(store.Close)
 	defer closeStore()
