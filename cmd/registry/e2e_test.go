@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/cityhall/registry/registry/postgres/pgtest"
+	"github.com/lib/pq"
 )
 
 // TestScripts runs the end-to-end scripts in testdata/script against the
@@ -34,7 +37,7 @@ func TestScripts(t *testing.T) {
 			testscript.Run(t, testscript.Params{
 				Dir:   "testdata/script",
 				Setup: func(env *testscript.Env) error { return setupScript(env, bin, server) },
-				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE, "replace": cmdReplace},
+				Cmds:  map[string]func(*testscript.TestScript, bool, []string){"http": cmdHTTP, "waitready": cmdWaitReady, "setenvre": cmdSetenvRE, "replace": cmdReplace, "pgaside": cmdPgAside},
 				// [sqlite] and [postgres] guard the steps of one store.
 				Condition: func(cond string) (bool, error) {
 					switch cond {
@@ -100,6 +103,7 @@ func setupScript(env *testscript.Env, binDir, server string) error {
 			}
 		})
 		db = dsn
+		env.Setenv("REGISTRY_TEST_PG_SERVER", server)
 	}
 	env.Setenv("REGISTRY_DB", db)
 	env.Setenv("REGISTRY_AS", "script")
@@ -206,4 +210,36 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 	if err := os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(data, args[1], args[2], 1)), 0o644); err != nil {
 		ts.Fatalf("%v", err)
 	}
+}
+
+// cmdPgAside keeps the script's PostgreSQL database aside, as a DBA does
+// before a restore: renamed to NAME_aside (dropped when the script ends),
+// and an empty NAME created in its place: pgaside.
+func cmdPgAside(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 0 || neg {
+		ts.Fatalf("usage: pgaside")
+	}
+	server, dsn := ts.Getenv("REGISTRY_TEST_PG_SERVER"), ts.Getenv("REGISTRY_DB")
+	u, err := url.Parse(dsn)
+	if server == "" || err != nil {
+		ts.Fatalf("pgaside needs the script's PostgreSQL database")
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	admin, err := sql.Open("postgres", server)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	defer admin.Close()
+	for _, q := range []string{"ALTER DATABASE " + pq.QuoteIdentifier(name) + " RENAME TO " + pq.QuoteIdentifier(name+"_aside"),
+		"CREATE DATABASE " + pq.QuoteIdentifier(name)} {
+		if _, err := admin.Exec(q); err != nil {
+			ts.Fatalf("%s: %v", q, err)
+		}
+	}
+	ts.Defer(func() {
+		if a, err := sql.Open("postgres", server); err == nil {
+			a.Exec("DROP DATABASE IF EXISTS " + pq.QuoteIdentifier(name+"_aside") + " WITH (FORCE)")
+			a.Close()
+		}
+	})
 }
