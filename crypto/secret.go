@@ -193,7 +193,7 @@ func (s *Secret) KeyedVisitID(checkIn time.Time, tokenID, idempotencyKey string,
 // ShortCode returns a visit's short code for the reception desk: six
 // characters of Crockford base32 (no I, L, O, U), for example "K7QD2M".
 func (s *Secret) ShortCode(visitID string) string {
-	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	alphabet := registry.ShortCodeAlphabet
 	sum := s.sum(s.code, visitID)
 	var b strings.Builder
 	for i := range 6 {
@@ -205,6 +205,3 @@ func (s *Secret) ShortCode(visitID string) string {
 // FormKey returns the key that signs the public form's nonces.
 func (s *Secret) FormKey() []byte { return bytes.Clone(s.form) }
 
-// NormalizeShortCode turns a short code as typed at the desk into the
-// form ShortCode returns (see registry.NormalizeShortCode).
-func NormalizeShortCode(s string) string { return registry.NormalizeShortCode(s) }

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,28 +40,7 @@ type Alert struct {
 
 // For reports whether the alert is for the audience ("dpo" or "it").
 func (a *Alert) For(audience string) bool {
-	for _, x := range splitFields(a.Audience) {
-		if x == audience {
-			return true
-		}
-	}
-	return false
-}
-
-func splitFields(s string) []string {
-	var out []string
-	start := -1
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ' ' {
-			if start >= 0 {
-				out = append(out, s[start:i])
-				start = -1
-			}
-		} else if start < 0 {
-			start = i
-		}
-	}
-	return out
+	return slices.Contains(strings.Fields(a.Audience), audience)
 }
 
 // AlertStore keeps the alerts' outbox.

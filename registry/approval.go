@@ -119,6 +119,42 @@ func RequiredApprovals(r *TraceRequest) int {
 	return 2
 }
 
+// Statement is what a decision statement says, in its fixed field order
+// (DecisionStatement writes it, ParseStatement reads it back).
+type Statement struct {
+	Decision   string   `json:"decision"`
+	Request    string   `json:"request"`
+	Nonce      string   `json:"nonce"`
+	Origin     string   `json:"origin"`
+	CaseRef    string   `json:"case_ref"`
+	Office     string   `json:"office"`
+	LegalBasis string   `json:"legal_basis"`
+	From       string   `json:"from"`
+	To         string   `json:"to"`
+	Sites      []string `json:"sites"`
+	Areas      []string `json:"areas"`
+	Hosts      []string `json:"hosts,omitempty"`
+	Codes      []string `json:"appointments,omitempty"`
+	// The index scope (absent without one, so that statements of
+	// requests by window stay as they were).
+	Index       []string `json:"index,omitempty"`
+	IndexVisits []string `json:"index_visits,omitempty"`
+	Tolerance   *int     `json:"tolerance_minutes,omitempty"`
+	MinContact  *int     `json:"min_contact_minutes,omitempty"`
+	WholeSite   string   `json:"whole_site_reason,omitempty"`
+	ExpiresAt   string   `json:"expires_at"`
+}
+
+// ParseStatement reads a statement file (DecisionStatement's bytes);
+// EINVALID for anything else.
+func ParseStatement(b []byte) (*Statement, error) {
+	var st Statement
+	if err := json.Unmarshal(b, &st); err != nil || !ValidID(st.Request) || st.Decision == "" {
+		return nil, Errorf(EINVALID, "This is not a decision statement of the registry.")
+	}
+	return &st, nil
+}
+
 // DecisionStatement is the canonical statement an approver signs for a
 // decision on r (approve, reject or withdraw): every field of the request
 // that decides what is disclosed, the request's one-time nonce and, for an
@@ -134,31 +170,10 @@ func DecisionStatement(r *TraceRequest, decision string, expiresAt time.Time) []
 	if decision == DecisionApprove {
 		exp = expiresAt.UTC().Format(time.RFC3339Nano)
 	}
-	b, _ := json.Marshal(struct {
-		Decision   string   `json:"decision"`
-		Request    string   `json:"request"`
-		Nonce      string   `json:"nonce"`
-		Origin     string   `json:"origin"`
-		CaseRef    string   `json:"case_ref"`
-		Office     string   `json:"office"`
-		LegalBasis string   `json:"legal_basis"`
-		From       string   `json:"from"`
-		To         string   `json:"to"`
-		Sites      []string `json:"sites"`
-		Areas      []string `json:"areas"`
-		Hosts      []string `json:"hosts,omitempty"`
-		Codes      []string `json:"appointments,omitempty"`
-		// The index scope (absent without one, so that statements of
-		// requests by window stay as they were).
-		Index       []string `json:"index,omitempty"`
-		IndexVisits []string `json:"index_visits,omitempty"`
-		Tolerance   *int     `json:"tolerance_minutes,omitempty"`
-		MinContact  *int     `json:"min_contact_minutes,omitempty"`
-		WholeSite   string   `json:"whole_site_reason,omitempty"`
-		ExpiresAt   string   `json:"expires_at"`
-	}{decision, r.ID, r.Nonce, r.Origin(), r.CaseRef, r.Office, r.LegalBasis,
-		r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), r.Sites, areas, r.Hosts, r.Appointments,
-		r.Index, r.IndexVisits, indexInt(r, r.Tolerance), indexInt(r, r.MinContact), r.WholeSite, exp})
+	b, _ := json.Marshal(Statement{Decision: decision, Request: r.ID, Nonce: r.Nonce, Origin: r.Origin(), CaseRef: r.CaseRef,
+		Office: r.Office, LegalBasis: r.LegalBasis, From: r.From.UTC().Format(time.RFC3339Nano), To: r.To.UTC().Format(time.RFC3339Nano),
+		Sites: r.Sites, Areas: areas, Hosts: r.Hosts, Codes: r.Appointments, Index: r.Index, IndexVisits: r.IndexVisits,
+		Tolerance: indexInt(r, r.Tolerance), MinContact: indexInt(r, r.MinContact), WholeSite: r.WholeSite, ExpiresAt: exp})
 	return b
 }
 

@@ -197,16 +197,16 @@ func NormalizeIndexCode(s string) string {
 		return ""
 	}
 	for _, r := range c {
-		if !strings.ContainsRune(shortCodeAlphabet, r) {
+		if !strings.ContainsRune(ShortCodeAlphabet, r) {
 			return ""
 		}
 	}
 	return c
 }
 
-// shortCodeAlphabet is Crockford base32, the alphabet of the visits'
-// short codes (crypto.Secret.ShortCode).
-const shortCodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+// ShortCodeAlphabet is Crockford base32 (no I, L, O, U), the alphabet
+// of the visits' short codes (crypto.Secret.ShortCode).
+const ShortCodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // NormalizeShortCode turns a short code as typed into the form the desk's
 // slips print: upper case, without spaces or dashes, with the letters

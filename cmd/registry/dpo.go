@@ -105,40 +105,9 @@ func (d *remoteDPO) statement(ctx context.Context, id, decision string, exp time
 	return d.do(ctx, "GET", "/v1/dpo/requests/"+url.PathEscape(id)+"/statement?"+q.Encode(), nil, nil)
 }
 
-// statement is what a decision statement says (registry.DecisionStatement).
-type statement struct {
-	Decision   string   `json:"decision"`
-	Request    string   `json:"request"`
-	Nonce      string   `json:"nonce"`
-	Origin     string   `json:"origin"`
-	CaseRef    string   `json:"case_ref"`
-	Office     string   `json:"office"`
-	LegalBasis string   `json:"legal_basis"`
-	From       string   `json:"from"`
-	To         string   `json:"to"`
-	Sites      []string `json:"sites"`
-	Areas      []string `json:"areas"`
-	Hosts      []string `json:"hosts"`
-	Codes      []string `json:"appointments"`
-	Index      []string `json:"index"`
-	IndexIDs   []string `json:"index_visits"`
-	Tolerance  *int     `json:"tolerance_minutes"`
-	MinContact *int     `json:"min_contact_minutes"`
-	WholeSite  string   `json:"whole_site_reason"`
-	ExpiresAt  string   `json:"expires_at"`
-}
-
-func parseStatement(b []byte) (*statement, error) {
-	var st statement
-	if err := json.Unmarshal(b, &st); err != nil || !registry.ValidID(st.Request) || st.Decision == "" {
-		return nil, registry.Errorf(registry.EINVALID, "This is not a decision statement of the registry.")
-	}
-	return &st, nil
-}
-
 // showStatement prints what the approver signs, in German time, with the
 // scope's counts when known (visits < 0: unknown).
-func (a *app) showStatement(st *statement, visits int, preview []registry.ScopeCount) {
+func (a *app) showStatement(st *registry.Statement, visits int, preview []registry.ScopeCount) {
 	w := tabwriter.NewWriter(a.stderr, 0, 4, 2, ' ', 0)
 	what := map[string]string{registry.DecisionApprove: "APPROVE (Freigabe)", registry.DecisionReject: "REJECT (Ablehnung)",
 		registry.DecisionWithdraw: "WITHDRAW your decision (Rücknahme)"}[st.Decision]
@@ -161,7 +130,7 @@ func (a *app) showStatement(st *statement, visits int, preview []registry.ScopeC
 	}
 	if len(st.Index) > 0 && st.Tolerance != nil && st.MinContact != nil {
 		rows = append(rows, [2]string{"index case", fmt.Sprintf("codes %s (%d visits): their companions and whoever stayed with them in the same area, %d minutes before or after, for at least %d minutes",
-			strings.Join(st.Index, ", "), len(st.IndexIDs), *st.Tolerance, *st.MinContact)})
+			strings.Join(st.Index, ", "), len(st.IndexVisits), *st.Tolerance, *st.MinContact)})
 		if st.WholeSite != "" {
 			rows = append(rows, [2]string{"widened to the site", escaped(st.WholeSite)})
 		}
@@ -222,7 +191,7 @@ func (a *app) remoteDecide(ctx context.Context, d *remoteDPO, id, decision strin
 	if err != nil {
 		return err
 	}
-	st, err := parseStatement(raw)
+	st, err := registry.ParseStatement(raw)
 	if err != nil {
 		return err
 	}
@@ -294,14 +263,7 @@ func (a *app) remoteShow(ctx context.Context, d *remoteDPO, id string) error {
 		{"window to", local(v.To)}, {"sites", strings.Join(v.Sites, ", ")}, {"areas", escaped(areas)}, {"origin", v.Origin},
 		{"visits in scope", fmt.Sprint(v.Visits)}, {"approval expires", localp(v.ExpiresAt)}, {"exported at", localp(v.ExportedAt)}}
 	for _, ap := range v.Approvals {
-		state := ap.Decision
-		if ap.ExpiresAt != nil {
-			state += " until " + local(*ap.ExpiresAt)
-		}
-		if ap.Withdrawn != nil {
-			state += ", withdrawn " + local(*ap.Withdrawn)
-		}
-		rows = append(rows, [2]string{"signed decision", fmt.Sprintf("%s (key %s) at %s: %s", escaped(ap.Name), ap.Key, local(ap.SignedAt), state)})
+		rows = append(rows, [2]string{"signed decision", decisionText(ap.Name, ap.Key, ap.Decision, ap.SignedAt, ap.ExpiresAt, ap.Withdrawn)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s:\t%s\n", r[0], r[1])
@@ -378,7 +340,7 @@ security key among them.`,
 			if err != nil {
 				return err
 			}
-			st, err := parseStatement(raw)
+			st, err := registry.ParseStatement(raw)
 			if err != nil {
 				return err
 			}

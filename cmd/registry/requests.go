@@ -195,14 +195,11 @@ func printRequest(w io.Writer, r *registry.TraceRequest, set *registry.ApproverS
 		{"export digest", dash(digestForms(r.ExportDigest))},
 	}
 	for _, a := range r.Approvals {
-		state := a.Decision
+		var until *time.Time
 		if a.Decision == registry.DecisionApprove {
-			state += " until " + local(a.ExpiresAt)
+			until = &a.ExpiresAt
 		}
-		if a.WithdrawnAt != nil {
-			state += ", withdrawn " + local(*a.WithdrawnAt)
-		}
-		rows = append(rows, [2]string{"signed decision", fmt.Sprintf("%s (key %s) at %s: %s", escaped(a.Name), a.ApproverID, local(a.SignedAt), state)})
+		rows = append(rows, [2]string{"signed decision", decisionText(a.Name, a.ApproverID, a.Decision, a.SignedAt, until, a.WithdrawnAt)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
@@ -258,7 +255,7 @@ back.`,
 					return err
 				}
 				raw := registry.DecisionStatement(r, decision, exp)
-				st, _ := parseStatement(raw)
+				st, _ := registry.ParseStatement(raw)
 				counts, err := s.ScopeSummary(cmd.Context(), r, retention.DefaultPolicy().MaxStay)
 				if err != nil {
 					return err
@@ -317,7 +314,7 @@ func (a *app) requestsWithdrawCmd(o *requestsOptions) *cobra.Command {
 					return err
 				}
 				raw := registry.DecisionStatement(r, registry.DecisionWithdraw, time.Time{})
-				st, _ := parseStatement(raw)
+				st, _ := registry.ParseStatement(raw)
 				a.showStatement(st, -1, nil)
 				if err := confirmSigning(yes); err != nil {
 					return err
@@ -426,6 +423,18 @@ func (a *app) withActorStore(ctx context.Context, as string, fn func(registry.Ac
 		return err
 	}
 	return a.withStore(ctx, func(s registry.Store) error { return fn(actor, s) })
+}
+
+// decisionText is a signed decision as the request tables show it.
+func decisionText(name, key, decision string, signed time.Time, until, withdrawn *time.Time) string {
+	state := decision
+	if until != nil {
+		state += " until " + local(*until)
+	}
+	if withdrawn != nil {
+		state += ", withdrawn " + local(*withdrawn)
+	}
+	return fmt.Sprintf("%s (key %s) at %s: %s", escaped(name), key, local(signed), state)
 }
 
 // indexText describes a request's index scope, "-" without one.

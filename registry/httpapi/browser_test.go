@@ -534,7 +534,17 @@ func TestBrowserAppointments(t *testing.T) {
 	}
 	screen(t, ctx, "desk-book-note")
 	act(t, ctx, "make it", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(`//p[contains(., "angelegt")]`))
+	wantText(t, ctx, "Termine von Bürgerbüro an diesem Tag:")
 	screen(t, ctx, "desk-book")
+	// The same host at an overlapping time: warned, booked only when
+	// confirmed.
+	do(t, ctx, "overlapping times", chromedp.SetValue(chromedp.CSS("#f-host"), "Bürgerbüro"),
+		chromedp.SetValue(chromedp.CSS("#f-arrival"), "16:15"), chromedp.SetValue(chromedp.CSS("#f-departure"), "16:45"))
+	act(t, ctx, "book the overlap", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(chromedp.CSS("#f-overlap")))
+	wantText(t, ctx, "Bürgerbüro hat zu dieser Zeit schon einen Termin")
+	screen(t, ctx, "desk-book-overlap")
+	do(t, ctx, "tick the confirmation", chromedp.Click(chromedp.CSS("#f-overlap")))
+	act(t, ctx, "confirm the overlap", chromedp.Submit(chromedp.CSS("#f-host")), chromedp.WaitVisible(`//p[contains(., "angelegt")]`))
 
 	// A caller cancels tomorrow's appointment: the desk opens that day and
 	// confirms the question the page asks.

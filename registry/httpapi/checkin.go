@@ -100,13 +100,14 @@ func (s *Server) handleCheckinForm(w http.ResponseWriter, r *http.Request) {
 // for a malformed form, 409 when the nonce was used for other input, 413,
 // 415, 503 when intake is unavailable.
 func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) {
-	site := s.site(w, r, s.visitorLang(w, r), true)
+	pageLang := s.visitorLang(w, r)
+	site := s.site(w, r, pageLang, true)
 	if site == nil {
 		return
 	}
 	posted, err := s.readForm(w, r, checkinFields, nil)
 	if err != nil {
-		s.renderError(w, r, s.visitorLang(w, r), err, nil, site)
+		s.renderError(w, r, pageLang, err, nil, site)
 		return
 	}
 	vals := posted.singles()
@@ -206,13 +207,14 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, lang strin
 // out or was already, 401 when no ticket is valid, 404 when the visits
 // were purged. The tickets leave the cookie.
 func (s *Server) handleCheckinCheckout(w http.ResponseWriter, r *http.Request) {
-	site := s.site(w, r, s.visitorLang(w, r), false)
-	if site == nil || !s.allowPage(w, r, s.visitorLang(w, r), site) {
+	pageLang := s.visitorLang(w, r)
+	site := s.site(w, r, pageLang, false)
+	if site == nil || !s.allowPage(w, r, pageLang, site) {
 		return
 	}
 	vals, err := s.readForm(w, r, checkoutFields, checkoutMulti)
 	if err != nil {
-		s.renderError(w, r, s.visitorLang(w, r), err, nil, site)
+		s.renderError(w, r, pageLang, err, nil, site)
 		return
 	}
 	lang := visitorFormLang(vals.get("lang"))

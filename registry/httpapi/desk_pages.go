@@ -503,7 +503,7 @@ func (s *Server) visitOfCode(open []*registry.Visit, code string) string {
 		}
 		return ""
 	}
-	want := crypto.NormalizeShortCode(code)
+	want := registry.NormalizeShortCode(code)
 	for _, v := range open {
 		if s.cfg.Secret.ShortCode(v.ID) == want {
 			return v.ID

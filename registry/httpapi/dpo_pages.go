@@ -338,12 +338,8 @@ func (s *Server) handleDPOSignatureUpload(w http.ResponseWriter, r *http.Request
 		fail("dpo_err_invalid", http.StatusBadRequest)
 		return
 	}
-	var st struct {
-		Decision  string `json:"decision"`
-		Request   string `json:"request"`
-		ExpiresAt string `json:"expires_at"`
-	}
-	if json.Unmarshal(parts["statement"], &st) != nil || st.Request != r.PathValue("id") {
+	st, err := registry.ParseStatement(parts["statement"])
+	if err != nil || st.Request != r.PathValue("id") {
 		fail("dpo_err_statement", http.StatusBadRequest)
 		return
 	}

@@ -44,11 +44,24 @@ var (
 	// pageTexts are the texts of every page: the visitors' and, in the
 	// staff's languages, the desk's and the DPO's.
 	pageTexts = mergeTexts(mergeTexts(texts, deskTexts), dpoTexts)
+	// localizers are the bundle's per language, for plural.
+	localizers = newLocalizers(pageTexts)
 )
+
+// newLocalizers makes a localizer per language of texts (after the
+// message files are loaded).
+func newLocalizers(texts map[string]map[string]string) map[string]*i18n.Localizer {
+	out := map[string]*i18n.Localizer{}
+	for lang := range texts {
+		out[lang] = i18n.NewLocalizer(bundle, lang)
+	}
+	return out
+}
 
 // loadTexts reads the message files of an audience.
 func loadTexts(audience string) map[string]map[string]string {
-	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal) // before the first file; package variables initialise before init
+
 	files, err := fs.Glob(assets, "locales/"+audience+".*.toml")
 	if err != nil || len(files) == 0 {
 		panic(fmt.Sprintf("no message files for %s", audience)) // embedded at build time
@@ -77,7 +90,11 @@ func loadTexts(audience string) map[string]map[string]string {
 // CLDR plural rules ("one", "few", "many", "other"), with n in place of
 // {{.Count}}.
 func plural(lang, id string, n int) string {
-	s, err := i18n.NewLocalizer(bundle, lang).Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: n, TemplateData: map[string]int{"Count": n}})
+	l := localizers[lang]
+	if l == nil {
+		return fmt.Sprint(n)
+	}
+	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: n, TemplateData: map[string]int{"Count": n}})
 	if err != nil {
 		return fmt.Sprint(n)
 	}
