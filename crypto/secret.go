@@ -204,4 +204,3 @@ func (s *Secret) ShortCode(visitID string) string {
 
 // FormKey returns the key that signs the public form's nonces.
 func (s *Secret) FormKey() []byte { return bytes.Clone(s.form) }
-
