@@ -28,9 +28,14 @@ type office struct {
 // directory and reads both back through the package API.
 func newOffice(t testing.TB) *office {
 	t.Helper()
+	return newOfficeKind(t, crypto.Hybrid)
+}
+
+func newOfficeKind(t testing.TB, kind crypto.KeyKind) *office {
+	t.Helper()
 	dir := t.TempDir()
 	o := &office{keyPath: filepath.Join(dir, "office.key"), recipientsPath: filepath.Join(dir, "recipients.txt")}
-	rec, err := crypto.WriteIdentityFile(o.keyPath, testNow)
+	rec, err := crypto.WriteIdentityFile(o.keyPath, kind, testNow)
 	if err != nil {
 		t.Fatalf("WriteIdentityFile: %v", err)
 	}
@@ -53,11 +58,16 @@ type epoch struct {
 
 func newEpoch(t testing.TB, day registry.Day) *epoch {
 	t.Helper()
+	return newEpochKind(t, day, crypto.Hybrid)
+}
+
+func newEpochKind(t testing.TB, day registry.Day, kind crypto.KeyKind) *epoch {
+	t.Helper()
 	ks, err := crypto.OpenKeyStore(filepath.Join(t.TempDir(), "keys"))
 	if err != nil {
 		t.Fatalf("OpenKeyStore: %v", err)
 	}
-	key, err := ks.Create(day, testNow)
+	key, err := ks.Create(day, kind, testNow)
 	if err != nil {
 		t.Fatalf("Create(%s): %v", day, err)
 	}

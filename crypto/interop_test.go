@@ -3,52 +3,32 @@ package crypto_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/agetest"
 )
 
 // TestAgeCLIInterop builds the stock age CLI from the module cache and
-// checks that it reads our key files and ciphertexts and that we read its
-// ciphertexts: the promise that a health office can use plain age.
+// checks, for hybrid and X25519 keys alike, that it reads our key files
+// and ciphertexts and that we read its ciphertexts: the promise that a
+// health office can use plain age.
 func TestAgeCLIInterop(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal("go is not on PATH: this test builds the stock age CLI (filippo.io/age/cmd/age) from the module cache")
+	runAge := agetest.Build(t)
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		t.Run(kind.String(), func(t *testing.T) { testAgeInterop(t, kind, runAge) })
 	}
-	out, err := exec.Command(goBin, "list", "-m", "-f", "{{.Dir}}", "filippo.io/age").Output()
-	ageDir := strings.TrimSpace(string(out))
-	if err != nil || ageDir == "" {
-		t.Fatalf("locate filippo.io/age in the module cache (go list -m): %v %q; run go mod download", err, ageDir)
-	}
-	tmp := t.TempDir()
-	ageBin := filepath.Join(tmp, "age")
-	build := exec.Command(goBin, "build", "-o", ageBin, "./cmd/age")
-	build.Dir = ageDir // its own go.mod pins the CLI's dependencies
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build filippo.io/age/cmd/age: %v\n%s", err, out)
-	}
-	runAge := func(t *testing.T, stdin []byte, args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(ageBin, args...)
-		cmd.Stdin = bytes.NewReader(stdin)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("age %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.Bytes()
-	}
+}
 
-	o := newOffice(t)
+// testAgeInterop runs the stock age CLI over keys of kind on both layers.
+func testAgeInterop(t *testing.T, kind crypto.KeyKind, runAge func(t testing.TB, stdin []byte, args ...string) []byte) {
+	tmp := t.TempDir()
+	o := newOfficeKind(t, kind)
 	writeFile(t, o.recipientsPath, "# Gesundheitsamt, Infektionsschutz\n\n"+strings.Join(o.recipients.Strings(), "\n")+"\n")
-	e := newEpoch(t, registry.DayOf(testNow))
+	e := newEpochKind(t, registry.DayOf(testNow), kind)
 	want := testContact()
 	sealed, err := crypto.NewSealer(o.recipients).Seal(want, e.key.Recipient)
 	if err != nil {
@@ -76,13 +56,13 @@ func TestAgeCLIInterop(t *testing.T) {
 		}
 		sameContact(t, &got, want)
 	})
-	t.Run("we decrypt what age encrypts to the recipients file", func(t *testing.T) {
+	t.Run("we decrypt what age encrypts to the recipient", func(t *testing.T) {
 		c := testContact()
 		plain, err := json.Marshal(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ciphertext := runAge(t, plain, "-e", "-R", o.recipientsPath)
+		ciphertext := runAge(t, plain, "-e", "-r", o.recipients.Strings()[0])
 		ids, err := crypto.ReadIdentities(o.keyPath)
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +70,33 @@ func TestAgeCLIInterop(t *testing.T) {
 		got, err := crypto.OpenInner(ciphertext, ids)
 		if err != nil {
 			t.Fatalf("OpenInner of age -e output: %v", err)
+		}
+		sameContact(t, got, c)
+	})
+	t.Run("we decrypt what age encrypts to the recipients file", func(t *testing.T) {
+		c := testContact()
+		plain, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ciphertext := runAge(t, plain, "-e", "-R", o.recipientsPath)
+		got, err := crypto.OpenInner(ciphertext, o.identities)
+		if err != nil {
+			t.Fatalf("OpenInner of age -e -R output: %v", err)
+		}
+		sameContact(t, got, c)
+	})
+	t.Run("a record sealed by stock age in both layers opens with the registry", func(t *testing.T) {
+		c := testContact()
+		plain, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := runAge(t, plain, "-e", "-R", o.recipientsPath)
+		outer := runAge(t, inner, "-e", "-r", e.key.Recipient)
+		got, err := crypto.Open(visitOf(c, outer), e.id, o.identities)
+		if err != nil {
+			t.Fatalf("Open of a record sealed by age in two layers: %v", err)
 		}
 		sameContact(t, got, c)
 	})

@@ -25,20 +25,20 @@ const (
 	keyLineLimit     = 8 << 10  // 8 KiB
 )
 
-// WriteIdentityFile writes a new X25519 identity to path in age-keygen's
-// format ("# created: …", "# public key: age1…", "AGE-SECRET-KEY-1…") with
+// WriteIdentityFile writes a new identity of kind to path in age-keygen's
+// format ("# created: …", "# public key: age1…", "AGE-SECRET-KEY-…") with
 // mode 0600 and returns its recipient string. The file appears atomically
 // and complete; an existing file is never replaced (ECONFLICT). A missing
 // or unwritable directory is EINVALID.
-func WriteIdentityFile(path string, now time.Time) (recipient string, err error) {
-	return WriteProtectedIdentityFile(path, nil, now)
+func WriteIdentityFile(path string, kind KeyKind, now time.Time) (recipient string, err error) {
+	return WriteProtectedIdentityFile(path, nil, kind, now)
 }
 
 // WriteProtectedIdentityFile is WriteIdentityFile with the file sealed
 // with an age passphrase (scrypt), exactly as `age -p` seals one, when
 // passphrase is not nil; ReadIdentityFile asks for it.
-func WriteProtectedIdentityFile(path string, passphrase []byte, now time.Time) (recipient string, err error) {
-	id, err := age.GenerateX25519Identity()
+func WriteProtectedIdentityFile(path string, passphrase []byte, kind KeyKind, now time.Time) (recipient string, err error) {
+	id, err := generateKeyPair(kind)
 	if err != nil {
 		return "", fmt.Errorf("generate identity: %w", err)
 	}
@@ -57,13 +57,13 @@ func WriteProtectedIdentityFile(path string, passphrase []byte, now time.Time) (
 	case err != nil:
 		return "", fmt.Errorf("write identity file: %w", err)
 	}
-	return id.Recipient().String(), nil
+	return id.recipient, nil
 }
 
 // identityFile returns the contents age-keygen writes for id.
-func identityFile(id *age.X25519Identity, now time.Time) []byte {
+func identityFile(id *keyPair, now time.Time) []byte {
 	return fmt.Appendf(nil, "# created: %s\n# public key: %s\n%s\n",
-		now.Format(time.RFC3339), id.Recipient(), id)
+		now.Format(time.RFC3339), id.recipient, id.secret)
 }
 
 // ReadIdentities parses the age identity file at path: one identity per
@@ -91,7 +91,7 @@ func parseIdentities(r io.Reader, name string) ([]age.Identity, error) {
 	err := scanKeyLines(r, name, func(n int, line string) error {
 		parsed, err := age.ParseIdentities(strings.NewReader(line))
 		if err != nil || len(parsed) != 1 {
-			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d is not an age identity (AGE-SECRET-KEY-1…).", name, n)
+			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d is not an age identity (AGE-SECRET-KEY-PQ-1… or AGE-SECRET-KEY-1…).", name, n)
 		}
 		ids = append(ids, parsed[0])
 		return nil
@@ -140,11 +140,13 @@ func scanKeyLines(r io.Reader, name string, fn func(n int, line string) error) e
 
 // Recipients is a parsed health-office recipients file: the standard age
 // recipients file format (one age1… per line, '#' comments, blank lines),
-// restricted to X25519 recipients, at least one, without duplicates. It is
+// restricted to post-quantum hybrid (age1pq1…) or X25519 (age1…)
+// recipients, all of one kind, at least one, without duplicates. It is
 // immutable and safe for concurrent use.
 type Recipients struct {
 	list        []age.Recipient // in the order of strs
 	strs        []string        // canonical encodings, sorted
+	kind        KeyKind
 	fingerprint string
 }
 
@@ -160,21 +162,35 @@ func ReadRecipients(path string) (*Recipients, error) {
 }
 
 // ParseRecipients parses an age recipients file. It returns EINVALID, with
-// the line number, for anything but X25519 recipients ("age1…"; SSH, plugin
-// and post-quantum recipients are refused), for a private key found in the
-// file, for a duplicate, and for a file without recipients.
+// the line number, for anything but hybrid ("age1pq1…") and X25519
+// ("age1…") recipients (SSH and plugin recipients are refused), for a
+// private key found in the file, for a duplicate, for a file without
+// recipients, and for a file that mixes the two kinds: age seals a file to
+// post-quantum recipients only or to classic ones only, because one classic
+// recipient would leave the file open to a quantum computer.
 func ParseRecipients(r io.Reader) (*Recipients, error) {
 	return parseRecipients(r, "recipients file")
 }
 
 func parseRecipients(r io.Reader, name string) (*Recipients, error) {
 	byStr := map[string]age.Recipient{}
+	var first struct {
+		line int
+		kind KeyKind
+	}
 	err := scanKeyLines(r, name, func(n int, line string) error {
-		rec, err := parseX25519Recipient(line)
+		rec, kind, s, err := parseRecipient(line)
 		if err != nil {
 			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d %s.", name, n, err)
 		}
-		s := rec.String()
+		if first.line == 0 {
+			first.line, first.kind = n, kind
+		} else if kind != first.kind {
+			return registry.Errorf(registry.EINVALID,
+				"The %s mixes key kinds: line %d is %s, line %d is %s. age seals a file to post-quantum recipients only or to classic ones only; "+
+					"give every key of the health office as a post-quantum hybrid key (registry keygen writes one) or list only the classic ones.",
+				name, first.line, first.kind.Describe(), n, kind.Describe())
+		}
 		if _, dup := byStr[s]; dup {
 			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d repeats recipient %s.", name, n, s)
 		}
@@ -187,28 +203,11 @@ func parseRecipients(r io.Reader, name string) (*Recipients, error) {
 	if len(byStr) == 0 {
 		return nil, registry.Errorf(registry.EINVALID, "The %s holds no recipient: add the health office's age1… public key.", name)
 	}
-	return newRecipients(byStr), nil
+	return newRecipients(byStr, first.kind), nil
 }
 
-// parseX25519Recipient parses one line; its error completes the sentence
-// "line N …" and never quotes the line, which might be a secret pasted into
-// the wrong file.
-func parseX25519Recipient(line string) (*age.X25519Recipient, error) {
-	if strings.HasPrefix(line, "AGE-") {
-		return nil, errors.New("holds a private key (identity), not a recipient: remove it and keep it secret")
-	}
-	if !strings.HasPrefix(line, "age1") {
-		return nil, errors.New("is not an X25519 recipient: only X25519 recipients (age1…) are accepted, no SSH keys")
-	}
-	rec, err := age.ParseX25519Recipient(line)
-	if err != nil {
-		return nil, errors.New("is not an X25519 recipient: only X25519 recipients (age1…) are accepted, no plugin or post-quantum recipients")
-	}
-	return rec, nil
-}
-
-func newRecipients(byStr map[string]age.Recipient) *Recipients {
-	r := &Recipients{}
+func newRecipients(byStr map[string]age.Recipient, kind KeyKind) *Recipients {
+	r := &Recipients{kind: kind}
 	for s := range byStr {
 		r.strs = append(r.strs, s)
 	}
@@ -220,6 +219,9 @@ func newRecipients(byStr map[string]age.Recipient) *Recipients {
 	r.fingerprint = "sha256:" + hex.EncodeToString(sum[:])
 	return r
 }
+
+// Kind is the kind of every recipient in the set.
+func (r *Recipients) Kind() KeyKind { return r.kind }
 
 // Strings returns the canonical recipient strings, sorted.
 func (r *Recipients) Strings() []string { return slices.Clone(r.strs) }

@@ -19,10 +19,16 @@ import (
 )
 
 func TestWriteIdentityFile(t *testing.T) {
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		t.Run(kind.String(), func(t *testing.T) { testWriteIdentityFile(t, kind) })
+	}
+}
+
+func testWriteIdentityFile(t *testing.T, kind crypto.KeyKind) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "office.key")
 	now := time.Date(2024, 3, 14, 10, 0, 0, 0, time.FixedZone("CET", 3600))
-	rec, err := crypto.WriteIdentityFile(path, now)
+	rec, err := crypto.WriteIdentityFile(path, kind, now)
 	if err != nil {
 		t.Fatalf("WriteIdentityFile: %v", err)
 	}
@@ -44,16 +50,29 @@ func TestWriteIdentityFile(t *testing.T) {
 	if got, want := lines[1], "# public key: "+rec; got != want {
 		t.Errorf("line 2 = %q, want %q", got, want)
 	}
-	id, err := age.ParseX25519Identity(lines[2])
-	if err != nil {
+	ids, err := age.ParseIdentities(strings.NewReader(lines[2]))
+	if err != nil || len(ids) != 1 {
 		t.Fatalf("line 3 is not an identity: %v", err)
 	}
-	if got := id.Recipient().String(); got != rec {
+	var got string
+	switch id := ids[0].(type) {
+	case *age.HybridIdentity:
+		got = id.Recipient().String()
+		if kind != crypto.Hybrid || !strings.HasPrefix(rec, "age1pq1") || !strings.HasPrefix(lines[2], "AGE-SECRET-KEY-PQ-1") {
+			t.Errorf("kind %s wrote a hybrid identity", kind)
+		}
+	case *age.X25519Identity:
+		got = id.Recipient().String()
+		if kind != crypto.X25519 || strings.HasPrefix(rec, "age1pq1") {
+			t.Errorf("kind %s wrote an X25519 identity", kind)
+		}
+	}
+	if got != rec {
 		t.Errorf("identity's recipient = %q, want returned %q", got, rec)
 	}
 
 	t.Run("refuses to overwrite", func(t *testing.T) {
-		_, err := crypto.WriteIdentityFile(path, now)
+		_, err := crypto.WriteIdentityFile(path, kind, now)
 		wantCode(t, err, registry.ECONFLICT)
 		if got := readFile(t, path); got != content {
 			t.Error("existing identity file was changed")
@@ -69,7 +88,7 @@ func TestWriteIdentityFile(t *testing.T) {
 		}
 	})
 	t.Run("missing directory", func(t *testing.T) {
-		_, err := crypto.WriteIdentityFile(filepath.Join(dir, "nope", "k.key"), now)
+		_, err := crypto.WriteIdentityFile(filepath.Join(dir, "nope", "k.key"), crypto.Hybrid, now)
 		wantCode(t, err, registry.EINVALID)
 		wantMessage(t, err, "nope")
 	})
@@ -135,9 +154,13 @@ func TestReadIdentities(t *testing.T) {
 
 func TestParseRecipients(t *testing.T) {
 	r1, r2 := newIdentity(t).Recipient().String(), newIdentity(t).Recipient().String()
-	hybrid, err := age.GenerateHybridIdentity()
-	if err != nil {
-		t.Fatal(err)
+	var h [2]string
+	for i := range h {
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h[i] = id.Recipient().String()
 	}
 	const ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDXRWcGTiRkOD8HSwbOHDPWHAuKcd9dsk4R03a+SJsGI amt@example.org"
 	tests := []struct {
@@ -149,11 +172,15 @@ func TestParseRecipients(t *testing.T) {
 		{"no final newline", r1, []string{r1}, ""},
 		{"comments and blank lines", "# Gesundheitsamt Köln\n\n" + r1 + "\n# Vertretung\n" + r2 + "\n\n", sortedStrings(r1, r2), ""},
 		{"crlf", r1 + "\r\n" + r2 + "\r\n", sortedStrings(r1, r2), ""},
-		{"ssh key", r1 + "\n" + ssh + "\n", nil, "line 2 is not an X25519 recipient"},
-		{"hybrid", hybrid.Recipient().String() + "\n", nil, "only X25519 recipients"},
-		{"plugin", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n", nil, "only X25519 recipients"},
+		{"ssh key", r1 + "\n" + ssh + "\n", nil, "line 2 is not an age recipient"},
+		{"hybrid", h[0] + "\n", []string{h[0]}, ""},
+		{"two hybrid", "# Amt\n" + h[0] + "\n" + h[1] + "\n", sortedStrings(h[0], h[1]), ""},
+		{"mixed, classic first", r1 + "\n# neu\n" + h[0] + "\n", nil, "line 1 is classic (X25519), line 3 is post-quantum hybrid"},
+		{"mixed, hybrid first", h[0] + "\n" + r1 + "\n", nil, "registry keygen writes one"},
+		{"broken hybrid", h[0][:30] + otherChar(h[0][30]) + h[0][31:] + "\n", nil, "line 1 is not a valid age recipient"},
+		{"plugin", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n", nil, "no plugin recipients"},
 		{"private key", r1 + "\n" + newIdentity(t).String() + "\n", nil, "line 2 holds a private key"},
-		{"broken checksum", r1[:20] + otherChar(r1[20]) + r1[21:] + "\n", nil, "line 1 is not an X25519 recipient"},
+		{"broken checksum", r1[:20] + otherChar(r1[20]) + r1[21:] + "\n", nil, "line 1 is not a valid age recipient"},
 		{"uppercase", strings.ToUpper(r1) + "\n", nil, "line 1"},
 		{"trailing space", r1 + " \n", nil, "line 1"},
 		{"duplicate", r1 + "\n" + r2 + "\n# again\n" + r1 + "\n", nil, "line 4 repeats recipient"},
@@ -180,6 +207,9 @@ func TestParseRecipients(t *testing.T) {
 			}
 			if len(got.List()) != len(tt.want) {
 				t.Errorf("List() has %d recipients, want %d", len(got.List()), len(tt.want))
+			}
+			if wantKind, _ := crypto.KindOf(tt.want[0]); got.Kind() != wantKind {
+				t.Errorf("Kind() = %s, want %s", got.Kind(), wantKind)
 			}
 		})
 	}

@@ -67,15 +67,16 @@ func (k *KeyStore) path(day registry.Day) string {
 	return filepath.Join(k.Dir, epochPrefix+string(day)+epochSuffix)
 }
 
-// Create generates the day's key pair, writes its identity file atomically
-// (temporary file of mode 0600, fsync, link into place, directory fsync)
-// and returns the public half. It returns EINVALID for a malformed day and
-// ECONFLICT when the day already has a key file, which is never replaced.
-func (k *KeyStore) Create(day registry.Day, now time.Time) (*registry.EpochKey, error) {
+// Create generates the day's key pair of kind, writes its identity file
+// atomically (temporary file of mode 0600, fsync, link into place,
+// directory fsync) and returns the public half. It returns EINVALID for a
+// malformed day and ECONFLICT when the day already has a key file, which is
+// never replaced.
+func (k *KeyStore) Create(day registry.Day, kind KeyKind, now time.Time) (*registry.EpochKey, error) {
 	if _, err := registry.ParseDay(string(day)); err != nil {
 		return nil, err
 	}
-	id, err := age.GenerateX25519Identity()
+	id, err := generateKeyPair(kind)
 	if err != nil {
 		return nil, fmt.Errorf("generate epoch key: %w", err)
 	}
@@ -87,7 +88,7 @@ func (k *KeyStore) Create(day registry.Day, now time.Time) (*registry.EpochKey, 
 	} else if err != nil {
 		return nil, fmt.Errorf("write epoch key of %s: %w", day, err)
 	}
-	return &registry.EpochKey{Day: day, Recipient: id.Recipient().String(), CreatedAt: now.UTC()}, nil
+	return &registry.EpochKey{Day: day, Recipient: id.recipient, CreatedAt: now.UTC()}, nil
 }
 
 // Identity returns the day's private key. The file is read on every call,
@@ -96,20 +97,23 @@ func (k *KeyStore) Create(day registry.Day, now time.Time) (*registry.EpochKey, 
 // returns ENOTFOUND when the day has no key file (destroyed or never
 // created) and EINVALID when the file is malformed.
 func (k *KeyStore) Identity(day registry.Day) (age.Identity, error) {
-	id, err := k.identity(day)
+	c, err := k.identity(day)
 	if err != nil {
 		return nil, err
 	}
-	return id, nil
+	return c.id, nil
 }
 
-// cachedKey is a parsed identity and the hash of the file it came from.
+// cachedKey is a parsed identity, its public half and the hash of the file
+// it came from.
 type cachedKey struct {
-	sum [sha256.Size]byte
-	id  *age.X25519Identity
+	sum       [sha256.Size]byte
+	id        age.Identity
+	kind      KeyKind
+	recipient string
 }
 
-func (k *KeyStore) identity(day registry.Day) (*age.X25519Identity, error) {
+func (k *KeyStore) identity(day registry.Day) (*cachedKey, error) {
 	if _, err := registry.ParseDay(string(day)); err != nil {
 		return nil, err
 	}
@@ -123,18 +127,19 @@ func (k *KeyStore) identity(day registry.Day) (*age.X25519Identity, error) {
 	defer clear(data)
 	sum := sha256.Sum256(data)
 	if c, ok := k.cache[day]; ok && c.sum == sum {
-		return c.id, nil
+		return &c, nil
 	}
 	if k.cache == nil {
 		k.cache = map[registry.Day]cachedKey{}
 	}
-	id, err := parseEpochIdentity(data, day)
+	c, err := parseEpochIdentity(data, day)
 	if err != nil {
 		delete(k.cache, day)
 		return nil, err
 	}
-	k.cache[day] = cachedKey{sum: sum, id: id}
-	return id, nil
+	c.sum = sum
+	k.cache[day] = *c
+	return c, nil
 }
 
 // readEpochKey returns the content of a key file, ENOTFOUND when absent.
@@ -154,28 +159,38 @@ func readEpochKey(path string, day registry.Day) ([]byte, error) {
 	return data, nil
 }
 
-// parseEpochIdentity accepts exactly one X25519 identity.
-func parseEpochIdentity(data []byte, day registry.Day) (*age.X25519Identity, error) {
+// parseEpochIdentity accepts exactly one hybrid or X25519 identity.
+func parseEpochIdentity(data []byte, day registry.Day) (*cachedKey, error) {
 	name := fmt.Sprintf("epoch key file of %s", day)
 	ids, err := parseIdentities(bytes.NewReader(data), name)
 	if err != nil {
 		return nil, err
 	}
-	id, ok := ids[0].(*age.X25519Identity)
+	kind, rcpt, ok := identityRecipient(ids[0])
 	if len(ids) != 1 || !ok {
-		return nil, registry.Errorf(registry.EINVALID, "The %s must hold exactly one X25519 identity.", name)
+		return nil, registry.Errorf(registry.EINVALID, "The %s must hold exactly one hybrid or X25519 identity.", name)
 	}
-	return id, nil
+	return &cachedKey{id: ids[0], kind: kind, recipient: rcpt}, nil
 }
 
-// Recipient returns the public half ("age1…") of the day's stored key, with
-// the errors of Identity.
+// Recipient returns the public half ("age1pq1…" or "age1…") of the day's
+// stored key, with the errors of Identity.
 func (k *KeyStore) Recipient(day registry.Day) (string, error) {
-	id, err := k.identity(day)
+	c, err := k.identity(day)
 	if err != nil {
 		return "", err
 	}
-	return id.Recipient().String(), nil
+	return c.recipient, nil
+}
+
+// Kind returns the kind of the day's stored key, with the errors of
+// Identity.
+func (k *KeyStore) Kind(day registry.Day) (KeyKind, error) {
+	c, err := k.identity(day)
+	if err != nil {
+		return 0, err
+	}
+	return c.kind, nil
 }
 
 // Days lists the days that have a private key file, oldest first. Other

@@ -75,9 +75,15 @@ func TestOpenKeyStore(t *testing.T) {
 }
 
 func TestKeyStoreCreate(t *testing.T) {
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		t.Run(kind.String(), func(t *testing.T) { testKeyStoreCreate(t, kind) })
+	}
+}
+
+func testKeyStoreCreate(t *testing.T, kind crypto.KeyKind) {
 	ks := openKeyStore(t)
 	const day = registry.Day("2024-03-14")
-	key, err := ks.Create(day, testNow)
+	key, err := ks.Create(day, kind, testNow)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -87,8 +93,12 @@ func TestKeyStoreCreate(t *testing.T) {
 	path := filepath.Join(ks.Dir, "epoch-2024-03-14.age")
 	wantMode(t, path, 0o600)
 	content := readFile(t, path)
-	if !strings.HasPrefix(content, "# created: 2024-03-14T09:26:53Z\n# public key: "+key.Recipient+"\nAGE-SECRET-KEY-1") {
+	secretPrefix := map[crypto.KeyKind]string{crypto.Hybrid: "AGE-SECRET-KEY-PQ-1", crypto.X25519: "AGE-SECRET-KEY-1"}[kind]
+	if !strings.HasPrefix(content, "# created: 2024-03-14T09:26:53Z\n# public key: "+key.Recipient+"\n"+secretPrefix) {
 		t.Errorf("key file is not in age-keygen format")
+	}
+	if got, ok := crypto.KindOf(key.Recipient); !ok || got != kind {
+		t.Errorf("recipient %.12s… is of kind %s, want %s", key.Recipient, got, kind)
 	}
 
 	// A second store on the same directory reads the file, not a cache.
@@ -107,12 +117,22 @@ func TestKeyStoreCreate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Identity: %v", err)
 	}
-	if got := id.(*age.X25519Identity).Recipient().String(); got != key.Recipient {
+	var got string
+	switch id := id.(type) {
+	case *age.HybridIdentity:
+		got = id.Recipient().String()
+	case *age.X25519Identity:
+		got = id.Recipient().String()
+	}
+	if got != key.Recipient {
 		t.Errorf("identity's recipient = %q, want %q", got, key.Recipient)
+	}
+	if k, err := fresh.Kind(day); err != nil || k != kind {
+		t.Errorf("Kind = %s, %v; want %s", k, err, kind)
 	}
 
 	t.Run("refuses to replace", func(t *testing.T) {
-		_, err := ks.Create(day, testNow.Add(time.Hour))
+		_, err := ks.Create(day, crypto.Hybrid, testNow.Add(time.Hour))
 		wantCode(t, err, registry.ECONFLICT)
 		if got := readFile(t, path); got != content {
 			t.Error("existing key file was changed")
@@ -120,7 +140,7 @@ func TestKeyStoreCreate(t *testing.T) {
 	})
 	t.Run("refuses malformed day", func(t *testing.T) {
 		for _, d := range []registry.Day{"", "2024-3-14", "../x", "2024-02-30"} {
-			_, err := ks.Create(d, testNow)
+			_, err := ks.Create(d, crypto.Hybrid, testNow)
 			wantCode(t, err, registry.EINVALID)
 		}
 	})
@@ -152,7 +172,7 @@ func TestKeyStoreIdentityErrors(t *testing.T) {
 func TestKeyStoreDays(t *testing.T) {
 	ks := openKeyStore(t)
 	for _, d := range []registry.Day{"2024-03-14", "2024-02-29", "2024-03-01"} {
-		if _, err := ks.Create(d, testNow); err != nil {
+		if _, err := ks.Create(d, crypto.Hybrid, testNow); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +203,7 @@ func TestKeyStoreDestroy(t *testing.T) {
 	ks := openKeyStore(t)
 	const day, other = registry.Day("2024-03-14"), registry.Day("2024-03-15")
 	for _, d := range []registry.Day{day, other} {
-		if _, err := ks.Create(d, testNow); err != nil {
+		if _, err := ks.Create(d, crypto.Hybrid, testNow); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,7 +262,7 @@ func TestKeyStoreDestroy(t *testing.T) {
 		wantCode(t, err, registry.EINVALID)
 	})
 	t.Run("recreate after destroy", func(t *testing.T) {
-		key, err := ks.Create(day, testNow)
+		key, err := ks.Create(day, crypto.Hybrid, testNow)
 		if err != nil {
 			t.Fatalf("Create after Destroy: %v", err)
 		}
@@ -262,7 +282,7 @@ func TestKeyStoreCacheFollowsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	const day = registry.Day("2024-03-14")
-	if _, err := cli.Create(day, testNow); err != nil {
+	if _, err := cli.Create(day, crypto.Hybrid, testNow); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := server.Identity(day); err != nil { // fills the server's cache
@@ -276,7 +296,7 @@ func TestKeyStoreCacheFollowsFile(t *testing.T) {
 
 	// Destroy and re-create between two reads: the file system may reuse
 	// the inode, within the same timestamp tick, with the same size.
-	if _, err := cli.Create(day, testNow); err != nil {
+	if _, err := cli.Create(day, crypto.Hybrid, testNow); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -286,7 +306,7 @@ func TestKeyStoreCacheFollowsFile(t *testing.T) {
 		if _, err := cli.Destroy(day); err != nil {
 			t.Fatal(err)
 		}
-		key, err := cli.Create(day, testNow)
+		key, err := cli.Create(day, crypto.Hybrid, testNow)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,27 +317,54 @@ func TestKeyStoreCacheFollowsFile(t *testing.T) {
 }
 
 // TestKeyStoreDestroyedDayUnreadable is the point of the outer layer: after
-// Destroy, a sealed record of that day no longer opens, even with the
-// health office's identity and a key store reopened from disk.
+// Destroy, a sealed record of that day no longer opens with any key that
+// remains, the health office's identity and the other days' keys of a key
+// store reopened from disk included, for hybrid and classic day keys alike.
 func TestKeyStoreDestroyedDayUnreadable(t *testing.T) {
-	o := newOffice(t)
-	day := registry.DayOf(testNow)
-	e := newEpoch(t, day)
-	c := testContact()
-	sealed, err := crypto.NewSealer(o.recipients).Seal(c, e.key.Recipient)
-	if err != nil {
-		t.Fatal(err)
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		t.Run(kind.String(), func(t *testing.T) {
+			o := newOfficeKind(t, kind)
+			day := registry.DayOf(testNow)
+			e := newEpochKind(t, day, kind)
+			for _, d := range []registry.Day{day.AddDays(-1), day.AddDays(1)} {
+				if _, err := e.store.Create(d, kind, testNow); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := testContact()
+			sealed, err := crypto.NewSealer(o.recipients).Seal(c, e.key.Recipient)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.store.Destroy(day); err != nil {
+				t.Fatal(err)
+			}
+			reopened, err := crypto.OpenKeyStore(e.store.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reopened.Identity(day); registry.ErrorCode(err) != registry.ENOTFOUND {
+				t.Fatalf("Identity after Destroy: %v, want ENOTFOUND", err)
+			}
+			remaining := slices.Clone(o.identities)
+			days, err := reopened.Days()
+			if err != nil || len(days) != 2 {
+				t.Fatalf("Days after Destroy = %v, %v; want the 2 other days", days, err)
+			}
+			for _, d := range days {
+				id, err := reopened.Identity(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				remaining = append(remaining, id)
+			}
+			for i, id := range remaining {
+				_, err = crypto.OpenOuter(sealed, id)
+				wantCode(t, err, registry.EINVALID)
+				if err == nil {
+					t.Errorf("remaining key %d opens the destroyed day's record", i)
+				}
+			}
+		})
 	}
-	if _, err := e.store.Destroy(day); err != nil {
-		t.Fatal(err)
-	}
-	reopened, err := crypto.OpenKeyStore(e.store.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reopened.Identity(day); registry.ErrorCode(err) != registry.ENOTFOUND {
-		t.Fatalf("Identity after Destroy: %v, want ENOTFOUND", err)
-	}
-	_, err = crypto.OpenOuter(sealed, o.identities[0])
-	wantCode(t, err, registry.EINVALID)
 }

@@ -97,8 +97,24 @@ func unprotect(data []byte, what string, ask Passphrase) ([]byte, error) {
 	return out, nil
 }
 
+// ReadIdentityFiles reads several identity files with ReadIdentityFile
+// and returns all their identities, as `age -i A -i B` does: an office
+// that moved to a new key keeps the old one until the records sealed to it
+// are purged.
+func ReadIdentityFiles(paths []string, ask Passphrase, ui *plugin.ClientUI) ([]age.Identity, error) {
+	var all []age.Identity
+	for _, p := range paths {
+		ids, err := ReadIdentityFile(p, ask, ui)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ids...)
+	}
+	return all, nil
+}
+
 // ReadIdentityFile reads the health office's identity file as `age -i`
-// does: plain identities (AGE-SECRET-KEY-1…), a passphrase-protected
+// does: plain identities (AGE-SECRET-KEY-1…, AGE-SECRET-KEY-PQ-1…), a passphrase-protected
 // identity file (`age -p` of one; the passphrase comes from ask), and age
 // plugin identities (AGE-PLUGIN-…, for example from age-plugin-yubikey, so
 // that the key lives on a hardware token; the plugin talks to the user
@@ -127,7 +143,7 @@ func ReadIdentityFile(path string, ask Passphrase, ui *plugin.ClientUI) ([]age.I
 		}
 		parsed, err := age.ParseIdentities(strings.NewReader(line))
 		if err != nil || len(parsed) != 1 {
-			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d is not an age identity (AGE-SECRET-KEY-1… or AGE-PLUGIN-…).", name, n)
+			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d is not an age identity (AGE-SECRET-KEY-PQ-1…, AGE-SECRET-KEY-1… or AGE-PLUGIN-…).", name, n)
 		}
 		ids = append(ids, parsed[0])
 		return nil

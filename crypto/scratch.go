@@ -20,11 +20,12 @@ const scratchPrefix = "scratch-"
 
 // ScratchDir is a private directory (mode 0700) for files that hold data
 // only for the length of one operation: an export bundle before it is
-// sent, a decrypted list before it is complete. Every file is sealed with
-// age to a key pair that exists only in the memory of the process that
-// wrote it, so a file left behind by a crash, a kill or a full disk can be
-// read by nobody, the health office included; OpenScratchDir removes such
-// leftovers.
+// sent, a decrypted list before it is complete. Every file is unlinked as
+// soon as it is created, so a crash or a kill leaves no file behind, and
+// sealed with age to a (post-quantum hybrid) key pair that exists only in
+// the memory of the process that wrote it, so its blocks on the disk can be
+// read by nobody, the health office included. OpenScratchDir removes the
+// named leftovers of libraries and of older versions.
 type ScratchDir struct {
 	Dir string
 }
@@ -81,7 +82,16 @@ func (d *ScratchDir) Create() (*Scratch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create scratch file: %w", err)
 	}
-	id, err := age.GenerateX25519Identity()
+	// The file loses its name at once: only this descriptor reaches it,
+	// and the kernel frees it when the descriptor is closed (Remove) or
+	// the process dies, so nothing waits for a clean-up.
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("unlink scratch file: %w", err)
+	}
+	// A hybrid key, so that a copy of the file's blocks stays sealed
+	// against a future quantum computer; one per file, it costs nothing.
+	id, err := age.GenerateHybridIdentity()
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -101,7 +111,7 @@ func (d *ScratchDir) Create() (*Scratch, error) {
 // read back through it.
 type Scratch struct {
 	f    *os.File
-	id   *age.X25519Identity
+	id   *age.HybridIdentity
 	bw   *bufio.Writer
 	aw   io.WriteCloser
 	size int64

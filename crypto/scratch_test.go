@@ -48,27 +48,30 @@ func TestScratchFiles(t *testing.T) {
 	if err != nil || !bytes.Equal(got, plain) || f.Size() != int64(len(plain)) {
 		t.Fatalf("read back %d bytes (%v), size %d; want the %d written", len(got), err, f.Size(), len(plain))
 	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("%d files in the scratch directory, want 1", len(entries))
+	// The file has no name: a crash or kill leaves nothing in the
+	// directory, and the kernel frees the blocks with the descriptor.
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("%d files in the scratch directory, want none (the file is unlinked at once)", len(entries))
 	}
-	path := filepath.Join(dir, entries[0].Name())
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// What reaches the disk is sealed: read it through the process's
+	// descriptor, as a reader of the raw blocks would see it.
+	raw := unlinkedFile(t, dir)
 	if bytes.Contains(raw, []byte("Mustermann")) {
 		t.Error("the scratch file holds plaintext")
 	}
-	// The file as a crash leaves it: nobody can open it.
 	var noMatch *age.NoIdentityMatchError
 	if _, err := age.Decrypt(bytes.NewReader(raw), o.identities...); !errors.As(err, &noMatch) {
-		t.Errorf("a leftover scratch file opens with the office's identity: %v", err)
+		t.Errorf("the scratch file opens with the office's identity: %v", err)
+	}
+	// A leftover of an older version (named) is removed at the next start.
+	leftover := filepath.Join(dir, "scratch-123456")
+	if err := os.WriteFile(leftover, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := crypto.OpenScratchDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("leftover survived OpenScratchDir: %v", err)
 	}
 	if err := f.Remove(); err != nil {
@@ -83,4 +86,31 @@ func TestScratchDirRefusesOpenModes(t *testing.T) {
 	if registry.ErrorCode(err) != registry.EINVALID || !strings.Contains(registry.ErrorMessage(err), "chmod 700") {
 		t.Errorf("OpenScratchDir(0755) = %v, want EINVALID with a hint", err)
 	}
+}
+
+// unlinkedFile returns the content of the one deleted file of dir that
+// this process holds open, found through /proc/self/fd.
+func unlinkedFile(t *testing.T, dir string) []byte {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("list /proc/self/fd: %v", err)
+	}
+	var found []byte
+	n := 0
+	for _, fd := range fds {
+		p := filepath.Join("/proc/self/fd", fd.Name())
+		target, err := os.Readlink(p)
+		if err != nil || !strings.HasPrefix(target, dir+"/") || !strings.HasSuffix(target, " (deleted)") {
+			continue
+		}
+		if found, err = os.ReadFile(p); err != nil {
+			t.Fatalf("read %s: %v", target, err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d deleted files of the scratch directory are open, want 1", n)
+	}
+	return found
 }

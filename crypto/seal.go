@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"filippo.io/age"
@@ -30,12 +29,12 @@ type Sealer struct {
 	inner []age.Recipient
 
 	mu     sync.Mutex
-	epochs map[string]*age.X25519Recipient
+	epochs map[string]age.Recipient
 }
 
 // NewSealer returns a Sealer whose inner layer is encrypted to r.
 func NewSealer(r *Recipients) *Sealer {
-	return &Sealer{inner: r.List(), epochs: map[string]*age.X25519Recipient{}}
+	return &Sealer{inner: r.List(), epochs: map[string]age.Recipient{}}
 }
 
 // Seal marshals c to JSON, encrypts it to the health-office recipients and
@@ -47,7 +46,7 @@ func NewSealer(r *Recipients) *Sealer {
 // ciphertext that could not be bound to its row is never produced), when a
 // field holds a character registry.BadRune refuses (it could never be
 // opened by the strict decoder), or when
-// epochRecipient is not an X25519 recipient.
+// epochRecipient is not a hybrid (age1pq1…) or X25519 (age1…) recipient.
 func (s *Sealer) Seal(c *registry.Contact, epochRecipient string) ([]byte, error) {
 	if err := checkSealable(c); err != nil {
 		return nil, err
@@ -119,18 +118,15 @@ func checkSealable(c *registry.Contact) error {
 }
 
 // epochRecipient returns the parsed recipient, from the cache when it can.
-func (s *Sealer) epochRecipient(str string) (*age.X25519Recipient, error) {
+func (s *Sealer) epochRecipient(str string) (age.Recipient, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.epochs[str]; ok {
 		return r, nil
 	}
-	if !strings.HasPrefix(str, "age1") {
-		return nil, registry.Errorf(registry.EINVALID, "Epoch recipient is not an X25519 recipient (age1…).")
-	}
-	r, err := age.ParseX25519Recipient(str)
+	r, _, _, err := parseRecipient(str)
 	if err != nil {
-		return nil, registry.Errorf(registry.EINVALID, "Epoch recipient is not an X25519 recipient (age1…).")
+		return nil, registry.Errorf(registry.EINVALID, "Epoch recipient is not a hybrid (age1pq1…) or X25519 (age1…) recipient.")
 	}
 	if len(s.epochs) >= maxCachedEpochs {
 		clear(s.epochs)
@@ -141,9 +137,10 @@ func (s *Sealer) epochRecipient(str string) (*age.X25519Recipient, error) {
 
 // encrypt returns plain encrypted to recipients in one age file.
 func encrypt(plain []byte, recipients ...age.Recipient) ([]byte, error) {
-	// An X25519 age file is a ~200-byte header per recipient, a 16-byte
-	// nonce and the payload with a 16-byte tag per 64 KiB chunk.
-	buf := bytes.NewBuffer(make([]byte, 0, len(plain)+64+200*len(recipients)))
+	// An age file is a header of ~200 bytes per X25519 recipient (~1,650
+	// per hybrid one), a 16-byte nonce and the payload with a 16-byte tag
+	// per 64 KiB chunk.
+	buf := bytes.NewBuffer(make([]byte, 0, len(plain)+64+hdrPerRecipient(recipients)))
 	w, err := age.Encrypt(buf, recipients...)
 	if err != nil {
 		return nil, err
@@ -155,6 +152,18 @@ func encrypt(plain []byte, recipients ...age.Recipient) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+func hdrPerRecipient(recipients []age.Recipient) int {
+	n := 0
+	for _, r := range recipients {
+		if _, ok := r.(*age.HybridRecipient); ok {
+			n += 1650
+		} else {
+			n += 200
+		}
+	}
+	return n
 }
 
 // OpenOuter removes the outer layer of a sealed record with the epoch

@@ -193,40 +193,55 @@ func TestOpenOuterThenInner(t *testing.T) {
 	})
 }
 
-// stanzas counts the recipient stanzas in an age header.
-func stanzas(t *testing.T, file []byte) int {
+// stanzas counts the recipient stanzas of kind in an age header, and
+// all of them.
+func stanzas(t *testing.T, file []byte, kind crypto.KeyKind) (ofKind, all int) {
 	t.Helper()
 	hdr, err := age.ExtractHeader(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(hdr), "\n-> X25519 ")
+	typ := map[crypto.KeyKind]string{crypto.Hybrid: "mlkem768x25519", crypto.X25519: "X25519"}[kind]
+	return strings.Count(string(hdr), "\n-> "+typ+" "), strings.Count(string(hdr), "\n-> ")
 }
 
-// TestSealLayers checks the layer structure: one outer stanza, one inner
-// stanza per office recipient, each office identity opening on its own.
+// TestSealLayers checks the layer structure for every combination of key
+// kinds: one outer stanza of the day key's kind, one inner stanza of the
+// office's kind per office recipient, each office identity opening on its
+// own. The layers are independent: a hybrid day key over classic office
+// keys (an installation in the middle of its migration) works.
 func TestSealLayers(t *testing.T) {
-	o1, o2 := newOffice(t), newOffice(t)
+	for _, dayKind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		for _, officeKind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+			t.Run("day "+dayKind.String()+", office "+officeKind.String(), func(t *testing.T) {
+				testSealLayers(t, dayKind, officeKind)
+			})
+		}
+	}
+}
+
+func testSealLayers(t *testing.T, dayKind, officeKind crypto.KeyKind) {
+	o1, o2 := newOfficeKind(t, officeKind), newOfficeKind(t, officeKind)
 	both := strings.Join(append(o1.recipients.Strings(), o2.recipients.Strings()...), "\n")
 	rs, err := crypto.ParseRecipients(strings.NewReader(both))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEpoch(t, registry.DayOf(testNow))
+	e := newEpochKind(t, registry.DayOf(testNow), dayKind)
 	c := testContact()
 	sealed, err := crypto.NewSealer(rs).Seal(c, e.key.Recipient)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stanzas(t, sealed), 1; got != want {
-		t.Errorf("outer stanzas = %d, want %d", got, want)
+	if got, all := stanzas(t, sealed, dayKind); got != 1 || all != 1 {
+		t.Errorf("outer stanzas of kind %s = %d of %d, want 1 of 1", dayKind, got, all)
 	}
 	inner, err := crypto.OpenOuter(sealed, e.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stanzas(t, inner), 2; got != want {
-		t.Errorf("inner stanzas = %d, want %d", got, want)
+	if got, all := stanzas(t, inner, officeKind); got != 2 || all != 2 {
+		t.Errorf("inner stanzas of kind %s = %d of %d, want 2 of 2", officeKind, got, all)
 	}
 	for i, o := range []*office{o1, o2} {
 		if _, err := crypto.Open(visitOf(c, sealed), e.id, o.identities); err != nil {
@@ -254,7 +269,9 @@ func TestSealRefuses(t *testing.T) {
 		{"no check-in", func(c *registry.Contact) *registry.Contact { c.CheckIn = time.Time{}; return c }, e.key.Recipient},
 		{"empty epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, ""},
 		{"malformed epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, e.key.Recipient[:40]},
-		{"hybrid epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, hybrid.Recipient().String()},
+		{"broken hybrid epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, hybrid.Recipient().String()[:200]},
+		{"plugin epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t"},
+		{"hybrid identity as epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, hybrid.String()},
 		{"identity as epoch recipient", func(c *registry.Contact) *registry.Contact { return c }, newIdentity(t).String()},
 	}
 	s := crypto.NewSealer(o.recipients)

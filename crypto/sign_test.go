@@ -75,7 +75,7 @@ func TestProtectedIdentityFile(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	path := filepath.Join(dir, "office.key")
-	rcpt, err := WriteProtectedIdentityFile(path, []byte("Kennwort des Amts"), now)
+	rcpt, err := WriteProtectedIdentityFile(path, []byte("Kennwort des Amts"), Hybrid, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +90,17 @@ func TestProtectedIdentityFile(t *testing.T) {
 	}
 	var inner bytes.Buffer
 	inner.ReadFrom(r)
-	if !strings.Contains(inner.String(), "AGE-SECRET-KEY-1") {
+	if !strings.Contains(inner.String(), "AGE-SECRET-KEY-PQ-1") {
 		t.Errorf("the protected file does not hold an age identity")
 	}
 	ids, err := ReadIdentityFile(path, fixedPass("Kennwort des Amts"), nil)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("ReadIdentityFile = %v, %v", ids, err)
 	}
-	to, _ := age.ParseX25519Recipient(rcpt)
+	to, err := age.ParseHybridRecipient(rcpt)
+	if err != nil {
+		t.Fatalf("the recipient is not a hybrid one: %v", err)
+	}
 	var sealed bytes.Buffer
 	w, _ := age.Encrypt(&sealed, to)
 	w.Write([]byte("Kontaktdaten"))

@@ -150,7 +150,7 @@ func (seed *benchSeed) addKeys(b *testing.B, s registry.Store, first registry.Da
 	}
 	var add []*registry.EpochKey
 	for i := range benchDays {
-		k, err := keys.Create(first.AddDays(i), first.Start())
+		k, err := keys.Create(first.AddDays(i), crypto.Hybrid, first.Start())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -79,7 +79,7 @@ func newEnv(t *testing.T, store registry.Store, start time.Time) *env {
 	t.Helper()
 	dir := t.TempDir()
 	officeKey := filepath.Join(dir, "office.key")
-	recipient, err := crypto.WriteIdentityFile(officeKey, start)
+	recipient, err := crypto.WriteIdentityFile(officeKey, crypto.Hybrid, start)
 	if err != nil {
 		t.Fatalf("WriteIdentityFile: %v", err)
 	}

@@ -222,7 +222,7 @@ func (p *Purger) matches(k *registry.EpochKey) bool {
 // (repair, or another process just created it), derives the public half.
 func (p *Purger) newKey(d registry.Day, file bool, now time.Time) (*registry.EpochKey, error) {
 	if !file {
-		k, err := p.Keys.Create(d, now)
+		k, err := p.Keys.Create(d, p.Policy.DayKeys, now)
 		if err == nil {
 			return k, nil
 		} else if registry.ErrorCode(err) != registry.ECONFLICT {

@@ -61,7 +61,7 @@ func TestEnsureKeysRepairsPublicHalf(t *testing.T) {
 	now := mustTime(t, "2026-03-02T10:00:00Z")
 	e := newEnv(t, openSQLite(t), now)
 	// A key file written by a run that failed before the database insert.
-	orphan, err := e.keys.Create("2026-03-04", now)
+	orphan, err := e.keys.Create("2026-03-04", crypto.Hybrid, now)
 	if err != nil {
 		t.Fatal(err)
 	}

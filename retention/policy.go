@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 )
 
@@ -46,6 +47,11 @@ type Policy struct {
 	// it closed, and the names behind the audit log's actors (default one
 	// year). The audit chain keeps verifying after the erasure.
 	StaffRetention time.Duration
+	// DayKeys is the kind of the epoch keys created from now on (default
+	// crypto.Hybrid, post-quantum). Keys made before keep their kind: a
+	// change takes effect at the first day that has no key yet, and nothing
+	// is sealed again.
+	DayKeys crypto.KeyKind
 }
 
 // DefaultPolicy returns the policy of the German pandemic rules: four

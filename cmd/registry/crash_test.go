@@ -28,7 +28,7 @@ func crashBundle(t *testing.T, dir string, n int) (identity, trust, bundle strin
 	t.Helper()
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	identity = filepath.Join(dir, "office.key")
-	rcpt, err := crypto.WriteIdentityFile(identity, now)
+	rcpt, err := crypto.WriteIdentityFile(identity, crypto.Hybrid, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func crashBundle(t *testing.T, dir string, n int) (identity, trust, bundle strin
 		t.Fatal(err)
 	}
 	day := registry.DayOf(now)
-	epoch, err := keys.Create(day, now)
+	epoch, err := keys.Create(day, crypto.Hybrid, now)
 	if err != nil {
 		t.Fatal(err)
 	}

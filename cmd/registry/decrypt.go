@@ -20,8 +20,9 @@ import (
 )
 
 type decryptOptions struct {
-	identity, trust, format, separator, out string
-	excel                                   bool
+	identities                    []string
+	trust, format, separator, out string
+	excel                         bool
 }
 
 func (a *app) decryptCmd() *cobra.Command {
@@ -77,7 +78,7 @@ contact data becomes readable.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.identity, "identity", "", "the health office's age identity `FILE`")
+	f.StringArrayVar(&o.identities, "identity", nil, "the health office's age identity `FILE` (repeat it for an old and a new key)")
 	f.StringVar(&o.trust, "trust", "", "the trust `FILE` pinned at setup (instance and approver keys)")
 	f.StringVar(&o.format, "format", "", "output format: xlsx, pdf, csv, json, sormas or iris (default: from the -o extension, else xlsx)")
 	f.StringVar(&o.separator, "separator", ",", "CSV and SORMAS field separator (one character, ';' for German Excel)")
@@ -154,12 +155,12 @@ func (a *app) runDecrypt(bundlePath string, o *decryptOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.identity == "" {
+	if len(o.identities) == 0 {
 		return withHint(registry.Errorf(registry.EINVALID, "no identity file"), "pass --identity FILE: the health office's age identity")
 	}
 	ui := plugin.NewTerminalUI(func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: "+format+"\n", v...) },
 		func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: warning: "+format+"\n", v...) })
-	ids, err := crypto.ReadIdentityFile(o.identity, crypto.TerminalPassphrase(), ui)
+	ids, err := crypto.ReadIdentityFiles(o.identities, crypto.TerminalPassphrase(), ui)
 	if err != nil {
 		return err
 	}

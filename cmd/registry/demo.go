@@ -106,7 +106,7 @@ func (a *app) demoRecipients(dir string) (string, error) {
 	if _, err := os.Stat(rPath); err == nil {
 		return rPath, nil
 	}
-	rcpt, err := crypto.WriteIdentityFile(idPath, a.now())
+	rcpt, err := crypto.WriteIdentityFile(idPath, crypto.Hybrid, a.now())
 	if err != nil {
 		return "", fmt.Errorf("create demo health-office identity: %w", err)
 	}

@@ -285,7 +285,7 @@ func within(path, dir string) bool {
 }
 
 // identityIn returns the name of a file in dir (not below it) that holds
-// an age identity (AGE-SECRET-KEY-1 …), "" for none.
+// an age identity (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…), "" for none.
 func identityIn(dir string) string {
 	if dir == "" {
 		return ""
@@ -302,7 +302,7 @@ func identityIn(dir string) string {
 		if fi, err := e.Info(); err != nil || fi.Size() > 64<<10 {
 			continue
 		}
-		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), "AGE-SECRET-KEY-1") {
+		if b, err := os.ReadFile(path); err == nil && (strings.Contains(string(b), "AGE-SECRET-KEY-1") || strings.Contains(string(b), "AGE-SECRET-KEY-PQ-1")) {
 			return path
 		}
 	}

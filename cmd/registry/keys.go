@@ -16,8 +16,9 @@ func (a *app) keysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Show the epoch keys: which days have keys, which were destroyed",
-		Long: `keys lists the per-day epoch keys: the public half in the database and
-whether the private half is still in the key store. A day whose private
+		Long: `keys lists the per-day epoch keys: their kind (hybrid: post-quantum,
+ML-KEM-768 + X25519; x25519: classic), the public half in the database
+(shortened) and whether the private half is still in the key store. A day whose private
 key was destroyed can no longer be read from any copy of the database,
 backups included.`,
 		Args: cobra.NoArgs,
@@ -32,9 +33,9 @@ backups included.`,
 					return err
 				}
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "DAY\tRECIPIENT\tPRIVATE KEY\tDESTROYED")
+				fmt.Fprintln(w, "DAY\tKIND\tRECIPIENT\tPRIVATE KEY\tDESTROYED")
 				for _, k := range eks {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Day, k.Recipient, privateKeyState(ks, k.Day), destroyedAt(k))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.Day, keyKind(k.Recipient), shortRecipient(k.Recipient), privateKeyState(ks, k.Day), destroyedAt(k))
 				}
 				return w.Flush()
 			})
@@ -43,6 +44,23 @@ backups included.`,
 	cmd.Flags().StringVar(&keystore, "keystore", "", "epoch key store `DIR`")
 	settings(cmd.Flags(), "keystore")
 	return cmd
+}
+
+// keyKind names the kind of a stored public half.
+func keyKind(recipient string) string {
+	if kind, ok := crypto.KindOf(recipient); ok {
+		return kind.String()
+	}
+	return "unknown"
+}
+
+// shortRecipient shortens a recipient for a table: a hybrid one is ~1,960
+// characters long.
+func shortRecipient(r string) string {
+	if len(r) <= 62 {
+		return r
+	}
+	return r[:20] + "…" + r[len(r)-12:]
 }
 
 func privateKeyState(ks *crypto.KeyStore, day registry.Day) string {

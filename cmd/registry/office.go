@@ -29,7 +29,8 @@ import (
 
 // officeOptions are the settings every office command shares.
 type officeOptions struct {
-	workspace, identity, name, as string
+	workspace, name, as string
+	identities          []string
 }
 
 func (a *app) officeCmd() *cobra.Command {
@@ -58,7 +59,7 @@ own hash-linked log.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.workspace, "workspace", defaultWorkspace(), "the workspace `DIR`")
-	pf.StringVar(&o.identity, "identity", "", "the health office's age identity `FILE` (opens results)")
+	pf.StringArrayVar(&o.identities, "identity", nil, "the health office's age identity `FILE` (opens results; repeat it for an old and a new key)")
 	pf.StringVar(&o.name, "office-name", "", "the health office's name, sent with every request (\"Gesundheitsamt Musterstadt\")")
 	pf.StringVar(&o.as, "as", "", "your name in the workspace's log (default: your login name)")
 	settings(pf, "workspace", "identity", "office-name", "as")
@@ -198,9 +199,9 @@ func settingsEnv(fs *pflag.FlagSet, envs map[string]string) {
 
 // officeIdentities opens the office's identity with a passphrase typed in
 // the web interface, which also serves as a hardware token's PIN.
-func officeIdentities(path string) office.Identities {
+func officeIdentities(paths []string) office.Identities {
 	return func(pass []byte) ([]age.Identity, error) {
-		if path == "" {
+		if len(paths) == 0 {
 			return nil, withHint(registry.Errorf(registry.EINVALID, "no identity file configured"), "start the workspace with --identity FILE (or REGISTRY_IDENTITY)")
 		}
 		ui := &plugin.ClientUI{
@@ -208,7 +209,7 @@ func officeIdentities(path string) office.Identities {
 			RequestValue:   func(string, string, bool) (string, error) { return string(pass), nil },
 			Confirm:        func(string, string, string, string) (bool, error) { return true, nil },
 		}
-		return crypto.ReadIdentityFile(path, func(string) ([]byte, error) { return pass, nil }, ui)
+		return crypto.ReadIdentityFiles(paths, func(string) ([]byte, error) { return pass, nil }, ui)
 	}
 }
 
@@ -270,7 +271,7 @@ func (a *app) runOfficeServe(ctx context.Context, o *officeOptions, so *officeSe
 		if !local {
 			hosts = nil // behind a proxy: the proxy names the host
 		}
-		web, err := office.NewWeb(office.WebConfig{Store: s, Syncer: y, Identities: officeIdentities(o.identity), SignIn: !local,
+		web, err := office.NewWeb(office.WebConfig{Store: s, Syncer: y, Identities: officeIdentities(o.identities), SignIn: !local,
 			Actor: o.actor(), Hosts: hosts, Retention: so.retention, Logger: a.logger})
 		if err != nil {
 			return err
@@ -639,12 +640,12 @@ extension unless --format says otherwise.`,
 			if _, err := os.Stat(out); err == nil {
 				return registry.Errorf(registry.ECONFLICT, "%s exists already; choose another name", out)
 			}
-			if o.identity == "" {
+			if len(o.identities) == 0 {
 				return withHint(registry.Errorf(registry.EINVALID, "no identity file"), "pass --identity FILE (or REGISTRY_IDENTITY): the health office's age identity")
 			}
 			ui := plugin.NewTerminalUI(func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: "+format+"\n", v...) },
 				func(format string, v ...any) { fmt.Fprintf(a.stderr, "registry: warning: "+format+"\n", v...) })
-			ids, err := crypto.ReadIdentityFile(o.identity, crypto.TerminalPassphrase(), ui)
+			ids, err := crypto.ReadIdentityFiles(o.identities, crypto.TerminalPassphrase(), ui)
 			if err != nil {
 				return err
 			}

@@ -51,5 +51,6 @@ func policyFlags(fs *pflag.FlagSet, p *retention.Policy) {
 	fs.IntVar(&p.KeysAhead, "keys-ahead", p.KeysAhead, "create epoch keys this many days in advance")
 	fs.IntVar(&p.KeysWarn, "keys-warn", p.KeysWarn, "warn when fewer future days than this have epoch keys")
 	fs.Var(days{&p.StaffRetention}, "staff-retention", "staff personal data (request contacts and notes, audit actor names) is erased this long after it was recorded or the request closed")
-	settings(fs, "retention", "max-stay", "key-grace", "max-clock-jump", "keys-ahead", "keys-warn", "staff-retention")
+	fs.Var(&p.DayKeys, "day-keys", "kind of the epoch keys created from now on: hybrid (post-quantum, ML-KEM-768 + X25519) or x25519 (classic); existing keys keep theirs")
+	settings(fs, "retention", "max-stay", "key-grace", "max-clock-jump", "keys-ahead", "keys-warn", "staff-retention", "day-keys")
 }

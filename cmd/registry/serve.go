@@ -364,7 +364,7 @@ func (a *app) loadRecipients(ctx context.Context, store registry.Store, path str
 		return nil, fmt.Errorf("pin recipients: %w", err)
 	}
 	if changed {
-		a.logger.Warn("health-office recipients pinned (first start or changed); recorded in the audit log", "fingerprint", rcpts.Fingerprint(), "recipients", rcpts.Strings())
+		a.logger.Warn("health-office recipients pinned (first start or changed); recorded in the audit log", "fingerprint", rcpts.Fingerprint(), "recipients", len(rcpts.Strings()), "kind", rcpts.Kind().String())
 	}
 	return rcpts, nil
 }

@@ -211,7 +211,11 @@ func Recipients(ctx context.Context, s registry.Store, o *Options, add Add) {
 			"restore the pinned file, or if the health office really changed its keys: approvers sign it, registry recipients sign "+o.Recipients+" --key YOUR-KEY")
 		return
 	}
-	add(OK, "recipients", "pinned and unchanged ("+r.Fingerprint()+")", "")
+	add(OK, "recipients", "pinned and unchanged ("+r.Fingerprint()+"), "+r.Kind().Describe(), "")
+	if r.Kind() != crypto.Hybrid {
+		add(Warn, "recipients", "the health office's keys are classic (X25519): a copy of an export bundle kept today could be opened by a future quantum computer",
+			"the office creates a hybrid key (registry keygen), the approvers sign the new recipients file; see the README, \"Post-quantum keys\"")
+	}
 }
 
 func Keys(ctx context.Context, s registry.Store, o *Options, add Add) {
@@ -252,7 +256,7 @@ func Keys(ctx context.Context, s registry.Store, o *Options, add Add) {
 	case ahead-1 < o.KeysWarn:
 		add(Warn, "epoch keys", fmt.Sprintf("keys for %d days ahead (want %d)", ahead-1, o.KeysWarn), "serve creates them; is it running?")
 	default:
-		add(OK, "epoch keys", fmt.Sprintf("keys for today and %d days ahead", ahead-1), "")
+		add(OK, "epoch keys", fmt.Sprintf("keys for today and %d days ahead (%s)", ahead-1, kindCounts(ks, days)), "")
 	}
 	cutoff := o.now().Add(-o.retention() - 8*24*time.Hour)
 	old := 0
@@ -264,6 +268,26 @@ func Keys(ctx context.Context, s registry.Store, o *Options, add Add) {
 	if old > 0 {
 		add(Fail, "epoch keys", fmt.Sprintf("%d day keys older than the retention period are still in the key store", old), "the purge destroys them; check that serve purges (and that no backup restored them)")
 	}
+}
+
+// kindCounts counts the key store's keys by kind: "16 hybrid, 3 x25519".
+func kindCounts(ks *crypto.KeyStore, days []registry.Day) string {
+	var hybrid, classic, unreadable int
+	for _, d := range days {
+		switch kind, err := ks.Kind(d); {
+		case err != nil:
+			unreadable++
+		case kind == crypto.Hybrid:
+			hybrid++
+		default:
+			classic++
+		}
+	}
+	out := fmt.Sprintf("%d hybrid, %d x25519", hybrid, classic)
+	if unreadable > 0 {
+		out += fmt.Sprintf(", %d unreadable", unreadable)
+	}
+	return out
 }
 
 func Purge(ctx context.Context, s registry.Store, o *Options, add Add) {

@@ -5,12 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
+	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
+	"github.com/cityhall/registry/registry/agetest"
 )
 
 // roundTripSet is a request over the afternoon of 2021-03-05 with visits
@@ -218,6 +224,58 @@ func TestContactMinutes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ContactMinutes(tt.in, tt.out, tt.maxStay, from, to); got != tt.want {
 				t.Errorf("ContactMinutes = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBundleOpensWithStockAge: an export bundle opens with the stock age
+// tool and the health office's key file, and so does every record's inner
+// ciphertext in it, for hybrid (post-quantum) and X25519 keys alike. The
+// bundle's stanzas are of the office's key kind.
+func TestBundleOpensWithStockAge(t *testing.T) {
+	runAge := agetest.Build(t)
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		t.Run(kind.String(), func(t *testing.T) {
+			f := newFixtureKind(t, kind)
+			req, visits, contacts := roundTripSet(t, f)
+			bundle := f.write(t, req, visits)
+			hdr, err := age.ExtractHeader(bytes.NewReader(bundle))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stanza := map[crypto.KeyKind]string{crypto.Hybrid: "\n-> mlkem768x25519 ", crypto.X25519: "\n-> X25519 "}[kind]
+			if got := strings.Count(string(hdr), stanza); got != 1 || strings.Count(string(hdr), "\n-> ") != 1 {
+				t.Errorf("bundle header holds %d %q stanzas of %d, want exactly one", got, strings.TrimSpace(stanza), strings.Count(string(hdr), "\n-> "))
+			}
+			dir := t.TempDir()
+			bundlePath := filepath.Join(dir, "bundle.age")
+			if err := os.WriteFile(bundlePath, bundle, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(runAge(t, nil, "-d", "-i", f.officeFile, bundlePath))), "\n")
+			if len(lines) != len(visits)+2 {
+				t.Fatalf("age -d of the bundle gave %d lines, want header, %d records, signature", len(lines), len(visits))
+			}
+			for i, line := range lines[1 : len(lines)-1] {
+				var rec struct {
+					VisitID string `json:"visit_id"`
+					Inner   []byte `json:"inner"`
+				}
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("record line %d: %v", i+1, err)
+				}
+				innerPath := filepath.Join(dir, "inner.age")
+				if err := os.WriteFile(innerPath, rec.Inner, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				var c registry.Contact
+				if err := json.Unmarshal(runAge(t, nil, "-d", "-i", f.officeFile, innerPath), &c); err != nil {
+					t.Fatalf("age -d of record %d's inner ciphertext: %v", i+1, err)
+				}
+				if c.VisitID != rec.VisitID || !reflect.DeepEqual(&c, contacts[i]) {
+					t.Errorf("record %d: age opened a contact that is not the sealed one", i+1)
+				}
 			}
 		})
 	}

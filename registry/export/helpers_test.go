@@ -22,11 +22,13 @@ var testNow = time.Date(2021, 3, 5, 18, 0, 0, 0, time.UTC)
 // fixture is a health office (identity and recipients), a key store with
 // epoch keys, and a sealer: everything to build real sealed visits.
 type fixture struct {
-	keys   *crypto.KeyStore
-	to     *crypto.Recipients
-	office []age.Identity
-	sealer *crypto.Sealer
-	epochs map[registry.Day]string // day → epoch recipient
+	keys       *crypto.KeyStore
+	kind       crypto.KeyKind // of the office's and the day keys
+	officeFile string
+	to         *crypto.Recipients
+	office     []age.Identity
+	sealer     *crypto.Sealer
+	epochs     map[registry.Day]string // day → epoch recipient
 	// instance signs bundles; approver approves requests (sign); trust
 	// pins both, as the health office does.
 	instance *crypto.SigningKey
@@ -36,9 +38,15 @@ type fixture struct {
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	return newFixtureKind(tb, crypto.Hybrid)
+}
+
+// newFixtureKind is newFixture with keys of kind on both layers.
+func newFixtureKind(tb testing.TB, kind crypto.KeyKind) *fixture {
+	tb.Helper()
 	dir := tb.TempDir()
 	officeFile := filepath.Join(dir, "office.key")
-	recipient, err := crypto.WriteIdentityFile(officeFile, testNow)
+	recipient, err := crypto.WriteIdentityFile(officeFile, kind, testNow)
 	if err != nil {
 		tb.Fatalf("WriteIdentityFile: %v", err)
 	}
@@ -54,7 +62,7 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatalf("OpenKeyStore: %v", err)
 	}
-	f := &fixture{keys: keys, to: to, office: office, sealer: crypto.NewSealer(to), epochs: map[registry.Day]string{},
+	f := &fixture{keys: keys, kind: kind, officeFile: officeFile, to: to, office: office, sealer: crypto.NewSealer(to), epochs: map[registry.Day]string{},
 		instance: crypto.GenerateSigningKey(), approver: crypto.GenerateSigningKey()}
 	f.pin()
 	return f
@@ -86,7 +94,7 @@ func (f *fixture) epoch(tb testing.TB, day registry.Day) string {
 	if r, ok := f.epochs[day]; ok {
 		return r
 	}
-	k, err := f.keys.Create(day, testNow)
+	k, err := f.keys.Create(day, f.kind, testNow)
 	if err != nil {
 		tb.Fatalf("Create epoch key %s: %v", day, err)
 	}

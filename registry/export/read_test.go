@@ -184,7 +184,7 @@ func TestReadWrongIdentity(t *testing.T) {
 	req, visits, _ := roundTripSet(t, f)
 	sealed := f.write(t, req, visits)
 	other := filepath.Join(t.TempDir(), "other.key")
-	if _, err := crypto.WriteIdentityFile(other, testNow); err != nil {
+	if _, err := crypto.WriteIdentityFile(other, crypto.Hybrid, testNow); err != nil {
 		t.Fatal(err)
 	}
 	ids, err := crypto.ReadIdentities(other)

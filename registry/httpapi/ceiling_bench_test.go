@@ -42,48 +42,52 @@ func benchPhase(b *testing.B) time.Duration {
 // reports both, their ratio (goal: 0.8), the visits per commit, and the
 // p99 latency of an open-loop load at half the best rate (goal: 25 ms),
 // on SQLite, on the test PostgreSQL cluster (fsync off) and on a durable
-// one (fsync and synchronous_commit on).
+// one (fsync and synchronous_commit on), with post-quantum hybrid keys on
+// both layers and with classic X25519 keys, each beside its own ceiling.
 func BenchmarkIntakeCeiling(b *testing.B) {
-	for _, store := range []string{"sqlite", "postgres", "postgres-durable"} {
-		b.Run(store, func(b *testing.B) {
-			var s *testServer
-			switch store {
-			case "sqlite":
-				s, _ = newSQLiteServer(b, serverOptions{limits: &httpapi.Limits{}})
-			case "postgres":
-				s = newPostgresServer(b, pgtest.NewDatabase(b))
-			default:
-				c := pgtest.OwnCluster(b, true)
-				s = newPostgresServer(b, c.DSN)
-			}
-			ceiling := sealRate(b, s, benchPhase(b))
-			best, batch := 0.0, 0.0
-			for _, conns := range []int{32, 64, 128} {
-				before := s.Service.Stats()
-				rate := closedLoop(b, s, conns, benchPhase(b))
-				after := s.Service.Stats()
-				if rate > best {
-					best = rate
-					batch = float64(after.BatchSizeSum-before.BatchSizeSum) / float64(max(1, after.Batches-before.Batches))
+	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
+		for _, store := range []string{"sqlite", "postgres", "postgres-durable"} {
+			b.Run(kind.String()+"/"+store, func(b *testing.B) {
+				opt := serverOptions{limits: &httpapi.Limits{}, kind: kind}
+				var s *testServer
+				switch store {
+				case "sqlite":
+					s, _ = newSQLiteServer(b, opt)
+				case "postgres":
+					s = newPostgresServer(b, pgtest.NewDatabase(b), opt)
+				default:
+					c := pgtest.OwnCluster(b, true)
+					s = newPostgresServer(b, c.DSN, opt)
 				}
-			}
-			p99 := openLoop(b, s, best/2, benchPhase(b))
-			b.ReportMetric(best, "registrations/s")
-			b.ReportMetric(ceiling, "baseline-seal/s")
-			b.ReportMetric(best/ceiling, "ratio")
-			b.ReportMetric(batch, "visits/commit")
-			b.ReportMetric(p99, "p99-ms@half")
-		})
+				ceiling := sealRate(b, s, benchPhase(b))
+				best, batch := 0.0, 0.0
+				for _, conns := range []int{32, 64, 128} {
+					before := s.Service.Stats()
+					rate := closedLoop(b, s, conns, benchPhase(b))
+					after := s.Service.Stats()
+					if rate > best {
+						best = rate
+						batch = float64(after.BatchSizeSum-before.BatchSizeSum) / float64(max(1, after.Batches-before.Batches))
+					}
+				}
+				p99 := openLoop(b, s, best/2, benchPhase(b))
+				b.ReportMetric(best, "registrations/s")
+				b.ReportMetric(ceiling, "baseline-seal/s")
+				b.ReportMetric(best/ceiling, "ratio")
+				b.ReportMetric(batch, "visits/commit")
+				b.ReportMetric(p99, "p99-ms@half")
+			})
+		}
 	}
 }
 
-func newPostgresServer(b *testing.B, dsn string) *testServer {
+func newPostgresServer(b *testing.B, dsn string, opt serverOptions) *testServer {
 	st, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	return newServer(b, st, serverOptions{limits: &httpapi.Limits{}})
+	return newServer(b, st, opt)
 }
 
 // sealRate is the in-process two-layer seal rate of GOMAXPROCS goroutines.

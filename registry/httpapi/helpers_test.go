@@ -54,6 +54,8 @@ type serverOptions struct {
 	requestTimeout time.Duration
 	// checks is Config.Checks.
 	checks func() *checks.Report
+	// kind is the kind of the office's and the day keys (zero: hybrid).
+	kind crypto.KeyKind
 }
 
 // newSQLiteServer starts a server over a SQLite file in t.TempDir(); it
@@ -81,7 +83,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger})
+	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger, Kind: opt.kind})
 	for _, code := range opt.publicSites {
 		env.PutSite(t, &registry.Site{Code: code, Name: "Rathaus " + code, SelfCheckin: true})
 	}

@@ -68,6 +68,7 @@ type Env struct {
 	Secret     *crypto.Secret     // the server secret, in the key store directory
 	Instance   *crypto.SigningKey // the instance key, in the key store directory
 	Clock      *Clock
+	Kind       crypto.KeyKind // of the office's and the day keys
 }
 
 // Options changes what New sets up.
@@ -79,6 +80,9 @@ type Options struct {
 	MaxBatch int
 	// Logger is the service's logger (nil: discard).
 	Logger *slog.Logger
+	// Kind is the kind of the office's and the day keys (the zero value:
+	// crypto.Hybrid, as a new installation has).
+	Kind crypto.KeyKind
 }
 
 // New sets up an Env over store and starts its service; t.Cleanup closes
@@ -87,7 +91,7 @@ type Options struct {
 func New(t testing.TB, store registry.Store, opt Options) *Env {
 	t.Helper()
 	dir := t.TempDir()
-	rcpt, err := crypto.WriteIdentityFile(filepath.Join(dir, "office.key"), Start)
+	rcpt, err := crypto.WriteIdentityFile(filepath.Join(dir, "office.key"), opt.Kind, Start)
 	if err != nil {
 		t.Fatalf("write office identity: %v", err)
 	}
@@ -114,7 +118,7 @@ func New(t testing.TB, store registry.Store, opt Options) *Env {
 	if err != nil {
 		t.Fatalf("InstanceKey: %v", err)
 	}
-	e := &Env{Store: store, Keys: keys, Recipients: rs, Office: office, Secret: secret, Instance: instance, Clock: &Clock{t: Start}}
+	e := &Env{Store: store, Keys: keys, Kind: opt.Kind, Recipients: rs, Office: office, Secret: secret, Instance: instance, Clock: &Clock{t: Start}}
 	// The store writes its own times (audit events, created_at) by the
 	// test clock, as a store in production shares the host's clock.
 	if c, ok := store.(interface{ SetClock(func() time.Time) }); ok {
@@ -156,7 +160,7 @@ func (e *Env) PutSite(t testing.TB, site *registry.Site) {
 // half to the store.
 func (e *Env) AddEpochKey(t testing.TB, day registry.Day) {
 	t.Helper()
-	k, err := e.Keys.Create(day, e.Clock.Now())
+	k, err := e.Keys.Create(day, e.Kind, e.Clock.Now())
 	if err != nil {
 		t.Fatalf("create epoch key: %v", err)
 	}
