@@ -50,7 +50,7 @@ type officeWorld struct {
 	serveStderr []*lockedBuffer
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,7 +163,7 @@ func (w *officeWorld) approve(r *officeRegistry) {
 }
 
 // waitHTTP waits until url answers 200.
-func waitHTTP(t *testing.T, url string, log *lockedBuffer) {
+func waitHTTP(t testing.TB, url string, log *lockedBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(url); err == nil {

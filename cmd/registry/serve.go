@@ -40,6 +40,7 @@ type serveOptions struct {
 	publicURL      string
 	webhooks       string
 	metricsListen  string
+	accessLog      httpapi.AccessLog
 	trustedProxies []string
 	limits         httpapi.Limits
 	alerts         alertOptions
@@ -100,6 +101,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.StringVar(&o.demoDir, "demo-dir", "data", "where --demo keeps its files")
 	f.StringSliceVar(&o.publicSites, "public-sites", nil, "replaced by 'registry sites add|set CODE --self-checkin'")
 	_ = f.MarkHidden("public-sites")
+	f.Var(&o.accessLog, "access-log", "access log lines: sampled (every error and 1 in 100 other requests), on (every request) or off; /metrics counts every request")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve /metrics on this `ADDR` of its own (for the monitoring network) instead of --listen")
 	f.StringVar(&o.webhooks, "webhooks", "", "`FILE` of webhooks that tell hosts their visitor arrived: lines \"SITE[/HOST] URL SECRET-FILE\" (spaces in HOST as _)")
 	f.StringVar(&o.publicURL, "public-url", "", "the `URL` visitors reach the server at, for example https://besuch.musterstadt.de: check-out links and QR codes point there, and https makes every cookie Secure (default: each request's own host)")
@@ -110,7 +112,7 @@ SIGINT and SIGTERM stop it gracefully; SIGHUP is logged and ignored
 	f.IntVar(&o.limits.MaxConns, "max-conns", o.limits.MaxConns, "connections served at once; more wait")
 	f.IntVar(&o.limits.PerClientConns, "max-client-conns", o.limits.PerClientConns, "connections one client address holds, and requests it has in flight, at once (behind a trusted proxy: per forwarded address)")
 	settings(f, "listen", "recipients", "keystore", "server-secret", "data-dir", "intake-only", "purge-interval", "stop-timeout", "public-sites",
-		"public-url", "webhooks", "metrics-listen", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns", "max-client-conns")
+		"public-url", "webhooks", "metrics-listen", "access-log", "trusted-proxies", "limit-client", "limit-site", "limit-total", "max-conns", "max-client-conns")
 	policyFlags(f, &o.policy)
 	o.alerts.flags(f)
 	return cmd
@@ -184,7 +186,7 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	defer closeIntake()
 	cfg := httpapi.Config{Addr: o.listen, Store: store, Intake: svc, Logger: a.logger, Now: a.now, Secret: secret,
 		Recipients: rcpts, Retention: o.policy.Retention, MaxStay: o.policy.MaxStay, PublicURL: o.publicURL,
-		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors}
+		Limits: &o.limits, IntakeOnly: o.intakeOnly, MetricsAddr: o.metricsListen, Collectors: collectors, AccessLog: o.accessLog}
 	if al != nil {
 		cfg.OnTraceRequest, cfg.Checks = al.Nudge, al.checks.Last
 	}

@@ -36,7 +36,7 @@ type Source interface {
 
 // Stream reads a bundle record by record. Open reads the header; Records
 // opens and verifies the records in parallel batches and yields them in
-// order, holding at most two batches in memory. Whoever writes what it
+// order, holding at most five batches in memory. Whoever writes what it
 // yields must discard the output when Records yields an error: only a
 // stream read to its end without error is sound (a bundle file may be
 // truncated or altered anywhere).
@@ -110,15 +110,50 @@ func (s *Stream) All() iter.Seq2[*Record, error] {
 }
 
 func (s *Stream) records(yield func(*Record, error) bool) error {
-	seen := make(map[string]bool, min(s.header.Count, 1<<16))
-	batch := make([]pending, 0, batchSize)
-	total := 0
-	flush := func() (bool, error) {
-		recs, fails := verifyBatch(&s.header, batch, s.office)
-		batch = batch[:0]
-		if len(fails) > 0 {
-			return false, failuresError(fails, total)
+	produce := func(send func(pending) bool) error {
+		// Visit ids as their 16 bytes: a third of the memory of the
+		// strings, which at a million records is what grows.
+		seen := make(map[[16]byte]struct{}, min(s.header.Count, 1<<16))
+		for total := 1; total <= s.header.Count; total++ {
+			line, err := s.lr.next()
+			if err == io.EOF {
+				return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", s.header.Count, total-1)
+			} else if err != nil {
+				return err
+			}
+			var w wireRecord
+			if err := strictjson.Decode(line, &w); err != nil {
+				return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", s.lr.n, registry.ErrorMessage(err))
+			}
+			var id [16]byte
+			if registry.ValidID(w.VisitID) {
+				hex.Decode(id[:], []byte(w.VisitID))
+				if _, dup := seen[id]; dup {
+					return failuresError([]failure{{recordName(s.lr.n, w.VisitID), "duplicate visit id"}}, total)
+				}
+				seen[id] = struct{}{}
+			} // a malformed id fails its record's check (checkMetadata)
+			if !send(pending{line: s.lr.n, index: total, wire: w}) {
+				return nil
+			}
 		}
+		if err := s.verifyTrailer(); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, s.src); err != nil {
+			return fmt.Errorf("read export bundle: %w", err)
+		}
+		s.digest = hex.EncodeToString(s.h.Sum(nil))
+		return nil
+	}
+	work := func(batch []pending) ([]Record, error) {
+		recs, fails := verifyBatch(&s.header, batch, s.office)
+		if len(fails) > 0 {
+			return nil, failuresError(fails, batch[len(batch)-1].index)
+		}
+		return recs, nil
+	}
+	consume := func(recs []Record) (bool, error) {
 		for i := range recs {
 			if !yield(&recs[i], nil) {
 				return false, nil
@@ -126,39 +161,7 @@ func (s *Stream) records(yield func(*Record, error) bool) error {
 		}
 		return true, nil
 	}
-	for total < s.header.Count {
-		line, err := s.lr.next()
-		if err == io.EOF {
-			return registry.Errorf(registry.EINVALID, "The bundle is truncated: its header announces %d records, it holds %d.", s.header.Count, total)
-		} else if err != nil {
-			return err
-		}
-		total++
-		var w wireRecord
-		if err := strictjson.Decode(line, &w); err != nil {
-			return registry.Errorf(registry.EINVALID, "Line %d of the bundle is malformed: %s", s.lr.n, registry.ErrorMessage(err))
-		}
-		if seen[w.VisitID] {
-			return failuresError([]failure{{recordName(s.lr.n, w.VisitID), "duplicate visit id"}}, total)
-		}
-		seen[w.VisitID] = true
-		if batch = append(batch, pending{s.lr.n, w}); len(batch) == batchSize {
-			if ok, err := flush(); !ok {
-				return err
-			}
-		}
-	}
-	if ok, err := flush(); !ok {
-		return err
-	}
-	if err := s.verifyTrailer(); err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, s.src); err != nil {
-		return fmt.Errorf("read export bundle: %w", err)
-	}
-	s.digest = hex.EncodeToString(s.h.Sum(nil))
-	return nil
+	return pipeline(produce, work, consume)
 }
 
 // verifyTrailer reads the last line, the instance's signature over every

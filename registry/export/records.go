@@ -11,8 +11,9 @@ import (
 
 // pending is a record line read but not yet decrypted.
 type pending struct {
-	line int
-	wire wireRecord
+	line  int // in the bundle, the header being line 1
+	index int // the record's number, from 1
+	wire  wireRecord
 }
 
 // verifyBatch opens and checks a batch in parallel and returns its records

@@ -2,15 +2,13 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -167,60 +165,83 @@ func (d *dayKeys) forVisit(v *registry.Visit) (visitKeys, error) {
 	return k, err
 }
 
-// writeLines writes the header and the records, checking each batch of
-// visits and opening their outer layers in parallel, and writing the batch
-// in order.
+// writeLines writes the header and the records: the visits are read and
+// checked in order, their outer layers opened and their lines encoded in
+// parallel batches, and the lines written in order, the three overlapping
+// (pipeline).
 func writeLines(bw io.Writer, hdr *Header, req *registry.TraceRequest, count int, visits iter.Seq2[*registry.Visit, error], keys *dayKeys, maxStay time.Duration) error {
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(hdr); err != nil {
 		return fmt.Errorf("write export header: %w", err)
 	}
-	batch := make([]*registry.Visit, 0, batchSize)
-	ids := make([]visitKeys, 0, batchSize)
-	lines := make([]wireRecord, batchSize)
-	errs := make([]error, batchSize)
-	n := 0
-	flush := func() error {
-		forEach(len(batch), func(i int) {
-			lines[i], errs[i] = openRecord(batch[i], ids[i], req, maxStay)
-		})
-		for i := range batch {
-			if errs[i] != nil {
-				return errs[i]
-			}
-			if err := enc.Encode(&lines[i]); err != nil {
-				return fmt.Errorf("write export record: %w", err)
-			}
-		}
-		batch, ids = batch[:0], ids[:0]
-		return nil
+	type job struct {
+		v    *registry.Visit
+		keys visitKeys
 	}
-	for v, err := range visits {
-		if err != nil {
-			return err
-		}
-		if n++; n > count {
-			break
-		}
-		if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
-			return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
-		}
-		id, err := keys.forVisit(v)
-		if err != nil {
-			return err
-		}
-		batch, ids = append(batch, v), append(ids, id)
-		if len(batch) == batchSize {
-			if err := flush(); err != nil {
+	produce := func(send func(job) bool) error {
+		n := 0
+		for v, err := range visits {
+			if err != nil {
 				return err
 			}
+			if n++; n > count {
+				break
+			}
+			if !inScope(v, req.Sites, req.Areas, req.From, req.To, maxStay) {
+				return registry.Errorf(registry.EINTERNAL, "Visit %s lies outside the scope of trace request %s; nothing was exported.", v.ID, req.ID)
+			}
+			id, err := keys.forVisit(v)
+			if err != nil {
+				return err
+			}
+			if !send(job{v, id}) {
+				return nil
+			}
 		}
+		if n != count {
+			return registry.Errorf(registry.EINTERNAL, "The scope of trace request %s changed while it was exported (%d visits, not %d); nothing was exported.", req.ID, n, count)
+		}
+		return nil
 	}
-	if n != count {
-		return registry.Errorf(registry.EINTERNAL, "The scope of trace request %s changed while it was exported (%d visits, not %d); nothing was exported.", req.ID, n, count)
+	work := func(batch []job) ([][]byte, error) {
+		lines := make([][]byte, len(batch))
+		errs := make([]error, len(batch))
+		forEach(len(batch), func(i int) {
+			rec, err := openRecord(batch[i].v, batch[i].keys, req, maxStay)
+			if err == nil {
+				lines[i], err = encodeLine(&rec)
+			}
+			errs[i] = err
+		})
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		return lines, nil
 	}
-	return flush()
+	consume := func(lines [][]byte) (bool, error) {
+		for _, l := range lines {
+			if _, err := bw.Write(l); err != nil {
+				return false, fmt.Errorf("write export record: %w", err)
+			}
+		}
+		return true, nil
+	}
+	return pipeline(produce, work, consume)
+}
+
+// encodeLine is the JSON line of a record, as the header's encoder writes
+// one (no HTML escaping, a final newline).
+func encodeLine(w *wireRecord) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, fmt.Errorf("encode export record: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func openRecord(v *registry.Visit, keys visitKeys, req *registry.TraceRequest, maxStay time.Duration) (wireRecord, error) {
@@ -253,20 +274,4 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// forEach calls f(i) for every i in [0, n) on up to GOMAXPROCS goroutines
-// and returns when all calls have returned. The age operations per record
-// are CPU-bound and independent.
-func forEach(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -200,4 +202,34 @@ func openLoop(b *testing.B, s *testServer, rate float64, d time.Duration) float6
 		return 0
 	}
 	return float64(lat[len(lat)*99/100]) / float64(time.Millisecond)
+}
+
+// BenchmarkAccessLog measures what the access log costs intake: the
+// closed-loop registration rate at 32 connections (SQLite, hybrid keys)
+// with the access log on (a line per request), sampled (the default) and
+// off, the log written as serve writes it (text lines to a file, as
+// standard error goes to the journal), interleaved twice and the better of
+// each kept. It reports each rate and its ratio to the rate without log.
+func BenchmarkAccessLog(b *testing.B) {
+	modes := []httpapi.AccessLog{httpapi.AccessLogOff, httpapi.AccessLogSampled, httpapi.AccessLogOn}
+	servers := map[httpapi.AccessLog]*testServer{}
+	for _, mode := range modes {
+		f, err := os.Create(filepath.Join(b.TempDir(), "serve.log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		logger := slog.New(slog.NewTextHandler(f, nil))
+		servers[mode], _ = newSQLiteServer(b, serverOptions{limits: &httpapi.Limits{}, accessLog: mode, logger: logger})
+	}
+	best := map[httpapi.AccessLog]float64{}
+	for range 2 {
+		for _, mode := range modes {
+			best[mode] = max(best[mode], closedLoop(b, servers[mode], 32, benchPhase(b)))
+		}
+	}
+	for _, mode := range modes {
+		b.ReportMetric(best[mode], mode.String()+"-registrations/s")
+		b.ReportMetric(best[mode]/best[httpapi.AccessLogOff], mode.String()+"-ratio")
+	}
 }

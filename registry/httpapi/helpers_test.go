@@ -56,6 +56,10 @@ type serverOptions struct {
 	checks func() *checks.Report
 	// kind is the kind of the office's and the day keys (zero: hybrid).
 	kind crypto.KeyKind
+	// accessLog is Config.AccessLog.
+	accessLog httpapi.AccessLog
+	// logger replaces the test's own (a debug log into s.logs).
+	logger *slog.Logger
 }
 
 // newSQLiteServer starts a server over a SQLite file in t.TempDir(); it
@@ -83,6 +87,9 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opt.logger != nil {
+		logger = opt.logger
+	}
 	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger, Kind: opt.kind})
 	for _, code := range opt.publicSites {
 		env.PutSite(t, &registry.Site{Code: code, Name: "Rathaus " + code, SelfCheckin: true})
@@ -97,7 +104,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 		Addr: "127.0.0.1:0", Store: store, Intake: env.Service, Logger: logger, Now: env.Clock.Now,
 		Keys: env.Keys, Instance: env.Instance, Recipients: env.Recipients, Retention: testRetention, MaxStay: testMaxStay, Scratch: scratch,
 		Secret: env.Secret, Limits: opt.limits, ReadTimeout: opt.readTimeout, PublicURL: opt.publicURL,
-		RequestTimeout: opt.requestTimeout, Checks: opt.checks,
+		RequestTimeout: opt.requestTimeout, Checks: opt.checks, AccessLog: opt.accessLog,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

@@ -24,9 +24,57 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// observe counts each request by route and status and writes one access
-// log line: method, route pattern, status, duration. Never the raw URL,
-// query, headers or bodies.
+// AccessLog is which requests get an access log line.
+type AccessLog uint8
+
+const (
+	// AccessLogSampled logs every request answered with an error (status
+	// 400 and above) and one in AccessLogSampleEvery of the others, each
+	// with sampled=AccessLogSampleEvery. The default: a proxy in front
+	// keeps an access log of its own, and /metrics counts every request.
+	AccessLogSampled AccessLog = iota
+	// AccessLogOn logs every request.
+	AccessLogOn
+	// AccessLogOff logs no request (errors of the server itself are
+	// still logged where they happen).
+	AccessLogOff
+)
+
+// AccessLogSampleEvery is the sampling rate of AccessLogSampled.
+const AccessLogSampleEvery = 100
+
+// String returns "sampled", "on" or "off", the names Set accepts.
+func (a AccessLog) String() string {
+	switch a {
+	case AccessLogOn:
+		return "on"
+	case AccessLogOff:
+		return "off"
+	}
+	return "sampled"
+}
+
+// Set parses "sampled", "on" or "off" (a pflag.Value).
+func (a *AccessLog) Set(s string) error {
+	switch s {
+	case "sampled":
+		*a = AccessLogSampled
+	case "on":
+		*a = AccessLogOn
+	case "off":
+		*a = AccessLogOff
+	default:
+		return registry.Errorf(registry.EINVALID, "Unknown access log mode %q: want sampled (the default), on or off.", s)
+	}
+	return nil
+}
+
+// Type names the values for a flag's help.
+func (a *AccessLog) Type() string { return "sampled|on|off" }
+
+// observe counts each request by route and status and writes the access
+// log line the AccessLog mode asks for: method, route pattern, status,
+// duration. Never the raw URL, query, headers or bodies.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -38,13 +86,26 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		route := routeOf(r)
 		s.metrics.countRequest(route, status, time.Since(start))
+		sampled := false
+		switch {
+		case s.cfg.AccessLog == AccessLogOff:
+			return
+		case s.cfg.AccessLog == AccessLogSampled && status < 400:
+			if s.sampled.Add(1)%AccessLogSampleEvery != 1 {
+				return
+			}
+			sampled = true
+		}
+		attrs := []slog.Attr{slog.String("method", methodOf(r)), slog.String("route", route),
+			slog.Int("status", status), slog.Duration("duration", time.Since(start))}
+		if sampled {
+			attrs = append(attrs, slog.Int("sampled", AccessLogSampleEvery))
+		}
 		level := slog.LevelInfo
 		if quietRoutes[route] && status < 400 {
 			level = slog.LevelDebug
 		}
-		s.cfg.Logger.LogAttrs(r.Context(), level, "http request",
-			slog.String("method", methodOf(r)), slog.String("route", route),
-			slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+		s.cfg.Logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }
 

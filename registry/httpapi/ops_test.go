@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -103,7 +104,7 @@ func TestNotFoundAndMethods(t *testing.T) {
 }
 
 func TestAccessLog(t *testing.T) {
-	s, _ := newSQLiteServer(t, serverOptions{})
+	s, _ := newSQLiteServer(t, serverOptions{accessLog: httpapi.AccessLogOn})
 	c := s.register(t, validBody, "idem-key-in-header").created(t)
 	s.do(t, request{method: "POST", path: "/v1/visits/" + c.ID + "/checkout?q=Geheimnis",
 		header: hdr("Authorization", "Bearer "+c.CheckoutToken)})
@@ -117,6 +118,46 @@ func TestAccessLog(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log holds %q:\n%s", secret, logs)
 		}
+	}
+}
+
+// TestAccessLogModes: sampled (the default) logs every error and one in
+// AccessLogSampleEvery of the other requests, marked; off logs none; the
+// metrics count every request in every mode.
+func TestAccessLogModes(t *testing.T) {
+	for _, mode := range []httpapi.AccessLog{httpapi.AccessLogSampled, httpapi.AccessLogOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s, _ := newSQLiteServer(t, serverOptions{accessLog: mode})
+			const ok = 2*httpapi.AccessLogSampleEvery + 1
+			for i := range ok {
+				s.register(t, validBody, fmt.Sprint("sample-", i)).created(t)
+			}
+			for range 3 {
+				wantStatus(t, s.do(t, request{method: "GET", path: "/v1/visits"}), 405)
+			}
+			logs := s.logs.String()
+			lines := strings.Count(logs, `msg="http request"`)
+			sampled := strings.Count(logs, fmt.Sprintf("sampled=%d", httpapi.AccessLogSampleEvery))
+			errors := strings.Count(logs, "status=405")
+			switch mode {
+			case httpapi.AccessLogSampled:
+				if sampled != 3 || errors != 3 || lines != 6 {
+					t.Errorf("%d lines, %d sampled, %d errors; want 3 sampled of %d successes and all 3 errors:\n%s", lines, sampled, errors, ok, logs)
+				}
+			case httpapi.AccessLogOff:
+				if lines != 0 {
+					t.Errorf("%d access log lines with the log off", lines)
+				}
+			}
+			r := s.do(t, request{method: "GET", path: "/metrics"})
+			if m := string(r.body); !strings.Contains(m, fmt.Sprintf(`registry_http_requests_total{route="POST /v1/visits",status="201"} %d`, ok)) {
+				t.Errorf("metrics do not count every request in mode %s", mode)
+			}
+		})
+	}
+	var m httpapi.AccessLog
+	if err := m.Set("verbose"); registry.ErrorCode(err) != registry.EINVALID {
+		t.Errorf("Set(verbose) = %v, want EINVALID", err)
 	}
 }
 

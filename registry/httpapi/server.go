@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,9 @@ type Config struct {
 	// Logger receives the access log and internal errors (never personal
 	// data, tokens or bodies). Nil discards.
 	Logger *slog.Logger
+	// AccessLog is which requests get an access log line (the zero
+	// value: AccessLogSampled).
+	AccessLog AccessLog
 	// Now is the clock for readiness checks; nil means time.Now.
 	Now func() time.Time
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes);
@@ -156,6 +160,7 @@ type Server struct {
 
 	limits  *limits
 	tokens  *tokenCache
+	sampled atomic.Uint64 // requests the sampled access log passed over
 	formKey []byte
 	pages   pages
 	occ     occupancyCache
