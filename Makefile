@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all build run test bench bench-large lint vuln fmt clean
+.PHONY: all build run test bench bench-large package lint vuln fmt clean
 
 all: build
 
@@ -21,6 +21,11 @@ run: build
 ## test: every test, PostgreSQL and LibreOffice included (installs them if missing and root)
 test:
 	scripts/test
+
+## package: the release files in dist/: Debian packages (amd64, arm64), the OCI image,
+## the SBOM, SHA256SUMS; reproducible (two runs on one commit are byte-identical)
+package:
+	scripts/package
 
 ## bench: benchmarks, each beside a baseline measured in the same run (PostgreSQL: the
 ## test cluster and, where durability is the point, a cluster with fsync on)
@@ -49,4 +54,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -42,7 +42,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(buildBinary(t), "registry")
-	text := strings.Replace(string(unit), "ExecStart=/usr/local/bin/registry serve", "ExecStart="+bin+" serve", 1)
+	text := strings.Replace(string(unit), "ExecStart=/usr/bin/registry serve", "ExecStart="+bin+" serve", 1)
 	for _, want := range []string{"User=registry", "ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
 		"StateDirectory=registry registry-keys", "Restart=on-failure", "UMask=0077"} {
 		if !strings.Contains(text, "\n"+want+"\n") {
@@ -114,7 +114,7 @@ func TestNginxConfig(t *testing.T) {
 	text := strings.NewReplacer("/etc/ssl/registry/fullchain.pem", cert, "/etc/ssl/registry/privkey.pem", key,
 		"/var/log/nginx/registry.log", filepath.Join(dir, "access.log"), "listen 80;", "listen 127.0.0.1:18080;",
 		"listen [::]:80;", "", "listen 443 ssl;", "listen 127.0.0.1:18443 ssl;", "listen [::]:443 ssl;", "").Replace(string(site))
-	for _, want := range []string{"client_max_body_size", "X-Forwarded-For $remote_addr", "proxy_pass http://127.0.0.1:8080", "ssl_protocols"} {
+	for _, want := range []string{"client_max_body_size", "X-Forwarded-For $remote_addr", "proxy_pass http://registry", "server 127.0.0.1:8080;", "ssl_protocols"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the nginx example lacks %s", want)
 		}

@@ -157,9 +157,12 @@ func private(path string, dir bool) (string, bool) {
 
 func (a *app) doctorFiles(o *doctorOptions, add checks.Add) {
 	if !isPostgres(a.db) {
-		if st, ok := private(a.db, false); ok {
+		switch st, ok := private(a.db, false); {
+		case ok:
 			add(checkOK, "files", "database "+a.db+" "+st, "")
-		} else {
+		case st == "missing":
+			// the database check below says how to create it
+		default:
 			add(checkFail, "files", "database "+a.db+": "+st, "chmod 600 "+a.db+" (and its -wal and -shm files); the directory 700")
 		}
 	}

@@ -183,7 +183,7 @@ func post(b *testing.B, url, token, body string) []byte {
 	return out
 }
 
-func readToken(b *testing.B, path string) string {
+func readToken(b testing.TB, path string) string {
 	t, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)

@@ -139,7 +139,13 @@ func OwnCluster(tb testing.TB, durable bool) *Cluster {
 	if err != nil {
 		tb.Fatalf("start a PostgreSQL cluster: %v\n%s", err, stderr.String())
 	}
-	c := &Cluster{tb: tb, env: os.Environ(), script: script}
+	return newCluster(tb, script, os.Environ(), out)
+}
+
+// newCluster is the cluster that pg-test-server's export line out names;
+// it is stopped at cleanup.
+func newCluster(tb testing.TB, script string, env []string, out []byte) *Cluster {
+	c := &Cluster{tb: tb, env: env, script: script}
 	for _, part := range strings.Split(strings.TrimSpace(string(out)), ";") {
 		k, v, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(part), "export "), "=")
 		v = strings.Trim(v, "'")
@@ -158,8 +164,33 @@ func OwnCluster(tb testing.TB, durable bool) *Cluster {
 	return c
 }
 
+// Standby starts a synchronous streaming standby of c (scripts/pg-test-
+// server standby): from then on a commit on c returns only once the
+// standby has it. It is stopped at cleanup.
+func (c *Cluster) Standby() *Cluster {
+	c.tb.Helper()
+	cmd := exec.Command(c.script, "standby")
+	cmd.Env = c.env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		c.tb.Fatalf("start a standby: %v\n%s", err, stderr.String())
+	}
+	return newCluster(c.tb, c.script, os.Environ(), out)
+}
+
+// Port is the cluster's TCP port on 127.0.0.1.
+func (c *Cluster) Port() string {
+	u, err := url.Parse(c.DSN)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return u.Port()
+}
+
 // Do runs a fault action of scripts/pg-test-server on the cluster: halt,
-// resume, freeze or thaw. It fails the test, with the server's log, when
+// resume, freeze, thaw, kill or promote. It fails the test, with the server's log, when
 // the action fails.
 func (c *Cluster) Do(action string) {
 	c.tb.Helper()

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"github.com/cityhall/registry/registry/postgres/pgtest"
+)
+
+// TestPostgresFailover kills the primary of a PostgreSQL pair under load
+// and promotes its synchronous standby, as an HA manager (Patroni,
+// pg_auto_failover) would: serve runs on the multi-host connection string
+// (both hosts, target_session_attrs=read-write), 16 clients register with
+// retries under their idempotency keys. Every acknowledged registration
+// must be on the new primary, none twice, and the audit log must verify.
+// It prints how long intake was unavailable and how it answered meanwhile
+// (docs/capacity.md records the figures).
+func TestPostgresFailover(t *testing.T) {
+	primary := pgtest.OwnCluster(t, true)
+	standby := primary.Standby()
+	dsn := fmt.Sprintf("postgres://registry@127.0.0.1,127.0.0.1/postgres?port=%s,%s&sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
+		primary.Port(), standby.Port())
+	bin := filepath.Join(buildBinary(t), "registry")
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := append(os.Environ(), "REGISTRY_DB="+dsn, "REGISTRY_KEYSTORE="+filepath.Join(dir, "keys"),
+		"REGISTRY_RECIPIENTS="+filepath.Join(dir, "recipients.txt"), "REGISTRY_LISTEN="+addr, "REGISTRY_AS=it")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("registry %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	rcpt := run("keygen", "-o", filepath.Join(dir, "office.key"))
+	os.WriteFile(filepath.Join(dir, "recipients.txt"), []byte(rcpt[strings.LastIndex(strings.TrimSpace(rcpt), "\n")+1:]), 0o644)
+	run("migrate")
+	run("sites", "add", "rathaus", "--name", "Rathaus")
+	token := filepath.Join(dir, "intake.token")
+	run("tokens", "create", "--role", "intake", "-o", token)
+
+	var stderr lockedBuffer
+	srv := exec.Command(bin, "serve")
+	srv.Env, srv.Stderr = env, &stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
+	waitHTTP(t, "http://"+addr+"/readyz", &stderr)
+
+	l := &failoverLoad{url: "http://" + addr + "/v1/visits", token: readToken(t, token), stop: make(chan struct{}),
+		onStuck: func() { srv.Process.Signal(syscall.SIGQUIT); srv.Wait() }} // its goroutines into the log
+	l.start(16)
+	l.waitAcks(t, 300, 60*time.Second, &stderr)
+	killed := time.Now()
+	primary.Do("kill")
+	acksAtKill := l.acks.Load()
+	promoteStart := time.Now()
+	standby.Do("promote")
+	promoted := time.Since(promoteStart)
+	l.waitAcks(t, acksAtKill+300, 120*time.Second, &stderr)
+	l.finish(t, &stderr)
+
+	gap, firstAfter := l.gapAfter(killed)
+	t.Logf("failover: primary killed with SIGKILL, standby promoted in %v; intake unavailable for %v (the longest time without an acknowledged registration); "+
+		"%d acknowledged before the kill, %d in all; answers while unavailable: %v; retries: %d",
+		promoted.Round(time.Millisecond), gap.Round(time.Millisecond), acksAtKill, l.acks.Load(), l.statuses(firstAfter), l.retries.Load())
+	if l.acks.Load() < acksAtKill+300 {
+		t.Fatalf("only %d registrations acknowledged after the failover", l.acks.Load()-acksAtKill)
+	}
+
+	db, err := sql.Open("postgres", standby.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, distinct int
+	if err := db.QueryRowContext(context.Background(), `SELECT count(*), count(DISTINCT id) FROM visits`).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for _, id := range l.ids() {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM visits WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			missing++
+		}
+	}
+	t.Logf("failover: %d acknowledged, %d visits on the new primary, %d missing, %d duplicated", len(l.ids()), rows, missing, rows-len(l.ids()))
+	if missing != 0 || rows != len(l.ids()) || distinct != rows {
+		t.Errorf("after the failover: %d acknowledged registrations missing, %d visits for %d acknowledged (%d distinct)", missing, rows, len(l.ids()), distinct)
+	}
+	envNew := append(os.Environ(), "REGISTRY_DB="+standby.DSN)
+	verify := exec.Command(bin, "audit", "verify")
+	verify.Env = envNew
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Errorf("audit verify on the new primary: %v\n%s", err, out)
+	}
+}
+
+// failoverLoad is clients registering one visitor after another, each
+// retrying a registration under the same idempotency key until it is
+// acknowledged.
+type failoverLoad struct {
+	url, token string
+	client     *http.Client // nil: a plain client with a 10 s timeout
+	onStuck    func()       // before a failure for want of acknowledgements (nil: nothing)
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	acks       atomic.Int64
+	retries    atomic.Int64
+
+	mu      sync.Mutex
+	acked   map[string]string // idempotency key → visit id
+	ackAt   []time.Time
+	answers []answer // every failed attempt
+}
+
+type answer struct {
+	at     time.Time
+	status string
+}
+
+func (l *failoverLoad) start(clients int) {
+	l.acked = map[string]string{}
+	c := l.client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	for w := range clients {
+		l.wg.Go(func() {
+			for seq := 0; ; seq++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("failover-%d-%d", w, seq)
+				body := fmt.Sprintf(`{"site":"rathaus","given_name":"Erika","family_name":"Lauf%d","street":"Heidestraße","house_number":"%d","postcode":"51147","city":"Köln","phone":"+49 221 1234567"}`, w, seq)
+				for {
+					status, id, wait := l.post(c, key, body)
+					if id != "" {
+						l.mu.Lock()
+						l.acked[key] = id
+						l.ackAt = append(l.ackAt, time.Now())
+						l.mu.Unlock()
+						l.acks.Add(1)
+						break
+					}
+					l.retries.Add(1)
+					l.mu.Lock()
+					l.answers = append(l.answers, answer{time.Now(), status})
+					l.mu.Unlock()
+					time.Sleep(wait) // the client's backoff, as a desk would wait
+				}
+			}
+		})
+	}
+}
+
+// post sends one attempt: the visit id when acknowledged, otherwise the
+// answer and how long to wait (Retry-After, or 100 ms).
+func (l *failoverLoad) post(c *http.Client, key, body string) (status, id string, wait time.Duration) {
+	req, _ := http.NewRequest("POST", l.url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+l.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := c.Do(req)
+	if err != nil {
+		return "connection error", "", 100 * time.Millisecond
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 201 {
+		var v struct{ ID string }
+		json.Unmarshal(b, &v)
+		return "201", v.ID, 0
+	}
+	wait = 100 * time.Millisecond
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		wait = min(time.Duration(s)*time.Second, time.Second)
+	}
+	ra := ""
+	if resp.Header.Get("Retry-After") != "" {
+		ra = " with Retry-After"
+	}
+	return strconv.Itoa(resp.StatusCode) + ra, "", wait
+}
+
+// waitAcks waits until n registrations are acknowledged; after timeout
+// it fails the test with what the clients saw and the server's log.
+func (l *failoverLoad) waitAcks(t *testing.T, n int64, timeout time.Duration, log *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for l.acks.Load() < n {
+		if time.Now().After(deadline) {
+			if l.onStuck != nil {
+				l.onStuck()
+			}
+			t.Fatalf("%d of %d registrations acknowledged after %v; answers: %v\nserver log (end):\n%s",
+				l.acks.Load(), n, timeout, l.statuses(time.Now()), tail(log.String(), 20000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// finish stops the clients once each has its current registration
+// acknowledged, failing the test when that takes longer than a minute.
+func (l *failoverLoad) finish(t *testing.T, log *lockedBuffer) {
+	t.Helper()
+	close(l.stop)
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		if l.onStuck != nil {
+			l.onStuck()
+		}
+		t.Fatalf("the clients' last registrations were not acknowledged within a minute; answers: %v\nserver log (end):\n%s",
+			l.statuses(time.Now()), tail(log.String(), 20000))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// gapAfter is the longest time without an acknowledgement from the last
+// one before t on, and when that gap ended: how long intake was
+// unavailable around t.
+func (l *failoverLoad) gapAfter(t time.Time) (time.Duration, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gap time.Duration
+	end := t
+	prev := time.Time{}
+	for _, at := range l.ackAt {
+		if !at.Before(t) && !prev.IsZero() && at.Sub(prev) > gap {
+			gap, end = at.Sub(prev), at
+		}
+		prev = at
+	}
+	return gap, end
+}
+
+// statuses counts the failed attempts before until.
+func (l *failoverLoad) statuses(until time.Time) map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[string]int{}
+	for _, a := range l.answers {
+		if a.at.Before(until) {
+			m[a.status]++
+		}
+	}
+	return m
+}
+
+func (l *failoverLoad) ids() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []string
+	for _, id := range l.acked {
+		ids = append(ids, id)
+	}
+	return ids
+}
