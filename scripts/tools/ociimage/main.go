@@ -109,7 +109,7 @@ func image(osName, arch, binary, version string, epoch time.Time) (v1.Image, err
 		ExposedPorts: map[string]struct{}{"8080/tcp": {}},
 		Volumes:      map[string]struct{}{"/var/lib/registry": {}, "/var/lib/registry-keys": {}},
 		Labels: map[string]string{"org.opencontainers.image.title": "registry",
-			"org.opencontainers.image.version": version,
+			"org.opencontainers.image.version":     version,
 			"org.opencontainers.image.description": "Contact-tracing visitor registry for city halls"},
 	}
 	return mutate.ConfigFile(img, cf)
