@@ -26,26 +26,8 @@ import (
 func TestTwoIntakeNodes(t *testing.T) {
 	nginx := tool(t, "nginx")
 	dsn := pgtest.NewDatabase(t)
-	bin := filepath.Join(buildBinary(t), "registry")
-	dir := t.TempDir()
-	env := append(os.Environ(), "REGISTRY_DB="+dsn, "REGISTRY_KEYSTORE="+filepath.Join(dir, "keys"),
-		"REGISTRY_RECIPIENTS="+filepath.Join(dir, "recipients.txt"), "REGISTRY_AS=it", "REGISTRY_TRUSTED_PROXIES=127.0.0.1")
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("registry %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	rcpt := run("keygen", "-o", filepath.Join(dir, "office.key"))
-	os.WriteFile(filepath.Join(dir, "recipients.txt"), []byte(rcpt[strings.LastIndex(strings.TrimSpace(rcpt), "\n")+1:]), 0o644)
-	run("migrate")
-	run("sites", "add", "rathaus", "--name", "Rathaus")
-	token := filepath.Join(dir, "intake.token")
-	run("tokens", "create", "--role", "intake", "-o", token)
+	in := newCLIInstallation(t, dsn, "REGISTRY_TRUSTED_PROXIES=127.0.0.1")
+	bin, dir, env, token := in.bin, in.dir, in.env, in.token
 
 	// The primary creates the day keys and the server secret, and pins
 	// the recipients; the intake nodes need all three.
@@ -81,7 +63,7 @@ func TestTwoIntakeNodes(t *testing.T) {
 	l.finish(t, logB)
 	gap, firstAfter := l.gapAfter(killed)
 	t.Logf("two intake nodes: one killed with SIGKILL under load; longest time without an acknowledgement %v; %d acknowledged before, %d in all; "+
-		"answers until then: %v; retries in all: %d", gap.Round(time.Millisecond), acksAtKill, l.acks.Load(), l.statuses(firstAfter), l.retries.Load())
+		"answers until then: %v; retries in all: %d, of them answered as stored before: %d", gap.Round(time.Millisecond), acksAtKill, l.acks.Load(), l.statuses(firstAfter), l.retries.Load(), l.replayed.Load())
 	if l.acks.Load() < acksAtKill+300 {
 		t.Fatalf("only %d registrations acknowledged after a node was killed", l.acks.Load()-acksAtKill)
 	}
