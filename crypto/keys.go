@@ -192,7 +192,7 @@ func parseRecipients(r io.Reader, name string) (*Recipients, error) {
 				name, first.line, first.kind.Describe(), n, kind.Describe())
 		}
 		if _, dup := byStr[s]; dup {
-			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d repeats recipient %s.", name, n, s)
+			return registry.Errorf(registry.EINVALID, "The %s is malformed: line %d repeats recipient %.24s….", name, n, s)
 		}
 		byStr[s] = rec
 		return nil
