@@ -94,14 +94,12 @@ func (d *ScratchDir) Create() (*Scratch, error) {
 	id, err := age.GenerateHybridIdentity()
 	if err != nil {
 		f.Close()
-		os.Remove(f.Name())
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	aw, err := age.Encrypt(bw, id.Recipient())
 	if err != nil {
 		f.Close()
-		os.Remove(f.Name())
 		return nil, err
 	}
 	return &Scratch{f: f, id: id, bw: bw, aw: aw}, nil
@@ -147,14 +145,12 @@ func (s *Scratch) Open() (io.Reader, error) {
 	return age.Decrypt(bufio.NewReaderSize(s.f, 64<<10), s.id)
 }
 
-// Remove closes and removes the file and forgets its key. It is safe to
-// call more than once.
+// Remove closes the file, which frees it (it has no name since Create),
+// and forgets its key. It is safe to call more than once.
 func (s *Scratch) Remove() error {
 	s.id = nil
-	s.f.Close()
-	err := os.Remove(s.f.Name())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if err := s.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
 	}
-	return err
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,31 +35,24 @@ func TestPostgresFailover(t *testing.T) {
 	standby := primary.Standby()
 	dsn := fmt.Sprintf("postgres://registry@127.0.0.1,127.0.0.1/postgres?port=%s,%s&sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
 		primary.Port(), standby.Port())
-	addr := freeAddr(t)
-	in := newCLIInstallation(t, dsn, "REGISTRY_LISTEN="+addr)
-	bin, env, token := in.bin, in.env, in.token
+	e := newFaultEnv(t, buildBinary(t), dsn)
+	e.start()
+	defer e.stop()
+	srv := e.serve
+	stderr := e.stderr
 
-	var stderr lockedBuffer
-	srv := exec.Command(bin, "serve")
-	srv.Env, srv.Stderr = env, &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
-	waitHTTP(t, "http://"+addr+"/readyz", &stderr)
-
-	l := &failoverLoad{url: "http://" + addr + "/v1/visits", token: readToken(t, token), stop: make(chan struct{}),
+	l := &failoverLoad{url: "http://" + e.addr + "/v1/visits", token: e.token, stop: make(chan struct{}),
 		onStuck: func() { srv.Process.Signal(syscall.SIGQUIT); srv.Wait() }} // its goroutines into the log
 	l.start(16)
-	l.waitAcks(t, 300, 60*time.Second, &stderr)
+	l.waitAcks(t, 300, 60*time.Second, stderr)
 	killed := time.Now()
 	primary.Do("kill")
 	acksAtKill := l.acks.Load()
 	promoteStart := time.Now()
 	standby.Do("promote")
 	promoted := time.Since(promoteStart)
-	l.waitAcks(t, acksAtKill+300, 120*time.Second, &stderr)
-	l.finish(t, &stderr)
+	l.waitAcks(t, acksAtKill+300, 120*time.Second, stderr)
+	l.finish(t, stderr)
 
 	gap, firstAfter := l.gapAfter(killed)
 	t.Logf("failover: primary killed with SIGKILL, standby promoted in %v; intake unavailable for %v (the longest time without an acknowledged registration); "+
@@ -70,7 +62,21 @@ func TestPostgresFailover(t *testing.T) {
 		t.Fatalf("only %d registrations acknowledged after the failover", l.acks.Load()-acksAtKill)
 	}
 
-	db, err := sql.Open("postgres", standby.DSN)
+	l.checkStored(t, standby.DSN, "failover")
+	envNew := append(os.Environ(), "REGISTRY_DB="+standby.DSN)
+	verify := exec.Command(e.bin, "audit", "verify")
+	verify.Env = envNew
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Errorf("audit verify on the new primary: %v\n%s", err, out)
+	}
+}
+
+// checkStored checks, in the database at dsn, that every acknowledged
+// registration is stored once and that nothing else is, and logs the
+// counts under what.
+func (l *failoverLoad) checkStored(t *testing.T, dsn, what string) {
+	t.Helper()
+	db, err := sql.Open("postgres", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +85,9 @@ func TestPostgresFailover(t *testing.T) {
 	if err := db.QueryRowContext(context.Background(), `SELECT count(*), count(DISTINCT id) FROM visits`).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
+	ids := l.ids()
 	missing := 0
-	for _, id := range l.ids() {
+	for _, id := range ids {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM visits WHERE id = $1`, id).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -89,52 +96,10 @@ func TestPostgresFailover(t *testing.T) {
 			missing++
 		}
 	}
-	t.Logf("failover: %d acknowledged, %d visits on the new primary, %d missing, %d duplicated", len(l.ids()), rows, missing, rows-len(l.ids()))
-	if missing != 0 || rows != len(l.ids()) || distinct != rows {
-		t.Errorf("after the failover: %d acknowledged registrations missing, %d visits for %d acknowledged (%d distinct)", missing, rows, len(l.ids()), distinct)
+	t.Logf("%s: %d acknowledged, %d visits stored, %d lost, %d duplicated", what, len(ids), rows, missing, rows-len(ids))
+	if missing != 0 || rows != len(ids) || distinct != rows {
+		t.Errorf("%s: %d acknowledged registrations lost, %d visits stored for %d acknowledged (%d distinct)", what, missing, rows, len(ids), distinct)
 	}
-	envNew := append(os.Environ(), "REGISTRY_DB="+standby.DSN)
-	verify := exec.Command(bin, "audit", "verify")
-	verify.Env = envNew
-	if out, err := verify.CombinedOutput(); err != nil {
-		t.Errorf("audit verify on the new primary: %v\n%s", err, out)
-	}
-}
-
-// cliInstallation is an installation of the binary on a database: the
-// office's key, the database migrated, the site rathaus, an intake token.
-type cliInstallation struct {
-	t        testing.TB
-	bin, dir string
-	env      []string // every command's environment
-	token    string   // the intake token's file
-}
-
-func newCLIInstallation(t testing.TB, db string, env ...string) *cliInstallation {
-	t.Helper()
-	dir := t.TempDir()
-	in := &cliInstallation{t: t, bin: filepath.Join(buildBinary(t), "registry"), dir: dir, token: filepath.Join(dir, "intake.token")}
-	in.env = append(append(os.Environ(), "REGISTRY_DB="+db, "REGISTRY_KEYSTORE="+filepath.Join(dir, "keys"),
-		"REGISTRY_RECIPIENTS="+filepath.Join(dir, "recipients.txt"), "REGISTRY_AS=it"), env...)
-	os.WriteFile(filepath.Join(dir, "recipients.txt"), []byte(in.run("keygen", "-o", filepath.Join(dir, "office.key"))), 0o644)
-	in.run("migrate")
-	in.run("sites", "add", "rathaus", "--name", "Rathaus")
-	in.run("tokens", "create", "--role", "intake", "-o", in.token)
-	return in
-}
-
-// run runs the binary and returns its standard output.
-func (in *cliInstallation) run(args ...string) string {
-	in.t.Helper()
-	cmd := exec.Command(in.bin, args...)
-	cmd.Env = in.env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		in.t.Fatalf("registry %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
 }
 
 // failoverLoad is clients registering one visitor after another, each

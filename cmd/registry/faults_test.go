@@ -27,7 +27,7 @@ import (
 
 // faultEnv is a real serve binary with its keys, database and token.
 type faultEnv struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string
 	db     string
@@ -55,7 +55,7 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-func newFaultEnv(t *testing.T, binDir, db string) *faultEnv {
+func newFaultEnv(t testing.TB, binDir, db string) *faultEnv {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

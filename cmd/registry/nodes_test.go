@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"os"
@@ -26,8 +24,9 @@ import (
 func TestTwoIntakeNodes(t *testing.T) {
 	nginx := tool(t, "nginx")
 	dsn := pgtest.NewDatabase(t)
-	in := newCLIInstallation(t, dsn, "REGISTRY_TRUSTED_PROXIES=127.0.0.1")
-	bin, dir, env, token := in.bin, in.dir, in.env, in.token
+	e := newFaultEnv(t, buildBinary(t), dsn)
+	e.env = append(e.env, "REGISTRY_TRUSTED_PROXIES=127.0.0.1")
+	bin, dir, env := e.bin, e.dir, e.env
 
 	// The primary creates the day keys and the server secret, and pins
 	// the recipients; the intake nodes need all three.
@@ -52,7 +51,7 @@ func TestTwoIntakeNodes(t *testing.T) {
 	_, addrB, logB := start("--intake-only", "--server-secret", secret)
 
 	proxy := startNginx(t, nginx, dir, addrA, addrB)
-	l := &failoverLoad{url: "https://" + proxy + "/v1/visits", token: readToken(t, token), stop: make(chan struct{}),
+	l := &failoverLoad{url: "https://" + proxy + "/v1/visits", token: e.token, stop: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
 	l.start(16)
 	l.waitAcks(t, 300, 60*time.Second, logB)
@@ -68,30 +67,7 @@ func TestTwoIntakeNodes(t *testing.T) {
 		t.Fatalf("only %d registrations acknowledged after a node was killed", l.acks.Load()-acksAtKill)
 	}
 
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var rows, distinct int
-	if err := db.QueryRowContext(context.Background(), `SELECT count(*), count(DISTINCT id) FROM visits`).Scan(&rows, &distinct); err != nil {
-		t.Fatal(err)
-	}
-	ids := l.ids()
-	missing := 0
-	for _, id := range ids {
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM visits WHERE id = $1`, id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
-			missing++
-		}
-	}
-	t.Logf("two intake nodes: %d acknowledged, %d visits stored, %d lost, %d duplicated", len(ids), rows, missing, rows-len(ids))
-	if missing != 0 || rows != len(ids) || distinct != rows {
-		t.Errorf("%d acknowledged registrations lost, %d visits stored for %d acknowledged (%d distinct)", missing, rows, len(ids), distinct)
-	}
+	l.checkStored(t, dsn, "two intake nodes")
 }
 
 // startNginx runs nginx with the shipped example, its upstream listing

@@ -163,15 +163,14 @@ func testInstallPackage(t *testing.T, deb string) {
 	// As root for real (CI); otherwise under fakeroot, whose state file
 	// keeps the owners dpkg and the maintainer scripts set.
 	state := filepath.Join(t.TempDir(), "fakeroot.state")
+	os.WriteFile(state, nil, 0o600) // one session across the calls
 	asRoot := func(args ...string) *exec.Cmd {
 		if os.Geteuid() == 0 {
 			return exec.Command(args[0], args[1:]...)
 		}
-		fakeroot := tool(t, "fakeroot")
-		os.WriteFile(state, nil, 0o600)
-		return exec.Command(fakeroot, append([]string{"-i", state, "-s", state, "--"}, args...)...)
+		return exec.Command(tool(t, "fakeroot"), append([]string{"-i", state, "-s", state, "--"}, args...)...)
 	}
-	install := asRoot("dpkg", "--root="+root, "--force-script-chrootless", "--force-depends", "--log=/dev/null", "--install", deb)
+	install := asRoot("dpkg", "--root="+root, "--force-script-chrootless", "--force-depends", "--force-not-root", "--log=/dev/null", "--install", deb)
 	out, err := install.CombinedOutput()
 	if err != nil {
 		t.Fatalf("dpkg --install: %v\n%s", err, out)
