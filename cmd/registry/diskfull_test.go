@@ -21,7 +21,8 @@ import (
 // diskFullScript runs serve on a database in a small tmpfs of its own
 // (a user and mount namespace: no root needed), fills the tmpfs to 256 KiB
 // free, removes the filler when $FREE appears and copies the database out
-// to $OUT after serve ends (on SIGTERM).
+// to $OUT after serve ends (on SIGTERM, which also ends a sleep of the
+// loop: "|| :" keeps set -e from ending the script before the copy).
 const diskFullScript = `set -eu
 mount -t tmpfs -o size=16m none "$DATA"
 cp "$SEED"/registry.db "$DATA"/
@@ -29,7 +30,7 @@ avail=$(df --output=avail -k "$DATA" | tail -n 1)
 dd if=/dev/zero of="$DATA"/filler bs=1k count=$((avail - 256)) status=none
 "$BIN" serve & pid=$!
 trap 'kill -TERM $pid' TERM
-while [ ! -e "$FREE" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
+while [ ! -e "$FREE" ] && kill -0 $pid 2>/dev/null; do sleep 0.05 || :; done
 rm -f "$DATA"/filler
 wait $pid || wait $pid || true
 cp "$DATA"/registry.db* "$OUT"/
@@ -102,7 +103,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("5000 registrations fitted into 256 KiB: the disk never filled")
 	}
 	if st, body := readyz(); st != 503 || !strings.Contains(body, "storage") || !strings.Contains(body, "disk is full") {
-		t.Errorf("/readyz with the disk full = %d %s, want 503 naming the storage check", st, body)
+		t.Errorf("/readyz with the disk full = %d %s, want 503 naming the storage check\n%s", st, body, e.stderr.String())
 	}
 	if status, _, _ := e.register("full-later"); status != 503 {
 		t.Errorf("another registration on the full disk: %d, want 503", status)
@@ -131,13 +132,16 @@ func TestDiskFull(t *testing.T) {
 	if strings.Contains(e.stderr.String(), "level=ERROR") {
 		t.Errorf("the log holds errors:\n%s", e.stderr.String())
 	}
+	if _, err := os.Stat(filepath.Join(out, "registry.db")); err != nil {
+		t.Fatalf("the database was not copied out after serve ended: %v\n%s", err, e.stderr.String())
+	}
 	s, err := sqlite.Open(context.Background(), filepath.Join(out, "registry.db"))
 	if err != nil {
 		t.Fatalf("open the copied database: %v\n%s", err, e.stderr.String())
 	}
 	defer s.Close()
 	if got := intaketest.CountVisits(t, s); got != int64(2*acked) {
-		t.Errorf("stored visits = %d, want %d (every acknowledged household exactly once)", got, 2*acked)
+		t.Errorf("stored visits = %d, want %d (every acknowledged household exactly once)\n%s", got, 2*acked, e.stderr.String())
 	}
 	if bytes.Contains([]byte(e.stderr.String()), []byte("Internal error")) {
 		t.Errorf("an internal error was answered")

@@ -7,7 +7,9 @@
 // truncates the WAL so no old page images remain. Writes go through one
 // connection that begins every transaction with BEGIN IMMEDIATE (SQLite has
 // one writer; taking the lock up front avoids upgrade deadlocks); reads use
-// a separate pool of query-only connections.
+// a separate pool of query-only connections. The WAL is copied into the
+// database file by a checkpoint in the background, on a connection of its
+// own, not by the commit that happens to fill it (see checkpointer).
 package sqlite
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -40,6 +43,10 @@ var migrations embed.FS
 type Store struct {
 	*sqlstore.Store
 	path string
+	ckpt *checkpointer
+	// spaceChecked is the WriteFailures count up to which WriteHealth
+	// found minFree bytes free again.
+	spaceChecked atomic.Uint64
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -90,13 +97,26 @@ func open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
-	st, err := sqlstore.New(ctx, write, read, dialect{})
+	ckpt, err := startCheckpointer(ctx, path)
 	if err != nil {
 		write.Close()
 		read.Close()
 		return nil, err
 	}
-	return &Store{Store: st, path: path}, nil
+	st, err := sqlstore.New(ctx, write, read, dialect{ckpt: ckpt})
+	if err != nil {
+		write.Close()
+		read.Close()
+		ckpt.close()
+		return nil, err
+	}
+	return &Store{Store: st, path: path, ckpt: ckpt}, nil
+}
+
+// Close stops the background checkpoint and closes the connections; the
+// last connection to the file checkpoints what is left.
+func (s *Store) Close() error {
+	return errors.Join(s.ckpt.close(), s.Store.Close())
 }
 
 // QuickCheck runs SQLite's quick integrity check and returns what it
@@ -128,6 +148,8 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The checkpointer does it (see checkpointer).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(ON)")
@@ -186,7 +208,9 @@ func migrate(ctx context.Context, db *sqlx.DB) error {
 }
 
 // dialect is what SQLite does differently.
-type dialect struct{}
+type dialect struct {
+	ckpt *checkpointer
+}
 
 // LockAudit does nothing: the single writer connection and BEGIN IMMEDIATE
 // already serialise every write transaction, across processes too.
@@ -196,12 +220,12 @@ func (dialect) LockAudit(context.Context, *sqlx.Tx) error { return nil }
 // secure_delete has zeroed the deleted cells in the pages the checkpoint
 // writes; truncation removes the WAL frames that still held the inserted
 // rows. It fails when a reader kept the checkpoint from completing.
-func (dialect) AfterPurge(ctx context.Context, db *sqlx.DB, _ time.Time) error {
-	var busy, log, done int
-	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
-		return fmt.Errorf("checkpoint wal: %w", err)
+func (d dialect) AfterPurge(ctx context.Context, db *sqlx.DB, _ time.Time) error {
+	busy, log, done, err := d.ckpt.checkpoint(ctx, db, "TRUNCATE")
+	if err != nil {
+		return err
 	}
-	if busy != 0 {
+	if busy {
 		return fmt.Errorf("checkpoint wal: blocked by a reader (%d of %d frames)", done, log)
 	}
 	return nil
@@ -253,14 +277,16 @@ func migrationsFS() fs.FS {
 const minFree = 1 << 20
 
 // WriteHealth is sqlstore's, with a look at the file system first: after
-// a write failed for lack of space, a probe could still succeed in the
-// WAL's old space while the database file cannot grow, so the store stays
-// not ready until its directory has minFree bytes free again.
+// a write failed for lack of space, a small write (the probe, the purge's
+// audit entry) can still succeed in the WAL's old space while the
+// database file cannot grow, so the store stays not ready until its
+// directory has minFree bytes free again, whatever succeeded meanwhile.
 func (s *Store) WriteHealth(ctx context.Context) error {
-	if s.WriteFailed() {
+	if n := s.WriteFailures(); n != s.spaceChecked.Load() {
 		if free, ok := freeSpace(filepath.Dir(s.path)); ok && free < minFree {
 			return registry.Errorf(registry.EUNAVAILABLE, "The database's disk is full (%d KiB free); free space on it.", free>>10)
 		}
+		s.spaceChecked.Store(n)
 	}
 	return s.Store.WriteHealth(ctx)
 }

@@ -73,8 +73,10 @@ type Store struct {
 	days    sync.Map              // registry.Day → true: days whose storage is prepared
 	salts   sync.Map              // actor + "\x00" + month → the actor's salt
 	// noWrite is set when a write failed for lack of space or a failing
-	// disk (CodeNoWrite), cleared by the next commit (see WriteHealth).
-	noWrite atomic.Bool
+	// disk (CodeNoWrite), cleared by the next commit (see WriteHealth);
+	// writeFailures counts those failures.
+	noWrite       atomic.Bool
+	writeFailures atomic.Uint64
 }
 
 // CodeNoWrite is what a Dialect's ErrorCode returns for a write that
@@ -199,6 +201,10 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingWriteProbe, []
 // failing disk and none succeeded since.
 func (s *Store) WriteFailed() bool { return s.noWrite.Load() }
 
+// WriteFailures counts the writes that failed for lack of space or a
+// failing disk since the store was opened.
+func (s *Store) WriteFailures() uint64 { return s.writeFailures.Load() }
+
 // errorf wraps a driver error with what was being done. Unique violations
 // become ECONFLICT; busy, restarting, unreachable or silent databases and
 // cancelled calls EUNAVAILABLE; missing rows ENOTFOUND. The driver's text
@@ -228,6 +234,7 @@ func (s *Store) errorf(err error, doing string) error {
 		return &wrapped{errBusy, cause}
 	case CodeNoWrite:
 		s.noWrite.Store(true)
+		s.writeFailures.Add(1)
 		return &wrapped{errNoWrite, cause}
 	case CodeCorrupt:
 		return &wrapped{ErrCorrupt, cause}
