@@ -81,6 +81,11 @@ func openDB(dsn string) (*sql.DB, pq.Config, error) {
 		// that accepts but never answers) only with connect_timeout.
 		cfg.ConnectTimeout = connectTimeout
 	}
+	// Sealed records and keys travel as bytea parameters: in binary, a
+	// stored record is its own 3.6 KB on the wire instead of 7.2 KB of hex
+	// that lib/pq encodes and the server decodes again, and a query with
+	// parameters needs one round trip instead of two.
+	cfg.BinaryParameters = true
 	c, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, pq.Config{}, registry.Errorf(registry.EINVALID, "The PostgreSQL connection string is malformed.")
