@@ -162,6 +162,9 @@ func (a *app) runServe(ctx context.Context, o *serveOptions) error {
 	}
 	svc := intake.New(store, crypto.NewSealer(rcpts), secret, a.logger)
 	svc.Now = a.now
+	var restoreProcs func()
+	svc.Sealers, restoreProcs = intake.SpareProc()
+	defer restoreProcs()
 	var collectors []prometheus.Collector
 	var targets []notify.Target
 	if o.webhooks != "" {

@@ -9,16 +9,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cityhall/registry/crypto"
 	"github.com/cityhall/registry/registry"
 	"github.com/cityhall/registry/registry/httpapi"
+	"github.com/cityhall/registry/registry/intake"
 	"github.com/cityhall/registry/registry/postgres"
 	"github.com/cityhall/registry/registry/postgres/pgtest"
 )
@@ -38,19 +39,27 @@ func benchPhase(b *testing.B) time.Duration {
 
 // BenchmarkIntakeCeiling compares HTTP intake with what sealing alone
 // allows on the same cores, in one run: the baseline is the two-layer seal
-// rate of GOMAXPROCS goroutines in process; the measured rate is the best
-// of 32, 64 and 128 client connections registering over loopback HTTP
-// (strict decoding, authentication, sealing, group commit, fsync). It
-// reports both, their ratio (goal: 0.8), the visits per commit, and the
-// p99 latency of an open-loop load at half the best rate (goal: 25 ms),
-// on SQLite, on the test PostgreSQL cluster (fsync off) and on a durable
-// one (fsync and synchronous_commit on), with post-quantum hybrid keys on
-// both layers and with classic X25519 keys, each beside its own ceiling.
+// rate of as many goroutines as serve lets seal at once; the measured rate
+// is the best of 32, 64 and 128 client connections registering over
+// loopback HTTP (strict decoding, authentication, sealing, group commit,
+// fsync), with GOMAXPROCS as serve sets it (intake.SpareProc). The machine
+// a benchmark runs on may change speed by a third within a minute, so the
+// baseline is measured before and after every intake phase and each phase
+// is divided by the mean of the two around it. It reports the best rate,
+// its baseline, their ratio (goal: 0.8), the visits per commit, the cores
+// the process used in that phase (server and client together; the
+// PostgreSQL server is another process) and the p99 latency of an
+// open-loop load at half the best rate (goal: 25 ms), on SQLite, on the
+// test PostgreSQL cluster (fsync off) and on a durable one (fsync and
+// synchronous_commit on), with post-quantum hybrid keys on both layers and
+// with classic X25519 keys.
 func BenchmarkIntakeCeiling(b *testing.B) {
 	for _, kind := range []crypto.KeyKind{crypto.Hybrid, crypto.X25519} {
 		for _, store := range []string{"sqlite", "postgres", "postgres-durable"} {
 			b.Run(kind.String()+"/"+store, func(b *testing.B) {
-				opt := serverOptions{limits: &httpapi.Limits{}, kind: kind}
+				sealers, restore := intake.SpareProc()
+				defer restore()
+				opt := serverOptions{limits: &httpapi.Limits{}, kind: kind, sealers: sealers}
 				var s *testServer
 				switch store {
 				case "sqlite":
@@ -61,29 +70,42 @@ func BenchmarkIntakeCeiling(b *testing.B) {
 					c := pgtest.OwnCluster(b, true)
 					s = newPostgresServer(b, c.DSN, opt)
 				}
-				ceiling := sealRate(b, s, benchPhase(b))
-				best, batch := 0.0, 0.0
+				var best struct{ rate, ceiling, batch, cores float64 }
+				ceiling := sealRate(b, s, sealers, benchPhase(b))
 				for _, conns := range []int{32, 64, 128} {
-					before := s.Service.Stats()
+					before, cpu, start := s.Service.Stats(), processCPU(), time.Now()
 					rate := closedLoop(b, s, conns, benchPhase(b))
+					cores := float64(processCPU()-cpu) / float64(time.Since(start))
 					after := s.Service.Stats()
-					if rate > best {
-						best = rate
-						batch = float64(after.BatchSizeSum-before.BatchSizeSum) / float64(max(1, after.Batches-before.Batches))
+					next := sealRate(b, s, sealers, benchPhase(b))
+					if mean := (ceiling + next) / 2; best.rate == 0 || rate/mean > best.rate/best.ceiling {
+						best.rate, best.ceiling, best.cores = rate, mean, cores
+						best.batch = float64(after.BatchSizeSum-before.BatchSizeSum) / float64(max(1, after.Batches-before.Batches))
 					}
+					ceiling = next
 				}
-				p99 := openLoop(b, s, best/2, benchPhase(b))
-				b.ReportMetric(best, "registrations/s")
-				b.ReportMetric(ceiling, "baseline-seal/s")
-				b.ReportMetric(best/ceiling, "ratio")
-				b.ReportMetric(batch, "visits/commit")
+				p99 := openLoop(b, s, best.rate/2, benchPhase(b))
+				b.ReportMetric(best.rate, "registrations/s")
+				b.ReportMetric(best.ceiling, "baseline-seal/s")
+				b.ReportMetric(best.rate/best.ceiling, "ratio")
+				b.ReportMetric(best.batch, "visits/commit")
+				b.ReportMetric(best.cores, "cores")
 				b.ReportMetric(p99, "p99-ms@half")
 			})
 		}
 	}
 }
 
-func newPostgresServer(b *testing.B, dsn string, opt serverOptions) *testServer {
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func newPostgresServer(b testing.TB, dsn string, opt serverOptions) *testServer {
 	st, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -92,8 +114,8 @@ func newPostgresServer(b *testing.B, dsn string, opt serverOptions) *testServer 
 	return newServer(b, st, opt)
 }
 
-// sealRate is the in-process two-layer seal rate of GOMAXPROCS goroutines.
-func sealRate(b *testing.B, s *testServer, d time.Duration) float64 {
+// sealRate is the in-process two-layer seal rate of that many goroutines.
+func sealRate(b testing.TB, s *testServer, goroutines int, d time.Duration) float64 {
 	sealer := crypto.NewSealer(s.Recipients)
 	key, err := s.Store.EpochKey(context.Background(), registry.DayOf(s.Clock.Now()))
 	if err != nil {
@@ -105,7 +127,7 @@ func sealRate(b *testing.B, s *testServer, d time.Duration) float64 {
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
+	for range goroutines {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				if _, err := sealer.Seal(reg.Contact(registry.NewVisitID(*reg.CheckIn)), key.Recipient); err != nil {
@@ -123,14 +145,14 @@ func sealRate(b *testing.B, s *testServer, d time.Duration) float64 {
 var benchSeq atomic.Int64
 
 // benchClient is an HTTP client that keeps conns connections open.
-func benchClient(b *testing.B, conns int) *http.Client {
+func benchClient(b testing.TB, conns int) *http.Client {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 	b.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
 // registerOnce posts one registration with a fresh idempotency key.
-func registerOnce(b *testing.B, c *http.Client, s *testServer, body []byte) bool {
+func registerOnce(b testing.TB, c *http.Client, s *testServer, body []byte) bool {
 	req, _ := http.NewRequest("POST", s.url+"/v1/visits", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.intake)
 	req.Header.Set("Content-Type", "application/json")
@@ -150,7 +172,7 @@ func registerOnce(b *testing.B, c *http.Client, s *testServer, body []byte) bool
 }
 
 // closedLoop runs conns clients back to back for d and returns the rate.
-func closedLoop(b *testing.B, s *testServer, conns int, d time.Duration) float64 {
+func closedLoop(b testing.TB, s *testServer, conns int, d time.Duration) float64 {
 	c := benchClient(b, conns)
 	body := []byte(validBody)
 	var n atomic.Int64
@@ -174,7 +196,7 @@ func closedLoop(b *testing.B, s *testServer, conns int, d time.Duration) float64
 // openLoop sends registrations at rate per second for d, each at its
 // scheduled time whatever the answers before it, and returns the p99 of
 // the latency from the scheduled time to the answer, in milliseconds.
-func openLoop(b *testing.B, s *testServer, rate float64, d time.Duration) float64 {
+func openLoop(b testing.TB, s *testServer, rate float64, d time.Duration) float64 {
 	c := benchClient(b, 256)
 	body := []byte(validBody)
 	interval := time.Duration(float64(time.Second) / rate)

@@ -58,6 +58,8 @@ type serverOptions struct {
 	kind crypto.KeyKind
 	// accessLog is Config.AccessLog.
 	accessLog httpapi.AccessLog
+	// sealers is the intake's Sealers (0: the default).
+	sealers int
 	// logger replaces the test's own (a debug log into s.logs).
 	logger *slog.Logger
 }
@@ -90,7 +92,7 @@ func newServer(t testing.TB, store registry.Store, opt serverOptions) *testServe
 	if opt.logger != nil {
 		logger = opt.logger
 	}
-	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger, Kind: opt.kind})
+	env := intaketest.New(t, store, intaketest.Options{NoEpochKey: opt.noEpochKey, Logger: logger, Kind: opt.kind, Sealers: opt.sealers})
 	for _, code := range opt.publicSites {
 		env.PutSite(t, &registry.Site{Code: code, Name: "Rathaus " + code, SelfCheckin: true})
 	}

@@ -16,6 +16,7 @@ package intake
 import (
 	"context"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -52,6 +53,9 @@ type Service struct {
 	Logger *slog.Logger
 	// MaxBatch caps the visits of one group commit (default DefaultMaxBatch).
 	MaxBatch int
+	// Sealers is how many registrations are sealed at once (default
+	// GOMAXPROCS at Start; see SpareProc).
+	Sealers int
 
 	mu      sync.RWMutex // guards queue against sends after Close
 	queue   chan *pending
@@ -59,7 +63,7 @@ type Service struct {
 	started bool
 	done    chan struct{}
 
-	// sealing admits at most GOMAXPROCS callers to Seal at a time. Without
+	// sealing admits at most Sealers callers to Seal at a time. Without
 	// it, dozens of sealing goroutines keep the committer waiting for a
 	// CPU after each of its system calls; with it, 64 callers on 2 cores
 	// register 2.3 times as fast (BenchmarkRegister).
@@ -67,6 +71,30 @@ type Service struct {
 	keys      keyCache
 	siteCache siteCache
 	stats     statsRecorder
+}
+
+// SpareProc gives the committer a processor beside the sealers: unless
+// the GOMAXPROCS environment variable sets it, it raises GOMAXPROCS by one
+// over the processors Go would use and returns that former number, the
+// Sealers to set, and a function that restores GOMAXPROCS. Call it once,
+// from main, before Start.
+//
+// With as many Ps as cores, the Sealers occupy every P, and the committer,
+// back from an fsync or a database round trip, waits in the run queue
+// behind them: a sealer that finishes hands its P to the next sealer it
+// let in before the queue gets a turn. With one P more, the committer runs
+// at once, and the kernel, which favours a thread that sleeps over one
+// that computes, shares the cores between it and the sealers. Measured on
+// 2 cores with SQLite (BenchmarkIntakeCeiling): the cores in use rise from
+// 1.75 to 1.9 and intake by 10 to 15 %; with PostgreSQL, whose server
+// process takes the rest of the cores, it changes nothing.
+func SpareProc() (sealers int, restore func()) {
+	n := runtime.GOMAXPROCS(0)
+	if os.Getenv("GOMAXPROCS") != "" {
+		return n, func() {}
+	}
+	runtime.GOMAXPROCS(n + 1)
+	return n, func() { runtime.GOMAXPROCS(n) }
 }
 
 // New returns a Service over the store, sealer and server secret. Call
@@ -90,8 +118,11 @@ func (s *Service) Start(ctx context.Context) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.Sealers <= 0 {
+		s.Sealers = runtime.GOMAXPROCS(0)
+	}
 	s.started = true
-	s.sealing = make(chan struct{}, runtime.GOMAXPROCS(0))
+	s.sealing = make(chan struct{}, s.Sealers)
 	s.queue = make(chan *pending, s.MaxBatch)
 	s.done = make(chan struct{})
 	go s.run(context.WithoutCancel(ctx))

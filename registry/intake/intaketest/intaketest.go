@@ -78,6 +78,8 @@ type Options struct {
 	NoEpochKey bool
 	// MaxBatch is the service's MaxBatch (0: the default).
 	MaxBatch int
+	// Sealers is the service's Sealers (0: the default).
+	Sealers int
 	// Logger is the service's logger (nil: discard).
 	Logger *slog.Logger
 	// Kind is the kind of the office's and the day keys (the zero value:
@@ -133,6 +135,7 @@ func New(t testing.TB, store registry.Store, opt Options) *Env {
 	e.Service = intake.New(store, crypto.NewSealer(rs), secret, opt.Logger)
 	e.Service.Now = e.Clock.Now
 	e.Service.MaxBatch = opt.MaxBatch
+	e.Service.Sealers = opt.Sealers
 	e.Service.Start(context.Background())
 	t.Cleanup(func() { e.Service.Close() })
 	return e
