@@ -85,7 +85,8 @@ type Service struct {
 // let in before the queue gets a turn. With one P more, the committer runs
 // at once, and the kernel, which favours a thread that sleeps over one
 // that computes, shares the cores between it and the sealers. Measured on
-// 2 cores with SQLite (BenchmarkIntakeCeiling): the cores in use rise from
+// 2 cores with SQLite (docs/capacity.md, "Intake against its ceiling"):
+// the cores in use rise from
 // 1.75 to 1.9 and intake by 10 to 15 %; with PostgreSQL, whose server
 // process takes the rest of the cores, it changes nothing.
 func SpareProc() (sealers int, restore func()) {
