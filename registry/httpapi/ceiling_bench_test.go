@@ -105,7 +105,7 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func newPostgresServer(b testing.TB, dsn string, opt serverOptions) *testServer {
+func newPostgresServer(b *testing.B, dsn string, opt serverOptions) *testServer {
 	st, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -115,7 +115,7 @@ func newPostgresServer(b testing.TB, dsn string, opt serverOptions) *testServer 
 }
 
 // sealRate is the in-process two-layer seal rate of that many goroutines.
-func sealRate(b testing.TB, s *testServer, goroutines int, d time.Duration) float64 {
+func sealRate(b *testing.B, s *testServer, goroutines int, d time.Duration) float64 {
 	sealer := crypto.NewSealer(s.Recipients)
 	key, err := s.Store.EpochKey(context.Background(), registry.DayOf(s.Clock.Now()))
 	if err != nil {
@@ -145,14 +145,14 @@ func sealRate(b testing.TB, s *testServer, goroutines int, d time.Duration) floa
 var benchSeq atomic.Int64
 
 // benchClient is an HTTP client that keeps conns connections open.
-func benchClient(b testing.TB, conns int) *http.Client {
+func benchClient(b *testing.B, conns int) *http.Client {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 	b.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
 // registerOnce posts one registration with a fresh idempotency key.
-func registerOnce(b testing.TB, c *http.Client, s *testServer, body []byte) bool {
+func registerOnce(b *testing.B, c *http.Client, s *testServer, body []byte) bool {
 	req, _ := http.NewRequest("POST", s.url+"/v1/visits", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.intake)
 	req.Header.Set("Content-Type", "application/json")
@@ -172,7 +172,7 @@ func registerOnce(b testing.TB, c *http.Client, s *testServer, body []byte) bool
 }
 
 // closedLoop runs conns clients back to back for d and returns the rate.
-func closedLoop(b testing.TB, s *testServer, conns int, d time.Duration) float64 {
+func closedLoop(b *testing.B, s *testServer, conns int, d time.Duration) float64 {
 	c := benchClient(b, conns)
 	body := []byte(validBody)
 	var n atomic.Int64
@@ -196,7 +196,7 @@ func closedLoop(b testing.TB, s *testServer, conns int, d time.Duration) float64
 // openLoop sends registrations at rate per second for d, each at its
 // scheduled time whatever the answers before it, and returns the p99 of
 // the latency from the scheduled time to the answer, in milliseconds.
-func openLoop(b testing.TB, s *testServer, rate float64, d time.Duration) float64 {
+func openLoop(b *testing.B, s *testServer, rate float64, d time.Duration) float64 {
 	c := benchClient(b, 256)
 	body := []byte(validBody)
 	interval := time.Duration(float64(time.Second) / rate)

@@ -197,10 +197,6 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`), settingWriteProbe, []
 	})
 }
 
-// WriteFailed reports whether the last write failed for lack of space or a
-// failing disk and none succeeded since.
-func (s *Store) WriteFailed() bool { return s.noWrite.Load() }
-
 // WriteFailures counts the writes that failed for lack of space or a
 // failing disk since the store was opened.
 func (s *Store) WriteFailures() uint64 { return s.writeFailures.Load() }
