@@ -86,9 +86,9 @@ type Service struct {
 // at once, and the kernel, which favours a thread that sleeps over one
 // that computes, shares the cores between it and the sealers. Measured on
 // 2 cores with SQLite (docs/capacity.md, "Intake against its ceiling"):
-// the cores in use rise from 1.75 to 1.9 and intake by 10 to 15 %; with
-// PostgreSQL, whose server process takes the rest of the cores, it
-// changes nothing.
+// the machine's cores in use rise from about 1.78 to 1.85-1.90 and intake
+// by 11 to 16 % in four of five interleaved runs; with PostgreSQL, whose
+// server process takes the rest of the cores, it changes nothing.
 func SpareProc() (sealers int, restore func()) {
 	n := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" {
